@@ -1,0 +1,65 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, GitfailoverError, errorMessage, formatLocation } from '../errors.js';
+import { registerInit } from './init.js';
+import { registerValidate } from './validate.js';
+import { registerPrimaryCommands } from './primary.js';
+import { registerStandbyCommands } from './standby.js';
+import { registerTriggersCommands } from './triggers.js';
+
+/** Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 usage or configuration error. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Thrown by a command to end with a given exit code after it has printed its own output. */
+export class Exit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('gitfailover')
+    .description("Keep a failover server's configuration identical to production's through git.")
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError('(run gitfailover --help for usage)')
+    .exitOverride();
+  registerInit(program);
+  registerValidate(program);
+  registerPrimaryCommands(program);
+  registerStandbyCommands(program);
+  registerTriggersCommands(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return EXIT_OK;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof Exit) return err.code;
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+    return EXIT_USAGE; // commander has printed the message
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`gitfailover: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof GitfailoverError) {
+    const where = formatLocation(err.location);
+    const msg = where && !err.message.includes(where) ? `${where}: ${err.message}` : err.message;
+    process.stderr.write(`gitfailover: ${msg}\n`);
+    return EXIT_FAILED;
+  }
+  process.stderr.write(`gitfailover: ${errorMessage(err)}\n`);
+  if (process.env.GITFAILOVER_DEBUG) console.error(err);
+  return EXIT_FAILED;
+}

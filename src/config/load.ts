@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { formatPath, parseYamlSource, positionOf, type YamlSource } from '../util/yaml-source.js';
+import { nodeFileSchema, type NodeFile } from './schema.js';
+
+/** A loaded node file: validated, defaults filled, secrets resolved, paths made absolute. */
+export type NodeConfig = NodeFile & { file: string };
+
+export interface LoadOptions {
+  /** `-c FILE` */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** `-c FILE`, else `$GITFAILOVER_CONFIG`, else `./gitfailover.yaml`. */
+export function nodeFilePath(opts: LoadOptions = {}): string {
+  const env = opts.env ?? process.env;
+  const cwd = opts.cwd ?? process.cwd();
+  return resolve(cwd, opts.file ?? env.GITFAILOVER_CONFIG ?? 'gitfailover.yaml');
+}
+
+export function loadNodeFile(opts: LoadOptions = {}): NodeConfig {
+  const file = nodeFilePath(opts);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `node file ${file} does not exist: pass -c FILE or set GITFAILOVER_CONFIG`
+        : `cannot read node file ${file}: ${(err as Error).message}`,
+      { file },
+    );
+  }
+  return parseNodeFile(file, text, opts.env ?? process.env);
+}
+
+export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const src = parseYamlSource(file, text);
+  if (src.errors.length > 0) {
+    const e = src.errors[0]!;
+    throw new ConfigError(`${file}:${e.line}:${e.col}: ${e.message}`, { file, line: e.line, col: e.col });
+  }
+  const parsed = nodeFileSchema.safeParse(src.value ?? {});
+  if (!parsed.success) throw schemaError(src, parsed.error.issues);
+  const cfg = parsed.data;
+  const base = dirname(file);
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const secretOf = (value: string | undefined, path: (string | number)[]) =>
+    value === undefined ? undefined : resolveSecret(value, src, path, env, base);
+
+  return {
+    ...cfg,
+    file,
+    repo: {
+      ...cfg.repo,
+      remote: isLocalPath(cfg.repo.remote) ? at(cfg.repo.remote) : cfg.repo.remote,
+      stateDir: at(cfg.repo.stateDir),
+      auth: cfg.repo.auth && {
+        username: cfg.repo.auth.username,
+        password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password'])!,
+      },
+      sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
+      knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
+    },
+    live: { ...cfg.live, dir: at(cfg.live.dir) },
+    notify: { ...cfg.notify, secret: secretOf(cfg.notify.secret, ['notify', 'secret']) },
+  };
+}
+
+/** A remote that is a plain path (not a URL nor scp-like `host:path`). */
+export function isLocalPath(remote: string): boolean {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(remote)) return false;
+  if (/^[^/]+:/.test(remote) && !/^[A-Za-z]:[\\/]/.test(remote)) return false;
+  return true;
+}
+
+function schemaError(src: YamlSource, issues: z.core.$ZodIssue[]): ConfigError {
+  const lines = issues.map((issue) => {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const { line, col } = positionOf(src, path);
+    const field = formatPath(path) || '(top level)';
+    return { line, col, field, text: `${src.file}:${line}:${col}: ${field}: ${describeIssue(issue)}` };
+  });
+  const first = lines[0]!;
+  return new ConfigError(lines.map((l) => l.text).join('\n'), { file: src.file, line: first.line, col: first.col, field: first.field }, {
+    problems: lines,
+  });
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
+  return issue.message;
+}
+
+function resolveSecret(
+  value: string,
+  src: YamlSource,
+  path: (string | number)[],
+  env: NodeJS.ProcessEnv,
+  base: string,
+): string {
+  const loc = () => {
+    const { line, col } = positionOf(src, path);
+    return { file: src.file, line, col, field: formatPath(path) };
+  };
+  if (value.startsWith('env:')) {
+    const name = value.slice(4);
+    const v = env[name];
+    if (v === undefined || v === '') {
+      const l = loc();
+      throw new ConfigError(
+        `${l.file}:${l.line}:${l.col}: ${l.field}: environment variable ${name} is not set (export it, or put it in the service's environment file)`,
+        l,
+      );
+    }
+    return v;
+  }
+  if (value.startsWith('file:')) {
+    const p = value.slice(5);
+    try {
+      return readFileSync(isAbsolute(p) ? p : resolve(base, p), 'utf8').trim();
+    } catch (err) {
+      const l = loc();
+      throw new ConfigError(`${l.file}:${l.line}:${l.col}: ${l.field}: cannot read secret file ${p}: ${(err as Error).message}`, l);
+    }
+  }
+  return value;
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * The node file (`gitfailover.yaml`). This one schema gives the TypeScript types (z.infer) and
+ * the JSON Schema published in `schema/node-file.schema.json` (see write-schema.ts), so editors
+ * check node files against exactly what the loader accepts.
+ */
+
+export const duration = z
+  .union([
+    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m or 1h'),
+    z.number().int().nonnegative().describe('milliseconds'),
+  ])
+  .transform((v) => (typeof v === 'number' ? v : parseDuration(v)!))
+  .describe('a duration: 500ms, 30s, 5m, 1h (or a number of milliseconds)');
+
+/** A secret: `env:NAME` or `file:PATH` (resolved by the loader) or, discouraged, a literal. */
+export const secret = z.string().min(1).describe('a secret: env:NAME (environment variable) or file:PATH');
+
+const safeName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+
+const argv = z.array(z.string().min(1)).min(1).describe('a command as an argv list (never a shell string)');
+
+export const repoSchema = z
+  .object({
+    remote: z.string().min(1).describe('git URL of the shared config repo: a path, file://, ssh or https'),
+    branch: z.string().min(1).default('main'),
+    stateDir: z.string().min(1).describe("the node's own clone, applied commit and journal"),
+    auth: z
+      .object({ username: z.string().min(1), password: secret })
+      .strict()
+      .optional()
+      .describe('HTTPS credentials, passed to git through the environment, never on a command line'),
+    sshKey: z.string().optional(),
+    knownHosts: z.string().optional(),
+  })
+  .strict();
+
+export const liveSchema = z
+  .object({
+    dir: z.string().min(1).describe('the folder the server reads its configuration from'),
+    domains: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+\/\*$/, 'a folder followed by /*, such as domains/*')
+      .default('domains/*'),
+    exclude: z.array(z.string().min(1)).default([]).describe('globs never recorded nor replicated'),
+    maxFileSize: z.number().int().positive().default(1024 * 1024).describe('bytes; larger files are refused'),
+  })
+  .strict();
+
+export const recordSchema = z
+  .object({
+    debounce: duration.default(500),
+    retry: duration.default(1000).describe('first delay of the push retry backoff'),
+    retryMax: duration.default(60_000),
+  })
+  .strict();
+
+export const syncSchema = z
+  .object({
+    automatic: z.boolean().default(false),
+    interval: duration.default(30_000),
+    timeout: duration.default(60_000),
+    startAfterSync: z.boolean().default(false),
+    disableOnFailure: z.boolean().default(true),
+    maxLag: duration.default(300_000),
+  })
+  .strict();
+
+export const substitutionSchema = z
+  .object({
+    ips: z.record(z.string(), z.string()).default({}).describe('production IP -> this node\'s IP'),
+    files: z.array(z.string().min(1)).default([]).describe('globs of text files to substitute addresses in'),
+    vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/), z.string()).default({}),
+  })
+  .strict();
+
+export const commandsSchema = z
+  .object({
+    load: argv.optional(),
+    start: argv.optional(),
+    stop: argv.optional(),
+    delete: argv.optional(),
+    reload: argv.optional(),
+    check: argv.optional(),
+    timeout: duration.default(60_000),
+  })
+  .strict();
+
+export const notifySchema = z
+  .object({
+    listen: z.string().default('127.0.0.1:7420').describe('host:port of this daemon\'s HTTP listener'),
+    standbys: z.array(z.url()).default([]),
+    secret: secret.optional(),
+    heartbeat: duration.default(30_000),
+  })
+  .strict();
+
+/** Triggers are checked in depth by the triggers module; here only their shape. */
+export const triggerSchema = z
+  .object({
+    on: z.string().min(1),
+    if: z.string().optional(),
+    email: z.record(z.string(), z.unknown()).optional(),
+    webhook: z.record(z.string(), z.unknown()).optional(),
+    exec: z.union([argv, z.record(z.string(), z.unknown())]).optional(),
+  })
+  .strict();
+
+export const nodeFileSchema = z
+  .object({
+    $schema: z.string().optional(),
+    node: safeName.describe('this node\'s name, as it appears in commits and events'),
+    role: z.enum(['primary', 'standby']),
+    repo: repoSchema,
+    live: liveSchema,
+    record: recordSchema.prefault({}),
+    sync: syncSchema.prefault({}),
+    substitution: substitutionSchema.prefault({}),
+    commands: commandsSchema.prefault({}),
+    notify: notifySchema.prefault({}),
+    triggers: z.array(triggerSchema).default([]),
+    loader: z.enum(['files']).default('files'),
+  })
+  .strict();
+
+export type NodeFile = z.output<typeof nodeFileSchema>;
+export type NodeFileInput = z.input<typeof nodeFileSchema>;

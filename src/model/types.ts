@@ -1,0 +1,68 @@
+/** The config repo, as typed data. Pure: built from file contents by parse.ts, compared by changes.ts. */
+
+export type Protocol = 'sftp' | 'ftp' | 'ftps' | 'https';
+
+export interface Service {
+  name: string;
+  protocol: Protocol;
+  ip: string;
+  port: number;
+  /** Any further settings of the service are kept and compared as they are. */
+  [field: string]: unknown;
+}
+
+export interface User {
+  name: string;
+  passwordHash?: string;
+  home?: string;
+  permissions?: string[];
+  [field: string]: unknown;
+}
+
+export interface DomainSettings {
+  name: string;
+  enabled: boolean;
+  [field: string]: unknown;
+}
+
+export interface DomainModel {
+  name: string;
+  /** domain.yaml; undefined when the file is missing or did not parse */
+  settings?: DomainSettings;
+  /** services.yaml */
+  services: Service[];
+  /** users/<name>.yaml, by user name */
+  users: Map<string, User>;
+  /** Every other file of the domain: path relative to the domain folder -> blob id. */
+  files: Map<string, string>;
+}
+
+export interface ConfigModel {
+  /** server.yaml */
+  server?: Record<string, unknown>;
+  domains: Map<string, DomainModel>;
+  /** Files outside any domain (except server.yaml and .gitfailover/): path -> blob id. */
+  files: Map<string, string>;
+}
+
+/** One field that differs. Secret-looking fields (passwordHash) carry no values, only that they changed. */
+export interface FieldChange {
+  field: string;
+  from?: unknown;
+  to?: unknown;
+}
+
+/** The structured change list between two trees: what commit messages, plans and events are made of. */
+export type Change =
+  | { kind: 'domain.added'; domain: string }
+  | { kind: 'domain.removed'; domain: string }
+  | { kind: 'domain.changed'; domain: string; fields: FieldChange[] }
+  | { kind: 'service.added'; domain: string; service: string }
+  | { kind: 'service.removed'; domain: string; service: string }
+  | { kind: 'service.changed'; domain: string; service: string; fields: FieldChange[] }
+  | { kind: 'user.added'; domain: string; user: string }
+  | { kind: 'user.removed'; domain: string; user: string }
+  | { kind: 'user.changed'; domain: string; user: string; fields: FieldChange[] }
+  | { kind: 'user.moved'; user: string; from: string; to: string; fields: FieldChange[] }
+  | { kind: 'server.changed'; fields: FieldChange[] }
+  | { kind: 'file.added' | 'file.removed' | 'file.changed'; path: string; domain?: string };
