@@ -1,0 +1,72 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { GitfailoverError, errorMessage } from '../../errors.js';
+import type { WebhookAction } from '../schema.js';
+import type { ActionAttempt, ActionResult } from './types.js';
+
+export const SIGNATURE_HEADER = 'X-Gitfailover-Signature';
+
+/** `sha256=<hex>` of the exact body bytes, as GitHub does, so receivers can reuse their checks. */
+export function signBody(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+
+/** POST the event as JSON; a non-2xx answer is a failure. */
+export async function postWebhook(action: WebhookAction, attempt: ActionAttempt): ActionResult {
+  const body = JSON.stringify(attempt.event);
+  const headers: Record<string, string> = {
+    ...action.headers,
+    'content-type': 'application/json',
+    'user-agent': 'gitfailover',
+    'x-gitfailover-event': attempt.event.event,
+    'x-gitfailover-delivery': randomUUID(),
+  };
+  if (action.secret !== undefined) headers[SIGNATURE_HEADER] = signBody(body, action.secret);
+  const url = redact(action.url);
+  let res: Response;
+  try {
+    res = await fetch(action.url, {
+      method: 'POST',
+      headers,
+      body,
+      redirect: 'manual', // a redirect would replay a signed body to a host we were not told about
+      signal: AbortSignal.any([attempt.signal, AbortSignal.timeout(attempt.timeoutMs)]),
+    });
+  } catch (err) {
+    const reason =
+      (err as Error).name === 'TimeoutError'
+        ? `no answer within ${attempt.timeoutMs}ms`
+        : attempt.signal.aborted
+          ? 'cancelled at shutdown'
+          : causeText(err);
+    throw new GitfailoverError('E_WEBHOOK', `webhook ${url} failed: ${reason}`, { kind: 'waiting', cause: err });
+  }
+  const text = await res.text().catch(() => '');
+  if (res.status < 200 || res.status > 299) {
+    const snippet = text.trim().slice(0, 200);
+    throw new GitfailoverError('E_WEBHOOK', `webhook ${url} answered HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`, {
+      kind: 'waiting',
+      data: { status: res.status },
+    });
+  }
+  return `POST ${url}: HTTP ${res.status}`;
+}
+
+/** fetch's "fetch failed" hides the useful part (ECONNREFUSED ...) in its cause. */
+function causeText(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${errorMessage(err)} (${cause.message})` : errorMessage(err);
+}
+
+/** Credentials never reach logs or status (Flux's rule). */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '***';
+      u.password = '';
+    }
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
