@@ -48,7 +48,7 @@ const MAX_LENGTH = 2000;
 const MAX_DEPTH = 50;
 
 export function conditionError(text: string, col: number, problem: string): GitfailoverError {
-  return new GitfailoverError('E_CONDITION', `condition "${text}": ${problem} at column ${col}`, {
+  return new GitfailoverError('E_CONDITION', `condition "${text}" at column ${col}: ${problem}`, {
     kind: 'stalling',
     data: { condition: text, column: col, problem },
     location: { col },
