@@ -1,0 +1,234 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TriggerDispatcher, type TriggerLogger } from '../../src/triggers/dispatcher.js';
+import type { SyncEvent } from '../../src/triggers/events.js';
+import { parseTriggers } from '../../src/triggers/schema.js';
+
+interface Mail {
+  from: string;
+  to: string[];
+  subject: string;
+  body: string;
+}
+
+/** A real SMTP server on loopback (port 0: no clashes between parallel runs). */
+class TestSmtp {
+  mails: Mail[] = [];
+  port = 0;
+  private server = new SMTPServer({
+    authOptional: true,
+    // no TLS certificate to trust in a test; the client is configured with starttls: false
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData: (stream, session, callback) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        this.mails.push(parseMail(Buffer.concat(chunks).toString('utf8'), session));
+        callback();
+      });
+    },
+  });
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.server.address() as AddressInfo).port;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+function parseMail(raw: string, session: { envelope: { mailFrom: false | { address: string }; rcptTo: { address: string }[] } }): Mail {
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' '); // unfold long header lines
+  let body = raw.slice(split + 4);
+  if (/content-transfer-encoding:\s*quoted-printable/i.test(head)) {
+    body = Buffer.from(
+      body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
+      'latin1',
+    ).toString('utf8');
+  }
+  const subject = /^subject: (.*)$/im.exec(head)?.[1] ?? '';
+  return {
+    from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    to: session.envelope.rcptTo.map((r) => r.address),
+    subject,
+    body: body.replace(/\r\n/g, '\n'),
+  };
+}
+
+const quiet: TriggerLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+const failedSync: SyncEvent = {
+  event: 'sync',
+  node: 'failover-1',
+  time: '2024-05-01T10:00:00.000Z',
+  success: false,
+  mode: 'partial',
+  fromCommit: '1111111111111111111111111111111111111111',
+  toCommit: '2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e',
+  commits: [{ id: '2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e', subject: 'acme: open port 2222', author: 'alice' }],
+  domains: ['acme'],
+  error: 'load command failed for domain acme: exit 3',
+  errorCommit: '2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e',
+  durationMs: 812,
+};
+
+describe('email action against a real SMTP server', () => {
+  const smtp = new TestSmtp();
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  afterEach(() => {
+    smtp.mails = [];
+  });
+
+  const triggers = () =>
+    parseTriggers([
+      {
+        on: 'sync',
+        if: 'success == false',
+        email: {
+          to: ['ops@example.com', 'oncall@example.com'],
+          from: 'gitfailover@failover-1.example.com',
+          smtp: { host: '127.0.0.1', port: smtp.port, starttls: false, timeout: '5s' },
+        },
+      },
+    ]);
+
+  it('a failed sync sends exactly one e-mail naming the node, the commit and the error', async () => {
+    const d = new TriggerDispatcher(triggers(), { logger: quiet });
+    expect(d.fire(failedSync)).toEqual(['triggers[0]']);
+    expect(await d.drain(10_000)).toBe(true);
+
+    expect(smtp.mails).toHaveLength(1);
+    const mail = smtp.mails[0]!;
+    expect(mail.to).toEqual(['ops@example.com', 'oncall@example.com']);
+    expect(mail.from).toBe('gitfailover@failover-1.example.com');
+    expect(mail.subject).toContain('failover-1');
+    expect(mail.subject).toContain('2b3c4d5e');
+    expect(mail.subject).toContain('load command failed for domain acme: exit 3');
+    expect(mail.body).toContain('failover-1');
+    expect(mail.body).toContain(failedSync.toCommit);
+    expect(mail.body).toContain('load command failed for domain acme: exit 3');
+    expect(mail.body).toContain('acme: open port 2222');
+    expect(mail.body).toContain('gitfailover status');
+
+    const [delivery] = d.deliveries();
+    expect(delivery).toMatchObject({ id: 'triggers[0]', matched: 1, succeeded: 1, failed: 0 });
+    expect(delivery!.actions[0]).toMatchObject({ action: 'email', ok: true, attempts: 1 });
+  });
+
+  it('a successful sync with `if: success == false` sends none', async () => {
+    const d = new TriggerDispatcher(triggers(), { logger: quiet });
+    expect(d.fire({ ...failedSync, success: true, error: undefined, errorCommit: undefined })).toEqual([]);
+    expect(await d.drain(5_000)).toBe(true);
+    expect(smtp.mails).toHaveLength(0);
+    expect(d.deliveries()[0]).toMatchObject({ matched: 0, succeeded: 0, failed: 0 });
+  });
+
+  it('a domain trigger fires only for events touching its domain', async () => {
+    const domainTriggers = {
+      acme: parseTriggers([{ on: 'sync', email: { to: 'acme-team@example.com', smtp: { host: '127.0.0.1', port: smtp.port, starttls: false } } }]),
+      globex: parseTriggers([{ on: 'sync', email: { to: 'globex-team@example.com', smtp: { host: '127.0.0.1', port: smtp.port, starttls: false } } }]),
+    };
+    const d = new TriggerDispatcher([], { logger: quiet, domainTriggers });
+    expect(d.fire(failedSync)).toEqual(['acme/triggers[0]']);
+    await d.drain(10_000);
+    expect(smtp.mails.map((m) => m.to)).toEqual([['acme-team@example.com']]);
+  });
+
+  it('`gitfailover triggers test` as a real process sends the e-mail and reports OK', async () => {
+    // needs dist/ (npm test builds it first; or run: npx tsc -p tsconfig.build.json)
+    const dir = mkdtempSync(join(tmpdir(), 'gitfailover-triggers-cli-'));
+    try {
+      const file = join(dir, 'gitfailover.yaml');
+      writeFileSync(
+        file,
+        [
+          'node: failover-7',
+          'role: standby',
+          'repo: { remote: /srv/git/mft-config.git, branch: main, stateDir: ./state }',
+          'live: { dir: ./live }',
+          'triggers:',
+          '  - on: sync',
+          '    if: success == false',
+          '    email:',
+          '      to: ops@example.com',
+          `      smtp: { host: 127.0.0.1, port: ${smtp.port}, starttls: false, timeout: 5s }`,
+          '',
+        ].join('\n'),
+      );
+      const ok = await runCli(['triggers', 'test', '-c', file, '--event', 'sync', '--set', 'success=false', '--set', 'error=disk full on /opt']);
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/^OK\s+triggers\[0\]\s+email ops@example.com: sent/m);
+      expect(smtp.mails).toHaveLength(1);
+      expect(smtp.mails[0]!.subject).toContain('failover-7');
+      expect(smtp.mails[0]!.subject).toContain('disk full on /opt');
+
+      // the condition is false for a successful sync: nothing sent, exit 1 with the reason
+      const none = await runCli(['triggers', 'test', '-c', file, '--event', 'sync', '--set', 'success=true']);
+      expect(none.code).toBe(1);
+      expect(none.stdout).toMatch(/matched none of the 1 trigger/);
+      expect(smtp.mails).toHaveLength(1);
+
+      // an unknown event is a usage error
+      const bad = await runCli(['triggers', 'test', '-c', file, '--event', 'sync.failed']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/unknown event/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('`triggers test` reports FAILED with the reason when the SMTP server is down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gitfailover-triggers-cli-'));
+    try {
+      const down = new TestSmtp();
+      await down.start();
+      const port = down.port;
+      await down.stop(); // a port that was just free: nothing listens there now
+      const file = join(dir, 'gitfailover.yaml');
+      writeFileSync(
+        file,
+        [
+          'node: failover-7',
+          'role: standby',
+          'repo: { remote: /srv/git/mft-config.git, stateDir: ./state }',
+          'live: { dir: ./live }',
+          'triggers:',
+          '  - on: sync',
+          `    email: { to: ops@example.com, smtp: { host: 127.0.0.1, port: ${port}, starttls: false, timeout: 2s } }`,
+          '',
+        ].join('\n'),
+      );
+      const r = await runCli(['triggers', 'test', '-c', file]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^FAILED\s+triggers\[0\]\s+email ops@example.com: .*ECONNREFUSED/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const BIN = fileURLToPath(new URL('../../bin/gitfailover.js', import.meta.url));
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
