@@ -44,7 +44,7 @@ export interface TextSubstitution {
 
 // One pass over the text: every maximal run of address characters is a candidate; only runs that
 // contain `.` or `:` are examined further. Linear in the text (no backtracking on long hex runs).
-const RUN = /[0-9A-Fa-f:.]+/g;
+const RUN = /[0-9A-Fa-f:.]{2,}/g;
 // An IPv4 token inside a run: not preceded by a digit or `.`, not followed by a digit or `.digit`.
 // Runs are maximal, so the text around a run never holds a digit or `.`, and scanning the run alone
 // sees the same neighbours as scanning the whole text would.
@@ -68,6 +68,8 @@ export function substituteText(text: string, map: IpMap): TextSubstitution {
   let out = '';
   let last = 0;
   let count = 0;
+  // Config files repeat the same few addresses: parse each distinct IPv6 candidate once.
+  const seen = new Map<string, string | null | undefined>();
   RUN.lastIndex = 0;
   for (let m = RUN.exec(text); m !== null; m = RUN.exec(text)) {
     const run = m[0];
@@ -81,14 +83,19 @@ export function substituteText(text: string, map: IpMap): TextSubstitution {
       let end = run.length;
       while (end > 0 && run.charCodeAt(end - 1) === 0x2e /* . */) end--;
       const candidate = run.slice(0, end);
-      const p = parseIp(candidate);
-      if (p !== undefined && p.family === 'ipv6') {
+      // undefined: not an IPv6 address; null: an address the map does not name; else its replacement
+      let to = seen.get(candidate);
+      if (to === undefined && !seen.has(candidate)) {
+        const p = parseIp(candidate);
+        to = p === undefined || p.family !== 'ipv6' ? undefined : (replacementFor(p, map) ?? null);
+        if (seen.size < 4096) seen.set(candidate, to);
+      }
+      if (to !== undefined) {
         const before = start > 0 ? text[start - 1]! : '';
         const after = start + end < text.length ? text[start + end]! : '';
         // A zone (`fe80::1%eth0`) is kept as written after the replaced address.
         if (!WORD_CHAR.test(before) && !WORD_CHAR.test(after)) {
-          const to = replacementFor(p, map);
-          if (to !== undefined) {
+          if (to !== null) {
             out += text.slice(last, start) + to;
             last = start + end;
             count++;
