@@ -1,2 +1,56 @@
 import type { Command } from 'commander';
-export function registerStandbyCommands(_program: Command): void {}
+import { loadNodeFile } from '../config/load.js';
+import { syncOnce } from '../sync/sync.js';
+import { statusOf, formatStatus } from '../sync/status.js';
+import { EXIT_FAILED, Exit } from './main.js';
+
+export function registerStandbyCommands(program: Command): void {
+  program
+    .command('sync')
+    .description('one on-demand sync of this standby (partial; --full wipes and reloads every domain)')
+    .option('-c, --config <file>', 'node file')
+    .option('--full', 'delete every domain, then load every domain of the target (refused while automatic sync is on)')
+    .option('--to <rev>', 'sync to this commit instead of the remote head')
+    .option('--dry-run', 'print the plan and a diff of every live-dir file that would change; change nothing')
+    .option('--start', 'start the loaded domains (commands.start) even when sync.startAfterSync is off')
+    .option('--enable', 're-enable automatic sync after a failure (also done by a successful on-demand sync)')
+    .option('--disable', 'stop automatic sync on this node until --enable')
+    .action(async (o: { config?: string; full?: boolean; to?: string; dryRun?: boolean; start?: boolean; enable?: boolean; disable?: boolean }) => {
+      const cfg = loadNodeFile({ file: o.config });
+      const { setAutomatic } = await import('../sync/automatic.js');
+      if (o.enable || o.disable) {
+        setAutomatic(cfg, !!o.enable);
+        process.stdout.write(`automatic sync ${o.enable ? 'enabled' : 'disabled'} on ${cfg.node}\n`);
+        if (!o.full && !o.to && !o.dryRun) return;
+      }
+      const out = await syncOnce(cfg, { full: o.full, to: o.to, dryRun: o.dryRun, start: o.start, onDemand: true });
+      const r = out.result;
+      const { fireSyncEvents } = await import('../sync/report.js');
+      if (!o.dryRun) await fireSyncEvents(cfg, out, { wait: true });
+      if (o.dryRun && out.plan) {
+        const p = out.plan;
+        process.stdout.write(`plan (${p.mode}) ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}\n`);
+        process.stdout.write(`  load:   ${p.load.join(', ') || '-'}\n  delete: ${p.delete.join(', ') || '-'}\n  global: ${[...p.writeGlobal, ...p.removeGlobal].join(', ') || '-'}\n`);
+        for (const patch of out.patches ?? []) process.stdout.write(patch);
+      }
+      if (!r.success) {
+        process.stderr.write(`gitfailover: sync failed: ${r.error}\n`);
+        throw new Exit(EXIT_FAILED);
+      }
+      if (o.dryRun) return;
+      if (r.upToDate) process.stdout.write(`up to date at ${r.toCommit?.slice(0, 12) ?? '(empty remote)'}${r.error ? ` (${r.error})` : ''}\n`);
+      else process.stdout.write(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit!.slice(0, 12)}: loaded ${r.domains.length} domain(s)${r.deleted.length ? `, deleted ${r.deleted.length}` : ''} in ${r.durationMs}ms\n`);
+    });
+
+  program
+    .command('status')
+    .description("this node's role, applied vs remote commit, last sync, drift")
+    .option('-c, --config <file>', 'node file')
+    .option('--json', 'machine-readable output')
+    .option('--no-fetch', 'do not contact the remote (use the last fetched head)')
+    .action(async (o: { config?: string; json?: boolean; fetch?: boolean }) => {
+      const cfg = loadNodeFile({ file: o.config });
+      const s = await statusOf(cfg, { fetch: o.fetch !== false });
+      process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
+    });
+}

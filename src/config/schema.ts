@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { triggerSchema } from '../triggers/schema.js';
 
 /**
  * The node file (`gitfailover.yaml`). This one schema gives the TypeScript types (z.infer) and
@@ -96,17 +97,6 @@ export const notifySchema = z
     standbys: z.array(z.url()).default([]),
     secret: secret.optional(),
     heartbeat: duration.default(30_000),
-  })
-  .strict();
-
-/** Triggers are checked in depth by the triggers module; here only their shape. */
-export const triggerSchema = z
-  .object({
-    on: z.string().min(1),
-    if: z.string().optional(),
-    email: z.record(z.string(), z.unknown()).optional(),
-    webhook: z.record(z.string(), z.unknown()).optional(),
-    exec: z.union([argv, z.record(z.string(), z.unknown())]).optional(),
   })
   .strict();
 

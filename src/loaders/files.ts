@@ -1,0 +1,86 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+
+/** Staging lives inside the live dir so that every swap is a rename on one file system. */
+export const STAGING_DIR = '.gitfailover-staging';
+
+/**
+ * The default loader's file work: a domain is built complete in the staging folder, then swapped
+ * in with renames (git-sync's publish), so a reader never sees a half-written file nor a domain
+ * with some files old and some new. Domains not in the plan are never touched.
+ */
+export class FilesLoader {
+  private readonly staging: string;
+  private seq = 0;
+
+  constructor(
+    readonly liveDir: string,
+    readonly domainsDir: string,
+  ) {
+    this.staging = join(liveDir, STAGING_DIR);
+  }
+
+  /** Clear what an interrupted apply left in staging. */
+  prepare(): void {
+    rmSync(this.staging, { recursive: true, force: true });
+    mkdirSync(this.staging, { recursive: true });
+    mkdirSync(join(this.liveDir, this.domainsDir), { recursive: true });
+  }
+
+  domainDir(domain: string): string {
+    return join(this.liveDir, this.domainsDir, domain);
+  }
+
+  /** Names of the domain folders in the live dir. */
+  liveDomains(): string[] {
+    const dir = join(this.liveDir, this.domainsDir);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  /** Build the domain in staging, then swap it in. `files`: path relative to the domain folder -> bytes. */
+  writeDomain(domain: string, files: ReadonlyMap<string, Buffer>): void {
+    const built = join(this.staging, `${domain}.${++this.seq}.new`);
+    mkdirSync(built, { recursive: true });
+    for (const [rel, content] of files) {
+      const p = join(built, rel);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, content);
+    }
+    const live = this.domainDir(domain);
+    if (existsSync(live)) {
+      const old = join(this.staging, `${domain}.${++this.seq}.old`);
+      renameSync(live, old);
+      renameSync(built, live);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(built, live);
+    }
+  }
+
+  deleteDomain(domain: string): void {
+    const live = this.domainDir(domain);
+    if (!existsSync(live)) return;
+    const old = join(this.staging, `${domain}.${++this.seq}.del`);
+    renameSync(live, old);
+    rmSync(old, { recursive: true, force: true });
+  }
+
+  writeGlobal(path: string, content: Buffer): void {
+    const p = join(this.liveDir, path);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileAtomic(p, content);
+  }
+
+  removeGlobal(path: string): void {
+    rmSync(join(this.liveDir, path), { force: true });
+  }
+
+  finish(): void {
+    rmSync(this.staging, { recursive: true, force: true });
+  }
+}

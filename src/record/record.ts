@@ -1,0 +1,190 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { NodeConfig } from '../config/load.js';
+import { GitfailoverError, errorMessage } from '../errors.js';
+import { domainsDirOf } from '../model/layout.js';
+import type { Change } from '../model/types.js';
+import { changesBetween } from '../repo/changes-between.js';
+import { withLock } from '../repo/lock.js';
+import { NodeRepo } from '../repo/node-repo.js';
+import { EMPTY_TREE } from '../repo/git.js';
+import { formatPrimaryRecord, parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
+import { commitMessage } from './message.js';
+
+export interface RecordOptions {
+  /** `-m`: the operator's own words, added to the generated message. */
+  message?: string;
+  /** `--actor`: who made the change ("Name" or "Name <email>"). */
+  actor?: string;
+  /** Skip the push (the daemon pushes itself, with backoff). */
+  push?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RecordResult {
+  /** The new commit; undefined when the live dir had no change. */
+  commit?: string;
+  subject?: string;
+  changes: Change[];
+  pushed: boolean;
+  /** Commits in the node's clone that the remote does not have yet. */
+  unpushed: number;
+  pushError?: GitfailoverError;
+  warnings: string[];
+}
+
+/**
+ * `record`: take the live dir into the node's clone as one commit and push it.
+ * The commit is made without touching the live dir: a private index (stateDir/index) with the
+ * live dir as work tree, so git's stat cache keeps a one-file change cheap at 10,000 domains.
+ */
+export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise<RecordResult> {
+  const repo = new NodeRepo(cfg.repo);
+  try {
+    return await withLock(cfg.repo.stateDir, 'record', () => recordLocked(cfg, repo, opts));
+  } finally {
+    repo.close();
+  }
+}
+
+async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions): Promise<RecordResult> {
+  const warnings: string[] = [];
+  if (!existsSync(cfg.live.dir)) {
+    throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
+  }
+  await repo.ensure();
+  writeExcludes(repo.gitDir, cfg.live.exclude);
+
+  let remoteHead: string | undefined;
+  let offline: GitfailoverError | undefined;
+  try {
+    remoteHead = await repo.fetch(cfg.sync.timeout);
+  } catch (err) {
+    if (!(err instanceof GitfailoverError) || err.kind !== 'waiting') throw err;
+    offline = err;
+    remoteHead = await repo.resolve(repo.trackingRef);
+  }
+  let local = await repo.resolve(repo.branchRef);
+  if (remoteHead && (!local || (local !== remoteHead && (await repo.isAncestor(local, remoteHead))))) {
+    // The remote moved on (first use, or a revert made elsewhere): build on top of it.
+    await repo.updateRef(repo.branchRef, remoteHead, local ?? '');
+    local = remoteHead;
+  }
+
+  const role = await readPrimary(repo, local);
+  if (role && role.node !== cfg.node) {
+    throw new GitfailoverError(
+      'E_NOT_PRIMARY',
+      `the repo names ${role.node} as primary (epoch ${role.epoch}, ${PRIMARY_FILE}), not ${cfg.node}: this node does not record. Run "gitfailover promote" to take over, or "gitfailover demote" to follow.`,
+      { kind: 'stalling', data: { primary: role } },
+    );
+  }
+
+  const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
+  const basePath = join(cfg.repo.stateDir, 'index.base');
+  const indexBase = existsSync(basePath) ? readFileSync(basePath, 'utf8').trim() : '';
+  if (indexBase !== (local ?? 'none') || !existsSync(env.GIT_INDEX_FILE)) {
+    await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
+    writeFileSync(basePath, local ?? 'none');
+  }
+  await repo.git(['add', '-A', '--', '.', ':(exclude).gitfailover', ':(exclude).gitfailover/**'], { env, workTree: cfg.live.dir });
+  if (!role) await stampPrimary(repo, cfg, env);
+  warnings.push(...(await dropOversized(repo, cfg, local, env)));
+
+  const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
+  const baseTree = await repo.treeOf(local);
+  let commit: string | undefined;
+  let subject: string | undefined;
+  let changes: Change[] = [];
+  if (tree !== baseTree) {
+    changes = await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains));
+    const actor = parseActor(opts.actor);
+    const msg = commitMessage({ changes, operatorMessage: opts.message, actor: actor.name, node: cfg.node, firstRecord: !local });
+    subject = msg.split('\n')[0];
+    const r = await repo.git(['commit-tree', tree, ...(local ? ['-p', local] : []), '-F', '-'], {
+      input: msg,
+      env: {
+        GIT_AUTHOR_NAME: actor.name,
+        GIT_AUTHOR_EMAIL: actor.email,
+        GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
+        GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+      },
+    });
+    commit = r.stdout.trim();
+    await repo.updateRef(repo.branchRef, commit, local ?? '');
+    writeFileSync(basePath, commit);
+    opts.log?.(`recorded ${commit.slice(0, 12)} ${subject}`);
+  }
+
+  let pushed = false;
+  let pushError: GitfailoverError | undefined = offline;
+  const head = commit ?? local;
+  if (opts.push !== false && !offline && head && head !== remoteHead) {
+    try {
+      pushed = (await repo.push(cfg.sync.timeout)).pushed;
+    } catch (err) {
+      pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+    }
+  }
+  const tracking = await repo.resolve(repo.trackingRef);
+  const unpushed = head ? await repo.count(tracking, head) : 0;
+  return { commit, subject, changes, pushed, unpushed, pushError, warnings };
+}
+
+/** live.exclude plus what is never configuration, as gitignore patterns of the private index. */
+function writeExcludes(gitDir: string, exclude: string[]): void {
+  const dir = join(gitDir, 'info');
+  mkdirSync(dir, { recursive: true });
+  const lines = ['# written by gitfailover from live.exclude', '/.gitfailover*', ...exclude];
+  writeFileSync(join(dir, 'exclude'), lines.join('\n') + '\n');
+}
+
+async function readPrimary(repo: NodeRepo, commit: string | undefined): Promise<PrimaryRecord | undefined> {
+  if (!commit) return undefined;
+  const blob = await repo.blobs.readBlob(`${commit}:${PRIMARY_FILE}`);
+  return blob ? parsePrimaryRecord(blob.toString('utf8')) : undefined;
+}
+
+async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<void> {
+  const text = formatPrimaryRecord({ node: cfg.node, epoch: 1, time: new Date().toISOString(), reason: 'first record' });
+  const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: text })).stdout.trim();
+  await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
+}
+
+/** Files over live.maxFileSize are user data, not configuration: keep them out, and say so. */
+async function dropOversized(repo: NodeRepo, cfg: NodeConfig, local: string | undefined, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--no-renames', local ?? EMPTY_TREE], { env });
+  const parts = r.stdout.split('\0');
+  const added: { path: string; oid: string }[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const [, , , newOid, status] = parts[i]!.slice(1).split(' ');
+    if (status !== 'D') added.push({ path: parts[i + 1]!, oid: newOid! });
+  }
+  const warnings: string[] = [];
+  if (added.length === 0) return warnings;
+  // One batch-check for every new blob, not a process per file (a first record has thousands).
+  const sizes = (await repo.git(['cat-file', '--batch-check=%(objectsize)'], { input: added.map((a) => a.oid).join('\n') + '\n' })).stdout.split('\n');
+  const tooBig = added.filter((_, i) => Number(sizes[i]) > cfg.live.maxFileSize);
+  for (const { path } of tooBig) {
+    const size = Number(sizes[added.findIndex((a) => a.path === path)]);
+    warnings.push(`${path} is ${size} bytes, over live.maxFileSize (${cfg.live.maxFileSize}): not recorded (add it to live.exclude if it is data)`);
+  }
+  if (tooBig.length > 0) await repo.git(['rm', '--cached', '--quiet', '-z', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, input: tooBig.map((t) => t.path).join('\0') });
+  return warnings;
+}
+
+export function parseActor(actor: string | undefined): { name: string; email: string } {
+  const text = actor ?? process.env.SUDO_USER ?? safeUser();
+  const m = /^(.*?)\s*<([^>]*)>$/.exec(text);
+  if (m) return { name: m[1] || m[2]!, email: m[2]! };
+  return { name: text, email: `${text.replace(/[^A-Za-z0-9._-]/g, '_')}@${hostname()}` };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { GitfailoverError } from '../errors.js';
+import { gitEnv } from './git.js';
+
+/**
+ * A `git cat-file --batch` kept open: one read costs ~0.13 ms instead of ~15 ms for a spawned
+ * `git show` (shared/reference/git-performance.md). Requests are answered in order, so a FIFO of
+ * pending reads is matched against the output stream.
+ */
+export interface BlobObject {
+  oid: string;
+  type: string;
+  content: Buffer;
+}
+
+interface Pending {
+  resolve: (o: BlobObject | undefined) => void;
+  reject: (e: Error) => void;
+}
+
+export class BlobReader {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private buf: Buffer = Buffer.alloc(0);
+  private queue: Pending[] = [];
+
+  constructor(private readonly gitDir: string) {}
+
+  private start(): ChildProcessWithoutNullStreams {
+    if (this.child) return this.child;
+    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch'], { env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.drain();
+    });
+    const fail = (e: Error) => {
+      for (const p of this.queue.splice(0)) p.reject(e);
+      this.child = undefined;
+      this.buf = Buffer.alloc(0);
+    };
+    child.on('error', (e) => fail(new GitfailoverError('E_GIT_MISSING', `cannot run git cat-file: ${e.message}`)));
+    child.on('close', () => fail(new GitfailoverError('E_GIT', 'git cat-file --batch exited unexpectedly', { kind: 'waiting' })));
+    child.stdin.on('error', () => {});
+    this.child = child;
+    return child;
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0) return;
+      const header = this.buf.subarray(0, nl).toString('utf8');
+      if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
+        this.buf = this.buf.subarray(nl + 1);
+        this.queue.shift()!.resolve(undefined);
+        continue;
+      }
+      const [oid, type, sizeText] = header.split(' ');
+      const size = Number(sizeText);
+      if (this.buf.length < nl + 1 + size + 1) return; // wait for the rest
+      const content = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
+      this.buf = this.buf.subarray(nl + 1 + size + 1);
+      this.queue.shift()!.resolve({ oid: oid!, type: type!, content });
+    }
+  }
+
+  /** `rev` is an object id or `<commit>:<path>`; undefined when it does not exist. */
+  read(rev: string): Promise<BlobObject | undefined> {
+    if (rev.includes('\n')) return Promise.reject(new GitfailoverError('E_BAD_REV', `invalid object name ${JSON.stringify(rev)}`));
+    const child = this.start();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ resolve, reject });
+      child.stdin.write(`${rev}\n`);
+    });
+  }
+
+  async readBlob(rev: string): Promise<Buffer | undefined> {
+    const o = await this.read(rev);
+    return o?.type === 'blob' ? o.content : undefined;
+  }
+
+  close(): void {
+    const c = this.child;
+    this.child = undefined;
+    if (c) {
+      c.stdin.end();
+      c.kill();
+    }
+  }
+}

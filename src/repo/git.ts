@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { GitfailoverError } from '../errors.js';
+
+/**
+ * The only place that starts git. Arguments are always an argv list (no shell), and anything
+ * that looks like a credential in a URL is stripped before it reaches a message or a log.
+ */
+export interface GitOptions {
+  /** --git-dir */
+  gitDir?: string;
+  /** --work-tree */
+  workTree?: string;
+  cwd?: string;
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Exit codes that are answers, not failures (e.g. 1 for `merge-base --is-ancestor`). */
+  okCodes?: number[];
+}
+
+export interface GitResult {
+  stdout: string;
+  stdoutBuf: Buffer;
+  stderr: string;
+  code: number;
+}
+
+export class GitError extends GitfailoverError {
+  constructor(args: string[], result: { code: number | null; stderr: string }, kind: 'waiting' | 'stalling' | 'generic' = 'generic') {
+    const cmd = redact(`git ${args.join(' ')}`);
+    const detail = redact(result.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ')) || `exit code ${result.code}`;
+    super('E_GIT', `${cmd} failed: ${detail}`, { kind, data: { args: args.map(redact), exitCode: result.code, stderr: redact(result.stderr) } });
+  }
+  get stderr(): string {
+    return String(this.data.stderr ?? '');
+  }
+}
+
+/** Credentials in URLs (https://user:token@host) never reach a log line. */
+export function redact(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi, '$1***@');
+}
+
+/** Env that makes git behave the same everywhere: no prompts, no user config surprises, C locale. */
+export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_NOSYSTEM: '1',
+    LC_ALL: 'C',
+    GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? 'gitfailover',
+    GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? 'gitfailover@localhost',
+    GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'gitfailover',
+    GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'gitfailover@localhost',
+    ...extra,
+  };
+}
+
+export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
+  const full = [
+    ...(opts.gitDir ? ['--git-dir', opts.gitDir] : []),
+    ...(opts.workTree ? ['--work-tree', opts.workTree] : []),
+    ...args,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', full, {
+      cwd: opts.cwd,
+      env: gitEnv(opts.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    if (opts.timeoutMs) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs);
+    }
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(new GitfailoverError('E_GIT_MISSING', `cannot run git: ${e.message} (is git installed and on PATH?)`, { kind: 'stalling' }));
+    });
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      const stdoutBuf = Buffer.concat(out);
+      const result = { stdout: stdoutBuf.toString('utf8'), stdoutBuf, stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
+      if (timedOut) {
+        reject(new GitError(full, { code, stderr: `timed out after ${opts.timeoutMs}ms` }, 'waiting'));
+      } else if (code === 0 || opts.okCodes?.includes(code ?? -1)) {
+        resolve(result);
+      } else {
+        reject(new GitError(full, result));
+      }
+    });
+    child.stdin.on('error', () => {}); // git may exit before reading all input
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** The empty tree's id: the "before" of a repo's first commit. */
+export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';

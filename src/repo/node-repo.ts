@@ -1,0 +1,214 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GitfailoverError } from '../errors.js';
+import { BlobReader } from './blob-reader.js';
+import { EMPTY_TREE, git, GitError, redact, type GitOptions } from './git.js';
+
+/** One line of `git diff-tree -r --raw`. */
+export interface DiffEntry {
+  status: 'A' | 'M' | 'D' | 'T';
+  path: string;
+  oldOid: string;
+  newOid: string;
+  oldMode: string;
+  newMode: string;
+}
+
+/** One line of `git ls-tree -r -l`. */
+export interface LsEntry {
+  mode: string;
+  type: 'blob' | 'tree' | 'commit';
+  oid: string;
+  size: number;
+  path: string;
+}
+
+export interface CommitInfo {
+  commit: string;
+  time: string;
+  author: string;
+  email: string;
+  subject: string;
+  body: string;
+}
+
+export interface RemoteSpec {
+  remote: string;
+  branch: string;
+  stateDir: string;
+}
+
+const ZERO = '0000000000000000000000000000000000000000';
+
+/**
+ * The node's own clone in `repo.stateDir` (bare: the live dir is never a git work tree).
+ * The remote URL comes from the node file on every call rather than from git config, so a
+ * changed node file takes effect at once and no URL is stored on disk.
+ */
+export class NodeRepo {
+  readonly gitDir: string;
+  readonly blobs: BlobReader;
+  readonly branchRef: string;
+  readonly trackingRef: string;
+
+  constructor(readonly spec: RemoteSpec) {
+    this.gitDir = join(spec.stateDir, 'repo.git');
+    this.blobs = new BlobReader(this.gitDir);
+    this.branchRef = `refs/heads/${spec.branch}`;
+    this.trackingRef = `refs/remotes/origin/${spec.branch}`;
+  }
+
+  git(args: string[], opts: GitOptions = {}) {
+    return git(args, { gitDir: this.gitDir, ...opts });
+  }
+
+  /** Create the bare clone on first use (no network). */
+  async ensure(): Promise<void> {
+    if (existsSync(join(this.gitDir, 'HEAD'))) return;
+    mkdirSync(this.spec.stateDir, { recursive: true });
+    await git(['init', '--quiet', '--bare', `--initial-branch=${this.spec.branch}`, this.gitDir]);
+    // A config repo is small text: keep the clone compact and never run gc in the foreground.
+    await this.git(['config', 'gc.autoDetach', 'false']);
+    await this.git(['config', 'core.logAllRefUpdates', 'true']);
+  }
+
+  /** Fetch the remote branch; returns its head, or undefined when the remote has no such branch yet. */
+  async fetch(timeoutMs = 60_000): Promise<string | undefined> {
+    try {
+      await this.git(['fetch', '--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`], {
+        timeoutMs,
+      });
+    } catch (err) {
+      if (err instanceof GitError && /couldn't find remote ref/i.test(err.stderr)) {
+        await this.deleteRef(this.trackingRef);
+        return undefined;
+      }
+      throw remoteError('fetch from', this.spec.remote, err);
+    }
+    return this.resolve(this.trackingRef);
+  }
+
+  /** Push the local branch (never forced). A non-fast-forward is a stalling error: another node wrote. */
+  async push(timeoutMs = 60_000): Promise<{ pushed: boolean; head?: string }> {
+    const head = await this.resolve(this.branchRef);
+    if (!head) return { pushed: false };
+    try {
+      await this.git(['push', '--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`], { timeoutMs });
+    } catch (err) {
+      if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(err.stderr)) {
+        throw new GitfailoverError(
+          'E_PUSH_REJECTED',
+          `push to ${redact(this.spec.remote)} was rejected: the remote branch ${this.spec.branch} has commits this node does not have (another node wrote to the repo). Nothing was forced; run "gitfailover status" and see the failback runbook in the README.`,
+          { kind: 'stalling', cause: err },
+        );
+      }
+      throw remoteError('push to', this.spec.remote, err);
+    }
+    await this.git(['update-ref', this.trackingRef, head]);
+    return { pushed: true, head };
+  }
+
+  async resolve(rev: string): Promise<string | undefined> {
+    const r = await this.git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1, 128] });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  async treeOf(commit: string | undefined): Promise<string> {
+    if (!commit) return EMPTY_TREE;
+    return (await this.git(['rev-parse', `${commit}^{tree}`])).stdout.trim();
+  }
+
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    const r = await this.git(['merge-base', '--is-ancestor', ancestor, descendant], { okCodes: [1] });
+    return r.code === 0;
+  }
+
+  /** Number of commits in `from..to`. */
+  async count(from: string | undefined, to: string): Promise<number> {
+    const range = from ? `${from}..${to}` : to;
+    return Number((await this.git(['rev-list', '--count', range])).stdout.trim());
+  }
+
+  async updateRef(ref: string, value: string, old?: string): Promise<void> {
+    await this.git(['update-ref', ref, value, ...(old !== undefined ? [old || ZERO] : [])]);
+  }
+
+  async deleteRef(ref: string): Promise<void> {
+    await this.git(['update-ref', '-d', ref], { okCodes: [1] });
+  }
+
+  /** Net changes between two trees or commits (no rename detection: a rename is delete + add). */
+  async diff(from: string | undefined, to: string, paths: string[] = []): Promise<DiffEntry[]> {
+    const r = await this.git(['diff-tree', '-r', '-z', '--raw', '--no-renames', '--no-commit-id', from ?? EMPTY_TREE, to, '--', ...paths]);
+    return parseRawDiff(r.stdout);
+  }
+
+  async lsTree(rev: string, paths: string[] = [], recursive = true): Promise<LsEntry[]> {
+    const r = await this.git(['ls-tree', '-z', '-l', '--full-tree', ...(recursive ? ['-r'] : []), rev, '--', ...paths]);
+    return parseLsTree(r.stdout);
+  }
+
+  async commitInfo(rev: string): Promise<CommitInfo> {
+    const r = await this.git(['log', '-1', '--format=%H%x00%aI%x00%an%x00%ae%x00%s%x00%b', rev]);
+    const [commit, time, author, email, subject, body] = r.stdout.split('\0');
+    return { commit: commit!, time: time!, author: author!, email: email!, subject: subject!, body: (body ?? '').trimEnd() };
+  }
+
+  async log(range: string, paths: string[] = [], max?: number): Promise<CommitInfo[]> {
+    const r = await this.git([
+      'log',
+      '-z',
+      '--format=%H%x00%aI%x00%an%x00%ae%x00%s%x00%b',
+      ...(max ? [`-n${max}`] : []),
+      range,
+      '--',
+      ...paths,
+    ]);
+    const parts = r.stdout.split('\0');
+    const out: CommitInfo[] = [];
+    for (let i = 0; i + 5 < parts.length; i += 6) {
+      out.push({
+        commit: parts[i]!.replace(/^\n/, ''),
+        time: parts[i + 1]!,
+        author: parts[i + 2]!,
+        email: parts[i + 3]!,
+        subject: parts[i + 4]!,
+        body: parts[i + 5]!.trimEnd(),
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    this.blobs.close();
+  }
+}
+
+export function parseRawDiff(out: string): DiffEntry[] {
+  const parts = out.split('\0');
+  const entries: DiffEntry[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const meta = parts[i]!;
+    if (!meta.startsWith(':')) break;
+    const [oldMode, newMode, oldOid, newOid, status] = meta.slice(1).split(' ');
+    entries.push({ status: status![0] as DiffEntry['status'], path: parts[i + 1]!, oldOid: oldOid!, newOid: newOid!, oldMode: oldMode!, newMode: newMode! });
+  }
+  return entries;
+}
+
+export function parseLsTree(out: string): LsEntry[] {
+  const entries: LsEntry[] = [];
+  for (const line of out.split('\0')) {
+    if (!line) continue;
+    const tab = line.indexOf('\t');
+    const [mode, type, oid, size] = line.slice(0, tab).split(/ +/);
+    entries.push({ mode: mode!, type: type as LsEntry['type'], oid: oid!, size: size === '-' ? 0 : Number(size), path: line.slice(tab + 1) });
+  }
+  return entries;
+}
+
+function remoteError(what: string, remote: string, err: unknown): GitfailoverError {
+  if (err instanceof GitfailoverError && err.code !== 'E_GIT') return err;
+  const detail = err instanceof GitError ? redact(err.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ')) : String(err);
+  return new GitfailoverError('E_REMOTE', `cannot ${what} ${redact(remote)}: ${detail}`, { kind: 'waiting', cause: err, data: { remote: redact(remote) } });
+}

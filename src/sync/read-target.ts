@@ -1,0 +1,71 @@
+import { GitfailoverError } from '../errors.js';
+import { classifyPath, isSafeSegment } from '../model/layout.js';
+import type { LsEntry, NodeRepo } from '../repo/node-repo.js';
+
+export interface TargetFile {
+  path: string;
+  oid: string;
+  content: Buffer;
+}
+
+/**
+ * Lists and reads what an apply needs from the target commit: the files of the domains to load
+ * and the global files to write, with one `ls-tree` and reads from the kept-open cat-file. Refuses
+ * what must never reach a live dir: symlinks, submodules, unsafe path segments, oversized files.
+ */
+export async function readTarget(
+  repo: NodeRepo,
+  target: string,
+  want: { domains: readonly string[]; globals: readonly string[]; all?: boolean },
+  opts: { domainsDir: string; maxFileSize: number },
+): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
+  const domainSet = new Set(want.domains);
+  const globalSet = new Set(want.globals);
+  const pathspec = want.all || want.domains.length + want.globals.length > 500 ? [] : [...want.domains.map((d) => `${opts.domainsDir}/${d}`), ...want.globals];
+  if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0) return { domains: new Map(), globals: [] };
+  const listing = await repo.lsTree(target, pathspec);
+  const picked: { entry: LsEntry; domain?: string }[] = [];
+  for (const e of listing) {
+    const c = classifyPath(e.path, opts.domainsDir);
+    if (c.kind === 'meta') continue;
+    const domain = c.kind === 'domain' ? c.domain : undefined;
+    if (domain !== undefined ? !domainSet.has(domain) : !globalSet.has(e.path)) continue;
+    refuseUnsafe(e, target, opts.maxFileSize);
+    picked.push({ entry: e, domain });
+  }
+  const contents = await Promise.all(picked.map(({ entry }) => repo.blobs.readBlob(entry.oid)));
+  const domains = new Map<string, TargetFile[]>(want.domains.map((d) => [d, []]));
+  const globals: TargetFile[] = [];
+  picked.forEach(({ entry, domain }, i) => {
+    const f = { path: entry.path, oid: entry.oid, content: contents[i] ?? Buffer.alloc(0) };
+    if (domain !== undefined) domains.get(domain)!.push(f);
+    else globals.push(f);
+  });
+  return { domains, globals };
+}
+
+function refuseUnsafe(e: LsEntry, commit: string, maxFileSize: number): void {
+  const refuse = (code: string, why: string) => {
+    throw new GitfailoverError(code, `${e.path} in commit ${commit.slice(0, 12)} ${why}; fix it in the repo (git revert the commit) and push`, {
+      kind: 'stalling',
+      location: { file: e.path, commit },
+    });
+  };
+  if (e.type === 'commit' || e.mode === '160000') refuse('E_SUBMODULE', 'is a submodule, which is never replicated');
+  if (e.mode === '120000') refuse('E_SYMLINK', 'is a symbolic link, which could point outside the live dir');
+  for (const seg of e.path.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..' || seg.includes('\0') || seg.toLowerCase() === '.git') {
+      refuse('E_UNSAFE_PATH', 'has an unsafe path segment');
+    }
+  }
+  if (e.size > maxFileSize) refuse('E_FILE_TOO_LARGE', `is ${e.size} bytes, over the limit of ${maxFileSize} (live.maxFileSize)`);
+}
+
+export function checkDomainName(domain: string, commit: string, domainsDir: string): void {
+  if (!isSafeSegment(domain)) {
+    throw new GitfailoverError('E_UNSAFE_NAME', `domain folder ${JSON.stringify(domain)} in commit ${commit.slice(0, 12)} is not a safe name (letters, digits, ".", "_", "-")`, {
+      kind: 'stalling',
+      location: { file: `${domainsDir}/${domain}`, commit },
+    });
+  }
+}

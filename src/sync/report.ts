@@ -1,0 +1,61 @@
+import type { NodeConfig } from '../config/load.js';
+import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
+import type { TriggerEvent } from '../triggers/events.js';
+import type { SyncOutcome } from './sync.js';
+
+/** The sync outcome as the events DESIGN.md names: `sync`, plus `sync.disabled` / `sync.recovered`. */
+export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
+  const r = out.result;
+  if (r.upToDate && r.success) return [];
+  const time = new Date().toISOString();
+  const events: TriggerEvent[] = [
+    {
+      event: 'sync',
+      node: cfg.node,
+      time,
+      success: r.success,
+      mode: r.mode,
+      fromCommit: r.fromCommit ?? null,
+      toCommit: r.toCommit ?? '',
+      commits: r.commits,
+      domains: [...r.domains, ...r.deleted],
+      ...(r.error ? { error: r.error } : {}),
+      ...(r.errorFile ? { errorFile: r.errorFile } : {}),
+      ...(r.errorCommit ? { errorCommit: r.errorCommit } : {}),
+      durationMs: r.durationMs,
+    },
+  ];
+  for (const name of out.extraEvents) {
+    if (name === 'sync.disabled') {
+      events.push({
+        event: 'sync.disabled',
+        node: cfg.node,
+        time,
+        reason: out.state.disabled?.reason ?? r.error ?? 'sync failed',
+        ...(r.error ? { error: r.error } : {}),
+        ...(r.errorFile ? { errorFile: r.errorFile } : {}),
+        ...(r.errorCommit ? { errorCommit: r.errorCommit } : {}),
+        appliedCommit: out.state.appliedCommit ?? null,
+      });
+    } else {
+      events.push({ event: 'sync.recovered', node: cfg.node, time, failures: 1, toCommit: r.toCommit ?? '', domains: r.domains });
+    }
+  }
+  return events;
+}
+
+/**
+ * Fires the events of a sync through the node's triggers. A one-shot command waits (bounded) so
+ * the e-mail leaves before the process exits; a daemon passes its long-lived dispatcher instead.
+ */
+export async function fireSyncEvents(
+  cfg: NodeConfig,
+  out: SyncOutcome,
+  opts: { wait?: boolean; dispatcher?: TriggerDispatcher; logger?: TriggerLogger } = {},
+): Promise<void> {
+  const events = syncEvents(cfg, out);
+  if (events.length === 0 || (cfg.triggers.length === 0 && !opts.dispatcher)) return;
+  const dispatcher = opts.dispatcher ?? new TriggerDispatcher(cfg.triggers, { logger: opts.logger });
+  for (const e of events) dispatcher.fire(e);
+  if (opts.wait) await dispatcher.drain(cfg.sync.timeout);
+}

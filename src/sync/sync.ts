@@ -1,0 +1,417 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+import type { NodeConfig } from '../config/load.js';
+import { GitfailoverError, errorMessage } from '../errors.js';
+import { runCommand } from '../loaders/commands.js';
+import { FilesLoader } from '../loaders/files.js';
+import { classifyPath, domainsDirOf } from '../model/layout.js';
+import { parseTree, type ModelEntry, isModelFile } from '../model/parse.js';
+import { normalizeIp } from '../model/schemas.js';
+import { gitBlobId } from '../model/tree-source.js';
+import { parseIpMap, type IpMap } from '../render/ip-map.js';
+import { renderFile, type RenderOptions } from '../render/render-file.js';
+import { substituteIp } from '../render/substitute.js';
+import { withLock } from '../repo/lock.js';
+import { NodeRepo } from '../repo/node-repo.js';
+import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
+import { checkDomainName, readTarget, type TargetFile } from './read-target.js';
+import { clearJournal, loadJournal, loadState, saveJournal, saveState, type StandbyState, type SyncResult } from './state.js';
+
+export interface SyncOptions {
+  full?: boolean;
+  /** `--to REV` instead of the remote head. */
+  to?: string;
+  dryRun?: boolean;
+  /** An operator's `sync` (re-enables automatic sync on success); false for the daemon's own syncs. */
+  onDemand?: boolean;
+  /** Start the domains after loading them even when sync.startAfterSync is off (`sync --start`). */
+  start?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface SyncOutcome {
+  result: SyncResult;
+  plan?: SyncPlan;
+  /** --dry-run: unified diffs of the live-dir files that would change. */
+  patches?: string[];
+  /** Events to fire besides `sync` (sync.disabled, sync.recovered). */
+  extraEvents: ('sync.disabled' | 'sync.recovered')[];
+  state: StandbyState;
+}
+
+/** A rendered domain or global file, as it will be in the live dir. */
+interface Rendered {
+  domains: Map<string, Map<string, Buffer>>;
+  globals: Map<string, Buffer>;
+  bindings: Record<string, string[]>;
+}
+
+/**
+ * One sync iteration (git-sync's SyncRepo): fetch -> diff -> plan -> check -> render -> apply ->
+ * state. It returns one result shape whether it succeeded or failed; that result is the event.
+ */
+export async function syncOnce(cfg: NodeConfig, opts: SyncOptions = {}, shared?: NodeRepo): Promise<SyncOutcome> {
+  const repo = shared ?? new NodeRepo(cfg.repo);
+  try {
+    return await withLock(cfg.repo.stateDir, 'sync', () => syncLocked(cfg, repo, opts));
+  } finally {
+    if (!shared) repo.close();
+  }
+}
+
+async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): Promise<SyncOutcome> {
+  const started = Date.now();
+  const stateDir = cfg.repo.stateDir;
+  const domainsDir = domainsDirOf(cfg.live.domains);
+  const state = loadState(stateDir);
+  const journal = opts.dryRun ? undefined : loadJournal(stateDir);
+  const applied = state.appliedCommit;
+  let mode: 'partial' | 'full' = opts.full || !applied || journal?.mode === 'full' ? 'full' : 'partial';
+  const result: SyncResult = {
+    success: false,
+    mode,
+    fromCommit: applied,
+    commits: [],
+    domains: [],
+    deleted: [],
+    durationMs: 0,
+    time: new Date(started).toISOString(),
+    ...(opts.dryRun ? { dryRun: true } : {}),
+  };
+  const extraEvents: SyncOutcome['extraEvents'] = [];
+  let plan: SyncPlan | undefined;
+  let patches: string[] | undefined;
+
+  try {
+    await repo.ensure();
+    if (opts.full && cfg.sync.automatic && !state.disabled && opts.onDemand) {
+      throw new GitfailoverError(
+        'E_FULL_WHILE_AUTOMATIC',
+        `a full sync is refused while automatic sync is enabled (sync.automatic in ${cfg.file}): set sync.automatic: false, or run "gitfailover sync --disable" first, then "gitfailover sync --full"`,
+        { kind: 'stalling' },
+      );
+    }
+    const head = await repo.fetch(cfg.sync.timeout);
+    let target: string | undefined;
+    if (journal) {
+      target = journal.target; // finish the interrupted apply before anything newer
+      opts.log?.(`resuming interrupted ${journal.mode} sync to ${journal.target.slice(0, 12)}`);
+    } else if (opts.to) {
+      target = await repo.resolve(opts.to);
+      if (!target) throw new GitfailoverError('E_BAD_REV', `--to ${opts.to}: no such commit in ${cfg.repo.remote} (fetched ${cfg.repo.branch})`, { kind: 'stalling' });
+    } else {
+      target = head;
+    }
+    result.toCommit = target;
+    if (!target) {
+      result.success = true;
+      result.upToDate = true;
+      return finish();
+    }
+    if (!journal && target === applied && mode === 'partial') {
+      result.success = true;
+      result.upToDate = true;
+      return finish(false);
+    }
+    if (!journal && !opts.onDemand && state.quarantined?.commit === target) {
+      result.success = true;
+      result.upToDate = true;
+      result.error = `commit ${target.slice(0, 12)} is quarantined: ${state.quarantined.reason}`;
+      return finish(false);
+    }
+    if (mode === 'partial' && !(await repo.isAncestor(applied!, target))) {
+      throw new GitfailoverError(
+        'E_HISTORY_REWRITTEN',
+        `commit ${target.slice(0, 12)} does not descend from the applied commit ${applied!.slice(0, 12)}: the repo's history was rewritten, so a partial sync is refused. Check the remote, then run "gitfailover sync --full" (with automatic sync disabled) to reload everything`,
+        { kind: 'stalling', location: { commit: target } },
+      );
+    }
+    result.commits = (await repo.log(applied && (await repo.isAncestor(applied, target)) ? `${applied}..${target}` : target, [], 50)).map((c) => ({
+      id: c.commit,
+      subject: c.subject,
+      author: c.author,
+    }));
+
+    const loader = new FilesLoader(cfg.live.dir, domainsDir);
+    if (mode === 'partial') {
+      const diff = await repo.diff(applied, target);
+      const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
+      const present = new Set<string>();
+      for (const d of touched) {
+        checkDomainName(d, target, domainsDir);
+        if ((await repo.blobs.read(`${target}:${domainsDir}/${d}`))?.type === 'tree') present.add(d);
+      }
+      plan = planPartial(diff, domainsDir, (d) => present.has(d));
+    } else {
+      const listing = (await repo.lsTree(target)).map((e) => e.path);
+      const previousGlobals = Object.keys(state.manifest).filter((p) => classifyPath(p, domainsDir).kind === 'global');
+      plan = planFull(listing, loader.liveDomains(), previousGlobals, domainsDir);
+      for (const d of plan.load) checkDomainName(d, target, domainsDir);
+    }
+    result.domains = plan.load;
+    result.deleted = plan.delete;
+
+    const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize });
+    checkFiles(files, target, domainsDir);
+    const ipMap = parseIpMap(cfg.substitution.ips, cfg.file);
+    const renderOpts: RenderOptions = { ipMap, substituteGlobs: cfg.substitution.files, vars: cfg.substitution.vars, domainsDir };
+    const rendered = renderAll(files, renderOpts, domainsDir, target, ipMap);
+    checkBindings(rendered.bindings, state.bindings, plan, target, domainsDir);
+
+    if (opts.dryRun) {
+      patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir);
+      result.success = true;
+      return finish(false);
+    }
+    if (planIsEmpty(plan) && !journal && mode === 'partial') {
+      // Only metadata changed (.gitfailover/): nothing to load, but the commit is applied.
+      commitState(target);
+      result.success = true;
+      return finish();
+    }
+
+    saveJournal(stateDir, { target, from: applied, mode, started: result.time });
+    await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts);
+    commitState(target, rendered);
+    clearJournal(stateDir);
+    loader.finish();
+    result.success = true;
+    return finish();
+  } catch (err) {
+    const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_SYNC', errorMessage(err), { cause: err });
+    result.success = false;
+    result.error = e.message;
+    result.errorCode = e.code;
+    if (e.location.file) result.errorFile = e.location.file;
+    result.errorCommit = e.location.commit ?? result.toCommit;
+    return finish();
+  }
+
+  function commitState(target: string, rendered?: Rendered): void {
+    state.appliedCommit = target;
+    if (rendered && plan) {
+      if (plan.mode === 'full') {
+        state.bindings = {};
+        state.manifest = {};
+      }
+      for (const d of plan.delete) {
+        delete state.bindings[d];
+        dropManifest(state.manifest, `${domainsDir}/${d}/`);
+      }
+      for (const p of plan.removeGlobal) delete state.manifest[p];
+      for (const [d, dfiles] of rendered.domains) {
+        state.bindings[d] = rendered.bindings[d] ?? [];
+        dropManifest(state.manifest, `${domainsDir}/${d}/`);
+        for (const [rel, content] of dfiles) state.manifest[`${domainsDir}/${d}/${rel}`] = gitBlobId(content);
+      }
+      for (const [p, content] of rendered.globals) state.manifest[p] = gitBlobId(content);
+    }
+  }
+
+  function finish(record = true): SyncOutcome {
+    result.mode = mode;
+    result.durationMs = Date.now() - started;
+    if (record && !opts.dryRun) {
+      const wasFailing = state.consecutiveFailures > 0;
+      state.lastSync = result;
+      if (result.success) {
+        state.consecutiveFailures = 0;
+        if (wasFailing) extraEvents.push('sync.recovered');
+        if (opts.onDemand && state.disabled) delete state.disabled;
+      } else {
+        state.consecutiveFailures += 1;
+        if (cfg.sync.disableOnFailure && cfg.sync.automatic && !state.disabled && result.errorCode !== 'E_FULL_WHILE_AUTOMATIC') {
+          state.disabled = { reason: result.error ?? 'sync failed', time: new Date().toISOString(), commit: result.toCommit };
+          extraEvents.push('sync.disabled');
+        }
+      }
+      if (result.errorCode !== 'E_FULL_WHILE_AUTOMATIC') saveState(stateDir, state);
+    }
+    return { result, plan, patches, extraEvents, state };
+  }
+}
+
+function dropManifest(manifest: Record<string, string>, prefix: string): void {
+  for (const k of Object.keys(manifest)) if (k.startsWith(prefix)) delete manifest[k];
+}
+
+/** Parse and schema-check the YAML files of everything about to be loaded; refuse on the first problem. */
+function checkFiles(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string, domainsDir: string): void {
+  const entries: ModelEntry[] = [];
+  for (const f of [...[...files.domains.values()].flat(), ...files.globals]) {
+    entries.push(isModelFile(f.path, domainsDir) ? { path: f.path, id: f.oid, text: f.content.toString('utf8') } : { path: f.path, id: f.oid });
+  }
+  const { problems } = parseTree(entries, domainsDir);
+  if (problems.length > 0) {
+    const p = problems[0]!;
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")` : '';
+    throw new GitfailoverError(
+      p.code,
+      `commit ${commit.slice(0, 12)} is refused: ${p.file}:${p.line}:${p.col}: ${p.field ? `${p.field}: ` : ''}${p.message}${more}. Nothing was applied; fix the file (or git revert the commit) and push`,
+      { kind: 'stalling', location: { file: p.file, line: p.line, col: p.col, field: p.field, commit }, data: { problems } },
+    );
+  }
+}
+
+function renderAll(
+  files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] },
+  opts: RenderOptions,
+  domainsDir: string,
+  commit: string,
+  ipMap: IpMap,
+): Rendered {
+  const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {} };
+  const render = (f: TargetFile) => {
+    try {
+      return renderFile(f.path, f.content, opts);
+    } catch (err) {
+      if (err instanceof GitfailoverError) {
+        throw new GitfailoverError(err.code, `commit ${commit.slice(0, 12)} is refused: ${err.message}`, {
+          kind: 'stalling',
+          location: { ...err.location, file: err.location.file ?? f.path, commit },
+        });
+      }
+      throw err;
+    }
+  };
+  for (const [domain, dfiles] of files.domains) {
+    const m = new Map<string, Buffer>();
+    const prefix = `${domainsDir}/${domain}/`;
+    for (const f of dfiles) m.set(f.path.slice(prefix.length), render(f));
+    out.domains.set(domain, m);
+    const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
+    out.bindings[domain] = services ? bindingsOf(services, ipMap, domainsDir) : [];
+  }
+  for (const f of files.globals) out.globals.set(f.path, render(f));
+  return out;
+}
+
+function bindingsOf(services: TargetFile, ipMap: IpMap, domainsDir: string): string[] {
+  const parsed = parseTree([{ path: services.path, id: services.oid, text: services.content.toString('utf8') }], domainsDir);
+  const list = [...parsed.model.domains.values()][0]?.services ?? [];
+  return list.map((s) => `${normalizeIp(substituteIp(s.ip, ipMap)) ?? s.ip}:${s.port}`);
+}
+
+/** Two services of the standby may not bind one ip:port: checked against the domains left as they are. */
+function checkBindings(fresh: Record<string, string[]>, current: Record<string, string[]>, plan: SyncPlan, commit: string, domainsDir: string): void {
+  const owner = new Map<string, string>();
+  const replaced = new Set([...plan.load, ...plan.delete]);
+  if (plan.mode === 'partial') {
+    for (const [d, list] of Object.entries(current)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
+  }
+  for (const [d, list] of Object.entries(fresh)) {
+    for (const b of list) {
+      const other = owner.get(b);
+      if (other !== undefined) {
+        throw new GitfailoverError(
+          'E_DUPLICATE_BINDING',
+          `commit ${commit.slice(0, 12)} is refused: domain ${d} binds ${b} (after IP substitution), which domain ${other === d ? 'itself already binds' : `${other} already binds`}. Nothing was applied`,
+          { kind: 'stalling', location: { file: `${domainsDir}/${d}/services.yaml`, commit } },
+        );
+      }
+      owner.set(b, d);
+    }
+  }
+}
+
+async function applyPlan(
+  cfg: NodeConfig,
+  loader: FilesLoader,
+  plan: SyncPlan,
+  rendered: Rendered,
+  target: string,
+  opts: SyncOptions,
+  state: StandbyState,
+  repo: NodeRepo,
+  domainsDir: string,
+  renderOpts: RenderOptions,
+): Promise<void> {
+  loader.prepare();
+  const ctx = (action: 'load' | 'start' | 'delete' | 'reload' | 'check', domain?: string) => ({
+    action,
+    node: cfg.node,
+    commit: target,
+    domain,
+    dir: domain ? loader.domainDir(domain) : cfg.live.dir,
+    timeoutMs: cfg.commands.timeout,
+  });
+  const start = cfg.sync.startAfterSync || opts.start;
+  for (const d of plan.delete) {
+    if (cfg.commands.delete) await runCommand(cfg.commands.delete, ctx('delete', d));
+    loader.deleteDomain(d);
+  }
+  for (const p of plan.removeGlobal) loader.removeGlobal(p);
+  for (const [p, content] of rendered.globals) loader.writeGlobal(p, content);
+
+  const swapped: string[] = [];
+  try {
+    for (const d of plan.load) {
+      loader.writeDomain(d, rendered.domains.get(d)!);
+      swapped.push(d);
+      if (cfg.commands.load) await runCommand(cfg.commands.load, ctx('load', d));
+      if (start && cfg.commands.start) await runCommand(cfg.commands.start, ctx('start', d));
+      if (cfg.commands.check) {
+        try {
+          await runCommand(cfg.commands.check, ctx('check', d));
+        } catch (err) {
+          state.quarantined = { commit: target, reason: errorMessage(err), domains: [d], time: new Date().toISOString() };
+          throw new GitfailoverError('E_CHECK_FAILED', `health check of domain ${d} failed at commit ${target.slice(0, 12)}; the domain was put back as the last good commit had it and the commit is quarantined: ${errorMessage(err)}`, {
+            kind: 'stalling',
+            location: { commit: target, file: `${domainsDir}/${d}` },
+          });
+        }
+      }
+    }
+    if (plan.globalChanged && cfg.commands.reload) await runCommand(cfg.commands.reload, ctx('reload'));
+  } catch (err) {
+    await rollback(cfg, loader, swapped, state.appliedCommit, repo, domainsDir, renderOpts);
+    clearJournal(cfg.repo.stateDir);
+    throw err;
+  }
+}
+
+/** Put the domains this apply already swapped back as the applied commit had them, and load them again. */
+async function rollback(
+  cfg: NodeConfig,
+  loader: FilesLoader,
+  domains: string[],
+  applied: string | undefined,
+  repo: NodeRepo,
+  domainsDir: string,
+  renderOpts: RenderOptions,
+): Promise<void> {
+  if (domains.length === 0) return;
+  if (!applied) {
+    for (const d of domains) loader.deleteDomain(d);
+    return;
+  }
+  const files = await readTarget(repo, applied, { domains, globals: [] }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+  for (const d of domains) {
+    const dfiles = files.domains.get(d) ?? [];
+    if (dfiles.length === 0) {
+      loader.deleteDomain(d);
+      continue;
+    }
+    const prefix = `${domainsDir}/${d}/`;
+    loader.writeDomain(d, new Map(dfiles.map((f) => [f.path.slice(prefix.length), renderFile(f.path, f.content, renderOpts)])));
+    if (cfg.commands.load) {
+      await runCommand(cfg.commands.load, { action: 'load', node: cfg.node, commit: applied, domain: d, dir: loader.domainDir(d), timeoutMs: cfg.commands.timeout }).catch(() => {});
+    }
+  }
+}
+
+function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: FilesLoader, domainsDir: string): string[] {
+  const patches: string[] = [];
+  const patch = (path: string, next: Buffer | undefined) => {
+    const file = join(liveDir, path);
+    const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const after = next?.toString('utf8') ?? '';
+    if (before !== after) patches.push(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after));
+  };
+  for (const [d, files] of rendered.domains) for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
+  for (const [p, content] of rendered.globals) patch(p, content);
+  for (const d of plan.delete) patches.push(`domain ${d} would be deleted (${loader.domainDir(d)})\n`);
+  for (const p of plan.removeGlobal) patch(p, undefined);
+  return patches;
+}
