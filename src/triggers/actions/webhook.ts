@@ -21,10 +21,18 @@ export async function postWebhook(action: WebhookAction, attempt: ActionAttempt)
     'x-gitfailover-delivery': randomUUID(),
   };
   if (action.secret !== undefined) headers[SIGNATURE_HEADER] = signBody(body, action.secret);
+  // fetch refuses URLs with credentials: send them as Basic auth instead
+  const target = new URL(action.url);
+  if (target.username || target.password) {
+    const userinfo = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
+    headers.authorization = `Basic ${Buffer.from(userinfo).toString('base64')}`;
+    target.username = '';
+    target.password = '';
+  }
   const url = redact(action.url);
   let res: Response;
   try {
-    res = await fetch(action.url, {
+    res = await fetch(target, {
       method: 'POST',
       headers,
       body,

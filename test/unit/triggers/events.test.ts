@@ -61,7 +61,7 @@ describe('templates', () => {
     expect(body).toContain(failed.toCommit);
     expect(body).toContain('acme: add user bob');
     expect(body).toContain('acme, globex');
-    expect(body).toContain('File at fault: domains/acme/services.yaml');
+    expect(body).toMatch(/File at fault: +domains\/acme\/services.yaml/);
     expect(body).not.toContain('Commit at fault');
     expect(body).toContain('gitfailover status');
     expect(body).toContain('gitfailover sync --enable');
