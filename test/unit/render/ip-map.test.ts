@@ -63,7 +63,7 @@ describe('parseIpMap', () => {
   });
 
   it('maps IPv4 to IPv4 and IPv6 to IPv6 only', () => {
-    for (const ips of [{ '10.0.0.5': '2001:db8:1::5' }, { '2001:db8::5': '10.1.0.5' }]) {
+    for (const ips of [{ '10.0.0.5': '2001:db8:1::5' }, { '2001:db8::5': '10.1.0.5' }] as Record<string, string>[]) {
       const err = thrown(() => parseIpMap(ips));
       expect(err).toBeInstanceOf(ConfigError);
       expect(err.location.field).toBe(`substitution.ips.${Object.keys(ips)[0]}`);
