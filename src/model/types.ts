@@ -35,6 +35,12 @@ export interface DomainModel {
   users: Map<string, User>;
   /** Every other file of the domain: path relative to the domain folder -> blob id. */
   files: Map<string, string>;
+  /**
+   * The YAML files parsed into settings/services/users: path relative to the domain folder ->
+   * blob id. Lets the change list report an edit that changes no field (a comment, the order of
+   * services) as a file change, so such an edit is still replicated.
+   */
+  layoutFiles?: Map<string, string>;
 }
 
 export interface ConfigModel {
@@ -43,13 +49,18 @@ export interface ConfigModel {
   domains: Map<string, DomainModel>;
   /** Files outside any domain (except server.yaml and .gitfailover/): path -> blob id. */
   files: Map<string, string>;
+  /** Blob id of server.yaml (see DomainModel.layoutFiles). */
+  serverId?: string;
 }
 
 /** One field that differs. Secret-looking fields (passwordHash) carry no values, only that they changed. */
 export interface FieldChange {
+  /** Dotted path for nested settings: `limits.maxSessions`. */
   field: string;
   from?: unknown;
   to?: unknown;
+  /** Set on secret-looking fields: the values are left out on purpose. */
+  redacted?: true;
 }
 
 /** The structured change list between two trees: what commit messages, plans and events are made of. */

@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import picomatch from 'picomatch';
+import { cmp, isModelFile, type ModelEntry } from './parse.js';
+import { DEFAULT_DOMAINS_DIR } from './layout.js';
+
+/**
+ * A tree of files to validate or model, wherever it lives: a directory on disk (here), a git
+ * commit (src/repo). Both list the same kinds of entries and read the same bytes, so validate and
+ * the model do not care where a tree comes from.
+ */
+export interface TreeEntry {
+  /** `/`-separated, relative to the tree's root, never starting with `/`. */
+  path: string;
+  type: 'file' | 'symlink' | 'submodule' | 'dir';
+  /** Bytes (0 for dirs and submodules). */
+  size: number;
+  /** Unix mode as git or stat report it (e.g. 0o100644). */
+  mode: number;
+  /** Git blob id when the source knows it without reading (a git tree); else computed on read. */
+  id?: string;
+}
+
+export interface TreeSource {
+  /** Every entry, dirs included, sorted by path. */
+  list(): Promise<TreeEntry[]>;
+  /** A file's content. Refuses anything that is not a regular file of the tree. */
+  read(path: string): Promise<Buffer>;
+}
+
+/** The git blob id of a content (`git hash-object`), so ids from disk and from git agree. */
+export function gitBlobId(buf: Buffer): string {
+  return createHash('sha1').update(`blob ${buf.length}\0`).update(buf).digest('hex');
+}
+
+export interface DirTreeOptions {
+  /** Globs (picomatch, dotfiles included) of paths to leave out, e.g. `data/**`. */
+  exclude?: readonly string[];
+}
+
+/**
+ * A directory as a tree. `.git` at the root is left out (it is the repo, not its content); a
+ * nested folder with its own `.git` is reported as a submodule and not walked. Symlinks are
+ * listed, never followed.
+ */
+export function dirTreeSource(dir: string, opts: DirTreeOptions = {}): TreeSource {
+  const excluded = opts.exclude && opts.exclude.length > 0 ? picomatch([...opts.exclude], { dot: true }) : () => false;
+
+  async function walk(rel: string, out: TreeEntry[]): Promise<void> {
+    const names = (await readdir(rel ? join(dir, rel) : dir)).sort(cmp);
+    for (const name of names) {
+      if (!rel && name === '.git') continue;
+      const path = rel ? `${rel}/${name}` : name;
+      if (excluded(path)) continue;
+      const st = await lstat(join(dir, path));
+      if (st.isSymbolicLink()) out.push({ path, type: 'symlink', size: st.size, mode: st.mode });
+      else if (st.isDirectory()) {
+        if (await exists(join(dir, path, '.git'))) {
+          out.push({ path, type: 'submodule', size: 0, mode: st.mode });
+          continue;
+        }
+        out.push({ path, type: 'dir', size: 0, mode: st.mode });
+        await walk(path, out);
+      } else if (st.isFile()) out.push({ path, type: 'file', size: st.size, mode: st.mode });
+      // Sockets, fifos and devices are not configuration: they are not listed at all.
+    }
+  }
+
+  return {
+    async list() {
+      const out: TreeEntry[] = [];
+      await walk('', out);
+      return out.sort((a, b) => cmp(a.path, b.path));
+    },
+    async read(path: string) {
+      const parts = path.split('/');
+      if (path.startsWith('/') || parts.some((p) => p === '' || p === '.' || p === '..' || p.includes('\0'))) {
+        throw new Error(`refusing to read ${JSON.stringify(path)}: not a plain path inside the tree`);
+      }
+      // O_NOFOLLOW: a symlink swapped in after list() is refused, not followed out of the tree.
+      const fh = await open(join(dir, ...parts), constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The entries a model is built from: every regular file up to `maxFileSize` with its blob id,
+ * and the text of the layout's YAML files. Larger files and non-files are skipped here;
+ * validateTree reports them.
+ */
+export async function readModelEntries(
+  source: TreeSource,
+  opts: { domainsDir?: string; maxFileSize?: number; entries?: TreeEntry[] } = {},
+): Promise<ModelEntry[]> {
+  const domainsDir = opts.domainsDir ?? DEFAULT_DOMAINS_DIR;
+  const max = opts.maxFileSize ?? Infinity;
+  const out: ModelEntry[] = [];
+  for (const e of opts.entries ?? (await source.list())) {
+    if (e.type !== 'file' || e.size > max) continue;
+    const model = isModelFile(e.path, domainsDir);
+    if (!model && e.id) {
+      out.push({ path: e.path, id: e.id });
+      continue;
+    }
+    const buf = await source.read(e.path);
+    out.push(model ? { path: e.path, id: e.id ?? gitBlobId(buf), text: decodeUtf8(buf) } : { path: e.path, id: gitBlobId(buf) });
+  }
+  return out;
+}
+
+/** Strict UTF-8 (a BOM is dropped); undefined when the bytes are not UTF-8. */
+export function decodeUtf8(buf: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(buf);
+  } catch {
+    return undefined;
+  }
+}
