@@ -2,7 +2,7 @@ import picomatch from 'picomatch';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Node } from 'yaml';
 import { GitfailoverError } from '../errors.js';
 import { classifyPath, DEFAULT_DOMAINS_DIR } from '../model/layout.js';
-import { EMPTY_IP_MAP, type IpMap } from './ip-map.js';
+import { EMPTY_IP_MAP, parseIpMap, type IpMap } from './ip-map.js';
 import { substituteIp, substituteText } from './substitute.js';
 import { renderTemplate } from './template.js';
 
@@ -15,6 +15,23 @@ export interface RenderOptions {
   vars: Readonly<Record<string, string>>;
   /** The folder holding the domains (`live.domains` without `/*`); default `domains`. */
   domainsDir?: string;
+}
+
+/**
+ * RenderOptions from the node file's `substitution` section (validated here: a bad IP map throws
+ * ConfigError naming `substitution.ips.<key>` in `file`). Build once per sync, reuse per file.
+ */
+export function renderOptionsFor(
+  substitution: { ips: Readonly<Record<string, string>>; files: readonly string[]; vars: Readonly<Record<string, string>> },
+  file?: string,
+  domainsDir?: string,
+): RenderOptions {
+  return {
+    ipMap: parseIpMap(substitution.ips, file),
+    substituteGlobs: substitution.files,
+    vars: substitution.vars,
+    ...(domainsDir === undefined ? {} : { domainsDir }),
+  };
 }
 
 /** Bytes sniffed for a NUL to call a file binary (git's own heuristic). */

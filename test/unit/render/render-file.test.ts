@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GitfailoverError } from '../../../src/errors.js';
 import { parseIpMap } from '../../../src/render/ip-map.js';
-import { isBinary, renderFile, type RenderOptions } from '../../../src/render/render-file.js';
+import { isBinary, renderFile, renderOptionsFor, type RenderOptions } from '../../../src/render/render-file.js';
 
 const opts: RenderOptions = {
   ipMap: parseIpMap({ '10.0.0.5': '10.1.0.5', '2001:db8::5': '2001:db8:1::5' }),
@@ -146,5 +146,14 @@ describe('renderFile: idempotence', () => {
       const once = renderFile(path, Buffer.from(text), opts);
       expect(renderFile(path, once, opts)).toBe(once);
     }
+  });
+});
+
+describe('renderOptionsFor', () => {
+  it('builds options from the node file section and validates the map', () => {
+    const o = renderOptionsFor({ ips: { '10.0.0.5': '10.1.0.5' }, files: ['native/**/*.conf'], vars: {} }, 'gitfailover.yaml', 'sites');
+    expect(o.domainsDir).toBe('sites');
+    expect(render('native/a.conf', 'x 10.0.0.5', o)).toBe('x 10.1.0.5');
+    expect(() => renderOptionsFor({ ips: { '10.0.0.5': 'nope' }, files: [], vars: {} }, 'gitfailover.yaml')).toThrow(/gitfailover.yaml/);
   });
 });
