@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { ConfigError } from '../errors.js';
@@ -34,7 +36,7 @@ export async function triggersTest(opts: { config?: string; event: string; set: 
   const cfg = loadNodeFile({ file: opts.config });
   // Until config/schema.ts embeds triggers/schema.ts, the node file only checks the triggers'
   // shape: check them in full here. (Once embedded, this parse is a harmless repeat.)
-  const list: Trigger[] = parseTriggers(cfg.triggers, undefined, ['triggers']);
+  const list: Trigger[] = resolveSecrets(parseTriggers(cfg.triggers, undefined, ['triggers']), cfg.file);
   const event = buildEvent(opts.event, cfg.node, opts.set);
 
   const quiet: TriggerLogger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -60,6 +62,36 @@ export async function triggersTest(opts: { config?: string; event: string; set: 
   }
   if (!drained) process.stdout.write(`FAILED  deliveries did not finish within ${TEST_WAIT_MS / 1000}s and were cancelled\n`);
   return failed ? EXIT_FAILED : 0;
+}
+
+/**
+ * Stopgap until the node file loader resolves `triggers[i].email.smtp.pass` and
+ * `triggers[i].webhook.secret` like its other secrets: `env:NAME` / `file:PATH` here.
+ * Already-resolved values pass through unchanged (unless they happen to start with env:/file:).
+ */
+function resolveSecrets(list: Trigger[], nodeFile: string): Trigger[] {
+  const resolveOne = (value: string | undefined, field: string): string | undefined => {
+    if (value === undefined) return undefined;
+    if (value.startsWith('env:')) {
+      const v = process.env[value.slice(4)];
+      if (v === undefined || v === '') throw new ConfigError(`${nodeFile}: ${field}: environment variable ${value.slice(4)} is not set`);
+      return v;
+    }
+    if (value.startsWith('file:')) {
+      const p = resolve(dirname(nodeFile), value.slice(5));
+      try {
+        return readFileSync(p, 'utf8').trim();
+      } catch (err) {
+        throw new ConfigError(`${nodeFile}: ${field}: cannot read secret file ${p}: ${(err as Error).message}`);
+      }
+    }
+    return value;
+  };
+  return list.map((t, i) => ({
+    ...t,
+    email: t.email && { ...t.email, smtp: { ...t.email.smtp, pass: resolveOne(t.email.smtp.pass, `triggers[${i}].email.smtp.pass`) } },
+    webhook: t.webhook && { ...t.webhook, secret: resolveOne(t.webhook.secret, `triggers[${i}].webhook.secret`) },
+  }));
 }
 
 /** The sample event of that kind with `--set name=value` applied. */

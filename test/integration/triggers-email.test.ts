@@ -21,8 +21,14 @@ interface Mail {
 class TestSmtp {
   mails: Mail[] = [];
   port = 0;
+  constructor(private readonly login?: { user: string; pass: string }) {}
   private server = new SMTPServer({
-    authOptional: true,
+    authOptional: this.login === undefined,
+    allowInsecureAuth: true, // loopback only, no TLS in tests
+    onAuth: (auth, _session, callback) => {
+      if (this.login && auth.username === this.login.user && auth.password === this.login.pass) return callback(null, { user: auth.username });
+      callback(new Error('invalid credentials'));
+    },
     // no TLS certificate to trust in a test; the client is configured with starttls: false
     disabledCommands: ['STARTTLS'],
     logger: false,
@@ -189,6 +195,47 @@ describe('email action against a real SMTP server', () => {
     }
   });
 
+  it('`triggers test` logs in with `pass: env:NAME` taken from the environment', async () => {
+    const authed = new TestSmtp({ user: 'gitfailover', pass: 's3cret' });
+    await authed.start();
+    const dir = mkdtempSync(join(tmpdir(), 'gitfailover-triggers-cli-'));
+    try {
+      const file = join(dir, 'gitfailover.yaml');
+      writeFileSync(
+        file,
+        [
+          'node: failover-7',
+          'role: standby',
+          'repo: { remote: /srv/git/mft-config.git, stateDir: ./state }',
+          'live: { dir: ./live }',
+          'triggers:',
+          '  - on: push.failed',
+          '    email:',
+          '      to: [ops@example.com]',
+          `      smtp: { host: 127.0.0.1, port: ${authed.port}, starttls: false, user: gitfailover, pass: "env:TEST_SMTP_PASS" }`,
+          '',
+        ].join('\n'),
+      );
+      const wrong = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed'], { ...process.env, TEST_SMTP_PASS: 'wrong' });
+      expect(wrong.code).toBe(1);
+      expect(wrong.stdout).toMatch(/^FAILED .*invalid credentials/m);
+      const ok = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed', '--set', 'unpushed=4'], {
+        ...process.env,
+        TEST_SMTP_PASS: 's3cret',
+      });
+      expect(ok.stdout).toMatch(/^OK /m);
+      expect(ok.code).toBe(0);
+      expect(authed.mails).toHaveLength(1);
+      expect(authed.mails[0]!.subject).toContain('4 commits not yet on the remote');
+      const unset = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed'], { PATH: process.env.PATH });
+      expect(unset.code).toBe(2);
+      expect(unset.stderr).toMatch(/TEST_SMTP_PASS is not set/);
+    } finally {
+      await authed.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('`triggers test` reports FAILED with the reason when the SMTP server is down', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gitfailover-triggers-cli-'));
     try {
@@ -221,9 +268,9 @@ describe('email action against a real SMTP server', () => {
 
 const BIN = fileURLToPath(new URL('../../bin/gitfailover.js', import.meta.url));
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
