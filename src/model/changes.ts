@@ -208,12 +208,13 @@ function walk(a: Record<string, unknown>, b: Record<string, unknown>, prefix: st
     const field = prefix + key;
     const va = a[key];
     const vb = b[key];
-    if (isPlainObject(va) && isPlainObject(vb)) {
-      walk(va, vb, `${field}.`, ignore, out);
+    // A mapping added or removed whole is walked too, so a secret inside it stays redacted.
+    if ((isPlainObject(va) || va === undefined) && (isPlainObject(vb) || vb === undefined)) {
+      walk(va ?? {}, vb ?? {}, `${field}.`, ignore, out);
       continue;
     }
     if (deepEqual(va, vb)) continue;
-    if (isSecretField(field)) out.push({ field, redacted: true });
+    if (isSecretField(field) || holdsSecret(va) || holdsSecret(vb)) out.push({ field, redacted: true });
     else out.push({ field, ...(va === undefined ? {} : { from: va }), ...(vb === undefined ? {} : { to: vb }) });
   }
 }
@@ -222,13 +223,22 @@ const SECRET_WORDS = new Set(['password', 'passwd', 'pass', 'pwd', 'passphrase',
 
 /** `passwordHash`, `smtp.password`, `client_secret`, `apiToken`: fields whose values are never shown. */
 export function isSecretField(field: string): boolean {
-  const last = field.split('.').pop() ?? field;
-  const words = last
+  const key = field.split('.').pop() ?? field;
+  const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
     .split(/[\s_-]+/)
     .filter(Boolean);
-  return words.some((w) => SECRET_WORDS.has(w)) || words[words.length - 1] === 'hash';
+  // The last word decides: `passwordHash` and `smtpPassword` are secrets, `passwordPolicy` is not.
+  const last = words[words.length - 1] ?? '';
+  return SECRET_WORDS.has(last) || (last === 'hash' && words.length > 1);
+}
+
+/** A list or mapping with a secret-looking key somewhere inside. */
+function holdsSecret(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(holdsSecret);
+  if (isPlainObject(v)) return Object.entries(v).some(([k, x]) => isSecretField(k) || holdsSecret(x));
+  return false;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
