@@ -1,0 +1,129 @@
+import type { Server } from 'node:http';
+import type { NodeConfig } from '../config/load.js';
+import { errorMessage } from '../errors.js';
+import { NodeRepo } from '../repo/node-repo.js';
+import { fireSyncEvents } from '../sync/report.js';
+import { loadJournal, loadState } from '../sync/state.js';
+import { statusOf } from '../sync/status.js';
+import { syncOnce } from '../sync/sync.js';
+import { TriggerDispatcher } from '../triggers/dispatcher.js';
+import { sendJson, startHttp } from './http.js';
+import { createLogger, type Logger } from './log.js';
+import { verify } from './notify-sign.js';
+
+export interface StandbyDaemon {
+  address: string;
+  stop(): Promise<void>;
+  /** Resolves when the current and any pending sync finished (for tests and shutdown). */
+  idle(): Promise<void>;
+}
+
+/**
+ * `gitfailover standby`: syncs every sync.interval and at once on an authenticated notify.
+ * One sync runs at a time; requests arriving meanwhile collapse into one follow-up sync.
+ */
+export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}): Promise<StandbyDaemon> {
+  const log = opts.logger ?? createLogger(cfg.node);
+  const repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync
+  const dispatcher = new TriggerDispatcher(cfg.triggers, { logger: log });
+  let running: Promise<void> | undefined;
+  let pending = false;
+  let stopping = false;
+  let lastHeartbeat: string | null = null;
+  let warnedOff = false;
+
+  const automaticOn = () => cfg.sync.automatic && !loadState(cfg.repo.stateDir).disabled;
+
+  const runOne = async (why: string): Promise<void> => {
+    // An interrupted apply is always finished, even with automatic sync off: the live dir must converge.
+    if (!automaticOn() && !loadJournal(cfg.repo.stateDir)) {
+      if (!warnedOff) log.warn(`automatic sync is off (${loadState(cfg.repo.stateDir).disabled?.reason ?? `sync.automatic: false in ${cfg.file}`}); run "gitfailover sync" to sync by hand`);
+      warnedOff = true;
+      return;
+    }
+    warnedOff = false;
+    try {
+      const out = await syncOnce(cfg, { log: (l) => log.info(l) }, repo);
+      const r = out.result;
+      if (!r.success) log.error(`sync failed (${why}): ${r.error}`, { commit: r.errorCommit, file: r.errorFile });
+      else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
+      if (out.extraEvents.includes('sync.disabled')) log.warn('automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"');
+      await fireSyncEvents(cfg, out, { dispatcher });
+    } catch (err) {
+      log.error(`sync error (${why}): ${errorMessage(err)}`);
+    }
+  };
+
+  const trigger = (why: string): Promise<void> => {
+    if (stopping) return Promise.resolve();
+    if (running) {
+      pending = true;
+      return running;
+    }
+    running = (async () => {
+      await runOne(why);
+      while (pending && !stopping) {
+        pending = false;
+        await runOne('queued');
+      }
+      running = undefined;
+    })();
+    return running;
+  };
+
+  const { server, address } = await startHttp(cfg.notify.listen, {
+    'POST /notify': (req, body, res) => {
+      if (!cfg.notify.secret) {
+        sendJson(res, 401, { error: 'notify.secret is not set on this node: unsigned requests never trigger a sync' });
+        return;
+      }
+      const v = verify(cfg.notify.secret, req.headers, body);
+      if (!v.ok) {
+        log.warn(`refused notify from ${req.socket.remoteAddress}: ${v.reason}`);
+        sendJson(res, 401, { error: v.reason });
+        return;
+      }
+      try {
+        if ((JSON.parse(body.toString('utf8')) as { heartbeat?: boolean }).heartbeat) lastHeartbeat = new Date().toISOString();
+      } catch {
+        /* GitHub's payload or an empty body: only the signature matters */
+      }
+      lastHeartbeat = new Date().toISOString();
+      void trigger(`notify via ${v.via}`);
+      sendJson(res, 202, { accepted: true });
+    },
+    'GET /healthz': (_req, _body, res) => sendJson(res, 200, { ok: true }),
+    'GET /readyz': async (_req, _body, res) => {
+      const s = await statusOf(cfg, { fetch: false });
+      const ready = s.behind === 0 && (s.lastSync?.success ?? false) && !s.quarantined;
+      sendJson(res, ready ? 200 : 503, { ready, behind: s.behind, lastSync: s.lastSync?.success ?? null });
+    },
+    'GET /status': async (_req, _body, res) => sendJson(res, 200, { ...(await statusOf(cfg, { fetch: false })), lastHeartbeat, triggers: dispatcher.deliveries() }),
+  });
+  log.info(`standby ready on ${address}: syncing ${cfg.repo.remote} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`);
+
+  const timer = setInterval(() => void trigger('interval'), cfg.sync.interval);
+  void trigger('start');
+
+  return {
+    address,
+    idle: async () => {
+      while (running) await running;
+    },
+    stop: async () => {
+      stopping = true;
+      clearInterval(timer);
+      await closeServer(server);
+      while (running) await running;
+      await dispatcher.drain(5_000);
+      repo.close();
+    },
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}

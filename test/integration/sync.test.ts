@@ -1,0 +1,222 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { cli, git, initRemote, inodeAndMtime, makePair, removeDir, snapshot, writeDomain, writeFile, writeUser, type Pair } from '../helpers/fixture.js';
+
+const pairs: Pair[] = [];
+async function pair(opts: Parameters<typeof makePair>[0] = {}): Promise<Pair> {
+  const p = makePair(opts);
+  pairs.push(p);
+  await initRemote(p);
+  return p;
+}
+afterEach(() => {
+  for (const p of pairs.splice(0)) removeDir(p.dir);
+});
+
+async function ok(args: string[]) {
+  const r = await cli(args);
+  expect(r.stderr + r.stdout, `gitfailover ${args.join(' ')}`).not.toMatch(/^gitfailover: (?!warning)/m);
+  expect(r.code, r.stderr).toBe(0);
+  return r;
+}
+
+const liveOnly = (rel: string) => rel.startsWith('.gitfailover');
+
+describe('standby sync', () => {
+  it('replicates a recorded change with every production IP substituted, and reports behind: 0', async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme', {
+      services: [
+        { name: 'sftp-main', protocol: 'sftp', ip: '10.0.0.5', port: 22 },
+        { name: 'ftps-v6', protocol: 'ftps', ip: '2001:DB8:0:0::5', port: 990 },
+        { name: 'other', protocol: 'ftp', ip: '10.0.0.50', port: 21 },
+      ],
+      users: ['alice'],
+    });
+    await ok(['record', '-c', p.primary]);
+    const r = await ok(['sync', '-c', p.standby]);
+    expect(r.stdout).toMatch(/full sync/);
+
+    const services = readFileSync(join(p.failLive, 'domains/acme/services.yaml'), 'utf8');
+    expect(services).toContain('ip: 10.1.0.5');
+    expect(services).toContain('ip: 2001:db8:1::5');
+    expect(services).toContain('ip: 10.0.0.50'); // not a mapped address: untouched
+    expect(services).not.toMatch(/ip: 10\.0\.0\.5\n/);
+    expect(readFileSync(join(p.failLive, 'domains/acme/users/alice.yaml'), 'utf8')).toBe(readFileSync(join(p.prodLive, 'domains/acme/users/alice.yaml'), 'utf8'));
+
+    const status = JSON.parse((await ok(['status', '-c', p.standby, '--json'])).stdout);
+    expect(status.behind).toBe(0);
+    expect(status.appliedCommit).toBe(status.targetCommit);
+    expect(status.lastSync.success).toBe(true);
+    expect(status.node).toBe('failover-1');
+    expect(status.role).toBe('standby');
+    expect(status.drift).toEqual({ changed: [], missing: [], extra: [] });
+    expect(existsSync(join(p.failLive, '.gitfailover'))).toBe(false);
+  });
+
+  it('partial sync rewrites only the changed domain and loads it once', async () => {
+    const loadLog = 'LOADLOG';
+    const p = await pair();
+    const logFile = join(p.dir, 'load.log');
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({ commands: { load: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$LOG"'] } }).replace(/\$LOG/, logFile),
+    );
+    for (let i = 0; i < 50; i++) writeDomain(p.prodLive, `d${String(i).padStart(2, '0')}`, { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2000 + i }], users: ['u1', 'u2'] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    expect(readFileSync(logFile, 'utf8').trim().split('\n')).toHaveLength(50);
+    writeFileSync(logFile, '');
+
+    const before = new Map<string, string>();
+    for (const f of Object.keys(snapshot(p.failLive, liveOnly))) before.set(f, inodeAndMtime(join(p.failLive, f)));
+    await new Promise((r) => setTimeout(r, 20)); // so a rewrite would show in mtime
+    writeUser(p.prodLive, 'd07', 'u1', { home: '/data/elsewhere' });
+    await ok(['record', '-c', p.primary]);
+    const r = await ok(['sync', '-c', p.standby]);
+    expect(r.stdout).toMatch(/partial sync .* loaded 1 domain/);
+
+    expect(readFileSync(logFile, 'utf8')).toBe('d07\n');
+    expect(readFileSync(join(p.failLive, 'domains/d07/users/u1.yaml'), 'utf8')).toContain('/data/elsewhere');
+    for (const [f, stamp] of before) {
+      if (f.startsWith('domains/d07/')) continue;
+      expect(inodeAndMtime(join(p.failLive, f)), f).toBe(stamp);
+    }
+    expect(inodeAndMtime(join(p.failLive, 'domains/d07/users/u1.yaml'))).not.toBe(before.get('domains/d07/users/u1.yaml'));
+  });
+
+  it('full sync removes a domain that exists only on the standby and reloads every domain', async () => {
+    const p = await pair();
+    const logFile = join(p.dir, 'cmd.log');
+    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { load: ['/bin/sh', '-c', `echo "load $GITFAILOVER_DOMAIN" >> ${logFile}`], delete: ['/bin/sh', '-c', `echo "delete $GITFAILOVER_DOMAIN" >> ${logFile}`] } }));
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    writeDomain(p.prodLive, 'beta', { users: ['bob'] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    writeDomain(p.failLive, 'stray', { users: ['mallory'] });
+    writeFileSync(logFile, '');
+
+    const r = await ok(['sync', '-c', p.standby, '--full']);
+    expect(r.stdout).toMatch(/full sync/);
+    expect(existsSync(join(p.failLive, 'domains/stray'))).toBe(false);
+    expect(readFileSync(logFile, 'utf8').trim().split('\n').sort()).toEqual(['delete stray', 'load acme', 'load beta']);
+  });
+
+  it('refuses --full while automatic sync is enabled, and says how to disable it', async () => {
+    const p = await pair({ standby: { sync: { automatic: true } } });
+    writeDomain(p.prodLive, 'acme');
+    await ok(['record', '-c', p.primary]);
+    const r = await cli(['sync', '-c', p.standby, '--full']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/automatic sync is enabled.*sync --disable/);
+    expect(existsSync(join(p.failLive, 'domains/acme'))).toBe(false);
+  });
+
+  it('refuses a commit with broken YAML pushed straight to the remote, keeps the live dir byte-identical, and disables automatic sync', async () => {
+    const eventFile = 'EVENT';
+    const p = await pair({
+      standby: {
+        sync: { automatic: true, disableOnFailure: true },
+        triggers: [{ on: 'sync', if: 'success == false', exec: [process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))', eventFile] }],
+      },
+    });
+    const eventPath = join(p.dir, 'event.json');
+    writeFileSync(p.standby, readFileSync(p.standby, 'utf8').replace(eventFile, eventPath));
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    const good = snapshot(p.failLive);
+
+    // An admin pushes straight to the remote, bypassing record and CI.
+    const work = join(p.dir, 'work');
+    await git(['clone', '-q', p.remote, work]);
+    writeFile(join(work, 'domains/acme/users/alice.yaml'), 'name: alice\nhome: [unclosed\n');
+    await git(['commit', '-qam', 'break alice'], work);
+    await git(['push', '-q', 'origin', 'HEAD:main'], work);
+    const bad = (await git(['rev-parse', 'HEAD'], work)).trim();
+
+    // The daemon's kind of sync (not on demand): run the standby briefly.
+    const r = await cli(['sync', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('domains/acme/users/alice.yaml');
+    expect(r.stderr).toContain(bad.slice(0, 12));
+    expect(snapshot(p.failLive)).toEqual(good);
+
+    const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout);
+    expect(status.lastSync.success).toBe(false);
+    expect(status.lastSync.errorFile).toBe('domains/acme/users/alice.yaml');
+    expect(status.lastSync.errorCommit).toBe(bad);
+    expect(status.appliedCommit).not.toBe(bad);
+    expect(status.automatic).toBe(false);
+    expect(status.disabledReason).toContain('alice.yaml');
+
+    const env = JSON.parse(readFileSync(eventPath, 'utf8'));
+    expect(env.GITFAILOVER_SUCCESS).toBe('false');
+    expect(env.GITFAILOVER_ERROR).toContain('domains/acme/users/alice.yaml');
+    expect(env.GITFAILOVER_ERROR_COMMIT ?? env.GITFAILOVER_ERRORCOMMIT).toBe(bad);
+  });
+
+  it('refuses a partial sync onto rewritten history and says a full sync is needed', async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    const work = join(p.dir, 'work');
+    await git(['clone', '-q', p.remote, work]);
+    writeFile(join(work, 'domains/acme/users/zed.yaml'), 'name: zed\n');
+    await git(['add', '.'], work);
+    await git(['commit', '-q', '--amend', '-m', 'rewritten'], work);
+    await git(['push', '-q', '--force', 'origin', 'HEAD:main'], work);
+    const r = await cli(['sync', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/does not descend.*sync --full/);
+    expect(existsSync(join(p.failLive, 'domains/acme/users/zed.yaml'))).toBe(false);
+    await ok(['sync', '-c', p.standby, '--full']);
+    expect(existsSync(join(p.failLive, 'domains/acme/users/zed.yaml'))).toBe(true);
+  });
+
+  it('--dry-run prints the plan and a unified diff, and changes nothing', async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2222 }] });
+    await ok(['record', '-c', p.primary]);
+    const before = snapshot(p.failLive);
+    const r = await ok(['sync', '-c', p.standby, '--dry-run']);
+    expect(r.stdout).toMatch(/load: +acme/);
+    expect(r.stdout).toContain('-    port: 22');
+    expect(r.stdout).toContain('+    port: 2222');
+    expect(snapshot(p.failLive)).toEqual(before);
+    const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout);
+    expect(status.behind).toBe(1);
+  });
+
+  it('a failing commands.check puts the domain back as it was and quarantines the commit', async () => {
+    const p = await pair();
+    const checkLog = join(p.dir, 'check.log');
+    // The check fails when the domain's services.yaml has port 2222.
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({ commands: { check: ['/bin/sh', '-c', `echo "$GITFAILOVER_DOMAIN" >> ${checkLog}; ! grep -q 2222 "$GITFAILOVER_DIR/services.yaml"`] } }),
+    );
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
+    writeDomain(p.prodLive, 'beta', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 23 }] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    const good = snapshot(p.failLive);
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2222 }] });
+    await ok(['record', '-c', p.primary]);
+    const r = await cli(['sync', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/health check of domain acme failed.*quarantined/);
+    expect(snapshot(p.failLive)).toEqual(good);
+    const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout);
+    expect(status.quarantined.commit).toBe(status.targetCommit);
+    expect(status.quarantined.domains).toEqual(['acme']);
+  });
+});
