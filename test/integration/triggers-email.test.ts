@@ -21,26 +21,32 @@ interface Mail {
 class TestSmtp {
   mails: Mail[] = [];
   port = 0;
-  constructor(private readonly login?: { user: string; pass: string }) {}
-  private server = new SMTPServer({
-    authOptional: this.login === undefined,
-    allowInsecureAuth: true, // loopback only, no TLS in tests
-    onAuth: (auth, _session, callback) => {
-      if (this.login && auth.username === this.login.user && auth.password === this.login.pass) return callback(null, { user: auth.username });
-      callback(new Error('invalid credentials'));
-    },
-    // no TLS certificate to trust in a test; the client is configured with starttls: false
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData: (stream, session, callback) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        this.mails.push(parseMail(Buffer.concat(chunks).toString('utf8'), session));
-        callback();
-      });
-    },
-  });
+  private readonly server: SMTPServer;
+  constructor(private readonly login?: { user: string; pass: string }) {
+    this.server = this.create();
+  }
+
+  private create(): SMTPServer {
+    return new SMTPServer({
+      authOptional: this.login === undefined,
+      allowInsecureAuth: true, // loopback only, no TLS in tests
+      onAuth: (auth, _session, callback) => {
+        if (this.login && auth.username === this.login.user && auth.password === this.login.pass) return callback(null, { user: auth.username });
+        callback(new Error('invalid credentials'));
+      },
+      // no TLS certificate to trust in a test; the client is configured with starttls: false
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          this.mails.push(parseMail(Buffer.concat(chunks).toString('utf8'), session));
+          callback();
+        });
+      },
+    });
+  }
 
   async start(): Promise<void> {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));

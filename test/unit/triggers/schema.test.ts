@@ -110,3 +110,24 @@ describe('triggerWarnings', () => {
     expect(w[0]!.message).toMatch(/"sucess" \(column 1\) is not a variable of event sync/);
   });
 });
+
+describe('loadDomainTriggers', () => {
+  it("collects each domain's triggers.yaml and reports a bad one without dropping the others", async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadDomainTriggers } = await import('../../../src/triggers/domains.js');
+    const root = mkdtempSync(join(tmpdir(), 'gitfailover-domain-triggers-'));
+    try {
+      for (const d of ['acme', 'globex', 'initech']) mkdirSync(join(root, 'domains', d), { recursive: true });
+      writeFileSync(join(root, 'domains/acme/triggers.yaml'), 'triggers:\n  - on: sync\n    webhook: { url: "http://127.0.0.1:9/" }\n');
+      writeFileSync(join(root, 'domains/globex/triggers.yaml'), 'triggers:\n  - on: nope\n    webhook: { url: "http://127.0.0.1:9/" }\n');
+      const { triggers, errors } = loadDomainTriggers(root);
+      expect(Object.keys(triggers)).toEqual(['acme']);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.message).toMatch(/domains\/globex\/triggers.yaml:2:9: triggers\[0\].on: unknown event "nope"/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
