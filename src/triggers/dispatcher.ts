@@ -196,6 +196,7 @@ export class TriggerDispatcher {
       }
       return true;
     });
+    if (kinds.length === 0) return; // nothing this node may run: neither a success nor a failure
     const outcomes = await Promise.all(kinds.map((kind) => this.runAction(e, kind, event)));
     const time = new Date().toISOString();
     const failures = outcomes.filter((o) => !o.ok);

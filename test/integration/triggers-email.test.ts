@@ -272,6 +272,31 @@ describe('email action against a real SMTP server', () => {
   });
 });
 
+describe('email action timeout', () => {
+  it('a server that accepts but never greets fails the attempt within the timeout', async () => {
+    const { createServer } = await import('node:net');
+    const held: import('node:net').Socket[] = [];
+    // accepts connections and says nothing, like a wedged mail relay
+    const silent = createServer((sock) => held.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const d = new TriggerDispatcher(
+        parseTriggers([{ on: 'sync', email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port, starttls: false, timeout: '300ms' } }, retries: 0 }]),
+        { logger: quiet },
+      );
+      const started = Date.now();
+      d.fire(failedSync);
+      expect(await d.drain(5_000)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(d.deliveries()[0]!.lastFailure!.reason).toMatch(/e-mail to ops@example.com via 127.0.0.1:\d+ failed: /);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});
+
 const BIN = fileURLToPath(new URL('../../bin/gitfailover.js', import.meta.url));
 
 function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -21,25 +21,33 @@ export async function sendEmail(action: EmailAction, attempt: ActionAttempt): Ac
     greetingTimeout: attempt.timeoutMs,
     socketTimeout: attempt.timeoutMs,
   });
-  // nodemailer has no AbortSignal: closing the transport ends a send stuck past our deadline
-  const abort = () => transport.close();
-  attempt.signal.addEventListener('abort', abort, { once: true });
-  const timer = setTimeout(abort, attempt.timeoutMs);
+  // nodemailer has no AbortSignal and its timeouts bound each phase, not the whole send: race
+  // a deadline (the abandoned connection still ends at its socketTimeout)
+  let timer: NodeJS.Timeout | undefined;
+  let abort = () => {};
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${attempt.timeoutMs}ms`)), attempt.timeoutMs);
+    abort = () => reject(new Error('cancelled at shutdown'));
+    if (attempt.signal.aborted) abort();
+    else attempt.signal.addEventListener('abort', abort, { once: true });
+  });
   try {
-    const info = await transport.sendMail({
+    const send = transport.sendMail({
       from: action.from ?? `gitfailover <gitfailover@${hostname()}>`,
       to: action.to,
       subject,
       text: body,
       headers: { 'X-Gitfailover-Event': attempt.event.event },
     });
+    send.catch(() => {}); // when the deadline wins, a later rejection is expected and ignored
+    const info = await Promise.race([send, deadline]);
     if (info.rejected.length > 0) {
       throw new GitfailoverError('E_EMAIL', `SMTP server ${smtp.host}:${smtp.port} rejected ${info.rejected.join(', ')}`, { kind: 'waiting' });
     }
     return `sent to ${action.to.join(', ')} via ${smtp.host}:${smtp.port}`;
   } catch (err) {
     if (err instanceof GitfailoverError) throw err;
-    const reason = attempt.signal.aborted ? 'cancelled at shutdown' : errorMessage(err);
+    const reason = errorMessage(err);
     throw new GitfailoverError('E_EMAIL', `e-mail to ${action.to.join(', ')} via ${smtp.host}:${smtp.port} failed: ${reason}`, {
       kind: 'waiting',
       cause: err,
