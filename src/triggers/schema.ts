@@ -66,7 +66,10 @@ export const execActionSchema = z
   .transform((v) => (Array.isArray(v) ? { argv: v, timeout: undefined } : v));
 
 const eventName = z.enum(EVENT_NAMES, {
-  error: (iss) => `unknown event ${JSON.stringify(iss.input)}: expected one of ${EVENT_NAMES.join(', ')}`,
+  error: (iss) =>
+    iss.input === undefined
+      ? `is required: the event name, one of ${EVENT_NAMES.join(', ')}`
+      : `unknown event ${JSON.stringify(iss.input)}: expected one of ${EVENT_NAMES.join(', ')}`,
 });
 
 const condition = z.string().superRefine((text, ctx) => {

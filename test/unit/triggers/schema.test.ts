@@ -49,6 +49,7 @@ describe('trigger schema', () => {
       { on: 'sync', exec: 'rm -rf /' },
       { on: 'sync', webhook: { url: 'ftp://x' } },
       { on: 'sync', email: { to: 'ops@example.com', smtp }, bogus: 1 },
+      { email: { to: 'ops@example.com', smtp } },
     ]);
     const byField = Object.fromEntries(p.map((x) => [x.field, x.text]));
     expect(byField['triggers[1].on']).toMatch(/unknown event "sync.failed": expected one of sync, sync.disabled/);
@@ -58,6 +59,7 @@ describe('trigger schema', () => {
     expect(Object.keys(byField).some((f) => f.startsWith('triggers[5].exec'))).toBe(true);
     expect(byField['triggers[6].webhook.url']).toMatch(/http/);
     expect(byField['triggers[7]']).toMatch(/unknown field "bogus"/);
+    expect(byField['triggers[8].on']).toMatch(/is required: the event name/);
     expect(byField['triggers[0]']).toBeUndefined();
   });
 });
