@@ -1,13 +1,20 @@
-import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import { loadNodeFile, type NodeConfig } from '../config/load.js';
+import { runPrimary } from '../daemon/primary.js';
+import { notifyStandbys } from '../daemon/primary-notify.js';
+import { auditLog, formatLog } from '../record/log.js';
 import { record } from '../record/record.js';
+import { revert } from '../record/revert.js';
+import { NodeRepo } from '../repo/node-repo.js';
 import { EXIT_FAILED, Exit } from './main.js';
+
+const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 
 export function registerPrimaryCommands(program: Command): void {
   program
     .command('record')
     .description("commit the primary's live dir once (one commit per change) and push it")
-    .option('-c, --config <file>', 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)')
+    .option('-c, --config <file>', CONFIG_HELP)
     .option('-m, --message <text>', 'your own words, added to the generated commit message')
     .option('--actor <name>', 'who made the change: "Name" or "Name <email>" (default: the login user)')
     .action(async (o: { config?: string; message?: string; actor?: string }) => {
@@ -16,7 +23,10 @@ export function registerPrimaryCommands(program: Command): void {
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       if (!r.commit) process.stdout.write('no change\n');
       else process.stdout.write(`recorded ${r.commit.slice(0, 12)} ${r.subject}\n`);
-      if (r.pushed) process.stdout.write(`pushed to ${cfg.repo.branch}\n`);
+      if (r.pushed) {
+        process.stdout.write(`pushed to ${cfg.repo.branch}\n`);
+        await notify(cfg);
+      }
       if (r.pushError) {
         process.stderr.write(`gitfailover: ${r.pushError.message}\n`);
         process.stderr.write(`unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`);
@@ -24,4 +34,79 @@ export function registerPrimaryCommands(program: Command): void {
         if (r.pushError.kind === 'stalling') throw new Exit(EXIT_FAILED);
       }
     });
+
+  program
+    .command('primary')
+    .description('run the primary: watch the live dir, record each change as one commit, push, notify the standbys')
+    .option('-c, --config <file>', CONFIG_HELP)
+    .action(async (o: { config?: string }) => {
+      await runPrimary(loadNodeFile({ file: o.config }));
+    });
+
+  program
+    .command('log')
+    .description('the audit trail: who changed what, when, on which node (newest first)')
+    .option('-c, --config <file>', CONFIG_HELP)
+    .option('--domain <domain>', 'only commits that touched this domain')
+    .option('--user <user>', 'only commits that touched this user (in any domain)')
+    .option('--since <date>', 'only commits after this date (2024-05-01, 2024-05-01T10:00:00Z, "3 days ago")')
+    .option('-n, --max-count <n>', 'at most this many commits', positiveInt)
+    .option('--json', 'a JSON array: commit, time, author, node, subject, changes')
+    .action(async (o: { config?: string; domain?: string; user?: string; since?: string; maxCount?: number; json?: boolean }) => {
+      const cfg = loadNodeFile({ file: o.config });
+      const r = await auditLog(cfg, { domain: o.domain, user: o.user, since: o.since, max: o.maxCount });
+      if (r.remoteError) process.stderr.write(`warning: ${r.remoteError}; showing the history as of the last fetch\n`);
+      process.stdout.write(o.json ? JSON.stringify(r.entries, null, 2) + '\n' : formatLog(r.entries));
+    });
+
+  program
+    .command('revert')
+    .description("undo one commit: revert it, write the result into the live dir, reload the domains it touched, push")
+    .argument('<commit>', 'the commit to undo (as shown by "gitfailover log")')
+    .option('-c, --config <file>', CONFIG_HELP)
+    .option('-m, --message <text>', 'why: added to the revert commit message')
+    .option('--actor <name>', 'who reverts: "Name" or "Name <email>" (default: the login user)')
+    .action(async (commit: string, o: { config?: string; message?: string; actor?: string }) => {
+      const cfg = loadNodeFile({ file: o.config });
+      const r = await revert(cfg, commit, { message: o.message, actor: o.actor, log: (l) => process.stdout.write(`${l}\n`) });
+      if (!r.commit) return;
+      for (const f of r.files) process.stdout.write(`${f.action === 'delete' ? 'deleted' : 'wrote'} ${f.path}\n`);
+      for (const c of r.commands) {
+        const what = `commands.${c.action}${c.domain ? ` ${c.domain}` : ''}`;
+        if (c.ok) process.stdout.write(`${what}: ok\n`);
+        else process.stderr.write(`gitfailover: ${c.error}\n`);
+      }
+      if (r.pushed) {
+        process.stdout.write(`pushed to ${cfg.repo.branch}\n`);
+        await notify(cfg);
+      }
+      let failed = r.commands.some((c) => !c.ok);
+      if (r.pushError) {
+        process.stderr.write(`gitfailover: ${r.pushError.message}\n`);
+        process.stderr.write(`unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`);
+        if (r.pushError.kind === 'stalling') failed = true;
+      }
+      if (failed) throw new Exit(EXIT_FAILED);
+    });
+}
+
+/** A command-line push tells the standbys at once, as the daemon does; a standby that is down is only a warning. */
+async function notify(cfg: NodeConfig): Promise<void> {
+  if (cfg.notify.standbys.length === 0 || !cfg.notify.secret) return;
+  const repo = new NodeRepo(cfg.repo);
+  try {
+    const head = await repo.resolve(repo.trackingRef);
+    if (!head) return;
+    for (const o of await notifyStandbys(cfg, { node: cfg.node, commit: head })) {
+      if (!o.ok) process.stderr.write(`warning: notify ${o.url} failed: ${o.detail} (the standby catches up on its own fetch interval)\n`);
+    }
+  } finally {
+    repo.close();
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number, 1 or more');
+  return n;
 }

@@ -1,0 +1,284 @@
+import { relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import picomatch from 'picomatch';
+import type { NodeConfig } from '../config/load.js';
+import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
+import { record } from '../record/record.js';
+import { redact } from '../repo/git.js';
+import { withLock } from '../repo/lock.js';
+import { NodeRepo } from '../repo/node-repo.js';
+import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
+import { Backoff } from './backoff.js';
+import { notifyStandbys, type NotifyBody } from './primary-notify.js';
+
+/** Where the daemon's lines go: one line per commit and push on `out`, problems on `err`. */
+export interface PrimaryOutput {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const stdOutput: PrimaryOutput = {
+  out: (l) => process.stdout.write(`${l}\n`),
+  err: (l) => process.stderr.write(`${l}\n`),
+};
+
+/**
+ * The primary daemon: watch the live dir, record one commit per quiet period, push with backoff,
+ * notify the standbys. Records and pushes run one at a time on a queue (they share the clone and
+ * its `record` lock); waiting for the next push retry is a timer, not a queued job, so a remote
+ * that is down never holds up the next record.
+ */
+export class PrimaryDaemon {
+  private watcher?: FSWatcher;
+  private queue: Promise<void> = Promise.resolve();
+  private recordQueued = false;
+  private debounceTimer?: NodeJS.Timeout;
+  private pushTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private stopping = false;
+  private readonly backoff: Backoff;
+  /** Set after a non-fast-forward: retrying would only be rejected again until a person acts. */
+  private rejected = false;
+  /** First failure of the current streak already reported as push.failed. */
+  private failureReported = false;
+  /** The head the remote has, as far as this daemon knows: what a heartbeat announces. */
+  private remoteHead?: string;
+  private readonly background = new Set<Promise<unknown>>();
+  private readonly triggers: TriggerDispatcher;
+
+  constructor(
+    private readonly cfg: NodeConfig,
+    private readonly output: PrimaryOutput = stdOutput,
+  ) {
+    this.backoff = new Backoff(cfg.record.retry, Math.max(cfg.record.retry, cfg.record.retryMax));
+    const logger: TriggerLogger = {
+      info: (m) => output.out(m),
+      warn: (m) => output.err(`warning: ${m}`),
+      error: (m) => output.err(m),
+    };
+    this.triggers = new TriggerDispatcher(cfg.triggers, { logger });
+  }
+
+  /** Checks the node file, pushes what a previous run left unpushed, records once, starts watching. Resolves when ready. */
+  async start(): Promise<void> {
+    const { cfg } = this;
+    if (cfg.role !== 'primary') {
+      throw new ConfigError(`${cfg.file}: role is ${cfg.role}: "gitfailover primary" runs only on a node whose role is primary (run "gitfailover standby" here)`, {
+        file: cfg.file,
+        field: 'role',
+      });
+    }
+    if (cfg.notify.standbys.length > 0 && !cfg.notify.secret) {
+      throw new ConfigError(`${cfg.file}: notify.standbys is set but notify.secret is not: standbys only accept signed notifications (set notify.secret: env:NAME)`, {
+        file: cfg.file,
+        field: 'notify.secret',
+      });
+    }
+    this.output.out(`primary ${cfg.node}: live dir ${cfg.live.dir}, remote ${redact(cfg.repo.remote)} (${cfg.repo.branch})`);
+
+    // Watch before the first record: a change made while it runs then queues another record.
+    this.watcher = await this.startWatcher();
+    // A SIGKILL between commit and push left commits in the clone: push them first, then take
+    // in whatever changed while the daemon was down.
+    this.enqueue(() => this.push());
+    this.requestRecord();
+    await this.queue;
+    if (this.stopping) return;
+
+    if (cfg.notify.standbys.length > 0 && cfg.notify.heartbeat > 0) {
+      this.heartbeatTimer = setInterval(() => this.heartbeat(), cfg.notify.heartbeat);
+      this.heartbeatTimer.unref();
+    }
+    this.output.out(`ready: watching ${cfg.live.dir}`);
+  }
+
+  /** Stop watching, finish the record in progress (and one for a change still in its quiet period), try one last push. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.pushTimer);
+    this.pushTimer = undefined;
+    await this.watcher?.close();
+    if (this.debounceTimer) {
+      clearTimeout(this.debounceTimer);
+      this.debounceTimer = undefined;
+      this.requestRecord(true);
+    }
+    await this.queue;
+    await Promise.allSettled([...this.background]);
+    await this.triggers.drain(5_000);
+    this.output.out('stopped');
+  }
+
+  private async startWatcher(): Promise<FSWatcher> {
+    const { cfg } = this;
+    const excluded = cfg.live.exclude.length > 0 ? picomatch(cfg.live.exclude, { dot: true }) : () => false;
+    const stateRel = relative(cfg.live.dir, cfg.repo.stateDir);
+    const ignored = (path: string): boolean => {
+      const rel = relative(cfg.live.dir, path).split(sep).join('/');
+      if (rel === '' || rel.startsWith('../')) return false;
+      // Repo metadata is never part of the live dir; the state dir inside it would feed back on every record.
+      if (rel.split('/')[0]!.startsWith('.gitfailover')) return true;
+      if (stateRel && !stateRel.startsWith('..') && (rel === stateRel || rel.startsWith(`${stateRel}/`))) return true;
+      return excluded(rel);
+    };
+    const watcher = watch(cfg.live.dir, { ignoreInitial: true, ignored, persistent: true });
+    watcher.on('all', () => this.changed());
+    watcher.on('error', (err) => this.output.err(`watching ${cfg.live.dir}: ${errorMessage(err)}`));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    return watcher;
+  }
+
+  /** A file event: (re)start the quiet period, so one admin action (many writes) is one commit. */
+  private changed(): void {
+    if (this.stopping) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      this.requestRecord();
+    }, this.cfg.record.debounce);
+  }
+
+  /** At most one record waits behind the running one: it takes in every change made meanwhile. */
+  private requestRecord(force = false): void {
+    if (this.recordQueued || (this.stopping && !force)) return;
+    this.recordQueued = true;
+    this.enqueue(async () => {
+      this.recordQueued = false;
+      await this.recordOnce();
+    });
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    this.queue = this.queue.then(job).catch((err) => this.output.err(`internal error: ${errorMessage(err)}`));
+  }
+
+  private async recordOnce(): Promise<void> {
+    let unpushed = 0;
+    try {
+      const r = await record(this.cfg, { push: false });
+      for (const w of r.warnings) this.output.err(`warning: ${w}`);
+      if (r.commit) this.output.out(`recorded ${r.commit.slice(0, 12)} ${r.subject}`);
+      unpushed = r.unpushed;
+      if (r.commit) this.rejected = false; // a new commit is worth one more try, and one more report
+    } catch (err) {
+      this.output.err(`record failed: ${errorMessage(err)}`);
+      if (err instanceof GitfailoverError && err.kind === 'waiting' && !this.stopping) {
+        // The lock was busy (a record from the command line, a revert): try again after a quiet period.
+        this.changed();
+      }
+      return;
+    }
+    if (unpushed > 0 && !this.rejected) {
+      clearTimeout(this.pushTimer);
+      this.pushTimer = undefined;
+      await this.push();
+    }
+  }
+
+  /** One push attempt of whatever the clone has that the remote lacks; schedules the next on failure. */
+  private async push(): Promise<void> {
+    const { cfg } = this;
+    const repo = new NodeRepo(cfg.repo);
+    let pending = 0;
+    let head: string | undefined;
+    let before: string | undefined;
+    try {
+      await withLock(cfg.repo.stateDir, 'record', async () => {
+        await repo.ensure();
+        head = await repo.resolve(repo.branchRef);
+        before = await repo.resolve(repo.trackingRef);
+        this.remoteHead ??= before;
+        if (!head || head === before) return;
+        pending = await repo.count(before, head);
+        if (pending === 0) return;
+        await repo.push(cfg.sync.timeout);
+      });
+    } catch (err) {
+      this.pushFailed(err, pending);
+      return;
+    } finally {
+      repo.close();
+    }
+    if (pending === 0 || !head) return;
+    this.backoff.reset();
+    this.failureReported = false;
+    this.rejected = false;
+    this.remoteHead = head;
+    this.output.out(`pushed ${pending} commit${pending === 1 ? '' : 's'} ${before ? `${before.slice(0, 12)}..` : ''}${head.slice(0, 12)} to ${cfg.repo.branch}`);
+    this.notify({ node: cfg.node, commit: head });
+  }
+
+  private pushFailed(err: unknown, unpushed: number): void {
+    const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+    if (e.kind === 'stalling') {
+      // Another node wrote to the remote: forcing would destroy its commits, retrying would only
+      // be rejected again. Say so, and wait for a person (or the next record) instead.
+      this.rejected = true;
+      this.output.err(`push rejected (${unpushed} unpushed, kept in ${this.cfg.repo.stateDir}): ${e.message}`);
+      this.reportPushFailed(unpushed, e.message);
+      return;
+    }
+    if (this.stopping) {
+      this.output.err(`push failed (${unpushed} unpushed, pushed on the next start): ${e.message}`);
+      return;
+    }
+    const delay = this.backoff.next();
+    this.output.err(`push failed (${unpushed} unpushed, kept in ${this.cfg.repo.stateDir}; retry ${this.backoff.attempts} in ${delay}ms): ${e.message}`);
+    if (!this.failureReported) {
+      // One event per outage, not one per retry.
+      this.failureReported = true;
+      this.reportPushFailed(unpushed, e.message);
+    }
+    clearTimeout(this.pushTimer);
+    this.pushTimer = setTimeout(() => {
+      this.pushTimer = undefined;
+      this.enqueue(() => this.push());
+    }, delay);
+  }
+
+  private reportPushFailed(unpushed: number, error: string): void {
+    this.triggers.fire({ event: 'push.failed', node: this.cfg.node, time: new Date().toISOString(), unpushed, error });
+  }
+
+  private heartbeat(): void {
+    if (this.stopping || !this.remoteHead) return;
+    this.notify({ node: this.cfg.node, commit: this.remoteHead, heartbeat: true });
+  }
+
+  /** In the background: a standby that does not answer must not hold up the queue. */
+  private notify(body: NotifyBody): void {
+    if (this.cfg.notify.standbys.length === 0) return;
+    const p = notifyStandbys(this.cfg, body).then((outcomes) => {
+      for (const o of outcomes) {
+        if (!o.ok) this.output.err(`notify ${o.url} failed: ${o.detail} (the standby catches up on its own fetch interval)`);
+      }
+    });
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+}
+
+/** `gitfailover primary`: run until SIGINT/SIGTERM, then stop cleanly. */
+export async function runPrimary(cfg: NodeConfig, output: PrimaryOutput = stdOutput): Promise<void> {
+  const daemon = new PrimaryDaemon(cfg, output);
+  let stop: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    output.out(`${signal}: finishing the record in progress, then stopping`);
+    void daemon.stop().then(() => stop!());
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await daemon.start();
+    await stopped;
+  } catch (err) {
+    await daemon.stop().catch(() => {});
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,339 @@
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { NodeConfig } from '../config/load.js';
+import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
+import { runCommand } from '../loaders/commands.js';
+import { describeChange } from '../model/describe.js';
+import { classifyPath, domainsDirOf } from '../model/layout.js';
+import type { Change } from '../model/types.js';
+import { changesBetween } from '../repo/changes-between.js';
+import { EMPTY_TREE } from '../repo/git.js';
+import { withLock } from '../repo/lock.js';
+import { NodeRepo, type DiffEntry } from '../repo/node-repo.js';
+import { parsePrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { parseActor } from './record.js';
+
+export interface RevertOptions {
+  actor?: string;
+  /** the operator's own words, added to the message */
+  message?: string;
+  /** false: commit only (tests, or an operator who pushes later) */
+  push?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface DomainCommandResult {
+  domain?: string;
+  action: 'load' | 'delete' | 'reload';
+  ok: boolean;
+  error?: string;
+}
+
+export interface RevertResult {
+  /** the commit that was undone */
+  reverted: string;
+  revertedSubject: string;
+  /** the new commit; undefined when the change was already undone (nothing to do) */
+  commit?: string;
+  subject?: string;
+  changes: Change[];
+  /** live-dir paths written or deleted */
+  files: { path: string; action: 'write' | 'delete' }[];
+  commands: DomainCommandResult[];
+  pushed: boolean;
+  unpushed: number;
+  pushError?: GitfailoverError;
+}
+
+/** What git accepts as a revision here: no option-looking or ranged arguments. */
+const REV = /^[A-Za-z0-9][A-Za-z0-9._/^~@{}-]*$/;
+
+/**
+ * `gitfailover revert <commit>`: undo one recorded commit on the primary.
+ *
+ * The revert is computed without a work tree: a scratch commit whose tree is the reverted
+ * commit's parent and whose parent is the reverted commit, merged into the head with
+ * `git merge-tree --write-tree` (git >= 2.38). The merge base is then the reverted commit, so
+ * the merge is exactly "head minus that commit" — what `git revert` does — and a conflict leaves
+ * nothing behind but unreachable objects: no ref, index or file changes.
+ *
+ * Then, holding the same lock as `record` (so the watcher's record cannot interleave): the files
+ * the revert changed are written into the live dir (atomically) before the branch moves, so a
+ * crash in between is recorded by the next record rather than undone by it; the private index
+ * and its base follow the new commit; the domains it touched are reloaded; the commit is pushed.
+ */
+export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions = {}): Promise<RevertResult> {
+  if (!REV.test(rev)) throw new ConfigError(`${JSON.stringify(rev)} is not a commit: give a commit id as shown by "gitfailover log"`, { field: 'commit' });
+  const repo = new NodeRepo(cfg.repo);
+  try {
+    return await withLock(cfg.repo.stateDir, 'record', () => revertLocked(cfg, repo, rev, opts));
+  } finally {
+    repo.close();
+  }
+}
+
+async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: RevertOptions): Promise<RevertResult> {
+  if (!existsSync(cfg.live.dir)) {
+    throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
+  }
+  await repo.ensure();
+  let offline: GitfailoverError | undefined;
+  let remoteHead: string | undefined;
+  try {
+    remoteHead = await repo.fetch(cfg.sync.timeout);
+  } catch (err) {
+    if (!(err instanceof GitfailoverError) || err.kind !== 'waiting') throw err;
+    offline = err;
+    remoteHead = await repo.resolve(repo.trackingRef);
+  }
+  let local = await repo.resolve(repo.branchRef);
+  if (remoteHead && (!local || (local !== remoteHead && (await repo.isAncestor(local, remoteHead))))) {
+    // Same rule as record: build on the newest history this node can see.
+    await repo.updateRef(repo.branchRef, remoteHead, local ?? '');
+    local = remoteHead;
+  }
+  if (!local) {
+    throw new GitfailoverError('E_REVERT_EMPTY', `nothing has been recorded in ${cfg.repo.remote} yet: there is no commit to revert`, { kind: 'stalling' });
+  }
+  const roleBlob = await repo.blobs.readBlob(`${local}:${PRIMARY_FILE}`);
+  const role = roleBlob ? parsePrimaryRecord(roleBlob.toString('utf8')) : undefined;
+  if (role && role.node !== cfg.node) {
+    throw new GitfailoverError(
+      'E_NOT_PRIMARY',
+      `the repo names ${role.node} as primary (${PRIMARY_FILE}), not ${cfg.node}: revert on the primary, or run "gitfailover promote" here first`,
+      { kind: 'stalling', data: { primary: role } },
+    );
+  }
+
+  const target = await repo.resolve(rev);
+  if (!target) {
+    throw new GitfailoverError('E_REVERT_UNKNOWN', `commit ${rev} is not in this node's clone of ${cfg.repo.remote}: see "gitfailover log" for the commits`, {
+      kind: 'stalling',
+      location: { commit: rev },
+    });
+  }
+  const short = target.slice(0, 12);
+  const info = await repo.commitInfo(target);
+  if (!(await repo.isAncestor(target, local))) {
+    throw new GitfailoverError('E_REVERT_NOT_IN_HISTORY', `commit ${short} is not in the history of ${cfg.repo.branch}: only commits of the recorded history can be reverted`, {
+      kind: 'stalling',
+      location: { commit: target },
+    });
+  }
+  const parents = (await repo.git(['rev-list', '--parents', '-n1', target])).stdout.trim().split(' ').slice(1);
+  if (parents.length > 1) {
+    throw new GitfailoverError('E_REVERT_MERGE', `commit ${short} is a merge: revert the commits it merged one by one instead`, {
+      kind: 'stalling',
+      location: { commit: target },
+    });
+  }
+  const parentTree = parents[0] ? await repo.treeOf(parents[0]) : EMPTY_TREE;
+
+  // The scratch commit: "the state before target", as a child of target (see the doc comment).
+  const scratch = (await repo.git(['commit-tree', parentTree, '-p', target, '-m', `gitfailover: scratch for reverting ${target}`])).stdout.trim();
+  const merged = await repo.git(['merge-tree', '--write-tree', '--name-only', '--no-messages', local, scratch], { okCodes: [1] });
+  const [treeLine, ...rest] = merged.stdout.split('\n');
+  if (merged.code === 1) {
+    const files = [...new Set(rest.filter(Boolean))];
+    throw new GitfailoverError(
+      'E_REVERT_CONFLICT',
+      `cannot revert ${short} ("${info.subject}"): later commits changed the same part of ${files.join(', ')}. Nothing was changed or pushed. Revert the later commits first, or edit the live dir by hand and run "gitfailover record".`,
+      { kind: 'stalling', location: { commit: target, file: files[0] }, data: { commit: target, files } },
+    );
+  }
+  const newTree = treeLine!.trim();
+  const headTree = await repo.treeOf(local);
+  const diff = await repo.diff(headTree, newTree);
+  const base: RevertResult = { reverted: target, revertedSubject: info.subject, changes: [], files: [], commands: [], pushed: false, unpushed: 0 };
+  if (diff.length === 0) {
+    opts.log?.(`nothing to revert: the changes of ${short} are already undone in ${local.slice(0, 12)}`);
+    return { ...base, unpushed: await repo.count(await repo.resolve(repo.trackingRef), local) };
+  }
+
+  const meta = diff.filter((d) => classifyPath(d.path).kind === 'meta');
+  if (meta.length > 0) {
+    throw new GitfailoverError(
+      'E_REVERT_META',
+      `commit ${short} changed the repo's own metadata (${meta.map((d) => d.path).join(', ')}): a role change is undone with "gitfailover promote"/"demote", not revert`,
+      { kind: 'stalling', location: { commit: target, file: meta[0]!.path } },
+    );
+  }
+  const odd = diff.filter((d) => d.status !== 'D' && !['100644', '100755'].includes(d.newMode));
+  if (odd.length > 0) {
+    throw new GitfailoverError('E_REVERT_FILE_TYPE', `reverting ${short} would create ${odd.map((d) => d.path).join(', ')}, which is not a regular file (mode ${odd[0]!.newMode}): gitfailover writes regular files only`, {
+      kind: 'stalling',
+      location: { commit: target, file: odd[0]!.path },
+    });
+  }
+  await refuseUnrecordedEdits(cfg, repo, diff, local);
+
+  const domainsDir = domainsDirOf(cfg.live.domains);
+  const changes = await changesBetween(repo, headTree, newTree, domainsDir);
+  const actor = parseActor(opts.actor);
+  const msg = revertMessage({ commit: target, subject: info.subject, changes, actor: actor.name, node: cfg.node, operatorMessage: opts.message });
+  const subject = msg.split('\n')[0]!;
+  const commit = (
+    await repo.git(['commit-tree', newTree, '-p', local, '-F', '-'], {
+      input: msg,
+      env: {
+        GIT_AUTHOR_NAME: actor.name,
+        GIT_AUTHOR_EMAIL: actor.email,
+        GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
+        GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+      },
+    })
+  ).stdout.trim();
+
+  const files = await writeLive(cfg, repo, diff);
+  await repo.updateRef(repo.branchRef, commit, local);
+  await syncIndex(cfg, repo, commit);
+  opts.log?.(`reverted ${short} as ${commit.slice(0, 12)} ${subject}`);
+
+  const commands = await runDomainCommands(cfg, diff, newTree, repo, commit, domainsDir);
+
+  let pushed = false;
+  let pushError = offline;
+  if (opts.push !== false && !offline) {
+    try {
+      pushed = (await repo.push(cfg.sync.timeout)).pushed;
+    } catch (err) {
+      pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+    }
+  }
+  const unpushed = await repo.count(await repo.resolve(repo.trackingRef), commit);
+  return { ...base, commit, subject, changes, files, commands, pushed, unpushed, pushError };
+}
+
+export function revertMessage(m: { commit: string; subject: string; changes: Change[]; actor: string; node: string; operatorMessage?: string }): string {
+  const parts = [`Revert "${m.subject}"`, `This reverts commit ${m.commit}.`];
+  if (m.operatorMessage?.trim()) parts.push(m.operatorMessage.trim());
+  if (m.changes.length > 0) parts.push(['Changes:', ...m.changes.map((c) => `- ${describeChange(c)}`)].join('\n'));
+  parts.push(`Changed-By: ${m.actor}\nNode: ${m.node}`);
+  return parts.join('\n\n') + '\n';
+}
+
+/**
+ * The revert overwrites live files with the head's history in mind; an edit in the live dir
+ * that was not recorded yet would be lost without a trace. Refuse instead, naming the files.
+ */
+async function refuseUnrecordedEdits(cfg: NodeConfig, repo: NodeRepo, diff: DiffEntry[], head: string): Promise<void> {
+  const present: { path: string; oid: string }[] = [];
+  const differing: string[] = [];
+  for (const d of diff) {
+    const abs = join(cfg.live.dir, d.path);
+    let exists = false;
+    try {
+      exists = lstatSync(abs).isFile();
+    } catch {
+      /* absent */
+    }
+    const inHead = d.status !== 'A';
+    if (exists && inHead) present.push({ path: abs, oid: d.oldOid });
+    else if (exists !== inHead) differing.push(d.path);
+  }
+  if (present.length > 0) {
+    const r = await repo.git(['hash-object', '--no-filters', '--stdin-paths'], { input: present.map((p) => p.path).join('\n') + '\n' });
+    r.stdout.split('\n').forEach((oid, i) => {
+      if (i < present.length && oid.trim() !== present[i]!.oid) differing.push(present[i]!.path.slice(cfg.live.dir.length + 1));
+    });
+  }
+  if (differing.length > 0) {
+    throw new GitfailoverError(
+      'E_REVERT_UNRECORDED',
+      `the live dir ${cfg.live.dir} has changes to ${differing.join(', ')} that are not recorded in ${head.slice(0, 12)}: run "gitfailover record" first (or let the primary daemon record them), then revert`,
+      { kind: 'waiting', location: { file: differing[0] }, data: { files: differing } },
+    );
+  }
+}
+
+/** Each file the revert changed, atomically; removed files are deleted with the folders they leave empty. */
+async function writeLive(cfg: NodeConfig, repo: NodeRepo, diff: DiffEntry[]): Promise<{ path: string; action: 'write' | 'delete' }[]> {
+  const out: { path: string; action: 'write' | 'delete' }[] = [];
+  for (const d of diff) {
+    const abs = join(cfg.live.dir, d.path);
+    if (d.status === 'D') {
+      rmSync(abs, { force: true });
+      pruneEmptyDirs(dirname(abs), cfg.live.dir);
+      out.push({ path: d.path, action: 'delete' });
+      continue;
+    }
+    const blob = await repo.blobs.readBlob(d.newOid);
+    if (!blob) throw new GitfailoverError('E_REVERT_BLOB', `blob ${d.newOid} of ${d.path} is missing from the clone in ${cfg.repo.stateDir}`, { kind: 'stalling', location: { file: d.path } });
+    mkdirSync(dirname(abs), { recursive: true });
+    writeFileAtomic(abs, blob, { fsync: true, mode: d.newMode === '100755' ? 0o755 : 0o644 });
+    out.push({ path: d.path, action: 'write' });
+  }
+  return out;
+}
+
+function pruneEmptyDirs(dir: string, root: string): void {
+  while (dir.startsWith(root + '/') && dir !== root) {
+    try {
+      if (readdirSync(dir).length > 0) return;
+      rmdirSync(dir);
+    } catch {
+      return;
+    }
+    dir = dirname(dir);
+  }
+}
+
+/**
+ * The private index must describe the new commit, or the next record would diff the live dir
+ * against the old head and undo the revert. `read-tree -m` keeps the stat cache of the files the
+ * revert did not touch, so the next record does not rehash the whole live dir.
+ */
+async function syncIndex(cfg: NodeConfig, repo: NodeRepo, commit: string): Promise<void> {
+  const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
+  const basePath = join(cfg.repo.stateDir, 'index.base');
+  const merged = existsSync(env.GIT_INDEX_FILE) && existsSync(basePath) && readFileSync(basePath, 'utf8').trim() !== 'none';
+  try {
+    await repo.git(merged ? ['read-tree', '-m', commit] : ['read-tree', commit], { env });
+  } catch {
+    await repo.git(['read-tree', commit], { env });
+  }
+  writeFileSync(basePath, commit);
+}
+
+/** The node's own server takes the reverted configuration: load what is still there, delete what is gone. */
+async function runDomainCommands(
+  cfg: NodeConfig,
+  diff: DiffEntry[],
+  newTree: string,
+  repo: NodeRepo,
+  commit: string,
+  domainsDir: string,
+): Promise<DomainCommandResult[]> {
+  const domains = new Set<string>();
+  let global = false;
+  for (const d of diff) {
+    const c = classifyPath(d.path, domainsDir);
+    if (c.kind === 'domain') domains.add(c.domain);
+    else global = true;
+  }
+  const results: DomainCommandResult[] = [];
+  const run = async (action: 'load' | 'delete' | 'reload', domain?: string) => {
+    const argv = cfg.commands[action];
+    if (!argv) return;
+    try {
+      await runCommand(argv, {
+        action,
+        node: cfg.node,
+        commit,
+        domain,
+        dir: domain ? join(cfg.live.dir, domainsDir, domain) : cfg.live.dir,
+        timeoutMs: cfg.commands.timeout,
+      });
+      results.push({ domain, action, ok: true });
+    } catch (err) {
+      results.push({ domain, action, ok: false, error: errorMessage(err) });
+    }
+  };
+  for (const domain of [...domains].sort()) {
+    const still = (await repo.lsTree(newTree, [`${domainsDir}/${domain}`], false)).length > 0;
+    await run(still ? 'load' : 'delete', domain);
+  }
+  if (global) await run('reload');
+  return results;
+}
