@@ -10,6 +10,7 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
+import { pushBranch } from './primary-push.js';
 
 /** Where the daemon's lines go: one line per commit and push on `out`, problems on `err`. */
 export interface PrimaryOutput {
@@ -193,7 +194,7 @@ export class PrimaryDaemon {
         if (!head || head === before) return;
         pending = await repo.count(before, head);
         if (pending === 0) return;
-        await repo.push(cfg.sync.timeout);
+        await pushBranch(repo, cfg.sync.timeout);
       });
     } catch (err) {
       this.pushFailed(err, pending);

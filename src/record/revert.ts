@@ -12,6 +12,7 @@ import { withLock } from '../repo/lock.js';
 import { NodeRepo, type DiffEntry } from '../repo/node-repo.js';
 import { parsePrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { pushBranch } from '../daemon/primary-push.js';
 import { parseActor } from './record.js';
 
 export interface RevertOptions {
@@ -196,7 +197,7 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
   let pushError = offline;
   if (opts.push !== false && !offline) {
     try {
-      pushed = (await repo.push(cfg.sync.timeout)).pushed;
+      pushed = (await pushBranch(repo, cfg.sync.timeout)).pushed;
     } catch (err) {
       pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }

@@ -1,0 +1,228 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verify } from '../../src/daemon/notify-sign.js';
+import {
+  gitIn,
+  makeFixture,
+  remoteHead,
+  remoteSubjects,
+  runCli,
+  sleep,
+  startDaemon,
+  userYaml,
+  type DaemonProcess,
+  type PrimaryFixture,
+} from '../helpers/primary.js';
+
+const SECRET = 'test-notify-secret';
+
+let fx: PrimaryFixture;
+let daemons: DaemonProcess[] = [];
+let servers: Server[] = [];
+
+function daemon(): DaemonProcess {
+  const d = startDaemon(fx.nodeFile);
+  daemons.push(d);
+  return d;
+}
+
+beforeEach(async () => {
+  fx = makeFixture();
+  const first = await runCli(['record', '-c', fx.nodeFile]);
+  expect(first.code, first.stderr).toBe(0);
+});
+afterEach(async () => {
+  for (const d of daemons) d.kill('SIGKILL');
+  await Promise.all(daemons.map((d) => d.exited));
+  daemons = [];
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  servers = [];
+  fx.cleanup();
+});
+
+describe('primary daemon', () => {
+  it('makes one commit of 20 writes within 100ms', async () => {
+    const d = daemon();
+    await d.waitFor(/^ready/);
+    const before = remoteSubjects(fx.remote).length;
+    for (let i = 0; i < 20; i++) {
+      fx.write(`domains/acme/users/u${String(i).padStart(2, '0')}.yaml`, userYaml(`u${i}`));
+      await sleep(4);
+    }
+    await d.waitFor(/^pushed 1 commit /);
+    await sleep(1_000); // three debounce periods: a late second commit would show up here
+    expect(d.count(/^recorded /)).toBe(1);
+    expect(remoteSubjects(fx.remote)).toHaveLength(before + 1);
+    expect(gitIn(fx.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).split('\n')).toHaveLength(20);
+  });
+
+  it('makes two commits of two changes a second apart', async () => {
+    const d = daemon();
+    await d.waitFor(/^ready/);
+    fx.write('domains/acme/users/alice.yaml', userYaml('alice'));
+    await sleep(1_000);
+    fx.write('domains/acme/users/bob.yaml', userYaml('bob'));
+    await d.waitForCount(/^pushed /, 2);
+    expect(d.lines.filter((l) => l.startsWith('recorded ')).map((l) => l.replace(/^recorded \w+ /, ''))).toEqual([
+      'acme: add user alice',
+      'acme: add user bob',
+    ]);
+    expect(remoteSubjects(fx.remote).slice(-2)).toEqual(['acme: add user alice', 'acme: add user bob']);
+  });
+
+  it('ignores live.exclude and .gitfailover* files', async () => {
+    const d = daemon();
+    await d.waitFor(/^ready/);
+    fx.write('data/upload.bin', 'user data');
+    fx.write('domains/acme/access.log', 'GET /\n');
+    fx.write('.gitfailover-scratch', 'x');
+    await sleep(1_000);
+    expect(d.count(/^recorded /)).toBe(0);
+  });
+
+  it('loses nothing when SIGKILLed between commit and push: the next start pushes the commit', async () => {
+    const away = `${fx.remote}.away`;
+    renameSync(fx.remote, away);
+    const d = daemon();
+    await d.waitFor(/^ready/);
+    fx.write('domains/acme/users/carol.yaml', userYaml('carol'));
+    await d.waitFor(/^recorded \w+ acme: add user carol$/);
+    await d.waitFor(/push failed \(1 unpushed/);
+    d.kill('SIGKILL');
+    await d.exited;
+
+    renameSync(away, fx.remote);
+    expect(remoteSubjects(fx.remote)).not.toContain('acme: add user carol');
+    const again = daemon();
+    await again.waitFor(/^pushed 1 commit /);
+    await again.waitFor(/^ready/);
+    expect(remoteSubjects(fx.remote).at(-1)).toBe('acme: add user carol');
+    expect(again.count(/^recorded /)).toBe(0); // the change was already recorded, once
+  });
+
+  it('retries a failed push with backoff until the remote is back, without holding up records', async () => {
+    const away = `${fx.remote}.away`;
+    renameSync(fx.remote, away);
+    const d = daemon();
+    await d.waitFor(/^ready/);
+    fx.write('domains/acme/users/dave.yaml', userYaml('dave'));
+    await d.waitFor(/push failed \(1 unpushed.*retry 1 in/);
+    fx.write('domains/acme/users/erin.yaml', userYaml('erin'));
+    await d.waitFor(/^recorded \w+ acme: add user erin$/);
+    await d.waitFor(/push failed \(2 unpushed/);
+    renameSync(away, fx.remote);
+    await d.waitFor(/^pushed 2 commits /);
+    expect(remoteSubjects(fx.remote).slice(-2)).toEqual(['acme: add user dave', 'acme: add user erin']);
+  });
+
+  it('reports a non-fast-forward rejection (log line, push.failed event) and does not force', async () => {
+    const eventFile = join(fx.dir, 'push-failed.json');
+    fx.writeNode({
+      triggers: [{ on: 'push.failed', exec: [process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], process.env.GITFAILOVER_EVENT_JSON)', eventFile] }],
+    });
+    fx.write('domains/acme/users/ivan.yaml', userYaml('ivan'));
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    // Another node rewrote the remote's branch behind this node's back (split brain): its head
+    // no longer descends from this node's commits, so this node's next push cannot fast-forward.
+    const other = mkdtempSync(join(tmpdir(), 'gitfailover-other-'));
+    try {
+      execFileSync('git', ['clone', '--quiet', fx.remote, other]);
+      execFileSync('git', ['-C', other, 'reset', '--quiet', '--hard', 'HEAD~1']);
+      execFileSync('git', ['-C', other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '--quiet', '--allow-empty', '-m', 'written elsewhere']);
+      execFileSync('git', ['-C', other, 'push', '--quiet', '--force', 'origin', 'HEAD:main']);
+      const theirs = remoteHead(fx.remote);
+
+      const d = daemon();
+      // Its last record (ivan) is already off the remote's history: reported at start.
+      await d.waitFor(/^push rejected \(1 unpushed.*another node wrote/);
+      await d.waitFor(/^ready/);
+      fx.write('domains/acme/users/frank.yaml', userYaml('frank'));
+      await d.waitFor(/^recorded \w+ acme: add user frank$/);
+      // A new record is worth one more try (and one more report), not a loop of blind retries.
+      await d.waitFor(/^push rejected \(2 unpushed.*another node wrote/);
+      const event = () => (existsSync(eventFile) ? JSON.parse(readFileSync(eventFile, 'utf8')) : undefined);
+      for (let i = 0; i < 50 && event()?.unpushed !== 2; i++) await sleep(100);
+      expect(event()).toMatchObject({ event: 'push.failed', node: 'prod-1', unpushed: 2 });
+      await sleep(1_000); // retryMax is 500ms: a blind retry would show up here
+      expect(d.errLines.filter((l) => l.startsWith('push '))).toHaveLength(2);
+      expect(remoteHead(fx.remote)).toBe(theirs);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('POSTs a signed notification to every standby after a push, and heartbeats; a dead standby delays nobody', async () => {
+    const received: { headers: IncomingHttpHeaders; body: Buffer; at: number }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks), at: Date.now() });
+        res.end('ok');
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    // A standby that accepts the connection and never answers.
+    const hung = createServer(() => {});
+    servers.push(hung);
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const hungPort = (hung.address() as AddressInfo).port;
+    fx.writeNode({
+      notify: {
+        standbys: [`http://127.0.0.1:${hungPort}/notify`, `http://127.0.0.1:${port}/notify`],
+        secret: 'env:TEST_NOTIFY_SECRET',
+        heartbeat: '700ms',
+      },
+    });
+    const d = startDaemon(fx.nodeFile, { TEST_NOTIFY_SECRET: SECRET });
+    daemons.push(d);
+    await d.waitFor(/^ready/);
+    const t0 = Date.now();
+    fx.write('domains/acme/users/grace.yaml', userYaml('grace'));
+    await d.waitFor(/^pushed 1 commit/);
+    const pushedAt = Date.now();
+    const head = remoteHead(fx.remote)!;
+    for (let i = 0; i < 50 && !received.some((r) => !JSON.parse(r.body.toString()).heartbeat); i++) await sleep(50);
+    const notify = received.find((r) => !JSON.parse(r.body.toString()).heartbeat)!;
+    expect(notify, 'no notify POST received').toBeDefined();
+    expect(verify(SECRET, notify.headers, notify.body)).toEqual({ ok: true, via: 'gitfailover' });
+    expect(verify('wrong-secret', notify.headers, notify.body).ok).toBe(false);
+    expect(JSON.parse(notify.body.toString())).toEqual({ node: 'prod-1', commit: head });
+    // The hung standby did not hold up the live one (its timeout is 3s).
+    expect(notify.at - pushedAt).toBeLessThan(1_000);
+    expect(notify.at - t0).toBeLessThan(3_000);
+
+    for (let i = 0; i < 40 && !received.some((r) => JSON.parse(r.body.toString()).heartbeat); i++) await sleep(50);
+    const beat = received.find((r) => JSON.parse(r.body.toString()).heartbeat);
+    expect(beat, 'no heartbeat received').toBeDefined();
+    expect(verify(SECRET, beat!.headers, beat!.body).ok).toBe(true);
+    expect(JSON.parse(beat!.body.toString())).toEqual({ node: 'prod-1', commit: head, heartbeat: true });
+  });
+
+  it('stops cleanly on SIGTERM, recording a change still in its quiet period', async () => {
+    fx.writeNode({ record: { debounce: '2s', retry: '100ms', retryMax: '500ms' } });
+    const d = daemon();
+    await d.waitFor(/^ready/);
+    fx.write('domains/acme/users/heidi.yaml', userYaml('heidi'));
+    await sleep(400); // the watcher has seen it; the 2s quiet period has not passed
+    d.kill('SIGTERM');
+    const { code } = await d.exited;
+    expect(code).toBe(0);
+    expect(d.lines.at(-1)).toBe('stopped');
+    expect(remoteSubjects(fx.remote).at(-1)).toBe('acme: add user heidi');
+  });
+
+  it('refuses to run on a node whose role is standby', async () => {
+    fx.writeNode({ role: 'standby' });
+    const r = await runCli(['primary', '-c', fx.nodeFile]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/role is standby/);
+  });
+});
