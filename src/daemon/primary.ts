@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import picomatch from 'picomatch';
@@ -74,6 +75,9 @@ export class PrimaryDaemon {
         file: cfg.file,
         field: 'notify.secret',
       });
+    }
+    if (!existsSync(cfg.live.dir)) {
+      throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file}): nothing to watch`, { kind: 'stalling' });
     }
     this.output.out(`primary ${cfg.node}: live dir ${cfg.live.dir}, remote ${redact(cfg.repo.remote)} (${cfg.repo.branch})`);
 
@@ -243,9 +247,20 @@ export class PrimaryDaemon {
     this.triggers.fire({ event: 'push.failed', node: this.cfg.node, time: new Date().toISOString(), unpushed, error });
   }
 
+  /** Announces the remote head as last fetched or pushed (a `record` or `revert` from the command line may have moved it). */
   private heartbeat(): void {
-    if (this.stopping || !this.remoteHead) return;
-    this.notify({ node: this.cfg.node, commit: this.remoteHead, heartbeat: true });
+    if (this.stopping) return;
+    const repo = new NodeRepo(this.cfg.repo);
+    const p = repo
+      .resolve(repo.trackingRef)
+      .catch(() => undefined)
+      .then((head) => {
+        if (head) this.remoteHead = head;
+        if (this.remoteHead && !this.stopping) this.notify({ node: this.cfg.node, commit: this.remoteHead, heartbeat: true });
+      })
+      .finally(() => repo.close());
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
   }
 
   /** In the background: a standby that does not answer must not hold up the queue. */
