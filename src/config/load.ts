@@ -69,6 +69,13 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
     },
     live: { ...cfg.live, dir: at(cfg.live.dir) },
     notify: { ...cfg.notify, secret: secretOf(cfg.notify.secret, ['notify', 'secret']) },
+    triggers: cfg.triggers.map((t, i) => ({
+      ...t,
+      ...(t.email?.smtp.pass !== undefined
+        ? { email: { ...t.email, smtp: { ...t.email.smtp, pass: secretOf(t.email.smtp.pass, ['triggers', i, 'email', 'smtp', 'pass']) } } }
+        : {}),
+      ...(t.webhook?.secret !== undefined ? { webhook: { ...t.webhook, secret: secretOf(t.webhook.secret, ['triggers', i, 'webhook', 'secret']) } } : {}),
+    })),
   };
 }
 

@@ -9,8 +9,8 @@ import type { NodeRepo } from '../repo/node-repo.js';
  * rejected again and forcing would destroy them).
  *
  * The kind is decided from the history, not from git's wording: after a failure, a fetch that
- * works and shows a remote head that is not an ancestor of ours is a rejection. (git prints the
- * `[rejected]` status of `push --porcelain` on stdout, which NodeRepo.push does not see.)
+ * works and shows a remote head that is not an ancestor of ours is a rejection, whatever a
+ * server's wording of the refusal (NodeRepo.push recognises git's own).
  */
 export async function pushBranch(repo: NodeRepo, timeoutMs: number): Promise<{ pushed: boolean; head?: string }> {
   try {

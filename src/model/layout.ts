@@ -10,6 +10,11 @@ export type PathClass =
   | { kind: 'domain'; path: string; domain: string; file: 'domain' | 'services' | 'triggers' | 'user' | 'other'; rel: string; user?: string };
 
 export const META_DIR = '.gitfailover';
+/**
+ * Repo-only paths: they live in the config repo (metadata, the CI workflow, the repo's README)
+ * and are never copied into a live dir nor removed from the repo by a record of the live dir.
+ */
+export const REPO_ONLY = [META_DIR, '.github', 'README.md'] as const;
 export const DEFAULT_DOMAINS_DIR = 'domains';
 
 /** `domains/*` (the node file's live.domains) -> `domains` */
@@ -18,7 +23,7 @@ export function domainsDirOf(glob: string): string {
 }
 
 export function classifyPath(path: string, domainsDir: string = DEFAULT_DOMAINS_DIR): PathClass {
-  if (path === META_DIR || path.startsWith(`${META_DIR}/`)) return { kind: 'meta', path };
+  for (const p of REPO_ONLY) if (path === p || path.startsWith(`${p}/`)) return { kind: 'meta', path };
   if (path === 'server.yaml') return { kind: 'server', path };
   const prefix = `${domainsDir}/`;
   if (!path.startsWith(prefix)) return { kind: 'global', path };

@@ -3,7 +3,7 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError, errorMessage } from '../errors.js';
-import { domainsDirOf } from '../model/layout.js';
+import { domainsDirOf, REPO_ONLY } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
@@ -88,7 +88,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
     writeFileSync(basePath, local ?? 'none');
   }
-  await repo.git(['add', '-A', '--', '.', ':(exclude).gitfailover', ':(exclude).gitfailover/**'], { env, workTree: cfg.live.dir });
+  await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await dropOversized(repo, cfg, local, env)));
 

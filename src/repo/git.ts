@@ -26,13 +26,17 @@ export interface GitResult {
 }
 
 export class GitError extends GitfailoverError {
-  constructor(args: string[], result: { code: number | null; stderr: string }, kind: 'waiting' | 'stalling' | 'generic' = 'generic') {
+  constructor(args: string[], result: { code: number | null; stderr: string; stdout?: string }, kind: 'waiting' | 'stalling' | 'generic' = 'generic') {
     const cmd = redact(`git ${args.join(' ')}`);
     const detail = redact(result.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ')) || `exit code ${result.code}`;
-    super('E_GIT', `${cmd} failed: ${detail}`, { kind, data: { args: args.map(redact), exitCode: result.code, stderr: redact(result.stderr) } });
+    super('E_GIT', `${cmd} failed: ${detail}`, { kind, data: { args: args.map(redact), exitCode: result.code, stderr: redact(result.stderr), stdout: redact(result.stdout ?? '') } });
   }
   get stderr(): string {
     return String(this.data.stderr ?? '');
+  }
+  /** Some answers come on stdout (push --porcelain prints `!` lines for rejected refs there). */
+  get stdout(): string {
+    return String(this.data.stdout ?? '');
   }
 }
 

@@ -95,7 +95,7 @@ export class NodeRepo {
     try {
       await this.git(['push', '--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`], { timeoutMs });
     } catch (err) {
-      if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(err.stderr)) {
+      if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(err.stderr + err.stdout)) {
         throw new GitfailoverError(
           'E_PUSH_REJECTED',
           `push to ${redact(this.spec.remote)} was rejected: the remote branch ${this.spec.branch} has commits this node does not have (another node wrote to the repo). Nothing was forced; run "gitfailover status" and see the failback runbook in the README.`,

@@ -24,7 +24,7 @@ const BOB = 'passwordHash: "$2b$12$bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 
 const base = {
   'server.yaml': 'logLevel: info\nlimits:\n  maxSessions: 10\n',
-  'README.md': 'hello',
+  'native/motd.txt': 'hello',
   'domains/acme/domain.yaml': 'name: acme\nenabled: true\n',
   'domains/acme/services.yaml': SERVICES,
   'domains/acme/users/alice.yaml': ALICE,
@@ -173,7 +173,7 @@ describe('diffModels', () => {
   it('reports other files added, removed and changed, in and out of domains', () => {
     expect(
       diff({
-        'README.md': 'hello again',
+        'native/motd.txt': 'hello again',
         'docs/ops.md': 'x',
         'domains/acme/native/acme.conf': null,
         'domains/acme/native/new.conf': 'y',
@@ -181,7 +181,7 @@ describe('diffModels', () => {
       }),
     ).toEqual([
       { kind: 'file.added', path: 'docs/ops.md' },
-      { kind: 'file.changed', path: 'README.md' },
+      { kind: 'file.changed', path: 'native/motd.txt' },
       { kind: 'file.removed', path: 'domains/acme/native/acme.conf', domain: 'acme' },
       { kind: 'file.added', path: 'domains/acme/native/new.conf', domain: 'acme' },
       { kind: 'file.added', path: 'domains/acme/triggers.yaml', domain: 'acme' },
@@ -197,7 +197,7 @@ describe('diffModels', () => {
       'domains/acme/domain.yaml': 'enabled: false\n',
       'domains/aaa/domain.yaml': 'enabled: true\n',
       'domains/acme/native/acme.conf': 'x=2\n',
-      'README.md': 'changed',
+      'native/motd.txt': 'changed',
     });
     expect(changes.map((c) => [c.kind, 'domain' in c ? c.domain : '', 'user' in c ? c.user : ''])).toEqual([
       ['server.changed', '', ''],

@@ -91,7 +91,7 @@ describe('buildModel', () => {
   it('builds domains, services, users and files; records other files by id', () => {
     const m = buildModel([
       { path: 'server.yaml', id: 's1', text: 'logLevel: info\n' },
-      { path: 'README.md', id: 'r1' },
+      { path: 'native/motd.txt', id: 'r1' },
       { path: '.gitfailover/primary', id: 'm1' },
       { path: 'domains/acme/domain.yaml', id: 'd1', text: 'name: acme\n' },
       { path: 'domains/acme/services.yaml', id: 'v1', text: 'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 21}\n' },
@@ -102,7 +102,7 @@ describe('buildModel', () => {
     ]);
     expect(m.server).toEqual({ logLevel: 'info' });
     expect(m.serverId).toBe('s1');
-    expect([...m.files]).toEqual([['README.md', 'r1']]);
+    expect([...m.files]).toEqual([['native/motd.txt', 'r1']]);
     expect([...m.domains.keys()]).toEqual(['acme', 'empty']);
     const acme = m.domains.get('acme')!;
     expect(acme.settings).toEqual({ name: 'acme', enabled: true });

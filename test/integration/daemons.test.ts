@@ -1,0 +1,105 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { cli, initRemote, makePair, removeDir, startCli, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
+import { signedHeaders } from '../../src/daemon/notify-sign.js';
+
+const SECRET = 'test-notify-secret-0123456789';
+const children: ChildProcess[] = [];
+const pairs: Pair[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  for (const p of pairs.splice(0)) removeDir(p.dir);
+});
+
+async function waitFor(what: string, check: () => boolean, ms = 20_000): Promise<number> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return Date.now() - t0;
+}
+
+function appendYaml(file: string, value: Record<string, unknown>): void {
+  writeFileSync(file, readFileSync(file, 'utf8') + stringify(value));
+}
+
+describe('daemons', () => {
+  it('a change on the primary is applied on the standby at once through notify, not at the next interval', async () => {
+    const p = makePair({ standby: { sync: { automatic: true, interval: '1h' }, notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' } } });
+    pairs.push(p);
+    await initRemote(p);
+    const env = { GF_SECRET: SECRET };
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    const standby = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/, { env });
+    children.push(standby.child);
+    const address = /standby ready on (\S+):/.exec(standby.output())![1]!;
+    appendYaml(p.primary, { notify: { standbys: [`http://${address}/notify`], secret: 'env:GF_SECRET' } });
+    const primary = await startCli(['primary', '-c', p.primary], /ready: watching/, { env });
+    children.push(primary.child);
+
+    await waitFor('the first sync', () => existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')));
+    writeUser(p.prodLive, 'acme', 'bob');
+    await waitFor('bob on the standby', () => existsSync(join(p.failLive, 'domains/acme/users/bob.yaml')));
+    expect(readFileSync(join(p.failLive, 'domains/acme/services.yaml'), 'utf8')).toContain('10.1.0.5');
+    expect(standby.output()).toMatch(/partial sync .* \(notify via gitfailover\)/);
+
+    const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'], { env })).stdout);
+    expect(status.behind).toBe(0);
+  });
+
+  it('refuses unsigned, badly signed and replayed notify requests with 401 and syncs nothing', async () => {
+    const p = makePair({ standby: { sync: { automatic: true, interval: '1h' }, notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' } } });
+    pairs.push(p);
+    await initRemote(p);
+    const env = { GF_SECRET: SECRET };
+    const standby = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/, { env });
+    children.push(standby.child);
+    const url = `http://${/standby ready on (\S+):/.exec(standby.output())![1]!}/notify`;
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+
+    const body = JSON.stringify({ node: 'prod-1', commit: 'x' });
+    const unsigned = await fetch(url, { method: 'POST', body });
+    expect(unsigned.status).toBe(401);
+    const wrong = await fetch(url, { method: 'POST', body, headers: signedHeaders('not-the-secret', body) });
+    expect(wrong.status).toBe(401);
+    const old = await fetch(url, { method: 'POST', body, headers: signedHeaders(SECRET, body, Date.now() - 3_600_000) });
+    expect(old.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(join(p.failLive, 'domains/acme'))).toBe(false);
+
+    const good = await fetch(url, { method: 'POST', body, headers: signedHeaders(SECRET, body) });
+    expect(good.status).toBe(202);
+    await waitFor('the sync a good notify asked for', () => existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')));
+
+    const health = await fetch(url.replace('/notify', '/healthz'));
+    expect(health.status).toBe(200);
+    const ready = await fetch(url.replace('/notify', '/readyz'));
+    expect(ready.status).toBe(200);
+  });
+
+  it('does not retry a quarantined commit on the next interval', async () => {
+    const p = makePair({ standby: { sync: { automatic: true, interval: '200ms', disableOnFailure: false }, notify: { listen: '127.0.0.1:0' } } });
+    pairs.push(p);
+    await initRemote(p);
+    const checkLog = join(p.dir, 'check.log');
+    appendYaml(p.standby, { commands: { check: ['/bin/sh', '-c', `echo "$GITFAILOVER_COMMIT" >> ${checkLog}; ! grep -q 2222 "$GITFAILOVER_DIR/services.yaml"`] } });
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    const standby = await startCli(['standby', '-c', p.standby], /standby ready/);
+    children.push(standby.child);
+    await waitFor('the first sync', () => existsSync(join(p.failLive, 'domains/acme')));
+
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2222 }] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    await waitFor('the check of the bad commit', () => readFileSync(checkLog, 'utf8').trim().split('\n').length >= 2);
+    await new Promise((r) => setTimeout(r, 1500)); // several intervals
+    const checks = readFileSync(checkLog, 'utf8').trim().split('\n');
+    expect(checks).toHaveLength(2); // the good commit once, the bad one once: never retried
+    expect(readFileSync(join(p.failLive, 'domains/acme/services.yaml'), 'utf8')).toContain('port: 22\n');
+  });
+});
