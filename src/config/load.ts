@@ -62,7 +62,8 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
       stateDir: at(cfg.repo.stateDir),
       auth: cfg.repo.auth && {
         username: cfg.repo.auth.username,
-        password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password'])!,
+        password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password']),
+        tokenFile: cfg.repo.auth.tokenFile && at(cfg.repo.auth.tokenFile),
       },
       sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
       knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
@@ -89,7 +90,10 @@ export function isLocalPath(remote: string): boolean {
 function schemaError(src: YamlSource, issues: z.core.$ZodIssue[]): ConfigError {
   const lines = issues.map((issue) => {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    const { line, col } = positionOf(src, path);
+    // An unknown key is at fault itself: point at it, not at the mapping that holds it.
+    const unknownKey = issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined;
+    if (unknownKey) path.push(issue.keys[0]!);
+    const { line, col } = positionOf(src, path, { key: unknownKey });
     const field = formatPath(path) || '(top level)';
     return { line, col, field, text: `${src.file}:${line}:${col}: ${field}: ${describeIssue(issue)}` };
   });
@@ -100,7 +104,7 @@ function schemaError(src: YamlSource, issues: z.core.$ZodIssue[]): ConfigError {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')} (see schema/node-file.schema.json for the fields)`;
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
   return issue.message;
 }

@@ -31,12 +31,21 @@ export const repoSchema = z
     branch: z.string().min(1).default('main'),
     stateDir: z.string().min(1).describe("the node's own clone, applied commit and journal"),
     auth: z
-      .object({ username: z.string().min(1), password: secret })
+      .object({
+        username: z.string().min(1),
+        password: secret.optional(),
+        tokenFile: z.string().min(1).optional().describe('a file holding the token or password, read again before every fetch and push (rotated tokens)'),
+      })
       .strict()
+      .refine((a) => (a.password === undefined) !== (a.tokenFile === undefined), 'give exactly one of password and tokenFile')
       .optional()
-      .describe('HTTPS credentials, passed to git through the environment, never on a command line'),
-    sshKey: z.string().optional(),
-    knownHosts: z.string().optional(),
+      .describe('HTTPS credentials, passed to git through the environment of its own process, never on a command line nor in git config'),
+    sshKey: z.string().min(1).optional().describe('SSH remotes: the private deploy key (chmod 600)'),
+    knownHosts: z.string().min(1).optional().describe("SSH remotes: a known_hosts file with the git server's host key; the only one trusted when set"),
+    strictHostKeyChecking: z
+      .enum(['yes', 'accept-new'])
+      .default('yes')
+      .describe('SSH remotes: yes refuses a host key not in knownHosts; accept-new records it the first time (trust on first use)'),
   })
   .strict();
 
@@ -67,7 +76,8 @@ export const syncSchema = z
     timeout: duration.default(60_000),
     startAfterSync: z.boolean().default(false),
     disableOnFailure: z.boolean().default(true),
-    maxLag: duration.default(300_000),
+    maxLag: duration.default(300_000).describe('fire the lag event when behind the remote, or without a primary heartbeat, for longer'),
+    driftCheck: duration.default(300_000).describe('how often the standby daemon compares its live dir with the applied commit (drift event)'),
   })
   .strict();
 
@@ -100,6 +110,27 @@ export const notifySchema = z
   })
   .strict();
 
+/**
+ * `loader: proftpd`: where the standby's ProFTPD daemon reads its configuration. Keys and
+ * certificates are node-local secrets, so they live here and never in the config repo.
+ */
+export const proftpdSchema = z
+  .object({
+    configDir: z.string().min(1).describe('folder holding proftpd.conf (from templates/proftpd/), domains.d/ and users.d/'),
+    mainConfig: z.string().min(1).optional().describe('the main config file; default <configDir>/proftpd.conf'),
+    pidFile: z.string().min(1).describe("the daemon's PidFile (as in the main config): SIGHUP goes to this pid"),
+    binary: z.string().min(1).default('proftpd').describe('the proftpd executable, for proftpd -t'),
+    templates: z.string().min(1).optional().describe('a folder overriding templates/proftpd/ (domain.conf, vhost-*.conf)'),
+    sftpHostKeys: z.array(z.string().min(1)).default([]).describe('SFTPHostKey files for sftp services (mode 0600)'),
+    tlsCertificate: z.string().min(1).optional().describe('TLSRSACertificateFile for ftps services'),
+    tlsKey: z.string().min(1).optional().describe('TLSRSACertificateKeyFile for ftps services'),
+    uid: z.number().int().nonnegative().default(65534).describe('uid of users whose file has no uid'),
+    gid: z.number().int().nonnegative().default(65534).describe('gid of users whose file has no gid'),
+    createHomes: z.boolean().default(true).describe("create a user's missing home folder (never its contents)"),
+    readyTimeout: duration.default(10_000).describe('how long the services may take to answer after a reload'),
+  })
+  .strict();
+
 export const nodeFileSchema = z
   .object({
     $schema: z.string().optional(),
@@ -113,7 +144,8 @@ export const nodeFileSchema = z
     commands: commandsSchema.prefault({}),
     notify: notifySchema.prefault({}),
     triggers: z.array(triggerSchema).default([]),
-    loader: z.enum(['files']).default('files'),
+    loader: z.enum(['files', 'proftpd']).default('files'),
+    proftpd: proftpdSchema.optional(),
   })
   .strict();
 

@@ -2,9 +2,9 @@ import type { Server } from 'node:http';
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { fireSyncEvents } from '../sync/report.js';
+import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
 import { loadJournal, loadState } from '../sync/state.js';
-import { statusOf } from '../sync/status.js';
+import { driftOf, statusOf } from '../sync/status.js';
 import { syncOnce } from '../sync/sync.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { sendJson, startHttp } from './http.js';
@@ -25,7 +25,7 @@ export interface StandbyDaemon {
 export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}): Promise<StandbyDaemon> {
   const log = opts.logger ?? createLogger(cfg.node);
   const repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync
-  const dispatcher = new TriggerDispatcher(cfg.triggers, { logger: log });
+  const dispatcher = new TriggerDispatcher(cfg.triggers, { logger: log, domainTriggers: domainTriggersOf(cfg) });
   let running: Promise<void> | undefined;
   let pending = false;
   let stopping = false;
@@ -48,6 +48,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       if (!r.success) log.error(`sync failed (${why}): ${r.error}`, { commit: r.errorCommit, file: r.errorFile });
       else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
       if (out.extraEvents.includes('sync.disabled')) log.warn('automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"');
+      if (r.success && !r.upToDate) dispatcher.setDomainTriggers(domainTriggersOf(cfg));
       await fireSyncEvents(cfg, out, { dispatcher });
     } catch (err) {
       log.error(`sync error (${why}): ${errorMessage(err)}`);
@@ -102,7 +103,54 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   });
   log.info(`standby ready on ${address}: syncing ${cfg.repo.remote} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`);
 
-  const timer = setInterval(() => void trigger('interval'), cfg.sync.interval);
+  // Lag and drift are watched on every tick, whether or not automatic sync is on: an operator
+  // who turned sync off still wants to know the failover fell behind or was edited by hand.
+  let behindSince: number | undefined;
+  let lagFired = false;
+  let heartbeatFired = false;
+  let lastDriftCheck = 0;
+  let lastDrift = '';
+  const watch = async (): Promise<void> => {
+    const now = Date.now();
+    const state = loadState(cfg.repo.stateDir);
+    const head = automaticOn() ? await repo.resolve(repo.trackingRef) : await repo.fetch(cfg.sync.timeout).catch(() => repo.resolve(repo.trackingRef));
+    const applied = state.appliedCommit ?? null;
+    if (head && head !== applied) behindSince ??= now;
+    else {
+      behindSince = undefined;
+      lagFired = false;
+    }
+    if (behindSince !== undefined && now - behindSince > cfg.sync.maxLag && !lagFired) {
+      lagFired = true;
+      log.warn(`lag: ${applied?.slice(0, 12) ?? '(nothing)'} applied, remote at ${head?.slice(0, 12)} for ${Math.round((now - behindSince) / 1000)}s (sync.maxLag)`);
+      dispatcher.fire({ event: 'lag', node: cfg.node, time: new Date().toISOString(), behindSeconds: Math.round((now - behindSince) / 1000), reason: 'behind', appliedCommit: applied, targetCommit: head ?? null });
+    }
+    const beat = lastHeartbeat ? Date.parse(lastHeartbeat) : undefined;
+    if (beat !== undefined && now - beat > cfg.sync.maxLag) {
+      if (!heartbeatFired) {
+        heartbeatFired = true;
+        log.warn(`lag: no heartbeat from the primary for ${Math.round((now - beat) / 1000)}s: production may be down`);
+        dispatcher.fire({ event: 'lag', node: cfg.node, time: new Date().toISOString(), behindSeconds: Math.round((now - beat) / 1000), reason: 'heartbeat', appliedCommit: applied, targetCommit: head ?? null });
+      }
+    } else heartbeatFired = false;
+    if (applied && now - lastDriftCheck >= cfg.sync.driftCheck && !loadJournal(cfg.repo.stateDir)) {
+      lastDriftCheck = now;
+      const d = driftOf(cfg, state.manifest);
+      const files = [...d.changed, ...d.missing, ...d.extra];
+      const key = files.join('\n');
+      if (files.length > 0 && key !== lastDrift) {
+        log.warn(`drift: ${files.length} file(s) of the live dir differ from ${applied.slice(0, 12)}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`);
+        const domains = [...new Set(files.map((f) => f.split('/')[1] ?? '').filter(Boolean))];
+        dispatcher.fire({ event: 'drift', node: cfg.node, time: new Date().toISOString(), files, domains, appliedCommit: applied });
+      }
+      lastDrift = key;
+    }
+  };
+  const tick = () =>
+    void trigger('interval')
+      .then(watch)
+      .catch((err: unknown) => log.error(`watch: ${errorMessage(err)}`));
+  const timer = setInterval(tick, cfg.sync.interval);
   void trigger('start');
 
   return {

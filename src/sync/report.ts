@@ -1,7 +1,14 @@
 import type { NodeConfig } from '../config/load.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import type { TriggerEvent } from '../triggers/events.js';
+import { domainsDirOf } from '../model/layout.js';
+import { loadDomainTriggers } from '../triggers/domains.js';
 import type { SyncOutcome } from './sync.js';
+
+/** The triggers of every domain's triggers.yaml in the live dir (as applied: already validated). */
+export function domainTriggersOf(cfg: NodeConfig): ReturnType<typeof loadDomainTriggers>['triggers'] {
+  return loadDomainTriggers(cfg.live.dir, domainsDirOf(cfg.live.domains)).triggers;
+}
 
 /** The sync outcome as the events DESIGN.md names: `sync`, plus `sync.disabled` / `sync.recovered`. */
 export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
@@ -38,7 +45,7 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
         appliedCommit: out.state.appliedCommit ?? null,
       });
     } else {
-      events.push({ event: 'sync.recovered', node: cfg.node, time, failures: 1, toCommit: r.toCommit ?? '', domains: r.domains });
+      events.push({ event: 'sync.recovered', node: cfg.node, time, failures: out.recoveredAfter, toCommit: r.toCommit ?? '', domains: r.domains });
     }
   }
   return events;
@@ -54,8 +61,8 @@ export async function fireSyncEvents(
   opts: { wait?: boolean; dispatcher?: TriggerDispatcher; logger?: TriggerLogger } = {},
 ): Promise<void> {
   const events = syncEvents(cfg, out);
-  if (events.length === 0 || (cfg.triggers.length === 0 && !opts.dispatcher)) return;
-  const dispatcher = opts.dispatcher ?? new TriggerDispatcher(cfg.triggers, { logger: opts.logger });
+  if (events.length === 0) return;
+  const dispatcher = opts.dispatcher ?? new TriggerDispatcher(cfg.triggers, { logger: opts.logger, domainTriggers: domainTriggersOf(cfg) });
   for (const e of events) dispatcher.fire(e);
   if (opts.wait) await dispatcher.drain(cfg.sync.timeout);
 }

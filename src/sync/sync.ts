@@ -13,6 +13,8 @@ import { parseIpMap, type IpMap } from '../render/ip-map.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
 import { substituteIp } from '../render/substitute.js';
 import { withLock } from '../repo/lock.js';
+import { assertMayApply } from '../role/role-state.js';
+import { parseTriggersFile } from '../triggers/schema.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, readTarget, type TargetFile } from './read-target.js';
@@ -37,6 +39,8 @@ export interface SyncOutcome {
   patches?: string[];
   /** Events to fire besides `sync` (sync.disabled, sync.recovered). */
   extraEvents: ('sync.disabled' | 'sync.recovered')[];
+  /** For sync.recovered: how many syncs had failed before this success. */
+  recoveredAfter: number;
   state: StandbyState;
 }
 
@@ -61,6 +65,8 @@ export async function syncOnce(cfg: NodeConfig, opts: SyncOptions = {}, shared?:
 }
 
 async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): Promise<SyncOutcome> {
+  // Checked under the lock, so a sync queued before a promote cannot overwrite the new primary's edits.
+  if (!opts.dryRun) assertMayApply(cfg);
   const started = Date.now();
   const stateDir = cfg.repo.stateDir;
   const domainsDir = domainsDirOf(cfg.live.domains);
@@ -80,6 +86,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     ...(opts.dryRun ? { dryRun: true } : {}),
   };
   const extraEvents: SyncOutcome['extraEvents'] = [];
+  let recoveredAfter = 0;
   let plan: SyncPlan | undefined;
   let patches: string[] | undefined;
 
@@ -214,6 +221,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     result.durationMs = Date.now() - started;
     if (record && !opts.dryRun) {
       const wasFailing = state.consecutiveFailures > 0;
+      recoveredAfter = state.consecutiveFailures;
       state.lastSync = result;
       if (result.success) {
         state.consecutiveFailures = 0;
@@ -228,7 +236,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       }
       if (result.errorCode !== 'E_FULL_WHILE_AUTOMATIC') saveState(stateDir, state);
     }
-    return { result, plan, patches, extraEvents, state };
+    return { result, plan, patches, extraEvents, state, recoveredAfter };
   }
 }
 
@@ -243,6 +251,16 @@ function checkFiles(files: { domains: Map<string, TargetFile[]>; globals: Target
     entries.push(isModelFile(f.path, domainsDir) ? { path: f.path, id: f.oid, text: f.content.toString('utf8') } : { path: f.path, id: f.oid });
   }
   const { problems } = parseTree(entries, domainsDir);
+  for (const f of [...files.domains.values()].flat()) {
+    const c = classifyPath(f.path, domainsDir);
+    if (c.kind !== 'domain' || c.file !== 'triggers') continue;
+    try {
+      parseTriggersFile(f.path, f.content.toString('utf8'));
+    } catch (err) {
+      const loc = err instanceof GitfailoverError ? err.location : {};
+      problems.push({ file: f.path, line: loc.line ?? 1, col: loc.col ?? 1, code: 'E_TRIGGERS', message: errorMessage(err).replace(/^[^:]*:\d+:\d+: /, '') });
+    }
+  }
   if (problems.length > 0) {
     const p = problems[0]!;
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")` : '';

@@ -48,9 +48,9 @@ function firstLine(s: string): string {
 }
 
 /** Line and column (1-based) of the node at `path`, or of its nearest existing ancestor. */
-export function positionOf(src: YamlSource, path: readonly (string | number)[]): { line: number; col: number } {
+export function positionOf(src: YamlSource, path: readonly (string | number)[], opts: { key?: boolean } = {}): { line: number; col: number } {
   for (let n = path.length; n >= 0; n--) {
-    const node = nodeAt(src.doc, path.slice(0, n));
+    const node = nodeAt(src.doc, path.slice(0, n), opts.key === true && n === path.length);
     if (node?.range) {
       const pos = src.lines.linePos(node.range[0]);
       return { line: pos.line, col: pos.col };
@@ -59,14 +59,14 @@ export function positionOf(src: YamlSource, path: readonly (string | number)[]):
   return { line: 1, col: 1 };
 }
 
-/** For a map key, point at the key itself rather than its value when the key exists. */
-function nodeAt(doc: Document.Parsed, path: readonly (string | number)[]): Node | undefined {
+/** The node at `path`: a map entry's value, or with `atKey` the last entry's key itself. */
+function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], atKey = false): Node | undefined {
   let node: unknown = doc.contents;
-  for (const key of path) {
+  for (const [i, key] of path.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key);
       if (!pair) return undefined;
-      node = pair.value ?? pair.key;
+      node = atKey && i === path.length - 1 ? pair.key : (pair.value ?? pair.key);
     } else if (isSeq(node) && typeof key === 'number') {
       node = node.items[key];
     } else {

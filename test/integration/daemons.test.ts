@@ -102,4 +102,38 @@ describe('daemons', () => {
     expect(checks).toHaveLength(2); // the good commit once, the bad one once: never retried
     expect(readFileSync(join(p.failLive, 'domains/acme/services.yaml'), 'utf8')).toContain('port: 22\n');
   });
+
+  it('fires lag when the standby stays behind longer than sync.maxLag, and drift when its live dir is edited by hand', async () => {
+    const p = makePair();
+    pairs.push(p);
+    await initRemote(p);
+    const lagFile = join(p.dir, 'lag.json');
+    const driftFile = join(p.dir, 'drift.json');
+    const writeEnv = (file: string) => [process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))', file];
+    appendYaml(p.standby, {
+      sync: { automatic: false, interval: '100ms', maxLag: '400ms', driftCheck: '100ms' },
+      notify: { listen: '127.0.0.1:0' },
+      triggers: [
+        { on: 'lag', exec: writeEnv(lagFile) },
+        { on: 'drift', exec: writeEnv(driftFile) },
+      ],
+    });
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    expect((await cli(['sync', '-c', p.standby])).code).toBe(0);
+    writeUser(p.prodLive, 'acme', 'bob');
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    writeFileSync(join(p.failLive, 'domains/acme/users/alice.yaml'), 'name: alice\nhome: /edited/by/hand\n');
+
+    const standby = await startCli(['standby', '-c', p.standby], /standby ready/);
+    children.push(standby.child);
+    await waitFor('the lag event', () => existsSync(lagFile));
+    const lag = JSON.parse(readFileSync(lagFile, 'utf8'));
+    expect(lag.GITFAILOVER_EVENT).toBe('lag');
+    expect(lag.GITFAILOVER_REASON).toBe('behind');
+    await waitFor('the drift event', () => existsSync(driftFile));
+    const drift = JSON.parse(readFileSync(driftFile, 'utf8'));
+    expect(drift.GITFAILOVER_FILES).toContain('domains/acme/users/alice.yaml');
+    expect(existsSync(join(p.failLive, 'domains/acme/users/bob.yaml'))).toBe(false); // automatic off: nothing synced
+  });
 });

