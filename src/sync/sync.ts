@@ -4,7 +4,8 @@ import { createTwoFilesPatch } from 'diff';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
-import { FilesLoader } from '../loaders/files.js';
+import type { Loader, LoaderContext } from '../loaders/loader.js';
+import { makeLoader } from '../loaders/make-loader.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { parseTree, type ModelEntry, isModelFile } from '../model/parse.js';
 import { normalizeIp } from '../model/schemas.js';
@@ -17,7 +18,7 @@ import { assertMayApply } from '../role/role-state.js';
 import { parseTriggersFile } from '../triggers/schema.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
-import { checkDomainName, readTarget, type TargetFile } from './read-target.js';
+import { checkDomainName, checkTargetPath, readTarget, type TargetFile } from './read-target.js';
 import { clearJournal, loadJournal, loadState, saveJournal, saveState, type StandbyState, type SyncResult } from './state.js';
 
 export interface SyncOptions {
@@ -116,7 +117,11 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       result.upToDate = true;
       return finish();
     }
+    const loader = makeLoader(cfg, domainsDir);
+    const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
     if (!journal && target === applied && mode === 'partial') {
+      // `sync --start` with nothing new to apply still starts what earlier syncs loaded stopped.
+      if (opts.start && !opts.dryRun && loader.startAll) result.domains = await loader.startAll(loaderCtx);
       result.success = true;
       result.upToDate = true;
       return finish(false);
@@ -140,9 +145,9 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       author: c.author,
     }));
 
-    const loader = new FilesLoader(cfg.live.dir, domainsDir);
     if (mode === 'partial') {
       const diff = await repo.diff(applied, target);
+      for (const d of diff) checkTargetPath(d.path, target);
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
       const present = new Set<string>();
       for (const d of touched) {
@@ -178,6 +183,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       return finish();
     }
 
+    // The loader's own checks (e.g. proftpd -t, ports free) refuse before anything goes live.
+    await loader.validate?.({ load: rendered.domains, delete: plan.delete }, loaderCtx);
     saveJournal(stateDir, { target, from: applied, mode, started: result.time });
     await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts);
     commitState(target, rendered);
@@ -324,7 +331,7 @@ function checkBindings(fresh: Record<string, string[]>, current: Record<string, 
       if (other !== undefined) {
         throw new GitfailoverError(
           'E_DUPLICATE_BINDING',
-          `commit ${commit.slice(0, 12)} is refused: domain ${d} binds ${b} (after IP substitution), which domain ${other === d ? 'itself already binds' : `${other} already binds`}. Nothing was applied`,
+          `commit ${commit.slice(0, 12)} is refused: ${domainsDir}/${d}/services.yaml: domain ${d} binds ${b} (after IP substitution), which domain ${other === d ? 'itself already binds' : `${other} already binds`}. Nothing was applied`,
           { kind: 'stalling', location: { file: `${domainsDir}/${d}/services.yaml`, commit } },
         );
       }
@@ -335,7 +342,7 @@ function checkBindings(fresh: Record<string, string[]>, current: Record<string, 
 
 async function applyPlan(
   cfg: NodeConfig,
-  loader: FilesLoader,
+  loader: Loader,
   plan: SyncPlan,
   rendered: Rendered,
   target: string,
@@ -345,7 +352,8 @@ async function applyPlan(
   domainsDir: string,
   renderOpts: RenderOptions,
 ): Promise<void> {
-  loader.prepare();
+  const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
+  loader.prepare(loaderCtx);
   const ctx = (action: 'load' | 'start' | 'delete' | 'reload' | 'check', domain?: string) => ({
     action,
     node: cfg.node,
@@ -355,15 +363,23 @@ async function applyPlan(
     timeoutMs: cfg.commands.timeout,
   });
   const start = cfg.sync.startAfterSync || opts.start;
-  for (const d of plan.delete) {
-    if (cfg.commands.delete) await runCommand(cfg.commands.delete, ctx('delete', d));
-    loader.deleteDomain(d);
-  }
-  for (const p of plan.removeGlobal) loader.removeGlobal(p);
-  for (const [p, content] of rendered.globals) loader.writeGlobal(p, content);
-
+  // Everything this apply changed so far, so that a failure puts it all back (nothing half-applied).
   const swapped: string[] = [];
+  const globals: string[] = [];
   try {
+    for (const d of plan.delete) {
+      if (cfg.commands.delete) await runCommand(cfg.commands.delete, ctx('delete', d));
+      swapped.push(d);
+      loader.deleteDomain(d);
+    }
+    for (const p of plan.removeGlobal) {
+      globals.push(p);
+      loader.removeGlobal(p);
+    }
+    for (const [p, content] of rendered.globals) {
+      globals.push(p);
+      loader.writeGlobal(p, content);
+    }
     for (const d of plan.load) {
       loader.writeDomain(d, rendered.domains.get(d)!);
       swapped.push(d);
@@ -381,30 +397,45 @@ async function applyPlan(
         }
       }
     }
+    // One reload for the whole apply (the server re-reads everything at once), then wait until it serves.
+    await loader.activate?.(loaderCtx);
     if (plan.globalChanged && cfg.commands.reload) await runCommand(cfg.commands.reload, ctx('reload'));
   } catch (err) {
-    await rollback(cfg, loader, swapped, state.appliedCommit, repo, domainsDir, renderOpts);
+    await rollback(cfg, loader, swapped, globals, state.appliedCommit, repo, domainsDir, renderOpts);
+    // Make the server read what was put back; the original error is the one to report.
+    await loader.activate?.({ ...loaderCtx, start: false }).catch(() => {});
     clearJournal(cfg.repo.stateDir);
     throw err;
   }
 }
 
-/** Put the domains this apply already swapped back as the applied commit had them, and load them again. */
+/**
+ * Put the domains and files this apply already changed back as the applied commit had them, and
+ * load those domains again.
+ */
 async function rollback(
   cfg: NodeConfig,
-  loader: FilesLoader,
+  loader: Loader,
   domains: string[],
+  globals: string[],
   applied: string | undefined,
   repo: NodeRepo,
   domainsDir: string,
   renderOpts: RenderOptions,
 ): Promise<void> {
-  if (domains.length === 0) return;
+  if (domains.length + globals.length === 0) return;
   if (!applied) {
     for (const d of domains) loader.deleteDomain(d);
+    for (const p of globals) loader.removeGlobal(p);
     return;
   }
-  const files = await readTarget(repo, applied, { domains, globals: [] }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+  const files = await readTarget(repo, applied, { domains, globals }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+  const previous = new Map(files.globals.map((f) => [f.path, f]));
+  for (const p of globals) {
+    const f = previous.get(p);
+    if (f) loader.writeGlobal(p, renderFile(f.path, f.content, renderOpts));
+    else loader.removeGlobal(p);
+  }
   for (const d of domains) {
     const dfiles = files.domains.get(d) ?? [];
     if (dfiles.length === 0) {
@@ -419,7 +450,7 @@ async function rollback(
   }
 }
 
-function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: FilesLoader, domainsDir: string): string[] {
+function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: Loader, domainsDir: string): string[] {
   const patches: string[] = [];
   const patch = (path: string, next: Buffer | undefined) => {
     const file = join(liveDir, path);

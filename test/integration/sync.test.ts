@@ -255,4 +255,25 @@ describe('standby sync', () => {
     expect(received, 'a sync touching only beta does not fire acme\'s trigger').toHaveLength(1);
     server.close();
   });
+
+  it('a failing commands.load puts back everything the sync had changed: deleted domains, other files, loaded domains', async () => {
+    const p = await pair();
+    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { load: ['/bin/sh', '-c', 'test "$GITFAILOVER_DOMAIN" != beta || test ! -e "$GITFAILOVER_DIR/users/bob2.yaml"'] } }));
+    for (const d of ['acme', 'beta', 'gamma']) writeDomain(p.prodLive, d, { users: ['u'] });
+    writeFile(join(p.prodLive, 'native/motd.txt'), 'welcome v1\n');
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    const good = snapshot(p.failLive);
+
+    removeDir(join(p.prodLive, 'domains/gamma'));
+    writeFile(join(p.prodLive, 'native/motd.txt'), 'welcome v2\n');
+    writeFile(join(p.prodLive, 'native/new.txt'), 'new\n');
+    writeUser(p.prodLive, 'acme', 'alice2');
+    writeUser(p.prodLive, 'beta', 'bob2'); // beta's load command fails on this
+    await ok(['record', '-c', p.primary]);
+    const r = await cli(['sync', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/commands\.load for domain beta/);
+    expect(snapshot(p.failLive)).toEqual(good);
+  });
 });
