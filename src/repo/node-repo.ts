@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { GitfailoverError } from '../errors.js';
 import { BlobReader } from './blob-reader.js';
 import { EMPTY_TREE, git, GitError, redact, type GitOptions } from './git.js';
+import { remoteAccess, remoteFailure, scrub, type RemoteAccess, type RemoteCredentials } from './remote-access.js';
 
 /** One line of `git diff-tree -r --raw`. */
 export interface DiffEntry {
@@ -32,7 +33,7 @@ export interface CommitInfo {
   body: string;
 }
 
-export interface RemoteSpec {
+export interface RemoteSpec extends RemoteCredentials {
   remote: string;
   branch: string;
   stateDir: string;
@@ -72,20 +73,48 @@ export class NodeRepo {
     await this.git(['config', 'core.logAllRefUpdates', 'true']);
   }
 
+  /**
+   * Run one git command that talks to the remote, with this node's credentials on that process
+   * only (built again on every call, like the URL: a changed node file or rotated token counts).
+   */
+  private async remoteGit(verb: string, args: string[], timeoutMs: number): Promise<void> {
+    const access: RemoteAccess = remoteAccess(this.spec.remote, this.spec);
+    try {
+      await this.git([...access.args, verb, ...args], { timeoutMs, env: access.env });
+    } catch (err) {
+      if (err instanceof GitError) {
+        // Defence in depth: git never prints the secret, but nothing it prints may carry one.
+        err.message = scrub(err.message, access.secrets);
+        for (const k of ['stderr', 'stdout'] as const) err.data[k] = scrub(String(err.data[k] ?? ''), access.secrets);
+      }
+      throw err;
+    }
+  }
+
   /** Fetch the remote branch; returns its head, or undefined when the remote has no such branch yet. */
   async fetch(timeoutMs = 60_000): Promise<string | undefined> {
     try {
-      await this.git(['fetch', '--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`], {
-        timeoutMs,
-      });
+      await this.remoteGit('fetch', ['--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`], timeoutMs);
     } catch (err) {
       if (err instanceof GitError && /couldn't find remote ref/i.test(err.stderr)) {
         await this.deleteRef(this.trackingRef);
         return undefined;
       }
-      throw remoteError('fetch from', this.spec.remote, err);
+      throw remoteError('fetch from', this.spec, err);
     }
     return this.resolve(this.trackingRef);
+  }
+
+  /** The remote branch's head without fetching (a reachability and credentials check); undefined when it has no such branch. */
+  async remoteHead(timeoutMs = 60_000): Promise<string | undefined> {
+    const access = remoteAccess(this.spec.remote, this.spec);
+    try {
+      const r = await this.git([...access.args, 'ls-remote', '--heads', this.spec.remote, this.branchRef], { timeoutMs, env: access.env });
+      return r.stdout.split('\t')[0]?.trim() || undefined;
+    } catch (err) {
+      if (err instanceof GitError) err.data.stderr = scrub(err.stderr, access.secrets);
+      throw remoteError('reach', this.spec, err);
+    }
   }
 
   /** Push the local branch (never forced). A non-fast-forward is a stalling error: another node wrote. */
@@ -93,7 +122,7 @@ export class NodeRepo {
     const head = await this.resolve(this.branchRef);
     if (!head) return { pushed: false };
     try {
-      await this.git(['push', '--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`], { timeoutMs });
+      await this.remoteGit('push', ['--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`], timeoutMs);
     } catch (err) {
       if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(err.stderr + err.stdout)) {
         throw new GitfailoverError(
@@ -102,7 +131,7 @@ export class NodeRepo {
           { kind: 'stalling', cause: err },
         );
       }
-      throw remoteError('push to', this.spec.remote, err);
+      throw remoteError('push to', this.spec, err, true);
     }
     await this.git(['update-ref', this.trackingRef, head]);
     return { pushed: true, head };
@@ -207,8 +236,14 @@ export function parseLsTree(out: string): LsEntry[] {
   return entries;
 }
 
-function remoteError(what: string, remote: string, err: unknown): GitfailoverError {
+function remoteError(what: string, spec: RemoteSpec, err: unknown, write = false): GitfailoverError {
   if (err instanceof GitfailoverError && err.code !== 'E_GIT') return err;
+  const remote = redact(spec.remote);
   const detail = err instanceof GitError ? redact(err.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ')) : String(err);
-  return new GitfailoverError('E_REMOTE', `cannot ${what} ${redact(remote)}: ${detail}`, { kind: 'waiting', cause: err, data: { remote: redact(remote) } });
+  // Refused credentials or host keys do not heal by retrying: a person must act (stalling).
+  const failure = err instanceof GitError ? remoteFailure(err.stderr, spec, write) : undefined;
+  if (failure) {
+    return new GitfailoverError(failure.code, `cannot ${what} ${remote}: ${failure.hint} (git said: ${detail})`, { kind: 'stalling', cause: err, data: { remote } });
+  }
+  return new GitfailoverError('E_REMOTE', `cannot ${what} ${remote}: ${detail}`, { kind: 'waiting', cause: err, data: { remote } });
 }
