@@ -9,6 +9,7 @@ import { redact } from '../repo/git.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
+import { effectiveRole, roleSource } from '../role/role-state.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
@@ -47,6 +48,7 @@ export class PrimaryDaemon {
   private remoteHead?: string;
   private readonly background = new Set<Promise<unknown>>();
   private readonly triggers: TriggerDispatcher;
+  private warnedDemoted = false;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -64,8 +66,8 @@ export class PrimaryDaemon {
   /** Checks the node file, pushes what a previous run left unpushed, records once, starts watching. Resolves when ready. */
   async start(): Promise<void> {
     const { cfg } = this;
-    if (cfg.role !== 'primary') {
-      throw new ConfigError(`${cfg.file}: role is ${cfg.role}: "gitfailover primary" runs only on a node whose role is primary (run "gitfailover standby" here)`, {
+    if (effectiveRole(cfg) !== 'primary') {
+      throw new ConfigError(`${cfg.file}: role is ${effectiveRole(cfg)} (${roleSource(cfg)}): "gitfailover primary" runs only on a node whose role is primary (run "gitfailover standby" here, or "gitfailover promote")`, {
         file: cfg.file,
         field: 'role',
       });
@@ -160,6 +162,7 @@ export class PrimaryDaemon {
   }
 
   private async recordOnce(): Promise<void> {
+    if (this.demoted()) return;
     let unpushed = 0;
     try {
       const r = await record(this.cfg, { push: false });
@@ -185,6 +188,7 @@ export class PrimaryDaemon {
   /** One push attempt of whatever the clone has that the remote lacks; schedules the next on failure. */
   private async push(): Promise<void> {
     const { cfg } = this;
+    if (this.demoted()) return; // a standby never pushes configuration
     const repo = new NodeRepo(cfg.repo);
     let pending = 0;
     let head: string | undefined;
@@ -213,6 +217,17 @@ export class PrimaryDaemon {
     this.remoteHead = head;
     this.output.out(`pushed ${pending} commit${pending === 1 ? '' : 's'} ${before ? `${before.slice(0, 12)}..` : ''}${head.slice(0, 12)} to ${cfg.repo.branch}`);
     this.notify({ node: cfg.node, commit: head });
+  }
+
+  /** After "gitfailover demote" (stateDir/role.json) this daemon neither records nor pushes; said once. */
+  private demoted(): boolean {
+    if (effectiveRole(this.cfg) === 'primary') {
+      this.warnedDemoted = false;
+      return false;
+    }
+    if (!this.warnedDemoted) this.output.err(`demoted (${roleSource(this.cfg)}): not recording nor pushing; stop "gitfailover primary" and run "gitfailover standby" on this node`);
+    this.warnedDemoted = true;
+    return true;
   }
 
   private pushFailed(err: unknown, unpushed: number): void {

@@ -11,6 +11,8 @@ import { sendJson, startHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { verify } from './notify-sign.js';
 
+import { RoleFollower } from './role-follower.js';
+import { saveHeartbeat } from '../role/heartbeat.js';
 export interface StandbyDaemon {
   address: string;
   stop(): Promise<void>;
@@ -35,7 +37,10 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const automaticOn = () => cfg.sync.automatic && !loadState(cfg.repo.stateDir).disabled;
 
   const runOne = async (why: string): Promise<void> => {
+  const follower = new RoleFollower(cfg, log);
     // An interrupted apply is always finished, even with automatic sync off: the live dir must converge.
+    // promote/demote switch the running agent: while promoted it records and never syncs.
+    if (await follower.check().catch((err: unknown) => (log.error(`role: ${errorMessage(err)}`), follower.actingAsPrimary))) return;
     if (!automaticOn() && !loadJournal(cfg.repo.stateDir)) {
       if (!warnedOff) log.warn(`automatic sync is off (${loadState(cfg.repo.stateDir).disabled?.reason ?? `sync.automatic: false in ${cfg.file}`}); run "gitfailover sync" to sync by hand`);
       warnedOff = true;
@@ -91,6 +96,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       }
       lastHeartbeat = new Date().toISOString();
       void trigger(`notify via ${v.via}`);
+      saveHeartbeat(cfg.repo.stateDir, body); // for "gitfailover ready", which runs in another process
       sendJson(res, 202, { accepted: true });
     },
     'GET /healthz': (_req, _body, res) => sendJson(res, 200, { ok: true }),
@@ -148,7 +154,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   };
   const tick = () =>
     void trigger('interval')
-      .then(watch)
+      .then(() => (follower.actingAsPrimary ? undefined : watch()))
       .catch((err: unknown) => log.error(`watch: ${errorMessage(err)}`));
   const timer = setInterval(tick, cfg.sync.interval);
   void trigger('start');
@@ -164,6 +170,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       await closeServer(server);
       while (running) await running;
       await dispatcher.drain(5_000);
+      await follower.stop();
       repo.close();
     },
   };

@@ -9,7 +9,10 @@ import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { EMPTY_TREE } from '../repo/git.js';
-import { formatPrimaryRecord, parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
+import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
+import { governingPrimary, refuseNotPrimary } from '../role/repo-primary.js';
+import { effectiveRole, roleSource } from '../role/role-state.js';
+import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
 
 export interface RecordOptions {
@@ -53,6 +56,9 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   if (!existsSync(cfg.live.dir)) {
     throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
   }
+  if (effectiveRole(cfg) === 'standby') {
+    throw new GitfailoverError('E_NOT_PRIMARY', `${cfg.node} is a standby (${roleSource(cfg)}): a standby never records nor pushes configuration. Run "gitfailover promote" to take over.`, { kind: 'stalling' });
+  }
   await repo.ensure();
   writeExcludes(repo.gitDir, cfg.live.exclude);
 
@@ -72,14 +78,10 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     local = remoteHead;
   }
 
-  const role = await readPrimary(repo, local);
-  if (role && role.node !== cfg.node) {
-    throw new GitfailoverError(
-      'E_NOT_PRIMARY',
-      `the repo names ${role.node} as primary (epoch ${role.epoch}, ${PRIMARY_FILE}), not ${cfg.node}: this node does not record. Run "gitfailover promote" to take over, or "gitfailover demote" to follow.`,
-      { kind: 'stalling', data: { primary: role } },
-    );
-  }
+  // The remote's role counts too: a returning former primary's own branch still names itself.
+  const governing = await governingPrimary(repo, local, remoteHead);
+  const role = governing.record;
+  if (role && role.node !== cfg.node) await refuseNotPrimary(cfg, role, governing.commit);
 
   const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
   const basePath = join(cfg.repo.stateDir, 'index.base');
@@ -90,6 +92,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   }
   await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
   if (!role) await stampPrimary(repo, cfg, env);
+  warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
   warnings.push(...(await dropOversized(repo, cfg, local, env)));
 
   const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
@@ -138,12 +141,6 @@ function writeExcludes(gitDir: string, exclude: string[]): void {
   mkdirSync(dir, { recursive: true });
   const lines = ['# written by gitfailover from live.exclude', '/.gitfailover*', ...exclude];
   writeFileSync(join(dir, 'exclude'), lines.join('\n') + '\n');
-}
-
-async function readPrimary(repo: NodeRepo, commit: string | undefined): Promise<PrimaryRecord | undefined> {
-  if (!commit) return undefined;
-  const blob = await repo.blobs.readBlob(`${commit}:${PRIMARY_FILE}`);
-  return blob ? parsePrimaryRecord(blob.toString('utf8')) : undefined;
 }
 
 async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<void> {

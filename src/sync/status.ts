@@ -8,6 +8,8 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
 import { loadJournal, loadState, type SyncResult } from './state.js';
+import { listOrphans, type Orphan } from '../role/orphans.js';
+import { effectiveRole, loadRoleOverride, type RoleOverride } from '../role/role-state.js';
 
 export interface NodeStatus {
   node: string;
@@ -30,6 +32,10 @@ export interface NodeStatus {
   interruptedApply: string | null;
   remoteError: string | null;
 }
+  /** Commits a demote kept off the branch (`gitfailover/orphaned/...`), never dropped. */
+  orphaned: Orphan[];
+  /** The role promote/demote gave this node (stateDir/role.json), overriding the node file's. */
+  roleOverride: RoleOverride | null;
 
 export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}): Promise<NodeStatus> {
   const repo = new NodeRepo(cfg.repo);
@@ -48,7 +54,8 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       head = await repo.resolve(repo.trackingRef);
     }
     const state = loadState(cfg.repo.stateDir);
-    const applied = cfg.role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef);
+    const role = effectiveRole(cfg);
+    const applied = role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef);
     let behind: number | null = null;
     if (head && applied) behind = (await repo.isAncestor(applied, head)) ? await repo.count(applied, head) : null;
     else if (head) behind = await repo.count(undefined, head);
@@ -59,7 +66,7 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
     const journal = loadJournal(cfg.repo.stateDir);
     return {
       node: cfg.node,
-      role: cfg.role,
+      role,
       remote: cfg.repo.remote,
       branch: cfg.repo.branch,
       appliedCommit: applied ?? null,
@@ -69,12 +76,14 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       disabledReason: state.disabled?.reason ?? (cfg.sync.automatic ? null : `sync.automatic is false in ${cfg.file}`),
       lastSync: state.lastSync ?? null,
       quarantined: state.quarantined && state.quarantined.commit === head ? state.quarantined : null,
-      drift: cfg.role === 'standby' ? driftOf(cfg, state.manifest) : { changed: [], missing: [], extra: [] },
+      drift: role === 'standby' ? driftOf(cfg, state.manifest) : { changed: [], missing: [], extra: [] },
       unpushed,
       primary: roleBlob ? (parsePrimaryRecord(roleBlob.toString('utf8')) ?? null) : null,
       interruptedApply: journal?.target ?? null,
       remoteError,
     };
+      orphaned: await listOrphans(repo, head),
+      roleOverride: loadRoleOverride(cfg.repo.stateDir) ?? null,
   } finally {
     repo.close();
   }
@@ -138,5 +147,9 @@ export function formatStatus(s: NodeStatus): string {
     for (const p of d.extra) lines.push(`  extra    ${p}`);
   }
   if (s.interruptedApply) lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
+  if (s.role === 'primary' && s.primary && s.primary.node !== s.node) {
+    lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);
+  }
+  for (const o of s.orphaned) lines.push(`orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`);
   return lines.join('\n') + '\n';
 }

@@ -1,0 +1,229 @@
+import type { NodeConfig } from '../config/load.js';
+import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
+import { runCommand } from '../loaders/commands.js';
+import { FilesLoader } from '../loaders/files.js';
+import { domainsDirOf } from '../model/layout.js';
+import { parseActor } from '../record/record.js';
+import { parseIpMap, reverseIpMap } from '../render/ip-map.js';
+import { withLock } from '../repo/lock.js';
+import { NodeRepo } from '../repo/node-repo.js';
+import { loadJournal, loadState } from '../sync/state.js';
+import { syncOnce } from '../sync/sync.js';
+import type { PrimaryRecord } from './primary-file.js';
+import { governingPrimary } from './repo-primary.js';
+import { roleCommit } from './role-commit.js';
+import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
+import { keepOrphan } from './orphans.js';
+import { fireRoleEvent } from './role-events.js';
+
+export interface PromoteOptions {
+  reason?: string;
+  /** Promote without the remote (production and the remote are both down). */
+  offline?: boolean;
+  actor?: string;
+  log?: (line: string) => void;
+}
+
+export interface DomainStart {
+  domain: string;
+  ok: boolean;
+  error?: string;
+}
+
+export interface PromoteResult {
+  commit: string;
+  epoch: number;
+  previous?: PrimaryRecord;
+  pushed: boolean;
+  /** Already the repo's primary: only an unpushed role commit was pushed (if any). */
+  already?: boolean;
+  pushError?: GitfailoverError;
+  started: DomainStart[];
+  /** This node's own earlier commits the remote never got, kept aside (see demote). */
+  orphan?: string;
+}
+
+/**
+ * `gitfailover promote`: make this standby the repo's one primary.
+ *  1. refuse a substitution map that cannot be reversed (records must be in production's terms);
+ *  2. finish the pending sync and catch up with the remote head (online), so the live dir the node
+ *     will record from is the newest configuration; refuse when that fails;
+ *  3. commit `.gitfailover/primary` (epoch + 1) on the applied commit and push it: the remote's
+ *     fast-forward rule is the fence, so when another node pushed first this fails and changes nothing;
+ *  4. switch the node's role (stateDir/role.json) and start every domain (commands.start).
+ */
+export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promise<PromoteResult> {
+  const log = opts.log ?? (() => {});
+  try {
+    reverseIpMap(parseIpMap(cfg.substitution.ips, cfg.file));
+  } catch (err) {
+    if (!(err instanceof GitfailoverError)) throw err;
+    throw new ConfigError(
+      `${cfg.file}: promote refused: ${err.message}. A promoted node records its configuration in production's terms, which needs a map that reverses one to one: fix substitution.ips`,
+      { file: cfg.file, field: err.location.field ?? 'substitution.ips' },
+    );
+  }
+
+  const repo = new NodeRepo(cfg.repo);
+  try {
+    await repo.ensure();
+    if (effectiveRole(cfg) === 'primary') return await alreadyPrimary(cfg, repo, opts);
+
+    if (opts.offline) {
+      const journal = loadJournal(cfg.repo.stateDir);
+      if (journal) {
+        throw new GitfailoverError(
+          'E_PROMOTE_PENDING_SYNC',
+          `promote refused: an apply to ${journal.target.slice(0, 12)} was interrupted (${cfg.repo.stateDir}/journal.json) and cannot be finished offline; run "gitfailover sync" when the remote answers, or promote without --offline`,
+          { kind: 'stalling', location: { commit: journal.target } },
+        );
+      }
+    } else {
+      // Finishes an interrupted apply first (the journal), then applies what is newer.
+      const out = await syncOnce(cfg, { log });
+      const r = out.result;
+      if (!r.success) {
+        const offline = r.errorCode === 'E_REMOTE';
+        throw new GitfailoverError(
+          offline ? 'E_PROMOTE_REMOTE' : 'E_PROMOTE_PENDING_SYNC',
+          offline
+            ? `promote refused: ${r.error}. If production and the remote are both down, run "gitfailover promote --offline" (the role change is pushed when the remote returns)`
+            : `promote refused: the sync before promoting failed: ${r.error}. The live dir would not be the newest configuration; fix the repo (gitfailover status), then promote again`,
+          { kind: offline ? 'waiting' : 'stalling', location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {} },
+        );
+      }
+      const state = loadState(cfg.repo.stateDir);
+      const head = await repo.resolve(repo.trackingRef);
+      if (head && state.appliedCommit !== head) {
+        throw new GitfailoverError(
+          'E_PROMOTE_PENDING_SYNC',
+          `promote refused: the applied commit ${state.appliedCommit?.slice(0, 12) ?? '(none)'} is not the remote head ${head.slice(0, 12)}${r.error ? ` (${r.error})` : ''}; this node would take over with older configuration. Run "gitfailover status", fix the repo, then promote again`,
+          { kind: 'stalling', location: { commit: head } },
+        );
+      }
+    }
+
+    const at = new Date();
+    const actor = parseActor(opts.actor);
+    const done = await withLock(cfg.repo.stateDir, 'sync', () =>
+      withLock(cfg.repo.stateDir, 'record', async () => {
+        const base = loadState(cfg.repo.stateDir).appliedCommit;
+        if (!base) {
+          throw new GitfailoverError('E_PROMOTE_NOTHING_APPLIED', `promote refused: ${cfg.node} has never applied a commit (${cfg.repo.stateDir}/state.json), so it has no configuration to serve; run "gitfailover sync" first`, {
+            kind: 'stalling',
+          });
+        }
+        const tracking = await repo.resolve(repo.trackingRef);
+        const { record: previous } = await governingPrimary(repo, base, opts.offline ? tracking : base);
+        const record: PrimaryRecord = { node: cfg.node, epoch: (previous?.epoch ?? 0) + 1, time: at.toISOString(), reason: opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted') };
+
+        // Commits of an earlier tenure of this node that the remote never got stay on a branch.
+        const oldBranch = await repo.resolve(repo.branchRef);
+        let orphan: string | undefined;
+        if (oldBranch && oldBranch !== base && !(await repo.isAncestor(oldBranch, base))) orphan = (await keepOrphan(cfg, repo, oldBranch, base, at, !opts.offline)).branch;
+
+        const commit = await roleCommit(repo, { base, record, previous, change: 'promote', actor, node: cfg.node, stateDir: cfg.repo.stateDir });
+        await repo.updateRef(repo.branchRef, commit);
+        let pushed = false;
+        if (!opts.offline) {
+          try {
+            pushed = (await repo.push(cfg.sync.timeout)).pushed;
+          } catch (err) {
+            // Nothing of this attempt may stay behind: the role commit goes, the role stays standby.
+            if (oldBranch) await repo.updateRef(repo.branchRef, oldBranch);
+            else await repo.deleteRef(repo.branchRef);
+            throw await fenced(cfg, repo, err);
+          }
+        }
+        saveRoleOverride(cfg.repo.stateDir, { role: 'primary', epoch: record.epoch, time: record.time, reason: record.reason, commit, pushed });
+        log(`${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`);
+        return { commit, epoch: record.epoch, previous, pushed, orphan };
+      }),
+    );
+
+    const started = await startDomains(cfg, done.commit, log);
+    await fireRoleEvent(cfg, 'promote', done.commit);
+    return { ...done, started };
+  } finally {
+    repo.close();
+  }
+}
+
+/** Run again on a promoted node: push a role commit made offline, and say how things stand. */
+async function alreadyPrimary(cfg: NodeConfig, repo: NodeRepo, opts: PromoteOptions): Promise<PromoteResult> {
+  return withLock(cfg.repo.stateDir, 'record', async () => {
+    let remoteHead: string | undefined;
+    let remoteError: GitfailoverError | undefined;
+    if (!opts.offline) {
+      try {
+        remoteHead = await repo.fetch(cfg.sync.timeout);
+      } catch (err) {
+        remoteError = err instanceof GitfailoverError ? err : new GitfailoverError('E_REMOTE', errorMessage(err), { kind: 'waiting' });
+      }
+    }
+    remoteHead ??= await repo.resolve(repo.trackingRef);
+    const local = await repo.resolve(repo.branchRef);
+    const gov = await governingPrimary(repo, local, remoteHead);
+    if (gov.record && gov.record.node !== cfg.node) {
+      throw new GitfailoverError(
+        'E_NOT_PRIMARY',
+        `promote refused: ${cfg.node} already acts as primary, but the repo names ${gov.record.node} (epoch ${gov.record.epoch}): its live dir does not follow the repo. Run "gitfailover demote" here first (its own changes are kept on a branch), then "gitfailover promote"`,
+        { kind: 'stalling', data: { primary: gov.record } },
+      );
+    }
+    const override = loadRoleOverride(cfg.repo.stateDir);
+    let pushed = false;
+    let pushError = remoteError;
+    if (!remoteError && !opts.offline && local && local !== remoteHead) {
+      try {
+        pushed = (await repo.push(cfg.sync.timeout)).pushed;
+      } catch (err) {
+        pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+      }
+    }
+    if (pushed && override) saveRoleOverride(cfg.repo.stateDir, { ...override, pushed: true });
+    return { commit: override?.commit ?? local ?? '', epoch: gov.record?.epoch ?? override?.epoch ?? 0, pushed, already: true, ...(pushError ? { pushError } : {}), started: [] };
+  });
+}
+
+/** A failed push of the role commit, said in terms of the fence. */
+async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<GitfailoverError> {
+  const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+  if (e.code !== 'E_PUSH_REJECTED') {
+    return new GitfailoverError(
+      'E_PROMOTE_REMOTE',
+      `promote refused: the role change could not be pushed (${e.message}); nothing was changed. If production and the remote are both down, run "gitfailover promote --offline"`,
+      { kind: 'waiting', cause: err },
+    );
+  }
+  let who = 'another node';
+  try {
+    const head = await repo.fetch(cfg.sync.timeout);
+    const gov = await governingPrimary(repo, head, head);
+    if (head && gov.record) who = `${gov.record.node} (the repo's primary at ${head.slice(0, 12)}, epoch ${gov.record.epoch})`;
+  } catch {
+    /* the rejection itself says enough */
+  }
+  return new GitfailoverError(
+    'E_PROMOTE_FENCED',
+    `promote refused: ${who} pushed to ${cfg.repo.branch} first, so the remote rejected ${cfg.node}'s role change (the fast-forward rule is the fence against two primaries). Nothing was changed; ${cfg.node} stays a standby. Run "gitfailover sync" and "gitfailover status", then promote again if it should still take over`,
+    { kind: 'stalling', cause: err },
+  );
+}
+
+/** The seed's "start the domain" step of a failover: commands.start for every domain of the live dir. */
+export async function startDomains(cfg: NodeConfig, commit: string, log: (line: string) => void): Promise<DomainStart[]> {
+  if (!cfg.commands.start) return [];
+  const loader = new FilesLoader(cfg.live.dir, domainsDirOf(cfg.live.domains));
+  const out: DomainStart[] = [];
+  for (const domain of loader.liveDomains()) {
+    try {
+      await runCommand(cfg.commands.start, { action: 'start', node: cfg.node, commit, domain, dir: loader.domainDir(domain), timeoutMs: cfg.commands.timeout });
+      out.push({ domain, ok: true });
+      log(`started ${domain}`);
+    } catch (err) {
+      out.push({ domain, ok: false, error: errorMessage(err) });
+    }
+  }
+  return out;
+}
