@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
+import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
 import { loadJournal, loadState } from '../sync/state.js';
@@ -107,7 +108,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     },
     'GET /status': async (_req, _body, res) => sendJson(res, 200, { ...(await statusOf(cfg, { fetch: false })), lastHeartbeat, triggers: dispatcher.deliveries() }),
   });
-  log.info(`standby ready on ${address}: syncing ${cfg.repo.remote} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`);
+  log.info(`standby ready on ${address}: syncing ${redact(cfg.repo.remote)} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`);
 
   // Lag and drift are watched on every tick, whether or not automatic sync is on: an operator
   // who turned sync off still wants to know the failover fell behind or was edited by hand.

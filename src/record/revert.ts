@@ -7,7 +7,7 @@ import { describeChange } from '../model/describe.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
-import { EMPTY_TREE } from '../repo/git.js';
+import { EMPTY_TREE, redact } from '../repo/git.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo, type DiffEntry } from '../repo/node-repo.js';
 import { parsePrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
@@ -95,7 +95,7 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
     local = remoteHead;
   }
   if (!local) {
-    throw new GitfailoverError('E_REVERT_EMPTY', `nothing has been recorded in ${cfg.repo.remote} yet: there is no commit to revert`, { kind: 'stalling' });
+    throw new GitfailoverError('E_REVERT_EMPTY', `nothing has been recorded in ${redact(cfg.repo.remote)} yet: there is no commit to revert`, { kind: 'stalling' });
   }
   const roleBlob = await repo.blobs.readBlob(`${local}:${PRIMARY_FILE}`);
   const role = roleBlob ? parsePrimaryRecord(roleBlob.toString('utf8')) : undefined;
@@ -109,7 +109,7 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
 
   const target = await repo.resolve(rev);
   if (!target) {
-    throw new GitfailoverError('E_REVERT_UNKNOWN', `commit ${rev} is not in this node's clone of ${cfg.repo.remote}: see "gitfailover log" for the commits`, {
+    throw new GitfailoverError('E_REVERT_UNKNOWN', `commit ${rev} is not in this node's clone of ${redact(cfg.repo.remote)}: see "gitfailover log" for the commits`, {
       kind: 'stalling',
       location: { commit: rev },
     });

@@ -137,6 +137,18 @@ export class NodeRepo {
     return { pushed: true, head };
   }
 
+  /**
+   * Push one more ref under its own name (never forced), with this node's credentials: every
+   * command that talks to the remote goes through NodeRepo, never `repo.git(['push', ...])`.
+   */
+  async pushRef(ref: string, timeoutMs = 60_000): Promise<void> {
+    try {
+      await this.remoteGit('push', ['--quiet', '--porcelain', this.spec.remote, `${ref}:${ref}`], timeoutMs);
+    } catch (err) {
+      throw remoteError('push to', this.spec, err, true);
+    }
+  }
+
   async resolve(rev: string): Promise<string | undefined> {
     const r = await this.git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1, 128] });
     return r.code === 0 ? r.stdout.trim() : undefined;

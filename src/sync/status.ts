@@ -4,6 +4,7 @@ import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
 import { domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
+import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
@@ -67,7 +68,7 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
     return {
       node: cfg.node,
       role,
-      remote: cfg.repo.remote,
+      remote: redact(cfg.repo.remote),
       branch: cfg.repo.branch,
       appliedCommit: applied ?? null,
       targetCommit: head ?? null,

@@ -16,6 +16,7 @@ import { substituteIp } from '../render/substitute.js';
 import { withLock } from '../repo/lock.js';
 import { assertMayApply } from '../role/role-state.js';
 import { parseTriggersFile } from '../triggers/schema.js';
+import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkTargetPath, readTarget, type TargetFile } from './read-target.js';
@@ -107,7 +108,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       opts.log?.(`resuming interrupted ${journal.mode} sync to ${journal.target.slice(0, 12)}`);
     } else if (opts.to) {
       target = await repo.resolve(opts.to);
-      if (!target) throw new GitfailoverError('E_BAD_REV', `--to ${opts.to}: no such commit in ${cfg.repo.remote} (fetched ${cfg.repo.branch})`, { kind: 'stalling' });
+      if (!target) throw new GitfailoverError('E_BAD_REV', `--to ${opts.to}: no such commit in ${redact(cfg.repo.remote)} (fetched ${cfg.repo.branch})`, { kind: 'stalling' });
     } else {
       target = head;
     }
