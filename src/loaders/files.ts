@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import type { Loader } from './loader.js';
 
 /** Staging lives inside the live dir so that every swap is a rename on one file system. */
 export const STAGING_DIR = '.gitfailover-staging';
@@ -10,7 +11,7 @@ export const STAGING_DIR = '.gitfailover-staging';
  * in with renames (git-sync's publish), so a reader never sees a half-written file nor a domain
  * with some files old and some new. Domains not in the plan are never touched.
  */
-export class FilesLoader {
+export class FilesLoader implements Loader {
   private readonly staging: string;
   private seq = 0;
 
