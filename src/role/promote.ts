@@ -10,7 +10,7 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { loadJournal, loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
 import type { PrimaryRecord } from './primary-file.js';
-import { governingPrimary } from './repo-primary.js';
+import { governingPrimary, primaryAt } from './repo-primary.js';
 import { roleCommit } from './role-commit.js';
 import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
 import { keepOrphan } from './orphans.js';
@@ -79,6 +79,9 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
         );
       }
     } else {
+      // The primary this standby means to take over from: if catching up shows another node took
+      // over meanwhile, promoting would silently take the role from it, not from the failed primary.
+      const meant = await primaryAt(repo, loadState(cfg.repo.stateDir).appliedCommit);
       // Finishes an interrupted apply first (the journal), then applies what is newer.
       const out = await syncOnce(cfg, { log });
       const r = out.result;
@@ -94,6 +97,14 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
       }
       const state = loadState(cfg.repo.stateDir);
       const head = await repo.resolve(repo.trackingRef);
+      const now = await primaryAt(repo, state.appliedCommit);
+      if (meant && now && now.node !== meant.node && now.node !== cfg.node && now.epoch > meant.epoch) {
+        throw new GitfailoverError(
+          'E_PROMOTE_FENCED',
+          `promote refused: while ${cfg.node} was promoting, ${now.node} became the primary (epoch ${now.epoch}, ${now.time}: ${now.reason}), taking over from ${meant.node}. Nothing was changed; ${cfg.node} stays a standby and follows ${now.node}. Run "gitfailover promote" again only to take the role from ${now.node}`,
+          { kind: 'stalling', data: { primary: now } },
+        );
+      }
       if (head && state.appliedCommit !== head) {
         throw new GitfailoverError(
           'E_PROMOTE_PENDING_SYNC',
