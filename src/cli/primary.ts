@@ -39,8 +39,11 @@ export function registerPrimaryCommands(program: Command): void {
     .command('primary')
     .description('run the primary: watch the live dir, record each change as one commit, push, notify the standbys')
     .option('-c, --config <file>', CONFIG_HELP)
-    .action(async (o: { config?: string }) => {
-      await runPrimary(loadNodeFile({ file: o.config }));
+    .option('--log-format <format>', 'text (one line per event) or json (JSON lines, for journald/Loki)', 'text')
+    .action(async (o: { config?: string; logFormat?: string }) => {
+      const cfg = loadNodeFile({ file: o.config });
+      const { primaryOutput } = await import('../daemon/log.js');
+      await runPrimary(cfg, primaryOutput(cfg.node, o.logFormat === 'json' ? 'json' : 'text'));
     });
 
   program

@@ -13,6 +13,10 @@ import { effectiveRole, roleSource } from '../role/role-state.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
+import type { Server } from 'node:http';
+import { startHttp } from './http.js';
+import { Observer } from '../observe/observer.js';
+import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 
 /** Where the daemon's lines go: one line per commit and push on `out`, problems on `err`. */
 export interface PrimaryOutput {
@@ -49,6 +53,14 @@ export class PrimaryDaemon {
   private readonly background = new Set<Promise<unknown>>();
   private readonly triggers: TriggerDispatcher;
   private warnedDemoted = false;
+  /** The listener on notify.listen: health, metrics and the status page (no notify route here). */
+  private http?: { server: Server; address: string };
+  private observer?: Observer;
+  private viewRepo?: NodeRepo;
+  private lastHeartbeatSent?: string;
+  /** When the current run of failed pushes began: /readyz fails once it outlasts record.retryMax. */
+  private unpushedSince?: number;
+  private lastPushError?: string;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -82,6 +94,7 @@ export class PrimaryDaemon {
       throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file}): nothing to watch`, { kind: 'stalling' });
     }
     this.output.out(`primary ${cfg.node}: live dir ${cfg.live.dir}, remote ${redact(cfg.repo.remote)} (${cfg.repo.branch})`);
+    await this.startListener();
 
     // Watch before the first record: a change made while it runs then queues another record.
     this.watcher = await this.startWatcher();
@@ -115,6 +128,12 @@ export class PrimaryDaemon {
     await this.queue;
     await Promise.allSettled([...this.background]);
     await this.triggers.drain(5_000);
+    this.observer?.close();
+    if (this.http) await new Promise<void>((resolve) => {
+      this.http!.server.close(() => resolve());
+      this.http!.server.closeAllConnections?.();
+    });
+    this.viewRepo?.close();
     this.output.out('stopped');
   }
 
@@ -168,10 +187,14 @@ export class PrimaryDaemon {
       const r = await record(this.cfg, { push: false });
       for (const w of r.warnings) this.output.err(`warning: ${w}`);
       if (r.commit) this.output.out(`recorded ${r.commit.slice(0, 12)} ${r.subject}`);
+      this.observer?.metrics.observeRecord(r.commit ? 'commit' : 'no_change');
+      if (r.commit) this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: true, domains: [...new Set(r.changes.flatMap((c) => ('domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [])))], toCommit: r.commit, detail: r.subject });
       unpushed = r.unpushed;
       if (r.commit) this.rejected = false; // a new commit is worth one more try, and one more report
     } catch (err) {
       this.output.err(`record failed: ${errorMessage(err)}`);
+      this.observer?.metrics.observeRecord('failure');
+      this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: errorMessage(err) });
       if (err instanceof GitfailoverError && err.kind === 'waiting' && !this.stopping) {
         // The lock was busy (a record from the command line, a revert): try again after a quiet period.
         this.changed();
@@ -215,6 +238,10 @@ export class PrimaryDaemon {
     this.failureReported = false;
     this.rejected = false;
     this.remoteHead = head;
+    this.unpushedSince = undefined;
+    this.lastPushError = undefined;
+    this.observer?.metrics.observePush('success');
+    this.observer?.note({ time: new Date().toISOString(), kind: 'push', success: true, domains: [], fromCommit: before, toCommit: head, detail: `${pending} commit(s)` });
     this.output.out(`pushed ${pending} commit${pending === 1 ? '' : 's'} ${before ? `${before.slice(0, 12)}..` : ''}${head.slice(0, 12)} to ${cfg.repo.branch}`);
     this.notify({ node: cfg.node, commit: head });
   }
@@ -232,6 +259,10 @@ export class PrimaryDaemon {
 
   private pushFailed(err: unknown, unpushed: number): void {
     const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+    this.unpushedSince ??= Date.now();
+    this.lastPushError = e.message;
+    this.observer?.metrics.observePush(e.kind === 'stalling' ? 'rejected' : 'failure');
+    this.observer?.note({ time: new Date().toISOString(), kind: 'push', success: false, domains: [], detail: e.message });
     if (e.kind === 'stalling') {
       // Another node wrote to the remote: forcing would destroy its commits, retrying would only
       // be rejected again. Say so, and wait for a person (or the next record) instead.
@@ -262,6 +293,40 @@ export class PrimaryDaemon {
     this.triggers.fire({ event: 'push.failed', node: this.cfg.node, time: new Date().toISOString(), unpushed, error });
   }
 
+  /**
+   * The listener on notify.listen. Unlike the standby's, nothing depends on it for replication,
+   * so a port already taken is a loud warning rather than a refusal to record production's changes.
+   */
+  private async startListener(): Promise<void> {
+    const { cfg } = this;
+    const repo = (this.viewRepo = new NodeRepo(cfg.repo));
+    const times = new CommitTimes(repo);
+    const view: NodeView = {
+      node: cfg.node,
+      role: () => effectiveRole(cfg),
+      deliveries: () => this.triggers.deliveries(),
+      lastSync: () => undefined,
+      snapshot: async () => {
+        await repo.ensure();
+        const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
+        const failingFor = this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince;
+        const ready = this.rejected
+          ? { ok: false, reason: `push rejected: ${this.lastPushError ?? 'another node wrote to the remote'}` }
+          : failingFor > cfg.record.retryMax
+            ? { ok: false, reason: `${pos.unpushed} commit(s) unpushed for ${Math.round(failingFor / 1000)}s (over record.retryMax): ${this.lastPushError ?? ''}` }
+            : { ok: true, reason: pos.unpushed > 0 ? `${pos.unpushed} commit(s) waiting for the next push` : 'everything recorded is pushed' };
+        return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready };
+      },
+    };
+    this.observer = new Observer(cfg, view, repo);
+    try {
+      this.http = await startHttp(cfg.notify.listen, this.observer.routes());
+      this.output.out(`listening on ${this.http.address}: /metrics, /healthz, /readyz and the status page`);
+    } catch (err) {
+      this.output.err(`warning: ${errorMessage(err)}; /metrics and the status page are unavailable until notify.listen names a free host:port`);
+    }
+  }
+
   /** Announces the remote head as last fetched or pushed (a `record` or `revert` from the command line may have moved it). */
   private heartbeat(): void {
     if (this.stopping) return;
@@ -271,7 +336,10 @@ export class PrimaryDaemon {
       .catch(() => undefined)
       .then((head) => {
         if (head) this.remoteHead = head;
-        if (this.remoteHead && !this.stopping) this.notify({ node: this.cfg.node, commit: this.remoteHead, heartbeat: true });
+        if (this.remoteHead && !this.stopping) {
+          this.lastHeartbeatSent = new Date().toISOString();
+          this.notify({ node: this.cfg.node, commit: this.remoteHead, heartbeat: true });
+        }
       })
       .finally(() => repo.close());
     this.background.add(p);

@@ -11,9 +11,11 @@ import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { sendJson, startHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { verify } from './notify-sign.js';
-
+import { Observer } from '../observe/observer.js';
+import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 import { RoleFollower } from './role-follower.js';
 import { saveHeartbeat } from '../role/heartbeat.js';
+
 export interface StandbyDaemon {
   address: string;
   stop(): Promise<void>;
@@ -37,11 +39,40 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
 
   const automaticOn = () => cfg.sync.automatic && !loadState(cfg.repo.stateDir).disabled;
 
-  const runOne = async (why: string): Promise<void> => {
+  const times = new CommitTimes(repo);
+  const view: NodeView = {
+    node: cfg.node,
+    role: () => 'standby',
+    deliveries: () => dispatcher.deliveries(),
+    lastSync: () => loadState(cfg.repo.stateDir).lastSync,
+    snapshot: async () => {
+      const state = loadState(cfg.repo.stateDir);
+      const pos = await repoPosition(repo, times, state.appliedCommit);
+      const quarantined = state.quarantined !== undefined && state.quarantined.commit === pos.headCommit;
+      // The `ready` answer: could this standby take over now with what production has?
+      const reason =
+        pos.behindCommits === null
+          ? 'the remote history was rewritten: a full sync is needed'
+          : pos.behindCommits > 0
+            ? `${pos.behindCommits} commit(s) behind the remote head`
+            : !state.lastSync
+              ? 'no sync yet'
+              : !state.lastSync.success
+                ? `the last sync failed: ${state.lastSync.error ?? 'unknown error'}`
+                : quarantined
+                  ? `commit ${pos.headCommit!.slice(0, 12)} is quarantined`
+                  : 'at the remote head, last sync ok';
+      const ok = pos.behindCommits === 0 && !!state.lastSync?.success && !quarantined;
+      return { node: cfg.node, role: 'standby', ...pos, lastHeartbeat: lastHeartbeat ?? undefined, ready: { ok, reason } };
+    },
+  };
+  const observer = new Observer(cfg, view, repo);
+
   const follower = new RoleFollower(cfg, log);
-    // An interrupted apply is always finished, even with automatic sync off: the live dir must converge.
+  const runOne = async (why: string): Promise<void> => {
     // promote/demote switch the running agent: while promoted it records and never syncs.
     if (await follower.check().catch((err: unknown) => (log.error(`role: ${errorMessage(err)}`), follower.actingAsPrimary))) return;
+    // An interrupted apply is always finished, even with automatic sync off: the live dir must converge.
     if (!automaticOn() && !loadJournal(cfg.repo.stateDir)) {
       if (!warnedOff) log.warn(`automatic sync is off (${loadState(cfg.repo.stateDir).disabled?.reason ?? `sync.automatic: false in ${cfg.file}`}); run "gitfailover sync" to sync by hand`);
       warnedOff = true;
@@ -51,6 +82,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     try {
       const out = await syncOnce(cfg, { log: (l) => log.info(l) }, repo);
       const r = out.result;
+      observer.syncFinished(r);
       if (!r.success) log.error(`sync failed (${why}): ${r.error}`, { commit: r.errorCommit, file: r.errorFile });
       else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
       if (out.extraEvents.includes('sync.disabled')) log.warn('automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"');
@@ -96,17 +128,16 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
         /* GitHub's payload or an empty body: only the signature matters */
       }
       lastHeartbeat = new Date().toISOString();
-      void trigger(`notify via ${v.via}`);
       saveHeartbeat(cfg.repo.stateDir, body); // for "gitfailover ready", which runs in another process
+      void trigger(`notify via ${v.via}`);
       sendJson(res, 202, { accepted: true });
     },
-    'GET /healthz': (_req, _body, res) => sendJson(res, 200, { ok: true }),
-    'GET /readyz': async (_req, _body, res) => {
+    // /healthz, /readyz, /metrics, the status page (src/observe/observer.ts)
+    ...observer.routes(),
+    'GET /status': observer.guarded(async (_req, _body, res) => {
       const s = await statusOf(cfg, { fetch: false });
-      const ready = s.behind === 0 && (s.lastSync?.success ?? false) && !s.quarantined;
-      sendJson(res, ready ? 200 : 503, { ready, behind: s.behind, lastSync: s.lastSync?.success ?? null });
-    },
-    'GET /status': async (_req, _body, res) => sendJson(res, 200, { ...(await statusOf(cfg, { fetch: false })), lastHeartbeat, triggers: dispatcher.deliveries() }),
+      sendJson(res, 200, { ...s, remote: redact(s.remote), lastHeartbeat, triggers: dispatcher.deliveries() });
+    }),
   });
   log.info(`standby ready on ${address}: syncing ${redact(cfg.repo.remote)} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`);
 
@@ -168,10 +199,11 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     stop: async () => {
       stopping = true;
       clearInterval(timer);
+      observer.close();
       await closeServer(server);
       while (running) await running;
-      await dispatcher.drain(5_000);
       await follower.stop();
+      await dispatcher.drain(5_000);
       repo.close();
     },
   };

@@ -1,0 +1,57 @@
+import { createTwoFilesPatch } from 'diff';
+import { EMPTY_TREE } from '../repo/git.js';
+import type { NodeRepo } from '../repo/node-repo.js';
+
+/** One file of a commit's diff, as the status page shows it. */
+export interface FileDiff {
+  path: string;
+  status: 'A' | 'M' | 'D' | 'T';
+  /** the `diff` package's unified patch; absent for binary or oversized files (see note) */
+  patch?: string;
+  note?: string;
+}
+
+const MAX_FILES = 40;
+const MAX_FILE_BYTES = 256 * 1024;
+const ZERO = /^0+$/;
+
+/**
+ * The diff of one commit against its first parent, file by file. Bounded (files, bytes) because
+ * a first record of thousands of domains is one commit and the page must stay small; the note
+ * then says how to see the rest.
+ */
+export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ files: FileDiff[]; more: number }> {
+  const parent = (await repo.git(['rev-list', '--parents', '-n', '1', commit])).stdout.trim().split(' ')[1] ?? EMPTY_TREE;
+  const raw = (await repo.git(['diff-tree', '-r', '-z', '--no-renames', '--no-commit-id', parent, commit])).stdout;
+  const parts = raw.split('\0');
+  const entries: { oldOid: string; newOid: string; status: string; path: string }[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const meta = parts[i]!;
+    if (!meta.startsWith(':')) continue;
+    const [, , oldOid, newOid, status] = meta.slice(1).split(' ');
+    entries.push({ oldOid: oldOid!, newOid: newOid!, status: status!, path: parts[i + 1]! });
+  }
+  const files: FileDiff[] = [];
+  for (const e of entries.slice(0, MAX_FILES)) {
+    const status = (['A', 'M', 'D', 'T'].includes(e.status[0]!) ? e.status[0] : 'M') as FileDiff['status'];
+    const read = async (oid: string) => (ZERO.test(oid) ? Buffer.alloc(0) : ((await repo.blobs.readBlob(oid)) ?? Buffer.alloc(0)));
+    const [before, after] = await Promise.all([read(e.oldOid), read(e.newOid)]);
+    if (before.length + after.length > MAX_FILE_BYTES) {
+      files.push({ path: e.path, status, note: `too large to show here (${before.length + after.length} bytes): git show ${commit.slice(0, 12)} -- ${e.path}` });
+    } else if (before.includes(0) || after.includes(0)) {
+      files.push({ path: e.path, status, note: 'binary file' });
+    } else {
+      const patch = createTwoFilesPatch(
+        status === 'A' ? '/dev/null' : `a/${e.path}`,
+        status === 'D' ? '/dev/null' : `b/${e.path}`,
+        before.toString('utf8'),
+        after.toString('utf8'),
+        undefined,
+        undefined,
+        { context: 3 },
+      );
+      files.push({ path: e.path, status, patch });
+    }
+  }
+  return { files, more: Math.max(0, entries.length - MAX_FILES) };
+}

@@ -1,0 +1,80 @@
+import type { NodeRepo } from '../repo/node-repo.js';
+import type { SyncResult } from '../sync/state.js';
+import type { TriggerDelivery } from '../triggers/dispatcher.js';
+
+/** What /readyz answers, and why. */
+export interface Readiness {
+  ok: boolean;
+  reason: string;
+}
+
+/** The node's state as the metrics, /readyz and the status page see it (one shape for both roles). */
+export interface NodeSnapshot {
+  node: string;
+  role: 'primary' | 'standby';
+  /** standby: the applied commit; primary: the local branch head (what it recorded). */
+  appliedCommit?: string;
+  /** The remote branch head as last fetched (standby) or pushed/fetched (primary). */
+  headCommit?: string;
+  appliedTime?: number;
+  headTime?: number;
+  /** null: the history was rewritten (the head does not descend from the applied commit). */
+  behindCommits: number | null;
+  behindSeconds: number;
+  unpushed: number;
+  lastHeartbeat?: string;
+  ready: Readiness;
+}
+
+/** What a daemon exposes to the metrics and the status page. */
+export interface NodeView {
+  readonly node: string;
+  role(): 'primary' | 'standby';
+  snapshot(): Promise<NodeSnapshot>;
+  deliveries(): TriggerDelivery[];
+  /** The last sync state.json remembers (standby), whoever ran it. */
+  lastSync(): SyncResult | undefined;
+}
+
+/**
+ * Commit times are immutable: each is asked of git once. Bounded, since a long-running daemon
+ * sees a new head with every push.
+ */
+export class CommitTimes {
+  private readonly cache = new Map<string, number>();
+  constructor(private readonly repo: NodeRepo) {}
+
+  async of(commit: string | undefined): Promise<number | undefined> {
+    if (!commit) return undefined;
+    const hit = this.cache.get(commit);
+    if (hit !== undefined) return hit;
+    const r = await this.repo.git(['show', '-s', '--format=%ct', commit]).catch(() => undefined);
+    const t = r ? Number(r.stdout.trim()) : Number.NaN;
+    if (!Number.isFinite(t)) return undefined;
+    if (this.cache.size > 256) this.cache.clear();
+    this.cache.set(commit, t);
+    return t;
+  }
+}
+
+/** The git half of a snapshot: applied vs head, their times, how far behind, unpushed. */
+export async function repoPosition(
+  repo: NodeRepo,
+  times: CommitTimes,
+  applied: string | undefined,
+): Promise<Pick<NodeSnapshot, 'appliedCommit' | 'headCommit' | 'appliedTime' | 'headTime' | 'behindCommits' | 'behindSeconds' | 'unpushed'>> {
+  const head = await repo.resolve(repo.trackingRef);
+  const local = await repo.resolve(repo.branchRef);
+  const [appliedTime, headTime] = await Promise.all([times.of(applied), times.of(head)]);
+  let behindCommits: number | null = 0;
+  if (head && applied && head !== applied) {
+    if (await repo.isAncestor(applied, head)) behindCommits = await repo.count(applied, head);
+    else if (!(await repo.isAncestor(head, applied))) behindCommits = null; // ahead (a primary's unpushed commits) is not behind
+  } else if (head && !applied) behindCommits = await repo.count(undefined, head);
+  let behindSeconds = 0;
+  if (head && head !== applied && behindCommits !== 0 && headTime !== undefined) {
+    behindSeconds = appliedTime !== undefined ? Math.max(0, headTime - appliedTime) : Math.max(0, Date.now() / 1000 - headTime);
+  }
+  const unpushed = local && local !== head ? await repo.count(head, local) : 0;
+  return { appliedCommit: applied, headCommit: head, appliedTime, headTime, behindCommits, behindSeconds, unpushed };
+}
