@@ -31,6 +31,13 @@ export async function readTarget(
     const domain = c.kind === 'domain' ? c.domain : undefined;
     if (domain !== undefined ? !domainSet.has(domain) : !globalSet.has(e.path)) continue;
     refuseUnsafe(e, target, opts.maxFileSize);
+    // A user is named by its file, and that name reaches commands as an argument: same rule as domains.
+    if (c.kind === 'domain' && c.user !== undefined && !isSafeSegment(c.user)) {
+      throw new GitfailoverError('E_UNSAFE_NAME', `user file ${JSON.stringify(e.path)} in commit ${target.slice(0, 12)} is not a safe name (letters, digits, ".", "_", "-", starting with a letter or digit); rename it in the repo and push`, {
+        kind: 'stalling',
+        location: { file: e.path, commit: target },
+      });
+    }
     picked.push({ entry: e, domain });
   }
   const contents = await Promise.all(picked.map(({ entry }) => repo.blobs.readBlob(entry.oid)));
@@ -53,17 +60,41 @@ function refuseUnsafe(e: LsEntry, commit: string, maxFileSize: number): void {
   };
   if (e.type === 'commit' || e.mode === '160000') refuse('E_SUBMODULE', 'is a submodule, which is never replicated');
   if (e.mode === '120000') refuse('E_SYMLINK', 'is a symbolic link, which could point outside the live dir');
-  for (const seg of e.path.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..' || seg.includes('\0') || seg.toLowerCase() === '.git') {
-      refuse('E_UNSAFE_PATH', 'has an unsafe path segment');
-    }
-  }
+  checkTargetPath(e.path, commit);
   if (e.size > maxFileSize) refuse('E_FILE_TOO_LARGE', `is ${e.size} bytes, over the limit of ${maxFileSize} (live.maxFileSize)`);
+}
+
+/**
+ * git's own control files: a checkout of them runs filter commands (.gitattributes) or clones
+ * other repositories (.gitmodules). A server never reads them as configuration, so a commit that
+ * carries one is refused rather than copied (nothing here checks out, but a tool an operator
+ * points at the live dir might).
+ */
+const GIT_CONTROL_FILES = new Set(['.gitattributes', '.gitmodules']);
+
+/**
+ * Refuses a path that could write outside its place in the live dir (`..`, `.`, an empty or
+ * absolute segment, a NUL, `.git`) or a git control file. Checked for every path of a diff
+ * before anything is read, since `git ls-tree -- <path>` would itself choke on `../x` or `/x`.
+ */
+export function checkTargetPath(path: string, commit: string): void {
+  const refuse = (code: string, why: string) => {
+    throw new GitfailoverError(code, `${JSON.stringify(path)} in commit ${commit.slice(0, 12)} ${why}; fix it in the repo (git revert the commit) and push`, {
+      kind: 'stalling',
+      location: { file: path, commit },
+    });
+  };
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..' || seg.includes('\0') || seg.toLowerCase() === '.git') {
+      refuse('E_UNSAFE_PATH', 'has an unsafe path segment (empty, ".", "..", ".git" or a NUL): it could write outside its folder');
+    }
+    if (GIT_CONTROL_FILES.has(seg.toLowerCase())) refuse('E_GIT_CONTROL_FILE', `is a git control file (${seg}), which could make git run commands or fetch other repos; it is never replicated`);
+  }
 }
 
 export function checkDomainName(domain: string, commit: string, domainsDir: string): void {
   if (!isSafeSegment(domain)) {
-    throw new GitfailoverError('E_UNSAFE_NAME', `domain folder ${JSON.stringify(domain)} in commit ${commit.slice(0, 12)} is not a safe name (letters, digits, ".", "_", "-")`, {
+    throw new GitfailoverError('E_UNSAFE_NAME', `domain folder ${JSON.stringify(`${domainsDir}/${domain}`)} in commit ${commit.slice(0, 12)} is not a safe name (letters, digits, ".", "_", "-")`, {
       kind: 'stalling',
       location: { file: `${domainsDir}/${domain}`, commit },
     });

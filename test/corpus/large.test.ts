@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { stringify } from 'yaml';
+import { removeDir } from '../helpers/fixture.js';
+import { expectRefused, files, setupCorpus, type CraftFile, type Corpus } from './setup.js';
+
+/** The corpus cases that are big: their own file, so vitest runs them beside the small ones. */
+let c: Corpus;
+beforeAll(async () => {
+  c = await setupCorpus();
+}, 60_000);
+afterAll(() => removeDir(c.pair.dir));
+
+describe('corpus: size', () => {
+  it('a file of 100 MB', async () => {
+    await expectRefused(c, [{ path: ['domains', 'acme', 'dump.sql'], content: Buffer.alloc(100 * 1024 * 1024, 'x') }], {
+      names: 'domains/acme/dump.sql',
+      code: 'E_FILE_TOO_LARGE',
+    });
+  }, 60_000);
+
+  it('a huge commit of 10,000 new domains, one of them with a port out of range: refused whole', async () => {
+    const domainYaml = 'enabled: true\n';
+    const added: CraftFile[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const name = `bulk${String(i).padStart(5, '0')}`;
+      added.push({ path: ['domains', name, 'domain.yaml'], content: domainYaml });
+      added.push({ path: ['domains', name, 'services.yaml'], content: stringify({ services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.7', port: i === 9_999 ? 70_000 : 10_000 + i }] }) });
+    }
+    await expectRefused(c, added, { names: 'domains/bulk09999/services.yaml', code: 'E_PORT_INVALID' });
+  }, 90_000);
+
+  it('a huge commit of 10,000 new domains binding one address and port', async () => {
+    const added: CraftFile[] = files({});
+    for (let i = 0; i < 10_000; i++) {
+      const name = `same${String(i).padStart(5, '0')}`;
+      added.push({ path: ['domains', name, 'services.yaml'], content: stringify({ services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.9', port: 2222 }] }) });
+    }
+    await expectRefused(c, added, { names: /domains\/same\d+\/services\.yaml|binds 10\.0\.0\.9:2222/, code: 'E_DUPLICATE_BINDING' });
+  }, 90_000);
+});
