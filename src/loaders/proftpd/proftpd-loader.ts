@@ -1,5 +1,5 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GitfailoverError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { FilesLoader } from '../files.js';
@@ -219,9 +219,18 @@ export class ProftpdLoader implements Loader {
   /** Every listener the daemon does not hold yet must be free: ProFTPD dies on a failed bind at SIGHUP. */
   private async checkBindable(current: Map<string, { active: boolean; conf: string }>, candidate: Map<string, { active: boolean; bindings: string[]; file: string }>, ctx: LoaderContext): Promise<void> {
     const held = new Set([...current.values()].filter((c) => c.active).flatMap((c) => bindingsOfConf(c.conf)));
+    const owner = new Map<string, string>();
     for (const [d, c] of candidate) {
       if (!c.active) continue;
       for (const key of c.bindings) {
+        const other = owner.get(key);
+        if (other !== undefined) {
+          throw new GitfailoverError('E_DUPLICATE_BINDING', `commit ${ctx.commit.slice(0, 12)} is refused: domain ${d} (${c.file}) would listen on ${key}, which domain ${other} also does; reloading ProFTPD would stop the whole daemon. Nothing was applied`, {
+            kind: 'stalling',
+            location: { file: c.file, commit: ctx.commit },
+          });
+        }
+        owner.set(key, d);
         if (held.has(key)) continue;
         const { ip, port } = splitBinding(key);
         const s = await bindState(ip, port);
@@ -314,6 +323,8 @@ function readPid(file: string): number | undefined {
 /** An empty home, so the user can log in on the failover; user data itself is never replicated. */
 function ensureHome(h: { path: string; uid: number; gid: number }): void {
   if (existsSync(h.path)) return;
-  mkdirSync(h.path, { recursive: true, mode: 0o750 });
+  // Parents must stay traversable by the session user; only the home itself is private to it.
+  mkdirSync(dirname(h.path), { recursive: true, mode: 0o755 });
+  mkdirSync(h.path, { mode: 0o750 });
   if (process.getuid?.() === 0) chownSync(h.path, h.uid, h.gid);
 }
