@@ -5,6 +5,7 @@ import { registerValidate } from './validate.js';
 import { registerPrimaryCommands } from './primary.js';
 import { registerStandbyCommands } from './standby.js';
 import { registerTriggersCommands } from './triggers.js';
+import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
 
 /** Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 usage or configuration error. */
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerPrimaryCommands(program);
   registerStandbyCommands(program);
   registerTriggersCommands(program);
+  registerDoctor(program);
   registerRoleCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

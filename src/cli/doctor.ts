@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { loadNodeFile, nodeFilePath, type NodeConfig } from '../config/load.js';
+import { errorMessage } from '../errors.js';
+import { commands, gitVersion, notifyChecks, remoteAndBranch, smtpChecks, stateDir, substitutionCheck, type CheckResult } from '../doctor/checks.js';
+import { EXIT_FAILED, Exit } from './main.js';
+
+/** `gitfailover doctor [-c FILE]`: one line per check, the fix on the next line when it failed; exit 1 if any failed. */
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description("check this node's set-up: node file, git, remote and credentials, branch, state dir, commands, listener, SMTP, IP substitution")
+    .option('-c, --config <file>', 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)')
+    .action(async (o: { config?: string }) => {
+      const results: CheckResult[] = [];
+      const print = (r: CheckResult) => {
+        results.push(r);
+        process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${r.detail}\n`);
+        if (!r.ok && r.fix) process.stdout.write(`      fix: ${r.fix}\n`);
+      };
+      let cfg: NodeConfig | undefined;
+      try {
+        cfg = loadNodeFile({ file: o.config });
+        print({ name: 'node file', ok: true, detail: `${cfg.file}: node ${cfg.node}, role ${cfg.role}` });
+      } catch (err) {
+        print({ name: 'node file', ok: false, detail: errorMessage(err), fix: `fix ${nodeFilePath({ file: o.config })} (see schema/node-file.schema.json); the other checks need it` });
+      }
+      print(await gitVersion());
+      if (cfg) {
+        // The slow network checks run side by side; their lines print in a fixed order.
+        const [remote, notify, smtp, subst] = await Promise.all([
+          remoteAndBranch(cfg),
+          notifyChecks(cfg),
+          smtpChecks(cfg),
+          cfg.role === 'standby' ? substitutionCheck(cfg) : Promise.resolve(undefined),
+        ]);
+        for (const r of [...remote, ...stateDir(cfg), ...commands(cfg), ...notify, ...smtp, ...(subst ? [subst] : [])]) print(r);
+      }
+      const failed = results.filter((r) => !r.ok).length;
+      process.stdout.write(failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`);
+      if (failed > 0) throw new Exit(EXIT_FAILED);
+    });
+}
