@@ -12,6 +12,7 @@ import { scaffoldConfigRepo } from '../init/scaffold.js';
 import { git } from '../repo/git.js';
 import { revert } from '../record/revert.js';
 import { loadState } from '../sync/state.js';
+import { runProftpdDemo } from './demo-proftpd.js';
 
 /**
  * `npm run demo`: a bare remote, a primary and a standby in a temp folder, both daemons running;
@@ -32,6 +33,11 @@ async function waitFor(what: string, check: () => boolean, ms = 20_000): Promise
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gitfailover-demo-'));
   const keep = process.argv.includes('--keep');
+  // The same mission on two real ProFTPD daemons, with a login that proves it.
+  if (process.argv.includes('--proftpd')) {
+    rmSync(dir, { recursive: true, force: true });
+    return runProftpdDemo({ keep });
+  }
   const secret = randomBytes(16).toString('hex');
   const env = { ...process.env, DEMO_NOTIFY_SECRET: secret };
   let stopAll = async () => {};

@@ -110,7 +110,7 @@ describe.skipIf(missing.length > 0)('ProFTPD production/failover pair replicated
     writeFile(join(domainDir(), 'users', `${name}.yaml`), stringify({ name, passwordHash: fx.hashes[name], home: join(fx.pair.dir, 'homes', name), permissions: ['read', 'write', 'list'] }));
   const lastSync = () => {
     const p = join(fx.pair.dir, 'fail-state', 'state.json');
-    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { appliedCommit?: string; lastSync?: { success: boolean; errorCode?: string; time: string; toCommit?: string } }) : {};
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { appliedCommit?: string; lastSync?: { success: boolean; error?: string; errorCode?: string; time: string; toCommit?: string } }) : {};
   };
   const hupCount = (f: ProftpdInstanceFiles) => (existsSync(f.logFile) ? (readFileSync(f.logFile, 'utf8').match(/received SIGHUP/g) ?? []).length : 0);
   const failPid = () => Number(readFileSync(fx.failFtpd.pidFile, 'utf8').trim());

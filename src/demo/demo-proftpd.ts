@@ -1,0 +1,167 @@
+import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { stringify } from 'yaml';
+import { parseNodeFile } from '../config/load.js';
+import { PrimaryDaemon } from '../daemon/primary.js';
+import { runStandby } from '../daemon/standby.js';
+import { createLogger } from '../daemon/log.js';
+import { ProftpdLoader } from '../loaders/proftpd/proftpd-loader.js';
+import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig } from '../loaders/proftpd/instance.js';
+import { git } from '../repo/git.js';
+import { loadState } from '../sync/state.js';
+import { syncOnce } from '../sync/sync.js';
+
+/**
+ * `npm run demo -- --proftpd`: two real ProFTPD daemons (production 127.0.0.2, failover
+ * 127.0.0.3), a primary and a standby gitfailover; a user added on production logs in on the
+ * failover, and the demo prints the curl command that proves it. Needs root and proftpd.
+ */
+const PROD_IP = '127.0.0.2';
+const FAIL_IP = '127.0.0.3';
+const FTP_PORT = 21021;
+const SFTP_PORT = 21022;
+
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const step = (s: string) => process.stdout.write(`\n${bold(`== ${s}`)}\n`);
+
+function curl(args: string[]): Promise<number> {
+  return new Promise((resolve) => execFile('curl', args, (err) => resolve(err ? Number((err as NodeJS.ErrnoException).code) || 1 : 0)));
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`demo: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function filesOf(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.set(relative(dir, p).split(sep).join('/'), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('--proftpd needs root (ProFTPD switches to each session user): run it as root, e.g. in the CI container');
+  try {
+    execFileSync('proftpd', ['-v'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('--proftpd needs proftpd: apt-get install proftpd-core proftpd-mod-crypto curl openssl');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'gitfailover-proftpd-demo-'));
+  chmodSync(dir, 0o755); // the demo users' homes are inside; sessions run as uid 65534
+  const secret = randomBytes(16).toString('hex');
+  const env = { ...process.env, DEMO_NOTIFY_SECRET: secret };
+  const children: ChildProcess[] = [];
+  let stop = async () => {};
+  try {
+    step(`set-up in ${dir}`);
+    const remote = join(dir, 'mft-config.git');
+    await git(['init', '--quiet', '--bare', '--initial-branch=main', remote]);
+    const keys = await throwawayKeys(join(dir, 'keys'));
+    const prodFtpd = writeMainConfig(join(dir, 'production', 'proftpd'), { serverName: 'production' });
+    const failFtpd = writeMainConfig(join(dir, 'failover', 'proftpd'), { serverName: 'failover' });
+    children.push(await startProftpd(prodFtpd), await startProftpd(failFtpd));
+    const proftpd = { binary: 'proftpd', sftpHostKeys: [keys.sftpHostKey], tlsCertificate: keys.tlsCertificate, tlsKey: keys.tlsKey, uid: 65534, gid: 65534, createHomes: true, readyTimeout: 10_000 };
+    process.stdout.write(`ProFTPD production: ${prodFtpd.mainConfig} (pid ${readFileSync(prodFtpd.pidFile, 'utf8').trim()})\nProFTPD failover:   ${failFtpd.mainConfig} (pid ${readFileSync(failFtpd.pidFile, 'utf8').trim()})\n`);
+
+    // Production's live dir in the default layout; its own ProFTPD is configured from it by the same loader.
+    const prodLive = join(dir, 'production', 'etc');
+    const domain = join(prodLive, 'domains', 'acme');
+    const user = async (name: string, password: string) =>
+      writeFileSync(join(domain, 'users', `${name}.yaml`), stringify({ name, passwordHash: await cryptPassword(password), home: join(dir, 'homes', name), permissions: ['read', 'write', 'list'] }));
+    mkdirSync(join(domain, 'users'), { recursive: true });
+    writeFileSync(join(domain, 'domain.yaml'), stringify({ name: 'acme', enabled: true }));
+    writeFileSync(
+      join(domain, 'services.yaml'),
+      stringify({ services: [{ name: 'ftp-main', protocol: 'ftp', ip: PROD_IP, port: FTP_PORT }, { name: 'sftp-main', protocol: 'sftp', ip: PROD_IP, port: SFTP_PORT }] }),
+    );
+    await user('alice', 'alice-pw');
+    const applyProduction = async () => {
+      const loader = new ProftpdLoader(join(dir, 'production', 'rendered'), 'domains', { ...proftpd, configDir: prodFtpd.configDir, pidFile: prodFtpd.pidFile });
+      const ctx = { node: 'prod-1', commit: 'production', start: true };
+      const files = filesOf(domain);
+      await loader.validate({ load: new Map([['acme', files]]), delete: [] }, ctx);
+      loader.prepare(ctx);
+      loader.writeDomain('acme', files);
+      await loader.activate(ctx);
+      loader.finish();
+    };
+    await applyProduction();
+
+    const standbyFile = join(dir, 'failover.yaml');
+    const standbyText = stringify({
+      node: 'failover-1',
+      role: 'standby',
+      repo: { remote, stateDir: join(dir, 'failover', 'state') },
+      live: { dir: join(dir, 'failover', 'etc') },
+      sync: { automatic: true, interval: '1h', startAfterSync: false },
+      substitution: { ips: { [PROD_IP]: FAIL_IP } },
+      notify: { listen: '127.0.0.1:0', secret: 'env:DEMO_NOTIFY_SECRET' },
+      loader: 'proftpd',
+      proftpd: { ...proftpd, configDir: failFtpd.configDir, pidFile: failFtpd.pidFile },
+    });
+    writeFileSync(standbyFile, standbyText);
+    const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
+    const standby = await runStandby(standbyCfg, { logger: createLogger('failover-1') });
+    const primaryFile = join(dir, 'production.yaml');
+    const primaryText = stringify({
+      node: 'prod-1',
+      role: 'primary',
+      repo: { remote, stateDir: join(dir, 'production', 'state') },
+      live: { dir: prodLive },
+      record: { debounce: '100ms' },
+      notify: { standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
+    });
+    writeFileSync(primaryFile, primaryText);
+    const primaryCfg = parseNodeFile(primaryFile, primaryText, env);
+    const plog = createLogger('prod-1');
+    const primary = new PrimaryDaemon(primaryCfg, { out: (l) => plog.info(l), err: (l) => plog.warn(l) });
+    stop = async () => {
+      await primary.stop();
+      await standby.stop();
+    };
+
+    step('the primary records production; the failover loads the domain stopped (startAfterSync: false)');
+    await primary.start();
+    await waitFor('the first sync', () => loadState(standbyCfg.repo.stateDir).appliedCommit !== undefined);
+    process.stdout.write(`failover domains.d: ${readdirSync(join(failFtpd.configDir, 'domains.d')).join(', ')}\n`);
+    process.stdout.write(`login on ${FAIL_IP}:${FTP_PORT} now: curl exit ${await curl(['-sS', '--max-time', '5', '-u', 'alice:alice-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`])} (7 = nothing listens)\n`);
+
+    step('gitfailover sync --start on the failover (what promote does at failover time)');
+    const started = await syncOnce(standbyCfg, { start: true, onDemand: true });
+    if (!started.result.success) throw new Error(`sync --start failed: ${started.result.error}`);
+    process.stdout.write(`failover domains.d: ${readdirSync(join(failFtpd.configDir, 'domains.d')).join(', ')}\n`);
+    process.stdout.write(`${readFileSync(join(failFtpd.configDir, 'domains.d', 'acme.conf'), 'utf8')}`);
+
+    step('an admin adds user carol on production');
+    const t0 = Date.now();
+    await user('carol', 'carol-pw');
+    await applyProduction();
+    const proof = ['-sS', '--max-time', '5', '-u', 'carol:carol-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`];
+    await waitFor('carol logging in on the failover', async () => (await curl(proof)) === 0);
+    process.stdout.write(`carol logs in on the failover ${Date.now() - t0}ms after the file was written on production (100ms debounce included)\n`);
+    process.stdout.write(`\nProve it yourself${opts.keep ? '' : ' (run with --keep to leave the daemons running)'}:\n  curl -u carol:carol-pw ftp://${FAIL_IP}:${FTP_PORT}/\n  curl -k -u carol:carol-pw sftp://${FAIL_IP}:${SFTP_PORT}/\n`);
+
+    if (opts.keep) {
+      process.stdout.write(`\nkept ${dir}; the daemons keep running: press Ctrl-C to stop them\n`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
+    step('done');
+  } finally {
+    await stop().catch(() => {});
+    for (const c of children) c.kill('SIGTERM');
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
