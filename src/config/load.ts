@@ -65,10 +65,12 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
         password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password']),
         tokenFile: cfg.repo.auth.tokenFile && at(cfg.repo.auth.tokenFile),
       },
+      verify: cfg.repo.verify && { allowedSigners: at(cfg.repo.verify.allowedSigners) },
       sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
       knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
     },
     live: { ...cfg.live, dir: at(cfg.live.dir) },
+    record: { ...cfg.record, signingKey: cfg.record.signingKey && at(cfg.record.signingKey) },
     notify: { ...cfg.notify, secret: secretOf(cfg.notify.secret, ['notify', 'secret']) },
     triggers: cfg.triggers.map((t, i) => ({
       ...t,

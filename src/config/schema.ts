@@ -46,6 +46,16 @@ export const repoSchema = z
       .enum(['yes', 'accept-new'])
       .default('yes')
       .describe('SSH remotes: yes refuses a host key not in knownHosts; accept-new records it the first time (trust on first use)'),
+    verify: z
+      .object({
+        allowedSigners: z
+          .string()
+          .min(1)
+          .describe("a file in git's gpg.ssh.allowedSignersFile format (`principal namespaces=\"git\" ssh-ed25519 AAAA...`)"),
+      })
+      .strict()
+      .optional()
+      .describe('when set, a standby applies a target only if every new commit is signed by an allowed SSH key'),
   })
   .strict();
 
@@ -66,6 +76,11 @@ export const recordSchema = z
     debounce: duration.default(500),
     retry: duration.default(1000).describe('first delay of the push retry backoff'),
     retryMax: duration.default(60_000),
+    signingKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('an SSH private key file: every commit this node records is signed with it (for standbys with repo.verify)'),
   })
   .strict();
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
@@ -8,12 +8,14 @@ import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
+import { signingArgs } from '../repo/signatures.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { governingPrimary, refuseNotPrimary } from '../role/repo-primary.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
 import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
+import type { Progress } from '../util/progress.js';
 
 export interface RecordOptions {
   /** `-m`: the operator's own words, added to the generated message. */
@@ -23,6 +25,8 @@ export interface RecordOptions {
   /** Skip the push (the daemon pushes itself, with backoff). */
   push?: boolean;
   log?: (line: string) => void;
+  /** Domains taken in so far: a first record of thousands shows it on a TTY (`record`). */
+  progress?: Progress;
 }
 
 export interface RecordResult {
@@ -90,6 +94,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
     writeFileSync(basePath, local ?? 'none');
   }
+  if (opts.progress) await addByDomain(repo, cfg, env, opts.progress);
   await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
@@ -105,7 +110,8 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     const actor = parseActor(opts.actor);
     const msg = commitMessage({ changes, operatorMessage: opts.message, actor: actor.name, node: cfg.node, firstRecord: !local });
     subject = msg.split('\n')[0];
-    const r = await repo.git(['commit-tree', tree, ...(local ? ['-p', local] : []), '-F', '-'], {
+    const sign = signingArgs(cfg.record.signingKey);
+    const r = await repo.git([...sign.config, 'commit-tree', ...sign.flag, tree, ...(local ? ['-p', local] : []), '-F', '-'], {
       input: msg,
       env: {
         GIT_AUTHOR_NAME: actor.name,
@@ -184,4 +190,23 @@ function safeUser(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * Only with a progress callback: stage the domains a batch at a time first, so progress can be
+ * told; the whole-tree `git add` after it then finds them staged (git's stat cache) and is quick.
+ * Without one, the single `git add` is the cheapest path.
+ */
+async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
+  const dir = domainsDirOf(cfg.live.domains);
+  const root = join(cfg.live.dir, dir);
+  if (!existsSync(root)) return;
+  const domains = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  const BATCH = 250;
+  for (let i = 0; i < domains.length; i += BATCH) {
+    progress(i, domains.length);
+    const batch = domains.slice(i, i + BATCH).map((d) => `:(literal)${dir}/${d}`);
+    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, workTree: cfg.live.dir, input: batch.join('\0') });
+  }
+  progress(domains.length, domains.length);
 }

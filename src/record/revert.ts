@@ -14,6 +14,7 @@ import { parsePrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { pushBranch } from '../daemon/primary-push.js';
 import { parseActor } from './record.js';
+import { signingArgs } from '../repo/signatures.js';
 
 export interface RevertOptions {
   actor?: string;
@@ -175,7 +176,7 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
   const msg = revertMessage({ commit: target, subject: info.subject, changes, actor: actor.name, node: cfg.node, operatorMessage: opts.message });
   const subject = msg.split('\n')[0]!;
   const commit = (
-    await repo.git(['commit-tree', newTree, '-p', local, '-F', '-'], {
+    await repo.git([...signingArgs(cfg.record.signingKey).config, 'commit-tree', ...signingArgs(cfg.record.signingKey).flag, newTree, '-p', local, '-F', '-'], {
       input: msg,
       env: {
         GIT_AUTHOR_NAME: actor.name,
