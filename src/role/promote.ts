@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
+import { makeLoader } from '../loaders/make-loader.js';
 import { FilesLoader } from '../loaders/files.js';
 import { domainsDirOf } from '../model/layout.js';
 import { parseActor } from '../record/record.js';
@@ -224,6 +225,17 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
 
 /** The seed's "start the domain" step of a failover: commands.start for every domain of the live dir. */
 export async function startDomains(cfg: NodeConfig, commit: string, log: (line: string) => void): Promise<DomainStart[]> {
+  // A loader that serves domains itself (loader: proftpd) starts its stopped ones: checks, reload, wait.
+  const server = makeLoader(cfg, domainsDirOf(cfg.live.domains));
+  if (server.startAll) {
+    try {
+      const started = await server.startAll({ node: cfg.node, commit, start: true, log });
+      for (const domain of started) log(`started ${domain}`);
+      if (!cfg.commands.start) return started.map((domain) => ({ domain, ok: true }));
+    } catch (err) {
+      return server.liveDomains().map((domain) => ({ domain, ok: false, error: errorMessage(err) }));
+    }
+  }
   if (!cfg.commands.start) return [];
   const loader = new FilesLoader(cfg.live.dir, domainsDirOf(cfg.live.domains));
   const out: DomainStart[] = [];
