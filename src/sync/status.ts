@@ -8,9 +8,9 @@ import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
-import { loadJournal, loadState, type SyncResult } from './state.js';
 import { listOrphans, type Orphan } from '../role/orphans.js';
 import { effectiveRole, loadRoleOverride, type RoleOverride } from '../role/role-state.js';
+import { loadJournal, loadState, type SyncResult } from './state.js';
 
 export interface NodeStatus {
   node: string;
@@ -32,11 +32,11 @@ export interface NodeStatus {
   primary: PrimaryRecord | null;
   interruptedApply: string | null;
   remoteError: string | null;
-}
   /** Commits a demote kept off the branch (`gitfailover/orphaned/...`), never dropped. */
   orphaned: Orphan[];
   /** The role promote/demote gave this node (stateDir/role.json), overriding the node file's. */
   roleOverride: RoleOverride | null;
+}
 
 export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}): Promise<NodeStatus> {
   const repo = new NodeRepo(cfg.repo);
@@ -82,9 +82,9 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       primary: roleBlob ? (parsePrimaryRecord(roleBlob.toString('utf8')) ?? null) : null,
       interruptedApply: journal?.target ?? null,
       remoteError,
-    };
       orphaned: await listOrphans(repo, head),
       roleOverride: loadRoleOverride(cfg.repo.stateDir) ?? null,
+    };
   } finally {
     repo.close();
   }
@@ -147,10 +147,10 @@ export function formatStatus(s: NodeStatus): string {
     for (const p of d.missing) lines.push(`  missing  ${p}`);
     for (const p of d.extra) lines.push(`  extra    ${p}`);
   }
-  if (s.interruptedApply) lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
   if (s.role === 'primary' && s.primary && s.primary.node !== s.node) {
     lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);
   }
   for (const o of s.orphaned) lines.push(`orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`);
+  if (s.interruptedApply) lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
   return lines.join('\n') + '\n';
 }
