@@ -19,6 +19,7 @@ import { parseTriggersFile } from '../triggers/schema.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
+import { CheckedBlobs } from './checked-blobs.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkTargetPath, readTarget, type TargetFile } from './read-target.js';
 import { clearJournal, loadJournal, loadState, saveJournal, saveState, type StandbyState, type SyncResult } from './state.js';
@@ -160,10 +161,16 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       const diff = await repo.diff(applied, target);
       for (const d of diff) checkTargetPath(d.path, target);
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
+      for (const d of touched) checkDomainName(d, target, domainsDir);
+      // Which touched domains the target still has: one ls-tree of the domains folder, not a
+      // read per domain (10,000 sequential round trips to cat-file took most of a minute).
       const present = new Set<string>();
-      for (const d of touched) {
-        checkDomainName(d, target, domainsDir);
-        if ((await repo.blobs.read(`${target}:${domainsDir}/${d}`))?.type === 'tree') present.add(d);
+      if (touched.size > 0) {
+        const prefix = `${domainsDir}/`;
+        for (const e of await repo.lsTree(target, [prefix], false)) {
+          const d = e.path.slice(prefix.length);
+          if (e.type === 'tree' && touched.has(d)) present.add(d);
+        }
       }
       plan = planPartial(diff, domainsDir, (d) => present.has(d));
     } else {
@@ -176,10 +183,14 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     result.deleted = plan.delete;
 
     const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize });
-    checkFiles(files, target, domainsDir);
+    // Loading the known-good list costs about as much as parsing a few hundred files: worth it
+    // for a full sync or a large change, not for the one-domain partial sync.
+    const checked = mode === 'full' || files.globals.length + files.domains.size * 4 > 500 ? new CheckedBlobs(stateDir, domainsDir) : undefined;
+    checkFiles(files, target, domainsDir, checked);
+    if (!opts.dryRun) checked?.save(mode === 'full');
     const ipMap = parseIpMap(cfg.substitution.ips, cfg.file);
     const renderOpts: RenderOptions = { ipMap, substituteGlobs: cfg.substitution.files, vars: cfg.substitution.vars, domainsDir };
-    const rendered = renderAll(files, renderOpts, domainsDir, target, ipMap);
+    const rendered = renderAll(files, renderOpts, domainsDir, target, ipMap, checked);
     checkBindings(rendered.bindings, state.bindings, plan, target, domainsDir);
 
     if (opts.dryRun) {
@@ -262,15 +273,17 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
 }
 
 /** Parse and schema-check the YAML files of everything about to be loaded; refuse on the first problem. */
-function checkFiles(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string, domainsDir: string): void {
+function checkFiles(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string, domainsDir: string, checked?: CheckedBlobs): void {
   const entries: ModelEntry[] = [];
   for (const f of [...[...files.domains.values()].flat(), ...files.globals]) {
+    // Every check of a file reads only that file and its path, so a known-good one is skipped whole.
+    if (checked?.has(f.oid, f.path)) continue;
     entries.push(isModelFile(f.path, domainsDir) ? { path: f.path, id: f.oid, text: f.content.toString('utf8') } : { path: f.path, id: f.oid });
   }
-  const { problems } = parseTree(entries, domainsDir);
+  const { problems, files: parsed } = parseTree(entries, domainsDir);
   for (const f of [...files.domains.values()].flat()) {
     const c = classifyPath(f.path, domainsDir);
-    if (c.kind !== 'domain' || c.file !== 'triggers') continue;
+    if (c.kind !== 'domain' || c.file !== 'triggers' || checked?.has(f.oid, f.path)) continue;
     try {
       parseTriggersFile(f.path, f.content.toString('utf8'));
     } catch (err) {
@@ -287,6 +300,13 @@ function checkFiles(files: { domains: Map<string, TargetFile[]>; globals: Target
       { kind: 'stalling', location: { file: p.file, line: p.line, col: p.col, field: p.field, commit }, data: { problems } },
     );
   }
+  if (checked) {
+    for (const e of entries) {
+      if (e.text === undefined) continue;
+      const pf = parsed.get(e.path);
+      checked.add(e.id, e.path, pf?.kind === 'services' ? (pf.value ?? []).map((s) => `${s.ip}|${s.port}`) : []);
+    }
+  }
 }
 
 function renderAll(
@@ -295,6 +315,7 @@ function renderAll(
   domainsDir: string,
   commit: string,
   ipMap: IpMap,
+  checked?: CheckedBlobs,
 ): Rendered {
   const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {} };
   const render = (f: TargetFile) => {
@@ -316,13 +337,21 @@ function renderAll(
     for (const f of dfiles) m.set(f.path.slice(prefix.length), render(f));
     out.domains.set(domain, m);
     const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
-    out.bindings[domain] = services ? bindingsOf(services, ipMap, domainsDir) : [];
+    out.bindings[domain] = services ? bindingsOf(services, ipMap, domainsDir, checked) : [];
   }
   for (const f of files.globals) out.globals.set(f.path, render(f));
   return out;
 }
 
-function bindingsOf(services: TargetFile, ipMap: IpMap, domainsDir: string): string[] {
+function bindingsOf(services: TargetFile, ipMap: IpMap, domainsDir: string, checked?: CheckedBlobs): string[] {
+  const known = checked?.bindings(services.oid, services.path);
+  if (known) {
+    return known.map((b) => {
+      const bar = b.lastIndexOf('|');
+      const ip = b.slice(0, bar);
+      return `${normalizeIp(substituteIp(ip, ipMap)) ?? ip}:${b.slice(bar + 1)}`;
+    });
+  }
   const parsed = parseTree([{ path: services.path, id: services.oid, text: services.content.toString('utf8') }], domainsDir);
   const list = [...parsed.model.domains.values()][0]?.services ?? [];
   return list.map((s) => `${normalizeIp(substituteIp(s.ip, ipMap)) ?? s.ip}:${s.port}`);
