@@ -19,7 +19,8 @@ export function registerPrimaryCommands(program: Command): void {
     .option('--actor <name>', 'who made the change: "Name" or "Name <email>" (default: the login user)')
     .action(async (o: { config?: string; message?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await record(cfg, { message: o.message, actor: o.actor });
+      const { terminalProgress } = await import('../util/progress.js');
+      const r = await record(cfg, { message: o.message, actor: o.actor, progress: terminalProgress('record') });
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
       if (!r.commit) process.stdout.write('no change\n');
       else process.stdout.write(`recorded ${r.commit.slice(0, 12)} ${r.subject}\n`);

@@ -23,7 +23,8 @@ export function registerStandbyCommands(program: Command): void {
         process.stdout.write(`automatic sync ${o.enable ? 'enabled' : 'disabled'} on ${cfg.node}\n`);
         if (!o.full && !o.to && !o.dryRun) return;
       }
-      const out = await syncOnce(cfg, { full: o.full, to: o.to, dryRun: o.dryRun, start: o.start, onDemand: true });
+      const { terminalProgress } = await import('../util/progress.js');
+      const out = await syncOnce(cfg, { full: o.full, to: o.to, dryRun: o.dryRun, start: o.start, onDemand: true, progress: o.dryRun ? undefined : terminalProgress('sync') });
       const r = out.result;
       const { fireSyncEvents } = await import('../sync/report.js');
       if (!o.dryRun) await fireSyncEvents(cfg, out, { wait: true });

@@ -40,7 +40,6 @@ export class Observer {
     this.metrics = new DaemonMetrics(view);
     this.timer = setInterval(() => void this.sample().catch(() => {}), SAMPLE_EVERY_MS);
     this.timer.unref();
-    void this.sample().catch(() => {});
   }
 
   close(): void {
@@ -53,12 +52,14 @@ export class Observer {
     if (!r.upToDate && !r.dryRun) {
       this.activity.add({ time: r.time, kind: 'sync', mode: r.mode, success: r.success, durationMs: r.durationMs, domains: r.domains, fromCommit: r.fromCommit, toCommit: r.toCommit, detail: r.error });
     }
-    void this.sample().catch(() => {});
   }
 
+  /**
+   * A record or push of the primary. No lag sample here: sampling runs git, and nothing may
+   * slow the record -> push -> notify path; the timer and the page's own requests sample.
+   */
   note(a: Activity): void {
     this.activity.add(a);
-    void this.sample().catch(() => {});
   }
 
   async sample(): Promise<void> {
@@ -118,6 +119,7 @@ export class Observer {
 
   async pageData(): Promise<PageData> {
     const snapshot = await this.view.snapshot();
+    this.lag.add({ t: Date.now(), behindSeconds: snapshot.behindSeconds, behindCommits: snapshot.behindCommits });
     const last = this.view.lastSync();
     if (last) this.syncFinished(last); // a sync run from the command line shows up too
     const head = snapshot.role === 'standby' ? snapshot.headCommit : (snapshot.appliedCommit ?? snapshot.headCommit);

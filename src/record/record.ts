@@ -9,6 +9,7 @@ import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { signingArgs } from '../repo/signatures.js';
+import { refuseSecrets } from './secrets.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { governingPrimary, refuseNotPrimary } from '../role/repo-primary.js';
@@ -99,6 +100,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
   warnings.push(...(await dropOversized(repo, cfg, local, env)));
+  await refuseSecrets(repo, cfg, local, env);
 
   const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
   const baseTree = await repo.treeOf(local);
