@@ -47,7 +47,7 @@ export async function keepOrphan(cfg: NodeConfig, repo: NodeRepo, commit: string
   const kept: KeptOrphan = { branch, commit, commits: await repo.count(remoteHead, commit), pushed: false };
   if (push) {
     try {
-      await repo.git(['push', '--quiet', '--porcelain', cfg.repo.remote, `${ref}:${ref}`], { timeoutMs: cfg.sync.timeout });
+      await repo.pushRef(ref, cfg.sync.timeout); // with the node's credentials, like every push
       kept.pushed = true;
     } catch (err) {
       kept.pushError = `could not push ${branch} to ${redact(cfg.repo.remote)}: ${errorMessage(err)}`;

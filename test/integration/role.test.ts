@@ -250,3 +250,38 @@ describe('ready', () => {
     expect(check.stdout).toMatch(/^FAIL +check acme +commands.check/m);
   }, 60_000);
 });
+
+describe('the standby agent follows promote and demote', () => {
+  it('records (in production terms) while promoted, syncs again after demote', async () => {
+    const { startCli } = await import('../helpers/fixture.js');
+    const p = await pair({ standby: { sync: { automatic: true, interval: '300ms' }, notify: { listen: '127.0.0.1:0' }, record: { debounce: '100ms' } } });
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
+    await ok(['record', '-c', p.primary]);
+    const agent = await startCli(['standby', '-c', p.standby], /full sync/);
+    try {
+      await ok(['promote', '-c', p.standby]);
+      for (let i = 0; i < 100 && !/switching to primary behaviour/.test(agent.output()); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(agent.output()).toMatch(/switching to primary behaviour/);
+      writeDomain(p.failLive, 'beta', { services: [{ name: 'ftps', protocol: 'ftps', ip: '10.1.0.5', port: 990 }] });
+      let beta = '';
+      for (let i = 0; i < 100 && !beta; i++) {
+        beta = await remoteFile(p, 'domains/beta/services.yaml').catch(() => '');
+        if (!beta) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(beta).toContain('ip: 10.0.0.5');
+
+      // Failback: production takes the role back; the agent demotes and syncs production's changes.
+      await ok(['demote', '-c', p.primary]);
+      await ok(['promote', '-c', p.primary]);
+      await ok(['demote', '-c', p.standby]);
+      writeUser(p.prodLive, 'beta', 'erin');
+      await ok(['record', '-c', p.primary]);
+      for (let i = 0; i < 100 && !existsSync(join(p.failLive, 'domains/beta/users/erin.yaml')); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(join(p.failLive, 'domains/beta/users/erin.yaml'))).toBe(true);
+      expect(agent.output()).toMatch(/demoted .*syncing again/);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await new Promise((r) => agent.child.once('exit', r));
+    }
+  }, 90_000);
+});
