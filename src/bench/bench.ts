@@ -1,0 +1,460 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { stringify } from 'yaml';
+import { gitBlobId } from '../model/tree-source.js';
+import { commitUserChange, domainName, generateRepo, userName, userYaml } from './gen-repo.js';
+import { freePort, mustRun, ROOT, run, runJson, sleep, startDaemon, waitUntil } from './proc.js';
+import { writeReport } from './report.js';
+import { fmtMb, fmtMs, fmtRatio, median, pairedRatio, summarize, table, verdict } from './stats.js';
+import { isoGitComparison } from './iso-compare.js';
+
+/**
+ * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
+ * this run. Every figure that matters is a ratio to a baseline measured in the same run, the two
+ * interleaved (A B A B ...) so the other work on a shared machine moves both sides alike.
+ * Everything happens in a fresh folder under /tmp, removed at the end; BENCHMARKS.md is
+ * rewritten between its bench markers only.
+ */
+const quick = process.argv.includes('--quick');
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+const only = onlyArg ? new Set(onlyArg.split(',')) : undefined;
+const want = (s: string) => !only || only.has(s);
+const keep = process.argv.includes('--keep');
+
+const SIZES = quick ? [100, 1000] : [100, 1000, 10_000];
+const BIG = SIZES[SIZES.length - 1]!;
+const LATENCY_CHANGES = quick ? 20 : 200;
+const PARTIAL_ROUNDS = quick ? 3 : 7;
+const BURST = quick ? 20 : 50;
+const RECORD_PAIRS = quick ? 5 : 15;
+
+const root = mkdtempSync(join(tmpdir(), 'gfbench-'));
+const sections: string[] = [];
+const log = (s: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+interface SyncRun {
+  ms: number;
+  maxRssKb: number;
+  success: boolean;
+  mode: string;
+  domains: number;
+  error?: string;
+  wallMs: number;
+}
+
+function standbyFile(dir: string, remote: string, extra: Record<string, unknown> = {}): string {
+  const file = join(dir, 'standby.yaml');
+  mkdirSync(join(dir, 'live'), { recursive: true });
+  writeFileSync(
+    file,
+    stringify({
+      node: 'bench-standby',
+      role: 'standby',
+      repo: { remote, branch: 'main', stateDir: join(dir, 'state') },
+      live: { dir: join(dir, 'live') },
+      substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+async function childSync(file: string, full = false): Promise<SyncRun> {
+  const r = await runJson<SyncRun>('child-sync.js', [file, ...(full ? ['--full'] : [])]);
+  if (!r.success) throw new Error(`bench: sync with ${file} failed: ${r.error}`);
+  return r;
+}
+
+/** `/usr/bin/time -f %M` around a shell command: wall ms and the peak RSS of its largest process. */
+async function timedShell(script: string): Promise<{ ms: number; maxRssKb: number }> {
+  const r = await mustRun('/usr/bin/time', ['-f', '%M', 'sh', '-c', script]);
+  return { ms: r.ms, maxRssKb: Number(r.stderr.trim().split('\n').pop()) };
+}
+
+async function machine(): Promise<string> {
+  const gitVersion = (await mustRun('git', ['--version'])).stdout.trim();
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  return [
+    `- date: ${new Date().toISOString()}${quick ? ' (**--quick run**: smaller sizes and fewer samples)' : ''}`,
+    `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; memory ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    `- Node ${process.version}, ${gitVersion}; load average at start ${load} (the machine is shared: five other engineers build and test on it)`,
+    `- every sync runs in a process of its own (\`dist/bench/child-sync.js\`); its time is measured inside that process, Node's start-up excluded; peak RSS is its \`process.resourceUsage().maxRSS\` (the git processes it starts are not included)`,
+  ].join('\n');
+}
+
+// ---- 2 + 3: scale and full sync -------------------------------------------------------------
+
+const repos = new Map<number, string>();
+
+async function prepareRepos(): Promise<string> {
+  const rows: string[][] = [];
+  for (const n of SIZES) {
+    const gitDir = join(root, `remote-${n}.git`);
+    const t0 = performance.now();
+    await generateRepo(gitDir, n);
+    const ms = performance.now() - t0;
+    const files = (await mustRun('git', ['--git-dir', gitDir, 'ls-tree', '-r', '--name-only', 'main'])).stdout.split('\n').filter(Boolean).length;
+    const size = (await mustRun('du', ['-sk', gitDir])).stdout.split('\t')[0];
+    repos.set(n, gitDir);
+    rows.push([String(n), String(files), `${size} KB`, fmtMs(ms)]);
+    log(`generated ${n} domains (${files} files) in ${fmtMs(ms)}`);
+  }
+  return `Synthetic config repos (\`src/bench/gen-repo.ts\`: one \`git fast-import\` stream; each domain has domain.yaml, services.yaml with 3 services, and 20 users as one file per user; every file's content is unique):\n\n${table(['domains', 'files', 'packed repo', 'generated in'], rows)}`;
+}
+
+async function fullAndScale(): Promise<void> {
+  // Every size gets a standby with the repo applied; the biggest one's first sync is the cold full sync.
+  const standbys = new Map<number, string>();
+  for (const n of SIZES.filter((s) => s !== BIG)) {
+    const f = standbyFile(join(root, `standby-${n}`), repos.get(n)!);
+    await childSync(f);
+    standbys.set(n, f);
+  }
+  const big = repos.get(BIG)!;
+  const bigFile = standbyFile(join(root, `standby-${BIG}`), big);
+  standbys.set(BIG, bigFile);
+
+  // Interleaved: floor, cold, parse floor, warm, floor, warm.
+  const floors: { ms: number; maxRssKb: number }[] = [];
+  const warm: SyncRun[] = [];
+  const floorRun = async (i: number) => {
+    const w = join(root, `floor-${i}`);
+    const r = await timedShell(`git clone -q --no-local ${big} ${w}/clone && mkdir -p ${w}/live && cp -r ${w}/clone/domains ${w}/clone/server.yaml ${w}/live/`);
+    floors.push(r);
+    log(`floor (git clone --no-local + cp -r) ${fmtMs(r.ms)}`);
+    if (i > 0) rmSync(w, { recursive: true, force: true });
+  };
+  await floorRun(0);
+  const cold = await childSync(bigFile);
+  log(`cold full sync ${fmtMs(cold.ms)} ${fmtMb(cold.maxRssKb)}`);
+  const parse = await runJson<{ files: number; bytes: number; readMs: number; parseMs: number; maxRssKb: number }>('parse-floor.js', ['git', big, 'main']);
+  log(`parse floor ${fmtMs(parse.parseMs)} (read ${fmtMs(parse.readMs)})`);
+  warm.push(await childSync(bigFile, true));
+  log(`warm full sync ${fmtMs(warm[0]!.ms)}`);
+  await floorRun(1);
+  warm.push(await childSync(bigFile, true));
+  log(`warm full sync ${fmtMs(warm[1]!.ms)}`);
+
+  // The alternatives to YAML.parse, at 1,000 domains (at 10,000 each would cost a minute).
+  const altN = SIZES.includes(1000) ? 1000 : SIZES[0]!;
+  const alt = await runJson<Record<string, number>>('parse-floor.js', ['git', repos.get(altN)!, 'main', '--variants']);
+  log(`parse variants at ${altN}: ${JSON.stringify(alt)}`);
+
+  const floorMs = median(floors.map((f) => f.ms));
+  const warmMs = median(warm.map((w) => w.ms));
+  const warmRatio = pairedRatio(warm.map((w) => w.ms), floors.map((f) => f.ms));
+  const coldRatio = cold.ms / parse.parseMs;
+  sections.push(`## 3. Full sync of ${BIG.toLocaleString('en')} domains
+
+The standby's full sync (fetch everything, list, read every blob, check, render with IP substitution, build every domain in staging and swap it in, write state.json) against two floors measured in this run: **git floor** = \`git clone --no-local\` (pack transfer and checkout) + \`cp -r\` of the tree into a live dir; **parse floor** = \`YAML.parse\` of every YAML file of the commit (${parse.files} files, ${(parse.bytes / 2 ** 20).toFixed(1)} MB; reading them through one \`cat-file --batch\` took another ${fmtMs(parse.readMs)}, not counted).
+Order: floor, cold, parse floor, warm, floor, warm. *Warm* = a full sync (\`sync --full\`) of a standby that has checked this content before (the known-good blob list in stateDir).
+
+${table(
+    ['run', 'time', 'peak RSS', 'ratio', 'goal'],
+    [
+      ['cold full sync (nothing checked before)', fmtMs(cold.ms), fmtMb(cold.maxRssKb), `${fmtRatio(coldRatio)} parse floor`, verdict(coldRatio, 1.5)],
+      ['warm full sync (median of 2)', fmtMs(warmMs), fmtMb(Math.max(...warm.map((w) => w.maxRssKb))), `${fmtRatio(warmRatio)} git floor (paired)`, verdict(warmRatio, 2)],
+      ['git floor: clone + copy (median of 2)', fmtMs(floorMs), fmtMb(Math.max(...floors.map((f) => f.maxRssKb))), '1.00x', ''],
+      ['parse floor: YAML.parse of every file', fmtMs(parse.parseMs), fmtMb(parse.maxRssKb), '', ''],
+    ],
+  )}
+
+Parsers and worker threads, measured before choosing (${altN} domains, ${alt.files} files, one process, same run):
+
+${table(
+    ['way to check every file', 'time', 'vs YAML.parse'],
+    [
+      ['`YAML.parse` (no positions: the floor)', fmtMs(alt.parseMs!), '1.00x'],
+      ['`parseDocument` (positions for error messages)', fmtMs(alt.parseDocumentMs!), fmtRatio(alt.parseDocumentMs! / alt.parseMs!)],
+      ['`parseConfigFile` (parseDocument + zod schema: what sync runs)', fmtMs(alt.parseConfigFileMs!), fmtRatio(alt.parseConfigFileMs! / alt.parseMs!)],
+      [`\`YAML.parse\` split over ${alt.workers} worker threads (start-up and copying included)`, fmtMs(alt.workersMs!), fmtRatio(alt.workersMs! / alt.parseMs!)],
+    ],
+  )}`);
+
+  // ---- 2: partial sync at each size, interleaved by round ----
+  const partial = new Map<number, SyncRun[]>(SIZES.map((n) => [n, []]));
+  for (let r = 1; r <= PARTIAL_ROUNDS; r++) {
+    for (const n of SIZES) {
+      await commitUserChange(repos.get(n)!, (r * 37) % n, 1 + (r % 20), r);
+      partial.get(n)!.push(await childSync(standbys.get(n)!));
+    }
+  }
+  const base = partial.get(SIZES[0]!)!;
+  const rows = SIZES.map((n) => {
+    const runs = partial.get(n)!;
+    const ratio = pairedRatio(runs.map((x) => x.ms), base.map((x) => x.ms));
+    return [
+      n.toLocaleString('en'),
+      fmtMs(median(runs.map((x) => x.ms))),
+      fmtMs(Math.min(...runs.map((x) => x.ms))),
+      fmtMs(Math.max(...runs.map((x) => x.ms))),
+      fmtMb(median(runs.map((x) => x.maxRssKb))),
+      fmtRatio(ratio),
+      n === BIG ? verdict(ratio, 1.5) : '',
+    ];
+  });
+  sections.splice(sections.length - 1, 0, `## 2. Scale: a one-user partial sync
+
+One commit changing one user file, fetched and applied by a standby that has the previous commit applied (${PARTIAL_ROUNDS} rounds; each round syncs every size in turn, so the ratio is taken round by round).
+
+${table(['domains', 'median', 'min', 'max', 'peak RSS', `vs ${SIZES[0]} (paired)`, 'goal'], rows)}`);
+}
+
+// ---- 1: latency ---------------------------------------------------------------------------
+
+async function latency(): Promise<void> {
+  const dir = join(root, 'latency');
+  const n = 100;
+  const remote = join(dir, 'remote.git');
+  mkdirSync(dir, { recursive: true });
+  await generateRepo(remote, n);
+  const prodLive = join(dir, 'prod');
+  await mustRun('git', ['clone', '-q', remote, join(dir, 'prod-clone')]);
+  await mustRun('sh', ['-c', `mkdir -p ${prodLive} && cp -r ${dir}/prod-clone/domains ${dir}/prod-clone/server.yaml ${prodLive}/`]);
+  // The baseline's own remote, primary work tree and standby clone.
+  const bRemote = join(dir, 'base-remote.git');
+  await mustRun('git', ['clone', '-q', '--bare', remote, bRemote]);
+  await mustRun('git', ['clone', '-q', bRemote, join(dir, 'base-prod')]);
+  await mustRun('git', ['clone', '-q', '--bare', bRemote, join(dir, 'base-standby.git')]);
+  mkdirSync(join(dir, 'base-live'), { recursive: true });
+  const baseScript = join(dir, 'baseline.sh');
+  // The raw floor of one change: commit + push on one side, fetch + write the changed file on the other.
+  writeFileSync(
+    baseScript,
+    `set -e
+cd ${dir}/base-prod
+printf '%s' "$2" > "$1"
+git commit -q -m change -- "$1"
+git push -q origin HEAD:main
+cd ${dir}/base-standby.git
+git fetch -q origin +main:main
+git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
+`,
+  );
+
+  const secret = 'bench-secret-0123456789abcdef';
+  const env = { BENCH_NOTIFY_SECRET: secret };
+  const rows: string[][] = [];
+  for (const mode of ['notify', 'polling'] as const) {
+    const port = await freePort();
+    const sDir = join(dir, `standby-${mode}`);
+    rmSync(sDir, { recursive: true, force: true });
+    const sFile = standbyFile(sDir, remote, {
+      node: `standby-${mode}`,
+      sync: { automatic: true, interval: mode === 'notify' ? '1h' : '500ms' },
+      notify: { listen: `127.0.0.1:${port}`, secret: 'env:BENCH_NOTIFY_SECRET' },
+    });
+    const pFile = join(dir, 'primary.yaml');
+    writeFileSync(
+      pFile,
+      stringify({
+        node: 'bench-primary',
+        role: 'primary',
+        repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
+        live: { dir: prodLive },
+        record: { debounce: '0ms' },
+        notify: mode === 'notify' ? { standbys: [`http://127.0.0.1:${port}/notify`], secret: 'env:BENCH_NOTIFY_SECRET', heartbeat: '0ms' } : {},
+      }),
+    );
+    const standby = await startDaemon(['standby', '-c', sFile], /standby ready/, env);
+    const primary = await startDaemon(['primary', '-c', pFile], /ready: watching/, env);
+    try {
+      const remoteHead = async () => (await run('git', ['--git-dir', remote, 'rev-parse', 'main'])).stdout.trim();
+      const applied = () => {
+        try {
+          return (JSON.parse(readFileSync(join(sDir, 'state', 'state.json'), 'utf8')) as { appliedCommit?: string }).appliedCommit;
+        } catch {
+          return undefined;
+        }
+      };
+      // Settle: the primary's first record (its stamp) must reach the standby before timing starts.
+      await sleep(1500);
+      const head = await remoteHead();
+      await waitUntil('the standby to catch up', () => applied() === head, 180_000, 50);
+      const gf: number[] = [];
+      const raw: number[] = [];
+      const rel = `domains/${domainName(7)}/users/${userName(3)}.yaml`;
+      for (let i = 1; i <= LATENCY_CHANGES; i++) {
+        const text = userYaml(domainName(7), `${userName(3)}`, i + (mode === 'polling' ? 100_000 : 0));
+        const target = join(sDir, 'live', rel);
+        const t0 = performance.now();
+        writeFileSync(join(prodLive, rel), text);
+        const t1 = await waitUntil(`change ${i} on the standby`, () => {
+          try {
+            return readFileSync(target, 'utf8') === text;
+          } catch {
+            return false;
+          }
+        });
+        gf.push(t1 - t0);
+        const b = await mustRun('sh', [baseScript, rel, text]);
+        raw.push(b.ms);
+      }
+      const s = summarize(gf);
+      const b = summarize(raw);
+      rows.push([`gitfailover, ${mode === 'notify' ? 'notify on' : 'polling only (interval 500ms)'}`, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), fmtMs(s.max), fmtRatio(s.p50 / b.p50)]);
+      rows.push([`raw git baseline (interleaved with the ${mode} run)`, fmtMs(b.p50), fmtMs(b.p95), fmtMs(b.p99), fmtMs(b.max), '1.00x']);
+      log(`latency ${mode}: p50 ${fmtMs(s.p50)} p95 ${fmtMs(s.p95)} p99 ${fmtMs(s.p99)}; baseline p50 ${fmtMs(b.p50)}`);
+    } finally {
+      await primary.stop();
+      await standby.stop();
+    }
+  }
+  sections.push(`## 1. Latency: recorded on the primary, applied on the standby
+
+Both daemons run as real processes (\`gitfailover primary\`, \`gitfailover standby\`, from \`bin/\`) on loopback, ${n} domains, a bare remote on local disk. Primary \`record.debounce: 0ms\`. One change at a time (a user file rewritten in the primary's live dir), ${LATENCY_CHANGES} changes per mode; the clock runs from the write to the moment the standby's live dir holds the new bytes (polled every 2 ms). Each change is followed by one run of the baseline, a shell script doing \`git commit\` + \`git push\` on one clone, \`git fetch\` + writing the changed file (\`git cat-file\`) on another.
+
+${table(['what', 'p50', 'p95', 'p99', 'max', 'p50 vs baseline'], rows)}`);
+}
+
+// ---- 4: primary throughput ------------------------------------------------------------------
+
+async function throughput(): Promise<void> {
+  const dir = join(root, 'throughput');
+  const n = 1000;
+  mkdirSync(dir, { recursive: true });
+  const remote = join(dir, 'remote.git');
+  await generateRepo(remote, n);
+  const prodLive = join(dir, 'prod');
+  await mustRun('git', ['clone', '-q', remote, join(dir, 'work')]);
+  await mustRun('sh', ['-c', `mkdir -p ${prodLive} && cp -r ${dir}/work/domains ${dir}/work/server.yaml ${prodLive}/`]);
+  const pFile = join(dir, 'primary.yaml');
+  const writePrimary = (debounce: string) =>
+    writeFileSync(pFile, stringify({ node: 'bench-primary', role: 'primary', repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') }, live: { dir: prodLive }, record: { debounce } }));
+  // A first record outside the timing: the primary's stamp and its private index.
+  writePrimary('0ms');
+  await mustRun(process.execPath, [join(ROOT, 'bin', 'gitfailover.js'), 'record', '-c', pFile, '-m', 'bench start']);
+
+  const rows: string[][] = [];
+  let round = 0;
+  for (const debounce of ['0ms', '500ms']) {
+    writePrimary(debounce);
+    const primary = await startDaemon(['primary', '-c', pFile], /ready: watching/, {});
+    try {
+      round += 1;
+      const changes = Array.from({ length: BURST }, (_, i) => {
+        const d = domainName((i * 13 + round) % n);
+        const rel = `domains/${d}/users/${userName(1 + (i % 20))}.yaml`;
+        return { rel, text: userYaml(d, userName(1 + (i % 20)), 1000 * round + i) };
+      });
+      const before = Number((await mustRun('git', ['--git-dir', remote, 'rev-list', '--count', 'main'])).stdout.trim());
+      const t0 = performance.now();
+      for (const c of changes) writeFileSync(join(prodLive, c.rel), c.text);
+      const want = new Map(changes.map((c) => [c.rel, gitBlobId(Buffer.from(c.text))]));
+      const t1 = await waitUntil(
+        'the burst on the remote',
+        async () => {
+          const ls = await run('git', ['--git-dir', remote, 'ls-tree', 'main', '--', ...want.keys()]);
+          const got = new Map(ls.stdout.split('\n').filter(Boolean).map((l) => [l.slice(l.indexOf('\t') + 1), l.split(/\s+/)[2]]));
+          return [...want].every(([p, id]) => got.get(p) === id);
+        },
+        120_000,
+        20,
+      );
+      const commits = Number((await mustRun('git', ['--git-dir', remote, 'rev-list', '--count', 'main'])).stdout.trim()) - before;
+      const secs = (t1 - t0) / 1000;
+      rows.push([`primary daemon, debounce ${debounce === '0ms' ? 'off (0ms)' : 'on (500ms)'}`, `${BURST} in ${fmtMs(t1 - t0)}`, String(commits), (BURST / secs).toFixed(1)]);
+      log(`burst debounce ${debounce}: ${BURST} changes in ${fmtMs(t1 - t0)}, ${commits} commits`);
+    } finally {
+      await primary.stop();
+    }
+  }
+
+  // One commit per change, paired: gitfailover record (no push) against git add + git commit.
+  const gfMs: number[] = [];
+  const rawMs: number[] = [];
+  const work = join(dir, 'work');
+  for (let i = 0; i < RECORD_PAIRS; i++) {
+    const d = domainName((i * 7) % n);
+    const rel = `domains/${d}/users/${userName(5)}.yaml`;
+    writeFileSync(join(prodLive, rel), userYaml(d, userName(5), 5000 + i));
+    gfMs.push((await mustRun(process.execPath, [join(ROOT, 'dist', 'bench', 'child-record.js'), pFile])).ms);
+    writeFileSync(join(work, rel), userYaml(d, userName(5), 5000 + i));
+    rawMs.push((await mustRun('sh', ['-c', `cd ${work} && git add -A && git commit -q -m change`])).ms);
+  }
+  const recordMs = median(gfMs.map((m, i) => m)); // kept for the table
+  const child = await runJson<{ ms: number[] }>('child-record.js', [pFile, '--inproc', String(RECORD_PAIRS)], {}).catch(() => undefined);
+  rows.push([`\`gitfailover record\` process, one change each (median of ${RECORD_PAIRS})`, fmtMs(recordMs), String(RECORD_PAIRS), (1000 / recordMs).toFixed(1)]);
+  if (child) rows.push([`\`record()\` in a running process (what the daemon calls), one change each`, fmtMs(median(child.ms)), String(child.ms.length), (1000 / median(child.ms)).toFixed(1)]);
+  rows.push([`baseline: \`git add -A\` + \`git commit\` in a work tree, one change each (interleaved)`, fmtMs(median(rawMs)), String(RECORD_PAIRS), (1000 / median(rawMs)).toFixed(1)]);
+  sections.push(`## 4. Primary throughput
+
+${n.toLocaleString('en')} domains. A burst of ${BURST} one-user changes written as fast as the bench can, to the primary daemon; timed until the remote holds all of them (recorded *and* pushed; no standby to notify). Then one commit per change, each side ${RECORD_PAIRS} times, interleaved: \`gitfailover record\` without push (a process of its own) against \`git add -A\` + \`git commit\`.
+
+${table(['what', 'time', 'commits', 'changes/s'], rows)}
+
+Paired ratio, record process / (git add + git commit): **${fmtRatio(pairedRatio(gfMs, rawMs))}**.`);
+}
+
+// ---- 5: validate ------------------------------------------------------------------------------
+
+async function validate(): Promise<void> {
+  const dir = join(root, 'validate');
+  await mustRun('git', ['clone', '-q', repos.get(BIG)!, dir]);
+  const v: number[] = [];
+  const p: number[] = [];
+  const rounds = quick ? 2 : 1;
+  let code = 0;
+  let parseRss = 0;
+  for (let i = 0; i < rounds; i++) {
+    const r = await run(process.execPath, [join(ROOT, 'bin', 'gitfailover.js'), 'validate', dir, '--format', 'json']);
+    code = r.code;
+    v.push(r.ms);
+    const f = await runJson<{ maxRssKb: number }>('parse-floor.js', ['dir', dir]);
+    p.push(f.wallMs);
+    parseRss = f.maxRssKb;
+  }
+  log(`validate ${fmtMs(median(v))} (exit ${code}); parse floor ${fmtMs(median(p))}`);
+  sections.push(`## 5. \`validate\` on ${BIG.toLocaleString('en')} domains
+
+Whole processes, interleaved (${rounds} each): \`gitfailover validate DIR --format json\` (exit ${code}) against a Node process that reads every YAML file of DIR and \`YAML.parse\`s it.
+
+${table(
+    ['what', 'time', 'ratio'],
+    [
+      ['`gitfailover validate`', fmtMs(median(v)), fmtRatio(pairedRatio(v, p))],
+      [`parse floor (read + YAML.parse every file; peak RSS ${fmtMb(parseRss)})`, fmtMs(median(p)), '1.00x'],
+    ],
+  )}`);
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  log(`bench in ${root}${quick ? ' (quick)' : ''}`);
+  const head = await machine();
+  try {
+    let repoTable = '';
+    if (want('scale') || want('full') || want('validate') || want('iso')) repoTable = await prepareRepos();
+    if (want('scale') || want('full')) await fullAndScale();
+    if (want('validate')) await validate();
+    if (want('latency')) await latency();
+    if (want('throughput')) await throughput();
+    if (want('iso')) sections.push(await isoGitComparison(root, repos, log));
+    const total = performance.now() - t0;
+    const findings = readFileSync(join(ROOT, 'src', 'bench', 'findings.md'), 'utf8');
+    const body = `# Benchmarks
+
+Written by \`npm run bench\` (${fmtMs(total)} for this run). Figures are medians unless named; ratios are to a baseline measured in the same run.
+
+${head}
+
+${repoTable}
+
+${sections.join('\n\n')}
+
+${findings}`;
+    if (!only) writeReport(join(ROOT, 'BENCHMARKS.md'), body);
+    else writeFileSync(join(tmpdir(), 'gfbench-partial.md'), body);
+    log(`done in ${fmtMs(total)}${only ? ` (partial run: report in ${join(tmpdir(), 'gfbench-partial.md')})` : '; BENCHMARKS.md rewritten'}`);
+  } finally {
+    if (!keep) rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  if (!keep) rmSync(root, { recursive: true, force: true });
+  process.exitCode = 1;
+});

@@ -1,0 +1,82 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The files a sync has already parsed and schema-checked, as `<blob id> <path>` (content
+ * addressed: a blob that passed the checks at a path passes them there forever, so a full sync
+ * re-loading content it has seen parses nothing). The path is part of the key because the checks
+ * read it (a user file's `name` must match its file name). Services files also keep their
+ * `ip:port` list (before IP substitution), so bindings need no second parse.
+ *
+ * Only passes are kept: a refused blob is parsed again each time, so its error is always reported
+ * in full. The header names the rules' version and the domains folder; any change starts afresh.
+ */
+const FILE = 'checked-blobs';
+const HEADER = 'gitfailover checked-blobs v1';
+
+export class CheckedBlobs {
+  private readonly known = new Map<string, string>();
+  private added: string[] = [];
+  /** Keys this sync looked up or added: what a compaction keeps. */
+  private readonly used = new Set<string>();
+  private readonly path: string;
+  private readonly header: string;
+
+  constructor(stateDir: string, domainsDir: string) {
+    this.path = join(stateDir, FILE);
+    this.header = `${HEADER} ${domainsDir}`;
+    if (!existsSync(this.path)) return;
+    const lines = readFileSync(this.path, 'utf8').split('\n');
+    if (lines[0] !== this.header) return;
+    // The last element is '' after a complete write, or a line cut short by a crash: never trusted.
+    for (let i = 1; i < lines.length - 1; i++) {
+      const line = lines[i]!;
+      const tab = line.lastIndexOf('\t');
+      if (tab > 41) this.known.set(line.slice(0, tab), line.slice(tab + 1));
+    }
+  }
+
+  /** Was (oid, path) checked and found good? */
+  has(oid: string, path: string): boolean {
+    const key = `${oid} ${path}`;
+    if (!this.known.has(key)) return false;
+    this.used.add(key);
+    return true;
+  }
+
+  /** The cached bindings of a good services blob, as `ip|port` before IP substitution. */
+  bindings(oid: string, path: string): string[] | undefined {
+    const v = this.known.get(`${oid} ${path}`);
+    if (v === undefined) return undefined;
+    return v === '' ? [] : v.split(',');
+  }
+
+  add(oid: string, path: string, bindings: readonly string[] = []): void {
+    const key = `${oid} ${path}`;
+    // A path with a line break or tab cannot be written as one line: it is simply checked every time.
+    if (this.known.has(key) || /[\n\t]/.test(path)) return;
+    const v = bindings.join(',');
+    this.known.set(key, v);
+    this.used.add(key);
+    this.added.push(`${key}\t${v}`);
+  }
+
+  /**
+   * Persist what this sync added (one append). After a full sync, when most entries belong to
+   * content no longer in the tree, the file is rewritten with this sync's entries only, so it
+   * stays about the size of one tree instead of growing with history.
+   */
+  save(full = false): void {
+    if (full && this.known.size > 2 * this.used.size + 1000) {
+      const lines = [...this.used].map((k) => `${k}\t${this.known.get(k)}`);
+      writeFileSync(this.path, `${this.header}\n${lines.join('\n')}\n`);
+      this.added = [];
+      return;
+    }
+    if (this.added.length === 0) return;
+    const body = this.added.join('\n') + '\n';
+    if (existsSync(this.path) && this.known.size > this.added.length) appendFileSync(this.path, body);
+    else writeFileSync(this.path, `${this.header}\n${body}`);
+    this.added = [];
+  }
+}
