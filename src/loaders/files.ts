@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
 import type { Loader } from './loader.js';
 
 /** Staging lives inside the live dir so that every swap is a rename on one file system. */
@@ -80,7 +79,13 @@ export class FilesLoader implements Loader {
   writeGlobal(path: string, content: Buffer): void {
     const p = join(this.liveDir, path);
     mkdirSync(dirname(p), { recursive: true });
-    writeFileAtomic(p, content);
+    // Written in staging and renamed into place, not beside the file: a crash mid-write then
+    // leaves no partial `.name.tmp` in the live dir for a server to read (the kill trials found
+    // them), and the next prepare() clears it.
+    mkdirSync(this.staging, { recursive: true });
+    const tmp = join(this.staging, `global.${++this.seq}.new`);
+    writeFileSync(tmp, content);
+    renameSync(tmp, p);
   }
 
   removeGlobal(path: string): void {

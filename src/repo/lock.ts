@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { GitfailoverError } from '../errors.js';
@@ -12,6 +13,7 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
   mkdirSync(stateDir, { recursive: true });
   const target = join(stateDir, `${name}.lock-target`);
   writeFileSync(target, '', { flag: 'a' });
+  takeOverFromDeadOwner(target);
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(target, {
@@ -29,9 +31,38 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
       cause: err,
     });
   }
+  writeFileSync(`${target}.owner`, `${process.pid} ${hostname()}\n`);
   try {
     return await fn();
   } finally {
     await release().catch(() => {});
+  }
+}
+
+/**
+ * A lock whose owner process is gone (SIGKILL, OOM kill, power loss of a process but not the
+ * host) is taken over at once rather than after the 10 s stale period: a crashed daemon restarted
+ * by systemd then resumes its interrupted apply without waiting. Only for an owner on this host.
+ */
+function takeOverFromDeadOwner(target: string): void {
+  const lockDir = `${target}.lock`;
+  if (!existsSync(lockDir)) return;
+  let owner: string[];
+  try {
+    owner = readFileSync(`${target}.owner`, 'utf8').trim().split(' ');
+  } catch {
+    return;
+  }
+  const pid = Number(owner[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || owner[1] !== hostname() || pid === process.pid || isAlive(pid)) return;
+  rmSync(lockDir, { recursive: true, force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by another user
   }
 }
