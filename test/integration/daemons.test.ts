@@ -45,7 +45,8 @@ describe('daemons', () => {
     writeUser(p.prodLive, 'acme', 'bob');
     await waitFor('bob on the standby', () => existsSync(join(p.failLive, 'domains/acme/users/bob.yaml')));
     expect(readFileSync(join(p.failLive, 'domains/acme/services.yaml'), 'utf8')).toContain('10.1.0.5');
-    expect(standby.output()).toMatch(/partial sync .* \(notify via gitfailover\)/);
+    // the sync logs after it has recorded its state, so the line may follow the file by a moment
+    await waitFor('the partial sync line', () => /partial sync .* \(notify via gitfailover\)/.test(standby.output()));
 
     const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'], { env })).stdout);
     expect(status.behind).toBe(0);
