@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { redact } from '../../src/repo/git.js';
+import { NodeRepo } from '../../src/repo/node-repo.js';
 import { cli, git, removeDir, snapshot, tempDir, writeDomain, writeFile, writeUser, type CliResult } from '../helpers/fixture.js';
 import { sshKeygen, startSmartHttp, startSshd, type SmartHttpServer, type Sshd } from '../helpers/git-servers.js';
 
@@ -163,6 +164,19 @@ describe('https remote (git http-backend behind basic auth)', () => {
     const fixed = keep(await cli(['sync', '-c', standby], { env: env() }));
     expect(fixed.code, fixed.stderr).toBe(0);
     expect(existsSync(join(dir, 'fail', 'domains/acme/users/bob.yaml'))).toBe(true);
+  });
+
+  it('ls-remote (NodeRepo.remoteHead, used by doctor) uses the same credentials', async () => {
+    const spec = { remote: url, branch: 'main', stateDir: join(dir, 'lsremote-state') };
+    const good = new NodeRepo({ ...spec, auth: { username: 'standby', password: TOKEN } });
+    expect(await good.remoteHead()).toBe(await remoteHead(bare));
+    const bad = new NodeRepo({ ...spec, auth: { username: 'standby', password: WRONG } });
+    const err = await bad.remoteHead().catch((e: unknown) => e as Error & { code: string });
+    expect(err).toMatchObject({ code: 'E_REMOTE_AUTH' });
+    outputs.push(String((err as Error).message), JSON.stringify((err as { data?: unknown }).data));
+    expect(existsSync(join(dir, 'lsremote-state'))).toBe(false); // a check writes nothing
+    good.close();
+    bad.close();
   });
 
   it('without repo.auth, a remote that asks for credentials says to set repo.auth', async () => {
