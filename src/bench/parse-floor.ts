@@ -81,14 +81,21 @@ const parseMs = timed(() => {
 });
 const out: Record<string, number> = { files: files.length, bytes, readMs, parseMs };
 if (variants) {
-  out.parseDocumentMs = timed(() => {
-    for (const f of files) parseDocument(f.text);
-  });
-  out.parseConfigFileMs = timed(() => {
-    for (const f of files) parseConfigFile(f.path, f.text);
-  });
+  // Warm every parser's code first, then two rounds in turn, keeping each one's faster round:
+  // the first pass of whichever ran first otherwise pays for the JIT and the others do not.
+  for (const f of files.slice(0, 500)) {
+    parse(f.text);
+    parseConfigFile(f.path, f.text);
+  }
+  const best: Record<string, number> = { parseMs: Infinity, parseDocumentMs: Infinity, parseConfigFileMs: Infinity, workersMs: Infinity };
   out.workers = Math.min(2, availableParallelism());
-  out.workersMs = await parseInWorkers(files.map((f) => f.text), out.workers);
+  for (let round = 0; round < 2; round++) {
+    best.parseMs = Math.min(best.parseMs!, timed(() => files.forEach((f) => parse(f.text))));
+    best.parseDocumentMs = Math.min(best.parseDocumentMs!, timed(() => files.forEach((f) => parseDocument(f.text))));
+    best.parseConfigFileMs = Math.min(best.parseConfigFileMs!, timed(() => files.forEach((f) => parseConfigFile(f.path, f.text))));
+    best.workersMs = Math.min(best.workersMs!, await parseInWorkers(files.map((f) => f.text), out.workers));
+  }
+  Object.assign(out, best);
 }
 out.maxRssKb = process.resourceUsage().maxRSS;
 process.stdout.write(JSON.stringify(out) + '\n');

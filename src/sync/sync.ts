@@ -151,7 +151,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       const descends = applied !== undefined && applied !== target && (await repo.isAncestor(applied, target));
       await verifyCommits(repo, descends ? [`${applied}..${target}`] : ['-1', target], cfg.repo.verify.allowedSigners, cfg.file);
     }
-    result.commits = (await repo.log(applied && (await repo.isAncestor(applied, target)) ? `${applied}..${target}` : target, [], 50)).map((c) => ({
+    // A partial sync got here only because applied is an ancestor: no second merge-base process (~15 ms).
+    result.commits = (await repo.log(applied && (mode === 'partial' || (await repo.isAncestor(applied, target))) ? `${applied}..${target}` : target, [], 50)).map((c) => ({
       id: c.commit,
       subject: c.subject,
       author: c.author,
