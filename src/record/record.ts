@@ -175,7 +175,7 @@ async function dropOversized(repo: NodeRepo, cfg: NodeConfig, local: string | un
     const size = Number(sizes[added.findIndex((a) => a.path === path)]);
     warnings.push(`${path} is ${size} bytes, over live.maxFileSize (${cfg.live.maxFileSize}): not recorded (add it to live.exclude if it is data)`);
   }
-  if (tooBig.length > 0) await repo.git(['rm', '--cached', '--quiet', '-z', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, input: tooBig.map((t) => t.path).join('\0') });
+  if (tooBig.length > 0) await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: tooBig.map((t) => t.path).join('\0') });
   return warnings;
 }
 

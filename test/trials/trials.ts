@@ -13,6 +13,7 @@ export const DIST = join(ROOT, 'dist');
 export const WORKERS = join(ROOT, 'test', 'trials', 'workers');
 
 export function trials(short: number, full: number): number {
+  if (process.env.GF_TRIALS_N) return Number(process.env.GF_TRIALS_N);
   return FULL ? full : short;
 }
 
