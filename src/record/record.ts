@@ -65,6 +65,8 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     throw new GitfailoverError('E_NOT_PRIMARY', `${cfg.node} is a standby (${roleSource(cfg)}): a standby never records nor pushes configuration. Run "gitfailover promote" to take over.`, { kind: 'stalling' });
   }
   await repo.ensure();
+  // Under the record lock: lock files a killed git left (the private index's too) would block every record.
+  await repo.clearStaleLocks([join(cfg.repo.stateDir, 'index.lock')]);
   writeExcludes(repo.gitDir, cfg.live.exclude);
 
   let remoteHead: string | undefined;

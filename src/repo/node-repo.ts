@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitfailoverError } from '../errors.js';
 import { BlobReader } from './blob-reader.js';
@@ -40,6 +40,8 @@ export interface RemoteSpec extends RemoteCredentials {
 }
 
 const ZERO = '0000000000000000000000000000000000000000';
+/** A git lock file untouched this long is left by a killed git, not held by a running one. */
+const STALE_GIT_LOCK_MS = 2_000;
 
 /**
  * The node's own clone in `repo.stateDir` (bare: the live dir is never a git work tree).
@@ -89,6 +91,45 @@ export class NodeRepo {
       }
       throw err;
     }
+  }
+
+  /**
+   * Remove git lock files a killed git left behind (`index.lock`, `refs/heads/main.lock`, ...):
+   * git refuses to run while one exists and asks a person to delete it, so one SIGKILL or power
+   * cut would stop the node for good (the kill trials showed it). Call only while holding the
+   * node's own state-dir lock: then no other gitfailover process uses the clone, and a lock that
+   * has not changed for STALE_GIT_LOCK_MS belongs to no running git (an orphaned git child of a
+   * killed process is given that long to finish). Returns the files removed.
+   */
+  async clearStaleLocks(extra: string[] = []): Promise<string[]> {
+    const candidates = [...extra, ...['index.lock', 'HEAD.lock', 'config.lock', 'packed-refs.lock', 'shallow.lock'].map((f) => join(this.gitDir, f))];
+    const walk = (dir: string) => {
+      if (!existsSync(dir)) return;
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.lock')) candidates.push(p);
+      }
+    };
+    walk(join(this.gitDir, 'refs'));
+    const removed: string[] = [];
+    for (const file of candidates) {
+      for (;;) {
+        let age: number;
+        try {
+          age = Date.now() - statSync(file).mtimeMs;
+        } catch {
+          break; // gone (or never there)
+        }
+        if (age >= STALE_GIT_LOCK_MS) {
+          rmSync(file, { force: true });
+          removed.push(file);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return removed;
   }
 
   /** Fetch the remote branch; returns its head, or undefined when the remote has no such branch yet. */

@@ -99,6 +99,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
 
   try {
     await repo.ensure();
+    await repo.clearStaleLocks(); // under the sync lock: what a killed git left cannot block this sync
     if (opts.full && cfg.sync.automatic && !state.disabled && opts.onDemand) {
       throw new GitfailoverError(
         'E_FULL_WHILE_AUTOMATIC',

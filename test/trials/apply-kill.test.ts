@@ -93,7 +93,14 @@ describe('trials: standby killed during an apply', () => {
         !existsSync(join(p.failLive, '.gitfailover-staging')) &&
         readFileSync(violations, "utf8") === before;
       if (ok) held++;
-      else failures.push(`trial ${t} (kill at ${at}ms): ${out.result.error ?? 'live dir differs from the applied commit or a reader saw a torn file'}`);
+      else {
+        const want = byCommit[applied] ?? {};
+        const differ = [...new Set([...Object.keys(live), ...Object.keys(want)])].filter((k) => live[k] !== want[k]);
+        const torn = readFileSync(violations, 'utf8').slice(before.length).trim();
+        failures.push(
+          `trial ${t} (kill at ${at}ms): ${out.result.error ?? ''} applied ${applied.slice(0, 8)}; ${differ.length} files differ (${differ.slice(0, 3).join(', ')}); staging ${existsSync(join(p.failLive, '.gitfailover-staging'))}; torn: ${torn || 'none'}`,
+        );
+      }
     }
     await kill((await next).child);
     reader.kill('SIGTERM');
