@@ -112,7 +112,7 @@ describe('webhook action against a real HTTP server', () => {
     const d = new TriggerDispatcher(triggers, { logger: log });
     const started = Date.now();
     expect(() => d.fire(event)).not.toThrow();
-    expect(Date.now() - started).toBeLessThan(250); // the caller (a sync) is not held up
+    expect(Date.now() - started).toBeLessThan(1_000); // the caller (a sync) is not held up by the delivery
 
     // wait for at least one failed attempt, then bring the receiver up on the same port
     await waitFor(() => log.lines.some((l) => /attempt 1 of 9 failed: .*ECONNREFUSED/.test(l)));
