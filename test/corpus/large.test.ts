@@ -35,6 +35,6 @@ describe('corpus: size', () => {
       const name = `same${String(i).padStart(5, '0')}`;
       added.push({ path: ['domains', name, 'services.yaml'], content: stringify({ services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.9', port: 2222 }] }) });
     }
-    await expectRefused(c, added, { names: /domains\/same\d+\/services\.yaml|binds 10\.0\.0\.9:2222/, code: 'E_DUPLICATE_BINDING' });
+    await expectRefused(c, added, { names: /domains\/same\d+\/services\.yaml/, code: 'E_DUPLICATE_BINDING', partialOnly: true });
   }, 90_000);
 });

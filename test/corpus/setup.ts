@@ -73,7 +73,7 @@ export interface Refusal {
   names: string | RegExp;
   /** The stable error code, when one is expected. */
   code?: string | RegExp;
-  /** Rewritten history is a full sync's very purpose: only the partial sync must refuse. */
+  /** Run only the partial sync: reloading a rewritten history is a full sync's very purpose, and a huge case need not run twice. */
   partialOnly?: boolean;
   /** Refused by git's transport before the standby holds the commit: the error names the remote instead. */
   transport?: boolean;
