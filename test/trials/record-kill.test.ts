@@ -1,3 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNodeFile } from '../../src/config/load.js';
 import { record } from '../../src/record/record.js';
@@ -13,11 +16,45 @@ import { kill, report, sleep, startWorker, trials } from './trials.js';
  */
 const TRIALS = trials(8, 200);
 const p = makePair();
-afterAll(() => removeDir(p.dir));
+let daemon: ChildProcess | undefined;
+afterAll(() => {
+  daemon?.kill('SIGKILL');
+  removeDir(p.dir);
+});
+
+/**
+ * The remote is served by `git daemon` (git://), as a real remote lives on another machine: with a
+ * plain-path remote, git runs the remote's receive-pack inside the primary's process group, and a
+ * group kill would also kill the "server" mid-push (leaving its ref lock), which no crash of the
+ * primary can do to GitHub or an SSH server.
+ */
+async function serveRemote(): Promise<string> {
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const n = (s.address() as AddressInfo).port;
+      s.close(() => resolve(n));
+    });
+  });
+  daemon = spawn('git', ['daemon', '--export-all', '--enable=receive-pack', `--base-path=${p.dir}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr'], { stdio: 'ignore' });
+  const url = `git://127.0.0.1:${port}/remote.git`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await git(['ls-remote', url]);
+      return url;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error('git daemon did not start');
+}
 
 describe('trials: primary killed during record and push', () => {
   it(`SIGKILL at random moments of ${TRIALS} records: every change in the remote exactly once`, async () => {
     await initRemote(p);
+    const url = await serveRemote();
+    writeFileSync(p.primary, readFileSync(p.primary, 'utf8').replace(`remote: ${p.remote}`, `remote: ${url}`));
+    expect(readFileSync(p.primary, 'utf8')).toContain(url);
     for (let d = 0; d < 20; d++) writeDomain(p.prodLive, `d${d}`, { users: ['a', 'b'] });
     const cfg = loadNodeFile({ file: p.primary });
     expect((await record(cfg)).pushed).toBe(true);
