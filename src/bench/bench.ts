@@ -115,6 +115,12 @@ async function fullAndScale(): Promise<void> {
   const big = repos.get(BIG)!;
   const bigFile = standbyFile(join(root, `standby-${BIG}`), big);
   standbys.set(BIG, bigFile);
+  if (want('full')) await fullSync(big, bigFile);
+  else await childSync(bigFile); // `--only=scale`: the standby needs the repo applied, nothing more
+  await partialScale(standbys);
+}
+
+async function fullSync(big: string, bigFile: string): Promise<void> {
 
   // Interleaved: floor, cold, parse floor, warm, floor, warm.
   const floors: { ms: number; maxRssKb: number }[] = [];
@@ -173,7 +179,9 @@ ${table(
     ],
   )}`);
 
-  // ---- 2: partial sync at each size, interleaved by round ----
+}
+
+async function partialScale(standbys: Map<number, string>): Promise<void> {
   const partial = new Map<number, SyncRun[]>(SIZES.map((n) => [n, []]));
   for (let r = 1; r <= PARTIAL_ROUNDS; r++) {
     for (const n of SIZES) {
@@ -195,7 +203,7 @@ ${table(
       n === BIG ? verdict(ratio, 1.5) : '',
     ];
   });
-  sections.splice(sections.length - 1, 0, `## 2. Scale: a one-user partial sync
+  sections.splice(want('full') ? sections.length - 1 : sections.length, 0, `## 2. Scale: a one-user partial sync
 
 One commit changing one user file, fetched and applied by a standby that has the previous commit applied (${PARTIAL_ROUNDS} rounds; each round syncs every size in turn, so the ratio is taken round by round).
 

@@ -110,17 +110,24 @@ export async function readModelEntries(
 ): Promise<ModelEntry[]> {
   const domainsDir = opts.domainsDir ?? DEFAULT_DOMAINS_DIR;
   const max = opts.maxFileSize ?? Infinity;
-  const out: ModelEntry[] = [];
-  for (const e of opts.entries ?? (await source.list())) {
-    if (e.type !== 'file' || e.size > max) continue;
+  const files = (opts.entries ?? (await source.list())).filter((e) => e.type === 'file' && e.size <= max);
+  const out: ModelEntry[] = new Array<ModelEntry>(files.length);
+  const entryOf = async (e: TreeEntry): Promise<ModelEntry> => {
     const model = isModelFile(e.path, domainsDir);
-    if (!model && e.id) {
-      out.push({ path: e.path, id: e.id });
-      continue;
-    }
+    if (!model && e.id) return { path: e.path, id: e.id };
     const buf = await source.read(e.path);
-    out.push(model ? { path: e.path, id: e.id ?? gitBlobId(buf), text: decodeUtf8(buf) } : { path: e.path, id: gitBlobId(buf) });
-  }
+    return model ? { path: e.path, id: e.id ?? gitBlobId(buf), text: decodeUtf8(buf) } : { path: e.path, id: gitBlobId(buf) };
+  };
+  // Several reads in flight: one at a time left the CPU idle a third of `validate` (each read is
+  // four thread-pool round trips: open, fstat, read, close). The order of `out` is the listing's.
+  let next = 0;
+  const reader = async () => {
+    while (next < files.length) {
+      const i = next++;
+      out[i] = await entryOf(files[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, reader));
   return out;
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { hasManifestShards, loadManifest, writeManifest } from './manifest-store.js';
 
 /** The one result shape of a sync, success or not: it is also the `sync` event's variables. */
 export interface SyncResult {
@@ -33,7 +34,10 @@ export interface StandbyState {
   consecutiveFailures: number;
   /** Rendered bindings per domain (`ip:port` after substitution), to refuse a duplicate without reading every domain. */
   bindings: Record<string, string[]>;
-  /** Rendered file -> git blob id of the rendered bytes, for drift detection. */
+  /**
+   * Rendered file -> git blob id of the rendered bytes, for drift detection. Kept in
+   * stateDir/manifest/ (manifest-store.ts), not in state.json; read from there on first use.
+   */
   manifest: Record<string, string>;
 }
 
@@ -41,15 +45,34 @@ export function statePath(stateDir: string): string {
   return join(stateDir, 'state.json');
 }
 
-export function loadState(stateDir: string): StandbyState {
+/**
+ * The state; its `manifest` is read from the shards only when a caller uses it (status, drift),
+ * so the many readers that want the applied commit do not read 10,000 files. With `domainsDir`
+ * (sync), a state.json from before the shards has its manifest moved into them once.
+ */
+export function loadState(stateDir: string, opts: { domainsDir?: string } = {}): StandbyState {
   const p = statePath(stateDir);
-  if (!existsSync(p)) return { consecutiveFailures: 0, bindings: {}, manifest: {} };
-  const s = JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState>;
-  return { consecutiveFailures: 0, bindings: {}, manifest: {}, ...s };
+  const s = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState>) : {};
+  let manifest = s.manifest;
+  delete s.manifest;
+  if (manifest && !hasManifestShards(stateDir) && opts.domainsDir !== undefined) {
+    writeManifest(stateDir, manifest, opts.domainsDir);
+    manifest = undefined;
+  }
+  const state = { consecutiveFailures: 0, bindings: {}, ...s } as StandbyState;
+  Object.defineProperty(state, 'manifest', {
+    enumerable: false,
+    configurable: true,
+    get: () => (manifest ??= hasManifestShards(stateDir) ? loadManifest(stateDir) : {}),
+    set: (v: Record<string, string>) => (manifest = v),
+  });
+  return state;
 }
 
 export function saveState(stateDir: string, state: StandbyState): void {
-  writeJsonAtomic(statePath(stateDir), state);
+  // A manifest not yet moved into shards stays in state.json until a sync moves it.
+  const legacy = !hasManifestShards(stateDir) && Object.keys(state.manifest).length > 0;
+  writeJsonAtomic(statePath(stateDir), legacy ? { ...state, manifest: state.manifest } : state);
 }
 
 /** The intent of an apply in progress: written before the live dir changes, removed after state. */
