@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -31,10 +31,12 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
       cause: err,
     });
   }
-  writeFileSync(`${target}.owner`, `${process.pid} ${hostname()}\n`);
+  const ownerFile = `${target}.owner`;
+  writeFileSync(ownerFile, `${process.pid} ${hostname()}\n`);
   try {
     return await fn();
   } finally {
+    rmSync(ownerFile, { force: true }); // a left owner file then always means a crashed holder
     await release().catch(() => {});
   }
 }
@@ -46,9 +48,12 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
  */
 function takeOverFromDeadOwner(target: string): void {
   const lockDir = `${target}.lock`;
-  if (!existsSync(lockDir)) return;
   let owner: string[];
   try {
+    // The owner file must have been written after the lock dir was made: an older one describes
+    // a previous holder, and the current one may not have written its own yet.
+    const born = statSync(lockDir).birthtimeMs;
+    if (!born || statSync(`${target}.owner`).mtimeMs < born) return;
     owner = readFileSync(`${target}.owner`, 'utf8').trim().split(' ');
   } catch {
     return;
