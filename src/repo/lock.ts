@@ -32,7 +32,11 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
     });
   }
   const ownerFile = `${target}.owner`;
-  writeFileSync(ownerFile, `${process.pid} ${hostname()}\n`);
+  try {
+    writeFileSync(ownerFile, `${process.pid} ${hostname()}\n`);
+  } catch {
+    /* a full disk: the lock still holds, only the fast takeover after a crash is lost */
+  }
   try {
     return await fn();
   } finally {
