@@ -134,7 +134,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
         let orphan: string | undefined;
         if (oldBranch && oldBranch !== base && !(await repo.isAncestor(oldBranch, base))) orphan = (await keepOrphan(cfg, repo, oldBranch, base, at, !opts.offline)).branch;
 
-        const commit = await roleCommit(repo, { base, record, previous, change: 'promote', actor, node: cfg.node, stateDir: cfg.repo.stateDir });
+        const commit = await roleCommit(repo, { base, record, previous, change: 'promote', actor, node: cfg.node, stateDir: cfg.repo.stateDir, signingKey: cfg.record.signingKey });
         await repo.updateRef(repo.branchRef, commit);
         let pushed = false;
         if (!opts.offline) {

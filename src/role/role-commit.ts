@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeRepo } from '../repo/node-repo.js';
+import { signingArgs } from '../repo/signatures.js';
 import { formatPrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from './primary-file.js';
 
 export interface RoleCommitInput {
@@ -11,6 +12,8 @@ export interface RoleCommitInput {
   actor: { name: string; email: string };
   node: string;
   stateDir: string;
+  /** record.signingKey: standbys with repo.verify refuse an unsigned role change like any other commit. */
+  signingKey?: string;
 }
 
 /**
@@ -25,7 +28,8 @@ export async function roleCommit(repo: NodeRepo, c: RoleCommitInput): Promise<st
     const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: formatPrimaryRecord(c.record) })).stdout.trim();
     await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
     const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
-    const r = await repo.git(['commit-tree', tree, '-p', c.base, '-F', '-'], {
+    const sign = signingArgs(c.signingKey);
+    const r = await repo.git([...sign.config, 'commit-tree', ...sign.flag, tree, '-p', c.base, '-F', '-'], {
       input: roleMessage(c),
       env: {
         GIT_AUTHOR_NAME: c.actor.name,
