@@ -165,10 +165,15 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       for (const d of diff) checkTargetPath(d.path, target);
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
       for (const d of touched) checkDomainName(d, target, domainsDir);
-      // Which touched domains the target still has: one ls-tree of the domains folder, not a
-      // read per domain (10,000 sequential round trips to cat-file took most of a minute).
+      // Which touched domains the target still has. A few: pipelined reads from the kept-open
+      // cat-file (cost grows with the change). Many: one ls-tree of the domains folder (10,000
+      // sequential round trips to cat-file took most of a minute).
       const present = new Set<string>();
-      if (touched.size > 0) {
+      if (touched.size > 0 && touched.size <= 256) {
+        const names = [...touched];
+        const objects = await Promise.all(names.map((d) => repo.blobs.read(`${target}:${domainsDir}/${d}`)));
+        names.forEach((d, i) => objects[i]?.type === 'tree' && present.add(d));
+      } else if (touched.size > 0) {
         const prefix = `${domainsDir}/`;
         for (const e of await repo.lsTree(target, [prefix], false)) {
           const d = e.path.slice(prefix.length);
