@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Loader } from './loader.js';
 
@@ -44,6 +44,11 @@ export class FilesLoader implements Loader {
 
   /** Build the domain in staging, then swap it in. `files`: path relative to the domain folder -> bytes. */
   writeDomain(domain: string, files: ReadonlyMap<string, Buffer>): void {
+    const live = this.domainDir(domain);
+    // A domain whose folder already holds exactly these bytes is left as it is: the result is the
+    // same exact copy, without deleting and recreating its files (a warm full sync of 10,000
+    // domains spent most of its time there). Reading to compare is cheaper than rewriting.
+    if (holdsExactly(live, files)) return;
     const built = join(this.staging, `${domain}.${++this.seq}.new`);
     mkdirSync(built, { recursive: true });
     // One mkdir per folder, not per file: 20 users share users/ (a full sync made 220,000 calls).
@@ -57,7 +62,6 @@ export class FilesLoader implements Loader {
       }
       writeFileSync(p, content);
     }
-    const live = this.domainDir(domain);
     if (existsSync(live)) {
       const old = join(this.staging, `${domain}.${++this.seq}.old`);
       renameSync(live, old);
@@ -95,4 +99,27 @@ export class FilesLoader implements Loader {
   finish(): void {
     rmSync(this.staging, { recursive: true, force: true });
   }
+}
+
+/** Whether `dir` holds exactly `files` (relative path -> bytes): no file more, none less, none different. */
+export function holdsExactly(dir: string, files: ReadonlyMap<string, Buffer>): boolean {
+  if (!existsSync(dir)) return false;
+  let seen = 0;
+  const walk = (d: string, prefix: string): boolean => {
+    const entries = readdirSync(d, { withFileTypes: true });
+    if (entries.length === 0) return false; // an empty folder the target does not have
+    for (const e of entries) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (!walk(join(d, e.name), rel)) return false;
+        continue;
+      }
+      const want = files.get(rel);
+      if (!e.isFile() || want === undefined) return false;
+      if (!readFileSync(join(d, e.name)).equals(want)) return false;
+      seen++;
+    }
+    return true;
+  };
+  return walk(dir, '') && seen === files.size;
 }

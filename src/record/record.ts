@@ -12,8 +12,7 @@ import { signingArgs } from '../repo/signatures.js';
 import { refuseSecrets } from './secrets.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
-import { governingPrimary, refuseNotPrimary } from '../role/repo-primary.js';
-import { effectiveRole, roleSource } from '../role/role-state.js';
+import { prepareClone } from './prepare-clone.js';
 import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
 import type { Progress } from '../util/progress.js';
@@ -58,37 +57,8 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
 
 async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions): Promise<RecordResult> {
   const warnings: string[] = [];
-  if (!existsSync(cfg.live.dir)) {
-    throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
-  }
-  if (effectiveRole(cfg) === 'standby') {
-    throw new GitfailoverError('E_NOT_PRIMARY', `${cfg.node} is a standby (${roleSource(cfg)}): a standby never records nor pushes configuration. Run "gitfailover promote" to take over.`, { kind: 'stalling' });
-  }
-  await repo.ensure();
-  // Under the record lock: lock files a killed git left (the private index's too) would block every record.
-  await repo.clearStaleLocks([join(cfg.repo.stateDir, 'index.lock')]);
+  const { local, remoteHead, offline, role } = await prepareClone(cfg, repo);
   writeExcludes(repo.gitDir, cfg.live.exclude);
-
-  let remoteHead: string | undefined;
-  let offline: GitfailoverError | undefined;
-  try {
-    remoteHead = await repo.fetch(cfg.sync.timeout);
-  } catch (err) {
-    if (!(err instanceof GitfailoverError) || err.kind !== 'waiting') throw err;
-    offline = err;
-    remoteHead = await repo.resolve(repo.trackingRef);
-  }
-  let local = await repo.resolve(repo.branchRef);
-  if (remoteHead && (!local || (local !== remoteHead && (await repo.isAncestor(local, remoteHead))))) {
-    // The remote moved on (first use, or a revert made elsewhere): build on top of it.
-    await repo.updateRef(repo.branchRef, remoteHead, local ?? '');
-    local = remoteHead;
-  }
-
-  // The remote's role counts too: a returning former primary's own branch still names itself.
-  const governing = await governingPrimary(repo, local, remoteHead);
-  const role = governing.record;
-  if (role && role.node !== cfg.node) await refuseNotPrimary(cfg, role, governing.commit);
 
   const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
   const basePath = join(cfg.repo.stateDir, 'index.base');

@@ -10,10 +10,10 @@ import { changesBetween } from '../repo/changes-between.js';
 import { EMPTY_TREE, redact } from '../repo/git.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo, type DiffEntry } from '../repo/node-repo.js';
-import { parsePrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { pushBranch } from '../daemon/primary-push.js';
 import { parseActor } from './record.js';
+import { prepareClone } from './prepare-clone.js';
 import { signingArgs } from '../repo/signatures.js';
 
 export interface RevertOptions {
@@ -76,36 +76,11 @@ export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions =
 }
 
 async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: RevertOptions): Promise<RevertResult> {
-  if (!existsSync(cfg.live.dir)) {
-    throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
-  }
-  await repo.ensure();
-  let offline: GitfailoverError | undefined;
-  let remoteHead: string | undefined;
-  try {
-    remoteHead = await repo.fetch(cfg.sync.timeout);
-  } catch (err) {
-    if (!(err instanceof GitfailoverError) || err.kind !== 'waiting') throw err;
-    offline = err;
-    remoteHead = await repo.resolve(repo.trackingRef);
-  }
-  let local = await repo.resolve(repo.branchRef);
-  if (remoteHead && (!local || (local !== remoteHead && (await repo.isAncestor(local, remoteHead))))) {
-    // Same rule as record: build on the newest history this node can see.
-    await repo.updateRef(repo.branchRef, remoteHead, local ?? '');
-    local = remoteHead;
-  }
+  const prepared = await prepareClone(cfg, repo);
+  const { offline } = prepared;
+  const local = prepared.local;
   if (!local) {
     throw new GitfailoverError('E_REVERT_EMPTY', `nothing has been recorded in ${redact(cfg.repo.remote)} yet: there is no commit to revert`, { kind: 'stalling' });
-  }
-  const roleBlob = await repo.blobs.readBlob(`${local}:${PRIMARY_FILE}`);
-  const role = roleBlob ? parsePrimaryRecord(roleBlob.toString('utf8')) : undefined;
-  if (role && role.node !== cfg.node) {
-    throw new GitfailoverError(
-      'E_NOT_PRIMARY',
-      `the repo names ${role.node} as primary (${PRIMARY_FILE}), not ${cfg.node}: revert on the primary, or run "gitfailover promote" here first`,
-      { kind: 'stalling', data: { primary: role } },
-    );
   }
 
   const target = await repo.resolve(rev);
