@@ -158,14 +158,18 @@ export class NodeRepo {
     }
   }
 
-  /** Push the local branch (never forced). A non-fast-forward is a stalling error: another node wrote. */
+  /**
+   * Push the local branch (never forced). A non-fast-forward is a stalling error: another node
+   * wrote. So is losing a race with a concurrent push, which the server reports as a ref it could
+   * not lock because it moved under it ("cannot lock ref ... but expected").
+   */
   async push(timeoutMs = 60_000): Promise<{ pushed: boolean; head?: string }> {
     const head = await this.resolve(this.branchRef);
     if (!head) return { pushed: false };
     try {
       await this.remoteGit('push', ['--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`], timeoutMs);
     } catch (err) {
-      if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/.test(err.stderr + err.stdout)) {
+      if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)|cannot lock ref .* but expected/.test(err.stderr + err.stdout)) {
         throw new GitfailoverError(
           'E_PUSH_REJECTED',
           `push to ${redact(this.spec.remote)} was rejected: the remote branch ${this.spec.branch} has commits this node does not have (another node wrote to the repo). Nothing was forced; run "gitfailover status" and see the failback runbook in the README.`,
