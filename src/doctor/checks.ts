@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, statSync, statfsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
-import nodemailer from 'nodemailer';
+import { smtpTransport } from '../triggers/actions/email.js';
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { validateTree, CHECK } from '../model/validate.js';
@@ -167,17 +167,7 @@ export async function smtpChecks(cfg: NodeConfig): Promise<CheckResult[]> {
   for (const [i, t] of cfg.triggers.entries()) {
     if (!t.email) continue;
     const { smtp } = t.email;
-    const transport = nodemailer.createTransport({
-      host: smtp.host,
-      port: smtp.port,
-      secure: smtp.secure,
-      requireTLS: smtp.starttls === true,
-      ignoreTLS: smtp.starttls === false,
-      auth: smtp.user !== undefined ? { user: smtp.user, pass: smtp.pass ?? '' } : undefined,
-      connectionTimeout: 5_000,
-      greetingTimeout: 5_000,
-      socketTimeout: 5_000,
-    });
+    const transport = smtpTransport(smtp, 5_000);
     try {
       await transport.verify();
       out.push({ name: `triggers[${i}].email`, ok: true, detail: `SMTP ${smtp.host}:${smtp.port} accepts` });

@@ -1,3 +1,4 @@
+import { afterEach, expect } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -149,4 +150,28 @@ export function snapshot(dir: string, skip: (rel: string) => boolean = () => fal
 export function inodeAndMtime(path: string): string {
   const s = statSync(path);
   return `${s.ino}:${s.mtimeMs}`;
+}
+
+/**
+ * Pairs (each with an initialised bare remote) that are removed after every test of the file
+ * that calls this at its top level.
+ */
+export function usePairs(): (opts?: Parameters<typeof makePair>[0]) => Promise<Pair> {
+  const pairs: Pair[] = [];
+  afterEach(() => {
+    for (const p of pairs.splice(0)) removeDir(p.dir);
+  });
+  return async (opts = {}) => {
+    const p = makePair(opts);
+    pairs.push(p);
+    await initRemote(p);
+    return p;
+  };
+}
+
+/** Run the CLI and require exit 0, with its output in the failure message. */
+export async function cliOk(args: string[]): Promise<CliResult> {
+  const r = await cli(args);
+  expect(r.code, `gitfailover ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
+  return r;
 }

@@ -1,25 +1,11 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { cli, git, initRemote, makePair, removeDir, writeDomain, writeFile, writeUser, type Pair } from '../helpers/fixture.js';
+import { cli, git, writeDomain, writeFile, writeUser, type Pair, usePairs, cliOk } from '../helpers/fixture.js';
 
-const pairs: Pair[] = [];
-async function pair(opts: Parameters<typeof makePair>[0] = {}): Promise<Pair> {
-  const p = makePair(opts);
-  pairs.push(p);
-  await initRemote(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of pairs.splice(0)) removeDir(p.dir);
-});
-
-async function ok(args: string[]) {
-  const r = await cli(args);
-  expect(r.code, `gitfailover ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
-  return r;
-}
+const pair = usePairs();
+const ok = cliOk;
 
 /** A node file beside the pair's, as a YAML patch of an existing one. */
 function nodeFile(p: Pair, name: string, from: string, patch: Record<string, unknown>): string {

@@ -9,18 +9,7 @@ import type { ActionAttempt, ActionResult } from './types.js';
 export async function sendEmail(action: EmailAction, attempt: ActionAttempt): ActionResult {
   const { smtp } = action;
   const { subject, body } = renderEmail(attempt.event, action);
-  const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    secure: smtp.secure,
-    // starttls unset: nodemailer upgrades when the server offers STARTTLS
-    requireTLS: smtp.starttls === true,
-    ignoreTLS: smtp.starttls === false,
-    auth: smtp.user !== undefined ? { user: smtp.user, pass: smtp.pass ?? '' } : undefined,
-    connectionTimeout: attempt.timeoutMs,
-    greetingTimeout: attempt.timeoutMs,
-    socketTimeout: attempt.timeoutMs,
-  });
+  const transport = smtpTransport(smtp, attempt.timeoutMs);
   // nodemailer has no AbortSignal and its timeouts bound each phase, not the whole send: race
   // a deadline (the abandoned connection still ends at its socketTimeout)
   let timer: NodeJS.Timeout | undefined;
@@ -57,4 +46,20 @@ export async function sendEmail(action: EmailAction, attempt: ActionAttempt): Ac
     attempt.signal.removeEventListener('abort', abort);
     transport.close();
   }
+}
+
+/** The SMTP transport of an e-mail action (also used by `doctor` to check the server). */
+export function smtpTransport(smtp: EmailAction['smtp'], timeoutMs: number) {
+  return nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port,
+    secure: smtp.secure,
+    // starttls unset: nodemailer upgrades when the server offers STARTTLS
+    requireTLS: smtp.starttls === true,
+    ignoreTLS: smtp.starttls === false,
+    auth: smtp.user !== undefined ? { user: smtp.user, pass: smtp.pass ?? '' } : undefined,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  });
 }
