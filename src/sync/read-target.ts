@@ -17,13 +17,23 @@ export async function readTarget(
   repo: NodeRepo,
   target: string,
   want: { domains: readonly string[]; globals: readonly string[]; all?: boolean },
-  opts: { domainsDir: string; maxFileSize: number },
+  opts: {
+    domainsDir: string;
+    maxFileSize: number;
+    /** The target's full recursive listing, when the caller already has it (a full sync lists once). */
+    listing?: readonly LsEntry[];
+    /**
+     * Called with the files as they are read, in batches and in order, before the whole read
+     * ends: a full sync checks the first batches on worker threads while git sends the rest.
+     */
+    onBatch?: (files: TargetFile[]) => void;
+  },
 ): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
   const domainSet = new Set(want.domains);
   const globalSet = new Set(want.globals);
   const pathspec = want.all || want.domains.length + want.globals.length > 500 ? [] : [...want.domains.map((d) => `${opts.domainsDir}/${d}`), ...want.globals];
   if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0) return { domains: new Map(), globals: [] };
-  const listing = await repo.lsTree(target, pathspec);
+  const listing = opts.listing && pathspec.length === 0 ? opts.listing : await repo.lsTree(target, pathspec);
   const picked: { entry: LsEntry; domain?: string }[] = [];
   for (const e of listing) {
     const c = classifyPath(e.path, opts.domainsDir);
@@ -40,16 +50,37 @@ export async function readTarget(
     }
     picked.push({ entry: e, domain });
   }
-  const contents = await Promise.all(picked.map(({ entry }) => repo.blobs.readBlob(entry.oid)));
+  // Every read is queued at once (cat-file answers in order); batches are handed on as they complete.
+  const reads = picked.map(({ entry }) => repo.blobs.readBlob(entry.oid));
+  for (const r of reads) r.catch(() => {}); // a batch that throws leaves the later ones unawaited
   const domains = new Map<string, TargetFile[]>(want.domains.map((d) => [d, []]));
   const globals: TargetFile[] = [];
-  picked.forEach(({ entry, domain }, i) => {
-    const f = { path: entry.path, oid: entry.oid, content: contents[i] ?? Buffer.alloc(0) };
-    if (domain !== undefined) domains.get(domain)!.push(f);
-    else globals.push(f);
-  });
+  for (let start = 0; start < picked.length; start += READ_BATCH) {
+    const end = Math.min(picked.length, start + READ_BATCH);
+    const contents = await Promise.all(reads.slice(start, end));
+    const batch: TargetFile[] = [];
+    for (let i = start; i < end; i++) {
+      const { entry, domain } = picked[i]!;
+      const content = contents[i - start];
+      if (content === undefined) {
+        // Never written as an empty file: the node's clone lacks an object the listing names.
+        throw new GitfailoverError('E_MISSING_OBJECT', `${entry.path} in commit ${target.slice(0, 12)}: blob ${entry.oid} is missing from this node's clone (${repo.gitDir}). Nothing was applied; run "gitfailover doctor", then "gitfailover sync --full" (with automatic sync disabled) to fetch and reload everything`, {
+          kind: 'stalling',
+          location: { file: entry.path, commit: target },
+        });
+      }
+      const f = { path: entry.path, oid: entry.oid, content };
+      batch.push(f);
+      if (domain !== undefined) domains.get(domain)!.push(f);
+      else globals.push(f);
+    }
+    opts.onBatch?.(batch);
+  }
   return { domains, globals };
 }
+
+/** Files per batch handed to `onBatch`: big enough to keep a worker busy for a while, small enough to start early. */
+export const READ_BATCH = 2000;
 
 function refuseUnsafe(e: LsEntry, commit: string, maxFileSize: number): void {
   const refuse = (code: string, why: string) => {

@@ -7,22 +7,22 @@ import { runCommand } from '../loaders/commands.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
-import { parseTree, type ModelEntry, isModelFile, sortProblems, type Problem } from '../model/parse.js';
+import { parseTree, isModelFile, sortProblems, type Problem } from '../model/parse.js';
 import { normalizeIp } from '../model/schemas.js';
 import { gitBlobId } from '../model/tree-source.js';
-import { parseIpMap, type IpMap } from '../render/ip-map.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
 import { substituteIp } from '../render/substitute.js';
 import { withLock } from '../repo/lock.js';
 import { assertMayApply } from '../role/role-state.js';
-import { parseTriggersFile } from '../triggers/schema.js';
 import { redact } from '../repo/git.js';
-import { NodeRepo } from '../repo/node-repo.js';
+import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
+import { CheckPool } from './check-pool.js';
+import { checkAndRender, needsWork, renderOptionsOf, type FileJob, type FileVerdict, type RenderSettings } from './check-render.js';
 import { clearManifest, loadGlobalsManifest, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
-import { checkDomainName, checkTargetPath, readTarget, type TargetFile } from './read-target.js';
+import { checkDomainName, checkTargetPath, READ_BATCH, readTarget, type TargetFile } from './read-target.js';
 import { clearJournal, loadJournal, loadState, saveJournal, saveState, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
@@ -160,6 +160,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       author: c.author,
     }));
 
+    let fullListing: LsEntry[] | undefined;
     if (mode === 'partial') {
       const diff = await repo.diff(applied, target);
       for (const d of diff) checkTargetPath(d.path, target);
@@ -182,23 +183,30 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       }
       plan = planPartial(diff, domainsDir, (d) => present.has(d));
     } else {
-      const listing = (await repo.lsTree(target)).map((e) => e.path);
+      fullListing = await repo.lsTree(target);
       const previousGlobals = Object.keys(loadGlobalsManifest(stateDir)).filter((p) => classifyPath(p, domainsDir).kind === 'global');
-      plan = planFull(listing, loader.liveDomains(), previousGlobals, domainsDir);
+      plan = planFull(fullListing.map((e) => e.path), loader.liveDomains(), previousGlobals, domainsDir);
       for (const d of plan.load) checkDomainName(d, target, domainsDir);
     }
     result.domains = plan.load;
     result.deleted = plan.delete;
 
-    const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize });
+    const settings: RenderSettings = { substitution: cfg.substitution, file: cfg.file, domainsDir };
+    const renderOpts = renderOptionsOf(settings);
     // Loading the known-good list costs about as much as parsing a few hundred files: worth it
-    // for a full sync or a large change, not for the one-domain partial sync.
-    const checked = mode === 'full' || files.globals.length + files.domains.size * 4 > 500 ? new CheckedBlobs(stateDir, domainsDir) : undefined;
-    checkFiles(files, target, domainsDir, checked);
+    // for a full sync or a large change, not for the one-domain partial sync. Worker threads
+    // likewise start only for a sync with thousands of files to check.
+    const large = mode === 'full' || plan.load.length * 4 + plan.writeGlobal.length > 500;
+    const checked = large ? new CheckedBlobs(stateDir, domainsDir) : undefined;
+    const work = new CheckWork(settings, renderOpts, checked);
+    let rendered: Rendered;
+    try {
+      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize, listing: fullListing, onBatch: (b) => work.add(b) });
+      rendered = await work.finish(files, target);
+    } finally {
+      await work.close();
+    }
     if (!opts.dryRun) checked?.save(mode === 'full');
-    const ipMap = parseIpMap(cfg.substitution.ips, cfg.file);
-    const renderOpts: RenderOptions = { ipMap, substituteGlobs: cfg.substitution.files, vars: cfg.substitution.vars, domainsDir };
-    const rendered = renderAll(files, renderOpts, domainsDir, target, ipMap, checked);
     checkBindings(rendered.bindings, state.bindings, plan, target, domainsDir);
 
     if (opts.dryRun) {
@@ -291,104 +299,106 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   }
 }
 
-/** Parse and schema-check the YAML files of everything about to be loaded; refuse on the first problem. */
-function checkFiles(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string, domainsDir: string, checked?: CheckedBlobs): void {
-  const problems: Problem[] = [];
-  const good: { id: string; path: string; bindings: string[] }[] = [];
-  let chunk: ModelEntry[] = [];
-  // A parsed file holds its whole YAML document: checking whole domains a few thousand files at
-  // a time lets each batch go, where one parseTree of 220,000 files held 1.8 GB at once.
-  const flush = () => {
-    if (chunk.length === 0) return;
-    const r = parseTree(chunk, domainsDir);
-    problems.push(...r.problems);
-    if (checked) {
-      for (const e of chunk) {
-        if (e.text === undefined) continue;
-        const pf = r.files.get(e.path);
-        good.push({ id: e.id, path: e.path, bindings: pf?.kind === 'services' ? (pf.value ?? []).map((s) => `${s.ip}|${s.port}`) : [] });
+/**
+ * Checks (parse + schema) and renders the files of an apply as readTarget hands them over, on
+ * the pool's workers for a large sync. Refuses on the first problem, in file order, before
+ * anything is applied: every problem of every file is collected first, so the message can say
+ * how many more there are.
+ */
+class CheckWork {
+  private readonly verdicts = new Map<TargetFile, FileVerdict>();
+  private readonly pending: Promise<void>[] = [];
+  private readonly domainsDir: string;
+  /** Started at the first full batch (a sync reading thousands of files); small syncs never pay for threads. */
+  private pool: CheckPool | undefined;
+
+  constructor(
+    private readonly settings: RenderSettings,
+    private readonly opts: RenderOptions,
+    private readonly checked?: CheckedBlobs,
+  ) {
+    this.domainsDir = settings.domainsDir;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+
+  add(files: TargetFile[]): void {
+    if (!this.pool && files.length >= READ_BATCH) this.pool = new CheckPool(this.settings);
+    const picked: TargetFile[] = [];
+    const jobs: FileJob[] = [];
+    for (const f of files) {
+      // A known-good blob is not checked again (content addressed): at most rendered.
+      const job: FileJob = { path: f.path, content: f.content, check: isModelFile(f.path, this.domainsDir) && !this.checked?.has(f.oid, f.path) };
+      if (!needsWork(job, this.opts, this.domainsDir)) continue;
+      picked.push(f);
+      jobs.push(job);
+    }
+    if (jobs.length === 0) return;
+    if (!this.pool) {
+      jobs.forEach((j, i) => this.verdicts.set(picked[i]!, checkAndRender(j, this.opts, this.domainsDir)));
+      return;
+    }
+    const run = this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
+    run.catch(() => {}); // awaited in finish(); a failure before then is not unhandled
+    this.pending.push(run);
+  }
+
+  async finish(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string): Promise<Rendered> {
+    await Promise.all(this.pending);
+    const ordered = [...[...files.domains.values()].flat(), ...files.globals];
+    const problems: Problem[] = [];
+    for (const f of ordered) problems.push(...(this.verdicts.get(f)?.problems ?? []));
+    if (problems.length > 0) {
+      sortProblems(problems);
+      const p = problems[0]!;
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")` : '';
+      throw new GitfailoverError(
+        p.code,
+        `commit ${commit.slice(0, 12)} is refused: ${p.file}:${p.line}:${p.col}: ${p.field ? `${p.field}: ` : ''}${p.message}${more}. Nothing was applied; fix the file (or git revert the commit) and push`,
+        { kind: 'stalling', location: { file: p.file, line: p.line, col: p.col, field: p.field, commit }, data: { problems } },
+      );
+    }
+    if (this.checked) {
+      for (const f of ordered) {
+        const v = this.verdicts.get(f);
+        // Checked now (not vouched for already) and passed: remembered, services with their bindings.
+        if (v && isModelFile(f.path, this.domainsDir) && !this.checked.has(f.oid, f.path)) this.checked.add(f.oid, f.path, v.bindings ?? []);
       }
     }
-    chunk = [];
-  };
-  for (const group of [...files.domains.values(), files.globals]) {
-    for (const f of group) {
-      // Every check of a file reads only that file and its path, so a known-good one is skipped whole.
-      if (checked?.has(f.oid, f.path)) continue;
-      chunk.push(isModelFile(f.path, domainsDir) ? { path: f.path, id: f.oid, text: f.content.toString('utf8') } : { path: f.path, id: f.oid });
+    for (const f of ordered) {
+      const e = this.verdicts.get(f)?.renderError;
+      if (e) throw new GitfailoverError(e.code, `commit ${commit.slice(0, 12)} is refused: ${e.message}`, { kind: 'stalling', location: { ...e.location, file: e.location.file ?? f.path, commit } });
     }
-    if (chunk.length >= 2000) flush();
-  }
-  flush();
-  sortProblems(problems);
-  for (const f of [...files.domains.values()].flat()) {
-    const c = classifyPath(f.path, domainsDir);
-    if (c.kind !== 'domain' || c.file !== 'triggers' || checked?.has(f.oid, f.path)) continue;
-    try {
-      parseTriggersFile(f.path, f.content.toString('utf8'));
-    } catch (err) {
-      const loc = err instanceof GitfailoverError ? err.location : {};
-      problems.push({ file: f.path, line: loc.line ?? 1, col: loc.col ?? 1, code: 'E_TRIGGERS', message: errorMessage(err).replace(/^[^:]*:\d+:\d+: /, '') });
+    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {} };
+    for (const [domain, dfiles] of files.domains) {
+      const m = new Map<string, Buffer>();
+      const prefix = `${this.domainsDir}/${domain}/`;
+      for (const f of dfiles) m.set(f.path.slice(prefix.length), this.verdicts.get(f)?.rendered ?? f.content);
+      out.domains.set(domain, m);
+      const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
+      out.bindings[domain] = services ? this.bindingsOf(services) : [];
     }
+    for (const f of files.globals) out.globals.set(f.path, this.verdicts.get(f)?.rendered ?? f.content);
+    return out;
   }
-  if (problems.length > 0) {
-    const p = problems[0]!;
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")` : '';
-    throw new GitfailoverError(
-      p.code,
-      `commit ${commit.slice(0, 12)} is refused: ${p.file}:${p.line}:${p.col}: ${p.field ? `${p.field}: ` : ''}${p.message}${more}. Nothing was applied; fix the file (or git revert the commit) and push`,
-      { kind: 'stalling', location: { file: p.file, line: p.line, col: p.col, field: p.field, commit }, data: { problems } },
-    );
-  }
-  for (const g of good) checked!.add(g.id, g.path, g.bindings);
-}
 
-function renderAll(
-  files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] },
-  opts: RenderOptions,
-  domainsDir: string,
-  commit: string,
-  ipMap: IpMap,
-  checked?: CheckedBlobs,
-): Rendered {
-  const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {} };
-  const render = (f: TargetFile) => {
-    try {
-      return renderFile(f.path, f.content, opts);
-    } catch (err) {
-      if (err instanceof GitfailoverError) {
-        throw new GitfailoverError(err.code, `commit ${commit.slice(0, 12)} is refused: ${err.message}`, {
-          kind: 'stalling',
-          location: { ...err.location, file: err.location.file ?? f.path, commit },
-        });
-      }
-      throw err;
+  /** A domain's bindings after IP substitution, from this check or the known-good list (no second parse). */
+  private bindingsOf(services: TargetFile): string[] {
+    const ipMap = this.opts.ipMap;
+    const raw = this.verdicts.get(services)?.bindings ?? this.checked?.bindings(services.oid, services.path);
+    if (raw) {
+      return raw.map((b) => {
+        const bar = b.lastIndexOf('|');
+        const ip = b.slice(0, bar);
+        return `${normalizeIp(substituteIp(ip, ipMap)) ?? ip}:${b.slice(bar + 1)}`;
+      });
     }
-  };
-  for (const [domain, dfiles] of files.domains) {
-    const m = new Map<string, Buffer>();
-    const prefix = `${domainsDir}/${domain}/`;
-    for (const f of dfiles) m.set(f.path.slice(prefix.length), render(f));
-    out.domains.set(domain, m);
-    const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
-    out.bindings[domain] = services ? bindingsOf(services, ipMap, domainsDir, checked) : [];
+    const parsed = parseTree([{ path: services.path, id: services.oid, text: services.content.toString('utf8') }], this.domainsDir);
+    const list = [...parsed.model.domains.values()][0]?.services ?? [];
+    return list.map((s) => `${normalizeIp(substituteIp(s.ip, ipMap)) ?? s.ip}:${s.port}`);
   }
-  for (const f of files.globals) out.globals.set(f.path, render(f));
-  return out;
-}
-
-function bindingsOf(services: TargetFile, ipMap: IpMap, domainsDir: string, checked?: CheckedBlobs): string[] {
-  const known = checked?.bindings(services.oid, services.path);
-  if (known) {
-    return known.map((b) => {
-      const bar = b.lastIndexOf('|');
-      const ip = b.slice(0, bar);
-      return `${normalizeIp(substituteIp(ip, ipMap)) ?? ip}:${b.slice(bar + 1)}`;
-    });
-  }
-  const parsed = parseTree([{ path: services.path, id: services.oid, text: services.content.toString('utf8') }], domainsDir);
-  const list = [...parsed.model.domains.values()][0]?.services ?? [];
-  return list.map((s) => `${normalizeIp(substituteIp(s.ip, ipMap)) ?? s.ip}:${s.port}`);
 }
 
 /** Two services of the standby may not bind one ip:port: checked against the domains left as they are. */

@@ -1,0 +1,81 @@
+import { GitfailoverError, errorMessage, type Location } from '../errors.js';
+import { classifyPath } from '../model/layout.js';
+import { isModelFile, parseConfigFile, type Problem } from '../model/parse.js';
+import { renderFile, renderOptionsFor, type RenderOptions } from '../render/render-file.js';
+import { parseTriggersFile } from '../triggers/schema.js';
+
+/**
+ * The per-file work of a sync between reading the target and applying it: check a file (parse
+ * and schema) and render it for this node. Pure, one file at a time, and the same function runs
+ * in the sync's own thread (small syncs) or in check workers (check-pool.ts: full syncs), so the
+ * two can never disagree.
+ */
+export interface FileJob {
+  path: string;
+  content: Buffer;
+  /** false for a blob the known-good list already vouches for: render only. */
+  check: boolean;
+}
+
+export interface FileVerdict {
+  problems: Problem[];
+  /** A checked services.yaml that passed: its services as `ip|port`, before IP substitution. */
+  bindings?: string[];
+  /** The bytes for the live dir, only when they differ from the content. */
+  rendered?: Buffer;
+  /** Why the file could not be rendered (a template variable missing, ...); only for a file without problems. */
+  renderError?: { code: string; message: string; location: Location };
+}
+
+/** What a check worker needs to build the same RenderOptions as the sync (the node file's `substitution`). */
+export interface RenderSettings {
+  substitution: { ips: Readonly<Record<string, string>>; files: readonly string[]; vars: Readonly<Record<string, string>> };
+  /** The node file, for messages about the substitution section. */
+  file?: string;
+  domainsDir: string;
+}
+
+export function renderOptionsOf(s: RenderSettings): RenderOptions {
+  return renderOptionsFor(s.substitution, s.file, s.domainsDir);
+}
+
+export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: string): FileVerdict {
+  const out: FileVerdict = { problems: [] };
+  if (job.check && isModelFile(job.path, domainsDir)) {
+    const text = job.content.toString('utf8');
+    const parsed = parseConfigFile(job.path, text, domainsDir);
+    out.problems.push(...parsed.problems);
+    if (parsed.kind === 'services' && parsed.problems.length === 0) out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
+    if (parsed.kind === 'triggers') {
+      // The triggers module owns its schema: a bad triggers.yaml refuses the commit like any other file.
+      try {
+        parseTriggersFile(job.path, text);
+      } catch (err) {
+        const loc = err instanceof GitfailoverError ? err.location : {};
+        out.problems.push({ file: job.path, line: loc.line ?? 1, col: loc.col ?? 1, code: 'E_TRIGGERS', message: errorMessage(err).replace(/^[^:]*:\d+:\d+: /, '') });
+      }
+    }
+  }
+  if (out.problems.length > 0) return out;
+  try {
+    const rendered = renderFile(job.path, job.content, opts);
+    if (rendered !== job.content) out.rendered = rendered;
+  } catch (err) {
+    if (!(err instanceof GitfailoverError)) throw err;
+    out.renderError = { code: err.code, message: err.message, location: { ...err.location } };
+  }
+  return out;
+}
+
+/**
+ * Whether a file needs any work here: a check (not vouched for) or a render that may change it.
+ * The cheap tests of renderFile, so that the 200,000 plain user files of a warm full sync are
+ * never sent to a worker.
+ */
+export function needsWork(job: FileJob, opts: RenderOptions, domainsDir: string): boolean {
+  if (job.check) return true;
+  if (job.content.includes('{{')) return true;
+  if (opts.ipMap.entries.length === 0) return false;
+  const c = classifyPath(job.path, domainsDir);
+  return (c.kind === 'domain' && c.file === 'services') || opts.substituteGlobs.length > 0;
+}
