@@ -12,8 +12,9 @@ import { syncOnce } from '../sync/sync.js';
 const file = process.argv[2]!;
 const cfg = parseNodeFile(file, readFileSync(file, 'utf8'));
 const t0 = performance.now();
-const out = await syncOnce(cfg, { full: process.argv.includes('--full'), onDemand: true });
+const timings: Record<string, number> = {};
+const out = await syncOnce(cfg, { full: process.argv.includes('--full'), onDemand: true, timings });
 const ms = performance.now() - t0;
 process.stdout.write(
-  JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, success: out.result.success, mode: out.result.mode, domains: out.result.domains.length, error: out.result.error }) + '\n',
+  JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, success: out.result.success, mode: out.result.mode, domains: out.result.domains.length, error: out.result.error, timings }) + '\n',
 );

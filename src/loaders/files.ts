@@ -13,6 +13,11 @@ export const STAGING_DIR = '.gitfailover-staging';
 export class FilesLoader implements Loader {
   private readonly staging: string;
   private seq = 0;
+  /**
+   * Domains built ahead of the apply by stage(), with the files they were built from; `built`
+   * is undefined when the live folder already held exactly those bytes.
+   */
+  private readonly staged = new Map<string, { files: ReadonlyMap<string, Buffer>; built?: string }>();
 
   constructor(
     readonly liveDir: string,
@@ -21,11 +26,39 @@ export class FilesLoader implements Loader {
     this.staging = join(liveDir, STAGING_DIR);
   }
 
-  /** Clear what an interrupted apply left in staging. */
+  /** Clear what an interrupted apply left in staging (this apply's own stage() builds stay). */
   prepare(): void {
-    rmSync(this.staging, { recursive: true, force: true });
+    if (this.staged.size === 0) {
+      rmSync(this.staging, { recursive: true, force: true });
+    } else if (existsSync(this.staging)) {
+      const keep = new Set([...this.staged.values()].flatMap((s) => (s.built ? [s.built] : [])));
+      for (const e of readdirSync(this.staging)) if (!keep.has(join(this.staging, e))) rmSync(join(this.staging, e), { recursive: true, force: true });
+    }
     mkdirSync(this.staging, { recursive: true });
     mkdirSync(join(this.liveDir, this.domainsDir), { recursive: true });
+  }
+
+  /**
+   * Build a domain in staging ahead of the apply, while the sync is still checking other files
+   * (a full sync of 10,000 domains writes 220,000 files: done during the check, that time is
+   * hidden behind it). Nothing in the live dir changes: writeDomain() later swaps the build in,
+   * and discardStaged() (a refused sync) or the next prepare() removes it.
+   */
+  stage(domain: string, files: ReadonlyMap<string, Buffer>): void {
+    if (this.staged.size === 0) {
+      rmSync(this.staging, { recursive: true, force: true }); // what an interrupted apply left
+      mkdirSync(this.staging, { recursive: true });
+    }
+    const previous = this.staged.get(domain);
+    if (previous?.built) rmSync(previous.built, { recursive: true, force: true });
+    this.staged.set(domain, { files, built: holdsExactly(this.domainDir(domain), files) ? undefined : this.build(domain, files) });
+  }
+
+  /** Remove every stage() build (the sync was refused before anything went live). */
+  discardStaged(): void {
+    if (this.staged.size === 0) return;
+    this.staged.clear();
+    rmSync(this.staging, { recursive: true, force: true });
   }
 
   domainDir(domain: string): string {
@@ -45,10 +78,22 @@ export class FilesLoader implements Loader {
   /** Build the domain in staging, then swap it in. `files`: path relative to the domain folder -> bytes. */
   writeDomain(domain: string, files: ReadonlyMap<string, Buffer>): void {
     const live = this.domainDir(domain);
+    const pre = this.staged.get(domain);
+    this.staged.delete(domain);
+    if (pre && pre.files === files) {
+      if (pre.built) this.swapIn(domain, pre.built);
+      return;
+    }
+    if (pre?.built) rmSync(pre.built, { recursive: true, force: true });
     // A domain whose folder already holds exactly these bytes is left as it is: the result is the
     // same exact copy, without deleting and recreating its files (a warm full sync of 10,000
     // domains spent most of its time there). Reading to compare is cheaper than rewriting.
     if (holdsExactly(live, files)) return;
+    this.swapIn(domain, this.build(domain, files));
+  }
+
+  /** The domain's files, complete, in a new folder of staging. */
+  private build(domain: string, files: ReadonlyMap<string, Buffer>): string {
     const built = join(this.staging, `${domain}.${++this.seq}.new`);
     mkdirSync(built, { recursive: true });
     // One mkdir per folder, not per file: 20 users share users/ (a full sync made 220,000 calls).
@@ -62,6 +107,11 @@ export class FilesLoader implements Loader {
       }
       writeFileSync(p, content);
     }
+    return built;
+  }
+
+  private swapIn(domain: string, built: string): void {
+    const live = this.domainDir(domain);
     if (existsSync(live)) {
       const old = join(this.staging, `${domain}.${++this.seq}.old`);
       renameSync(live, old);
@@ -97,6 +147,7 @@ export class FilesLoader implements Loader {
   }
 
   finish(): void {
+    this.staged.clear();
     rmSync(this.staging, { recursive: true, force: true });
   }
 }

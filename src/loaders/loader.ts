@@ -30,6 +30,13 @@ export interface Loader {
   liveDomains(): string[];
   /** `files`: path relative to the domain folder -> bytes, already rendered (IPs substituted). */
   writeDomain(domain: string, files: ReadonlyMap<string, Buffer>): void;
+  /**
+   * Optional: build a domain ahead of the apply, nothing live changing, while the sync still
+   * checks the rest; a writeDomain() with the same `files` object then only swaps it in.
+   */
+  stage?(domain: string, files: ReadonlyMap<string, Buffer>): void;
+  /** Drop every stage() build: the sync was refused. */
+  discardStaged?(): void;
   deleteDomain(domain: string): void;
   writeGlobal(path: string, content: Buffer): void;
   removeGlobal(path: string): void;

@@ -14,6 +14,7 @@ import { checkAndRender, renderOptionsOf, type FileJob, type FileVerdict, type R
  * the same function, so the result is the same.
  */
 const WORKER = new URL('./check-worker.js', import.meta.url);
+const IN_FLIGHT = 2;
 
 interface Task {
   id: number;
@@ -24,9 +25,12 @@ interface Task {
 
 export class CheckPool {
   private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
   private readonly queue: Task[] = [];
-  private readonly running = new Map<Worker, Task>();
+  /**
+   * Each worker's batches in flight, oldest first (a worker answers in order). Two each: the next
+   * batch already waits in the worker's port while the sync's thread is busy writing files.
+   */
+  private readonly running = new Map<Worker, Task[]>();
   private seq = 0;
   private failed: Error | undefined;
 
@@ -43,7 +47,7 @@ export class CheckPool {
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => code !== 0 && this.fail(new Error(`check worker exited with code ${code}`)));
       this.workers.push(w);
-      this.idle.push(w);
+      this.running.set(w, []);
     }
   }
 
@@ -74,18 +78,18 @@ export class CheckPool {
   }
 
   private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const w = this.idle.pop()!;
+    while (this.queue.length > 0) {
+      let w: Worker | undefined;
+      for (const c of this.workers) if (this.running.get(c)!.length < (w ? this.running.get(w)!.length : IN_FLIGHT)) w = c;
+      if (!w) return;
       const t = this.queue.shift()!;
-      this.running.set(w, t);
+      this.running.get(w)!.push(t);
       w.postMessage({ id: t.id, jobs: t.jobs });
     }
   }
 
   private done(w: Worker, m: { id: number; verdicts?: FileVerdict[]; error?: string }): void {
-    const t = this.running.get(w);
-    this.running.delete(w);
-    this.idle.push(w);
+    const t = this.running.get(w)?.shift();
     if (t) {
       if (m.verdicts) {
         // Rendered bytes come back as Uint8Arrays: Buffers again, without a copy.
@@ -98,8 +102,8 @@ export class CheckPool {
 
   private fail(e: Error): void {
     this.failed ??= e;
-    for (const t of [...this.running.values(), ...this.queue]) t.reject(e);
-    this.running.clear();
+    for (const t of [...[...this.running.values()].flat(), ...this.queue]) t.reject(e);
+    for (const list of this.running.values()) list.length = 0;
     this.queue.length = 0;
   }
 }

@@ -25,8 +25,9 @@ export async function readTarget(
     /**
      * Called with the files as they are read, in batches and in order, before the whole read
      * ends: a full sync checks the first batches on worker threads while git sends the rest.
+     * `complete`: the domains whose last file is in this batch.
      */
-    onBatch?: (files: TargetFile[]) => void;
+    onBatch?: (files: TargetFile[], complete: string[]) => void;
   },
 ): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
   const domainSet = new Set(want.domains);
@@ -55,10 +56,13 @@ export async function readTarget(
   for (const r of reads) r.catch(() => {}); // a batch that throws leaves the later ones unawaited
   const domains = new Map<string, TargetFile[]>(want.domains.map((d) => [d, []]));
   const globals: TargetFile[] = [];
+  const lastOf = new Map<string, number>();
+  picked.forEach(({ domain }, i) => domain !== undefined && lastOf.set(domain, i));
   for (let start = 0; start < picked.length; start += READ_BATCH) {
     const end = Math.min(picked.length, start + READ_BATCH);
     const contents = await Promise.all(reads.slice(start, end));
     const batch: TargetFile[] = [];
+    const complete: string[] = [];
     for (let i = start; i < end; i++) {
       const { entry, domain } = picked[i]!;
       const content = contents[i - start];
@@ -73,8 +77,9 @@ export async function readTarget(
       batch.push(f);
       if (domain !== undefined) domains.get(domain)!.push(f);
       else globals.push(f);
+      if (domain !== undefined && lastOf.get(domain) === i) complete.push(domain);
     }
-    opts.onBatch?.(batch);
+    opts.onBatch?.(batch, complete);
   }
   return { domains, globals };
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
@@ -38,6 +39,8 @@ export interface SyncOptions {
   log?: (line: string) => void;
   /** Domains loaded so far of this apply (a full sync of thousands takes a while): `sync` shows it on a TTY. */
   progress?: Progress;
+  /** Filled with the milliseconds each phase took (fetch, plan, read+check, apply, state): the bench's breakdown. */
+  timings?: Record<string, number>;
 }
 
 export interface SyncOutcome {
@@ -97,6 +100,14 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   let recoveredAfter = 0;
   let plan: SyncPlan | undefined;
   let patches: string[] | undefined;
+  let discardStaged: (() => void) | undefined;
+  let lap = performance.now();
+  const mark = (phase: string) => {
+    if (!opts.timings) return;
+    const now = performance.now();
+    opts.timings[phase] = (opts.timings[phase] ?? 0) + now - lap;
+    lap = now;
+  };
 
   try {
     await repo.ensure();
@@ -109,6 +120,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       );
     }
     const head = await repo.fetch(cfg.sync.timeout);
+    mark('fetch');
     let target: string | undefined;
     if (journal) {
       target = journal.target; // finish the interrupted apply before anything newer
@@ -126,6 +138,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       return finish();
     }
     const loader = makeLoader(cfg, domainsDir);
+    discardStaged = () => loader.discardStaged?.();
     const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
     if (!journal && target === applied && mode === 'partial') {
       // `sync --start` with nothing new to apply still starts what earlier syncs loaded stopped.
@@ -190,6 +203,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     result.domains = plan.load;
     result.deleted = plan.delete;
+    mark('plan');
 
     const settings: RenderSettings = { substitution: cfg.substitution, file: cfg.file, domainsDir };
     const renderOpts = renderOptionsOf(settings);
@@ -198,15 +212,16 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     // likewise start only for a sync with thousands of files to check.
     const large = mode === 'full' || plan.load.length * 4 + plan.writeGlobal.length > 500;
     const checked = large ? new CheckedBlobs(stateDir, domainsDir) : undefined;
-    const work = new CheckWork(settings, renderOpts, checked);
+    const work = new CheckWork(settings, renderOpts, checked, opts.dryRun ? undefined : loader.stage?.bind(loader));
     let rendered: Rendered;
     try {
-      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize, listing: fullListing, onBatch: (b) => work.add(b) });
+      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize, listing: fullListing, onBatch: (b, complete) => work.add(b, complete) });
       rendered = await work.finish(files, target);
     } finally {
       await work.close();
     }
     if (!opts.dryRun) checked?.save(mode === 'full');
+    mark('read+check+render');
     checkBindings(rendered.bindings, state.bindings, plan, target, domainsDir);
 
     if (opts.dryRun) {
@@ -225,6 +240,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     await loader.validate?.({ load: rendered.domains, delete: plan.delete }, loaderCtx);
     saveJournal(stateDir, { target, from: applied, mode, started: result.time });
     await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts);
+    mark('apply');
     commitState(target, rendered);
     // The applied commit reaches disk before the journal goes, and staging is cleared before it
     // too: a kill between clearing the journal and saving the state left the live dir at the
@@ -233,9 +249,11 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     saveState(stateDir, state);
     loader.finish();
     clearJournal(stateDir);
+    mark('state');
     result.success = true;
     return finish();
   } catch (err) {
+    discardStaged?.(); // domains built ahead of an apply that will not happen
     const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_SYNC', errorMessage(err), { cause: err });
     result.success = false;
     result.error = e.message;
@@ -311,11 +329,18 @@ class CheckWork {
   private readonly domainsDir: string;
   /** Started at the first full batch (a sync reading thousands of files); small syncs never pay for threads. */
   private pool: CheckPool | undefined;
+  /** Each domain's files as read so far, and its rendered files once built (the same Map goes to the loader). */
+  private readonly byDomain = new Map<string, TargetFile[]>();
+  private readonly renderedDomains = new Map<string, Map<string, Buffer>>();
+  /** Staging ahead of the apply runs batch after batch, in read order. */
+  private staging: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly settings: RenderSettings,
     private readonly opts: RenderOptions,
     private readonly checked?: CheckedBlobs,
+    /** Build domains ahead of the apply (Loader.stage) as their checks pass; only with worker threads. */
+    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => void,
   ) {
     this.domainsDir = settings.domainsDir;
   }
@@ -324,29 +349,69 @@ class CheckWork {
     await this.pool?.close();
   }
 
-  add(files: TargetFile[]): void {
+  add(files: TargetFile[], complete: string[] = []): void {
     if (!this.pool && files.length >= READ_BATCH) this.pool = new CheckPool(this.settings);
     const picked: TargetFile[] = [];
     const jobs: FileJob[] = [];
+    const prefix = `${this.domainsDir}/`;
     for (const f of files) {
+      if (this.stage && this.pool && f.path.startsWith(prefix)) {
+        const d = f.path.slice(prefix.length, f.path.indexOf('/', prefix.length));
+        const list = this.byDomain.get(d);
+        if (list) list.push(f);
+        else this.byDomain.set(d, [f]);
+      }
       // A known-good blob is not checked again (content addressed): at most rendered.
       const job: FileJob = { path: f.path, content: f.content, check: isModelFile(f.path, this.domainsDir) && !this.checked?.has(f.oid, f.path) };
       if (!needsWork(job, this.opts, this.domainsDir)) continue;
       picked.push(f);
       jobs.push(job);
     }
-    if (jobs.length === 0) return;
     if (!this.pool) {
       jobs.forEach((j, i) => this.verdicts.set(picked[i]!, checkAndRender(j, this.opts, this.domainsDir)));
       return;
     }
-    const run = this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
+    const run = jobs.length === 0 ? Promise.resolve() : this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
     run.catch(() => {}); // awaited in finish(); a failure before then is not unhandled
     this.pending.push(run);
+    if (this.stage && complete.length > 0) {
+      // A domain's files may span two batches, and batches finish in any order: stage in read order.
+      this.staging = Promise.all([this.staging, run]).then(() => {
+        for (const d of complete) this.stageDomain(d);
+      });
+      this.staging.catch(() => {});
+    }
+  }
+
+  private stageDomain(domain: string): void {
+    const files = this.byDomain.get(domain);
+    this.byDomain.delete(domain);
+    if (!this.stage || !files) return;
+    if (files.some((f) => (this.verdicts.get(f)?.problems.length ?? 0) > 0 || this.verdicts.get(f)?.renderError)) {
+      this.stage = undefined; // the sync will be refused: build nothing more
+      return;
+    }
+    const m = this.renderedFiles(domain, files);
+    try {
+      this.stage(domain, m);
+    } catch {
+      this.stage = undefined; // e.g. a full disk: the apply writes the domain itself and reports it
+    }
+  }
+
+  private renderedFiles(domain: string, files: TargetFile[]): Map<string, Buffer> {
+    let m = this.renderedDomains.get(domain);
+    if (m) return m;
+    m = new Map<string, Buffer>();
+    const cut = this.domainsDir.length + domain.length + 2;
+    for (const f of files) m.set(f.path.slice(cut), this.verdicts.get(f)?.rendered ?? f.content);
+    this.renderedDomains.set(domain, m);
+    return m;
   }
 
   async finish(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string): Promise<Rendered> {
     await Promise.all(this.pending);
+    await this.staging;
     const ordered = [...[...files.domains.values()].flat(), ...files.globals];
     const problems: Problem[] = [];
     for (const f of ordered) problems.push(...(this.verdicts.get(f)?.problems ?? []));
@@ -373,10 +438,8 @@ class CheckWork {
     }
     const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {} };
     for (const [domain, dfiles] of files.domains) {
-      const m = new Map<string, Buffer>();
       const prefix = `${this.domainsDir}/${domain}/`;
-      for (const f of dfiles) m.set(f.path.slice(prefix.length), this.verdicts.get(f)?.rendered ?? f.content);
-      out.domains.set(domain, m);
+      out.domains.set(domain, this.renderedFiles(domain, dfiles));
       const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
       out.bindings[domain] = services ? this.bindingsOf(services) : [];
     }
