@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, cliOk, git, snapshot, usePairs, writeDomain, writeFile } from '../helpers/fixture.js';
+import { cli, cliOk, git, inodeAndMtime, snapshot, usePairs, writeDomain, writeFile } from '../helpers/fixture.js';
 
 const pair = usePairs();
 
@@ -32,6 +32,8 @@ describe('a sync of thousands of files (worker threads)', () => {
     expect(bad.stderr).toMatch(/Nothing was applied/);
     // Nothing half-applied: no domain reached the live dir.
     expect(existsSync(join(p.failLive, 'domains')) ? readdirSync(join(p.failLive, 'domains')) : []).toEqual([]);
+    // Domains built in staging while the rest was checked are gone with the refusal.
+    expect(existsSync(join(p.failLive, '.gitfailover-staging'))).toBe(false);
 
     await git(['-C', work, 'revert', '--no-edit', 'HEAD']);
     await git(['-C', work, 'push', '-q', 'origin', 'HEAD:main']);
@@ -50,5 +52,17 @@ describe('a sync of thousands of files (worker threads)', () => {
     expect(readFileSync(join(p.failLive, 'domains/d1/services.yaml'), 'utf8')).toContain('10.1.0.5');
     const status = JSON.parse((await cliOk(['status', '-c', p.standby, '--json'])).stdout);
     expect(status.drift).toEqual({ changed: [], missing: [], extra: [] });
+
+    // A full sync again (warm: every blob known good) puts back a file changed by hand and
+    // leaves the domains that already match untouched (same inode and mtime).
+    const edited = join(p.failLive, 'domains/d42/users/u3.yaml');
+    writeFile(edited, 'name: u3\nhome: /tampered\n');
+    const untouched = join(p.failLive, 'domains/d90/users/u1.yaml');
+    const before = inodeAndMtime(untouched);
+    await cliOk(['sync', '-c', p.standby, '--disable']);
+    await cliOk(['sync', '-c', p.standby, '--full']);
+    expect(readFileSync(edited, 'utf8')).toBe(prod['domains/d42/users/u3.yaml']);
+    expect(inodeAndMtime(untouched)).toBe(before);
+    expect(existsSync(join(p.failLive, '.gitfailover-staging'))).toBe(false);
   });
 });
