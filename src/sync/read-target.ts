@@ -44,7 +44,17 @@ export async function readTarget(
   const domains = new Map<string, TargetFile[]>(want.domains.map((d) => [d, []]));
   const globals: TargetFile[] = [];
   picked.forEach(({ entry, domain }, i) => {
-    const f = { path: entry.path, oid: entry.oid, content: contents[i] ?? Buffer.alloc(0) };
+    const content = contents[i];
+    // A blob the clone lacks (a damaged object store, or a fetch that left it out: fetch-pack
+    // skips git fetch's connectivity check) is never written as an empty file.
+    if (content === undefined) {
+      throw new GitfailoverError(
+        'E_MISSING_OBJECT',
+        `${entry.path} in commit ${target.slice(0, 12)} cannot be read: its blob ${entry.oid} is missing from this node's clone (${repo.gitDir}). Nothing was applied. Check that the remote is complete (git fsck there), move the clone aside so that the next fetch brings everything again (git does not fetch what the clone's refs say it has), then run "gitfailover sync --full"`,
+        { kind: 'stalling', location: { file: entry.path, commit: target }, data: { oid: entry.oid } },
+      );
+    }
+    const f = { path: entry.path, oid: entry.oid, content };
     if (domain !== undefined) domains.get(domain)!.push(f);
     else globals.push(f);
   });
