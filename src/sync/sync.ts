@@ -23,7 +23,7 @@ import { CheckedBlobs } from './checked-blobs.js';
 import { clearManifest, loadGlobalsManifest, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkTargetPath, readTarget, type TargetFile } from './read-target.js';
-import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, type StandbyState, type SyncResult } from './state.js';
+import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
 export interface SyncOptions {
@@ -199,7 +199,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const ipMap = parseIpMap(cfg.substitution.ips, cfg.file);
     const renderOpts: RenderOptions = { ipMap, substituteGlobs: cfg.substitution.files, vars: cfg.substitution.vars, domainsDir };
     const rendered = renderAll(files, renderOpts, domainsDir, target, ipMap, checked);
-    checkBindings(rendered.bindings, () => state.bindings, plan, target, domainsDir);
+    checkBindings(rendered.bindings, state, plan, target, domainsDir);
 
     if (opts.dryRun) {
       patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir);
@@ -245,10 +245,10 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       if (plan.mode === 'full') clearManifest(stateDir);
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.
-      const before = plan.mode === 'full' ? {} : state.bindings;
-      const changed = plan.mode === 'full' || plan.delete.some((d) => Object.hasOwn(before, d)) || [...rendered.domains.keys()].some((d) => !sameBindings(before, d, rendered.bindings[d]));
+      const changed =
+        plan.mode === 'full' || plan.delete.some((d) => storedBindingsOf(state, d) !== undefined) || [...rendered.domains.keys()].some((d) => !sameBindings(state, d, rendered.bindings[d]));
       if (changed) {
-        const bindings = { ...before };
+        const bindings = plan.mode === 'full' ? {} : { ...state.bindings };
         for (const d of plan.delete) delete bindings[d];
         for (const d of rendered.domains.keys()) bindings[d] = rendered.bindings[d] ?? [];
         saveBindings(stateDir, state, bindings);
@@ -398,20 +398,19 @@ function bindingsOf(services: TargetFile, ipMap: IpMap, domainsDir: string, chec
 
 /**
  * Two services of the standby may not bind one ip:port: checked against the domains left as they
- * are. `stored` (the applied bindings, read from their file on first use) is not read by a full sync.
+ * are (the applied bindings in `state`, read from their file on first use; not by a full sync).
  */
-function checkBindings(fresh: Record<string, string[]>, stored: () => Record<string, string[]>, plan: SyncPlan, commit: string, domainsDir: string): void {
+function checkBindings(fresh: Record<string, string[]>, state: StandbyState, plan: SyncPlan, commit: string, domainsDir: string): void {
   const owner = new Map<string, string>();
   const replaced = new Set([...plan.load, ...plan.delete]);
   if (plan.mode === 'partial') {
-    const current = stored();
     // The stored bindings are conflict-free: every apply passed this check before they were
     // written, and they change only with an apply. A partial sync keeps every other domain as it
     // is and deleting a domain only frees bindings, so when each loaded domain binds exactly what
     // it bound before (a user change, the common case) the result binds what the applied state
     // does and cannot conflict: no map of every domain's bindings (30,000 at 10,000 domains).
-    if (plan.load.every((d) => sameBindings(current, d, fresh[d]))) return;
-    for (const [d, list] of Object.entries(current)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
+    if (plan.load.every((d) => sameBindings(state, d, fresh[d]))) return;
+    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
   }
   for (const [d, list] of Object.entries(fresh)) {
     for (const b of list) {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadState, sameBindings, saveBindings, saveState, statePath } from '../../../src/sync/state.js';
+import { loadState, lookupBindings, sameBindings, saveBindings, saveState, statePath, storedBindingsOf } from '../../../src/sync/state.js';
 import { removeDir, tempDir } from '../../helpers/fixture.js';
 
 const dirs: string[] = [];
@@ -39,7 +39,10 @@ describe('bindings in their own file', () => {
     const s = loadState(dir, asSync);
     const many: Record<string, string[]> = {};
     for (let i = 0; i < 1000; i++) many[`d${i}`] = [`10.1.0.5:${1000 + i}`];
+    void s.bindings; // read before, replaced after
     saveBindings(dir, s, many);
+    expect(s.bindings).toBe(many);
+    expect(sameBindings(s, 'd7', ['10.1.0.5:1007'])).toBe(true);
     saveState(dir, s);
     const text = readFileSync(statePath(dir), 'utf8');
     expect(text).not.toContain('10.1.0.5');
@@ -77,14 +80,36 @@ describe('bindings in their own file', () => {
   });
 });
 
-describe('sameBindings', () => {
-  it('compares one domain, treating none and absent alike (and a domain named like an Object method as a domain)', () => {
-    const stored = { acme: ['a:1', 'b:2'] };
-    expect(sameBindings(stored, 'acme', ['a:1', 'b:2'])).toBe(true);
-    expect(sameBindings(stored, 'acme', ['b:2', 'a:1'])).toBe(false);
-    expect(sameBindings(stored, 'acme', undefined)).toBe(false);
-    expect(sameBindings(stored, 'new', [])).toBe(true);
-    expect(sameBindings(stored, 'constructor', [])).toBe(true);
-    expect(sameBindings(stored, 'constructor', ['a:1'])).toBe(false);
+describe('one domain\'s stored bindings', () => {
+  const stored = { acme: ['a:1', 'b:2'], 'acme.example': ['[2001:db8:1::5]:990'], none: [] as string[], wacme: ['c:3'] };
+  const text = JSON.stringify(stored);
+
+  it('are found in the compact text without parsing it whole', () => {
+    expect(lookupBindings(text, 'acme')).toEqual(['a:1', 'b:2']);
+    expect(lookupBindings(text, 'acme.example')).toEqual(['[2001:db8:1::5]:990']);
+    expect(lookupBindings(text, 'none')).toEqual([]);
+    expect(lookupBindings(text, 'cme')).toBeUndefined();
+    expect(lookupBindings(text, 'constructor')).toBeUndefined();
+    expect(lookupBindings('{}', 'acme')).toBeUndefined();
+    // not the compact shape: the caller parses it whole
+    expect(lookupBindings(JSON.stringify(stored, null, 2), 'acme')).toBeNull();
+  });
+
+  it('compare one domain, none and absent alike, whether the file was parsed or not', () => {
+    const dir = stateDir();
+    const s = loadState(dir, asSync);
+    saveBindings(dir, s, stored);
+    saveState(dir, s);
+    const parsed = loadState(dir);
+    void parsed.bindings;
+    for (const fresh of [loadState(dir), parsed]) {
+      expect(sameBindings(fresh, 'acme', ['a:1', 'b:2'])).toBe(true);
+      expect(sameBindings(fresh, 'acme', ['b:2', 'a:1'])).toBe(false);
+      expect(sameBindings(fresh, 'acme', undefined)).toBe(false);
+      expect(sameBindings(fresh, 'new', [])).toBe(true);
+      expect(sameBindings(fresh, 'constructor', [])).toBe(true);
+      expect(sameBindings(fresh, 'constructor', ['a:1'])).toBe(false);
+      expect(storedBindingsOf(fresh, 'wacme')).toEqual(['c:3']);
+    }
   });
 });
