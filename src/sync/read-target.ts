@@ -67,11 +67,13 @@ export async function readTarget(
       const { entry, domain } = picked[i]!;
       const content = contents[i - start];
       if (content === undefined) {
-        // Never written as an empty file: the node's clone lacks an object the listing names.
-        throw new GitfailoverError('E_MISSING_OBJECT', `${entry.path} in commit ${target.slice(0, 12)}: blob ${entry.oid} is missing from this node's clone (${repo.gitDir}). Nothing was applied; run "gitfailover doctor", then "gitfailover sync --full" (with automatic sync disabled) to fetch and reload everything`, {
-          kind: 'stalling',
-          location: { file: entry.path, commit: target },
-        });
+        // A blob the clone lacks (a damaged object store, or a fetch that left it out: fetch-pack
+        // skips git fetch's connectivity check) is never written as an empty file.
+        throw new GitfailoverError(
+          'E_MISSING_OBJECT',
+          `${entry.path} in commit ${target.slice(0, 12)} cannot be read: its blob ${entry.oid} is missing from this node's clone (${repo.gitDir}). Nothing was applied. Check that the remote is complete (git fsck there), move the clone aside so that the next fetch brings everything again (git does not fetch what the clone's refs say it has), then run "gitfailover sync --full"`,
+          { kind: 'stalling', location: { file: entry.path, commit: target }, data: { oid: entry.oid } },
+        );
       }
       const f = { path: entry.path, oid: entry.oid, content };
       batch.push(f);

@@ -24,7 +24,7 @@ import { checkAndRender, needsWork, renderOptionsOf, type FileJob, type FileVerd
 import { clearManifest, loadGlobalsManifest, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkTargetPath, READ_BATCH, readTarget, type TargetFile } from './read-target.js';
-import { clearJournal, loadJournal, loadState, saveJournal, saveState, type StandbyState, type SyncResult } from './state.js';
+import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
 export interface SyncOptions {
@@ -222,7 +222,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     if (!opts.dryRun) checked?.save(mode === 'full');
     mark('read+check+render');
-    checkBindings(rendered.bindings, state.bindings, plan, target, domainsDir);
+    checkBindings(rendered.bindings, state, plan, target, domainsDir);
 
     if (opts.dryRun) {
       patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir);
@@ -242,16 +242,17 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts);
     mark('apply');
     commitState(target, rendered);
+    result.success = true;
     // The applied commit reaches disk before the journal goes, and staging is cleared before it
     // too: a kill between clearing the journal and saving the state left the live dir at the
     // target while the state named the previous commit, and the restart saw nothing to do (the
-    // kill trials found it).
-    saveState(stateDir, state);
+    // kill trials found it). finish() is that save (state.json, fsync'd): it also records
+    // lastSync, so one write instead of two, and a kill before it resumes from the journal as before.
+    const outcome = finish();
     loader.finish();
     clearJournal(stateDir);
     mark('state');
-    result.success = true;
-    return finish();
+    return outcome;
   } catch (err) {
     discardStaged?.(); // domains built ahead of an apply that will not happen
     const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_SYNC', errorMessage(err), { cause: err });
@@ -263,21 +264,25 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     return finish();
   }
 
+  /** Record the applied commit (saved by finish()), its bindings and manifest shards. */
   function commitState(target: string, rendered?: Rendered): void {
     state.appliedCommit = target;
     if (rendered && plan) {
-      if (plan.mode === 'full') {
-        state.bindings = {};
-        clearManifest(stateDir);
+      if (plan.mode === 'full') clearManifest(stateDir);
+      // The bindings file is rewritten only when a binding changed (a user change leaves them
+      // as they are); state.json names the new file, so the switch lands with the applied commit.
+      const changed =
+        plan.mode === 'full' || plan.delete.some((d) => storedBindingsOf(state, d) !== undefined) || [...rendered.domains.keys()].some((d) => !sameBindings(state, d, rendered.bindings[d]));
+      if (changed) {
+        const bindings = plan.mode === 'full' ? {} : { ...state.bindings };
+        for (const d of plan.delete) delete bindings[d];
+        for (const d of rendered.domains.keys()) bindings[d] = rendered.bindings[d] ?? [];
+        saveBindings(stateDir, state, bindings);
       }
       // The manifest is sharded per domain (manifest-store.ts): only the shards of the domains
       // this apply touched are written, so a one-user sync no longer rewrites 19 MB at 10,000 domains.
-      for (const d of plan.delete) {
-        delete state.bindings[d];
-        writeDomainManifest(stateDir, d, undefined);
-      }
+      for (const d of plan.delete) writeDomainManifest(stateDir, d, undefined);
       for (const [d, dfiles] of rendered.domains) {
-        state.bindings[d] = rendered.bindings[d] ?? [];
         const entries: Record<string, string> = {};
         for (const [rel, content] of dfiles) entries[`${domainsDir}/${d}/${rel}`] = gitBlobId(content);
         writeDomainManifest(stateDir, d, entries);
@@ -464,12 +469,21 @@ class CheckWork {
   }
 }
 
-/** Two services of the standby may not bind one ip:port: checked against the domains left as they are. */
-function checkBindings(fresh: Record<string, string[]>, current: Record<string, string[]>, plan: SyncPlan, commit: string, domainsDir: string): void {
+/**
+ * Two services of the standby may not bind one ip:port: checked against the domains left as they
+ * are (the applied bindings in `state`, read from their file on first use; not by a full sync).
+ */
+function checkBindings(fresh: Record<string, string[]>, state: StandbyState, plan: SyncPlan, commit: string, domainsDir: string): void {
   const owner = new Map<string, string>();
   const replaced = new Set([...plan.load, ...plan.delete]);
   if (plan.mode === 'partial') {
-    for (const [d, list] of Object.entries(current)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
+    // The stored bindings are conflict-free: every apply passed this check before they were
+    // written, and they change only with an apply. A partial sync keeps every other domain as it
+    // is and deleting a domain only frees bindings, so when each loaded domain binds exactly what
+    // it bound before (a user change, the common case) the result binds what the applied state
+    // does and cannot conflict: no map of every domain's bindings (30,000 at 10,000 domains).
+    if (plan.load.every((d) => sameBindings(state, d, fresh[d]))) return;
+    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
   }
   for (const [d, list] of Object.entries(fresh)) {
     for (const b of list) {
