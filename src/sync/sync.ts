@@ -60,6 +60,8 @@ interface Rendered {
   domains: Map<string, Map<string, Buffer>>;
   globals: Map<string, Buffer>;
   bindings: Record<string, string[]>;
+  /** The blob id of content that rendering left as it was: the manifest needs no hash of it. */
+  oids: WeakMap<Buffer, string>;
 }
 
 /**
@@ -284,13 +286,13 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       for (const d of plan.delete) writeDomainManifest(stateDir, d, undefined);
       for (const [d, dfiles] of rendered.domains) {
         const entries: Record<string, string> = {};
-        for (const [rel, content] of dfiles) entries[`${domainsDir}/${d}/${rel}`] = gitBlobId(content);
+        for (const [rel, content] of dfiles) entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);
         writeDomainManifest(stateDir, d, entries);
       }
       if (plan.mode === 'full' || plan.removeGlobal.length > 0 || rendered.globals.size > 0) {
         const globals = plan.mode === 'full' ? {} : loadGlobalsManifest(stateDir);
         for (const p of plan.removeGlobal) delete globals[p];
-        for (const [p, content] of rendered.globals) globals[p] = gitBlobId(content);
+        for (const [p, content] of rendered.globals) globals[p] = rendered.oids.get(content) ?? gitBlobId(content);
         writeGlobalsManifest(stateDir, globals);
       }
       // Read again from the shards if anyone asks (the daemon's drift check loads its own state).
@@ -441,7 +443,8 @@ class CheckWork {
       const e = this.verdicts.get(f)?.renderError;
       if (e) throw new GitfailoverError(e.code, `commit ${commit.slice(0, 12)} is refused: ${e.message}`, { kind: 'stalling', location: { ...e.location, file: e.location.file ?? f.path, commit } });
     }
-    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {} };
+    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {}, oids: new WeakMap() };
+    for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
     for (const [domain, dfiles] of files.domains) {
       const prefix = `${this.domainsDir}/${domain}/`;
       out.domains.set(domain, this.renderedFiles(domain, dfiles));
