@@ -26,7 +26,7 @@ const keep = process.argv.includes('--keep');
 const SIZES = quick ? [100, 1000] : [100, 1000, 10_000];
 const BIG = SIZES[SIZES.length - 1]!;
 const LATENCY_CHANGES = quick ? 20 : 200;
-const PARTIAL_ROUNDS = quick ? 3 : 7;
+const PARTIAL_ROUNDS = quick ? 3 : 15;
 const BURST = quick ? 20 : 50;
 const RECORD_PAIRS = quick ? 5 : 15;
 
@@ -214,13 +214,29 @@ ${table(
 
 async function partialScale(standbys: Map<number, string>): Promise<void> {
   const partial = new Map<number, SyncRun[]>(SIZES.map((n) => [n, []]));
+  const raw = new Map<number, number[]>(SIZES.map((n) => [n, []]));
+  // The raw-git baseline of the same work: a bare clone one commit behind fetches the commit
+  // (fetch-pack + update-ref, what gitfailover runs), diffs it, and reads the changed blob.
+  const rawScript = new Map<number, string>();
+  for (const n of SIZES) {
+    const g = join(root, `raw-${n}.git`);
+    await mustRun('git', ['clone', '-q', '--bare', '--no-local', repos.get(n)!, g]);
+    await mustRun('git', ['--git-dir', g, 'update-ref', 'refs/remotes/origin/main', 'refs/heads/main']);
+    rawScript.set(
+      n,
+      `set -e; G=${g}; old=$(git --git-dir $G rev-parse refs/remotes/origin/main); new=$(git --git-dir $G fetch-pack --thin --no-progress ${repos.get(n)!} refs/heads/main | cut -d' ' -f1); ` +
+        `git --git-dir $G update-ref refs/remotes/origin/main $new; git --git-dir $G diff-tree -r --raw $old $new | awk '{print $4}' | git --git-dir $G cat-file --batch >/dev/null`,
+    );
+  }
   for (let r = 1; r <= PARTIAL_ROUNDS; r++) {
     for (const n of SIZES) {
       await commitUserChange(repos.get(n)!, (r * 37) % n, 1 + (r % 20), r);
       partial.get(n)!.push(await childSync(standbys.get(n)!));
+      raw.get(n)!.push((await timedShell(rawScript.get(n)!)).ms);
     }
   }
   const base = partial.get(SIZES[0]!)!;
+  const rawBase = raw.get(SIZES[0]!)!;
   const rows = SIZES.map((n) => {
     const runs = partial.get(n)!;
     const ratio = pairedRatio(runs.map((x) => x.ms), base.map((x) => x.ms));
@@ -232,13 +248,20 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
       fmtMb(median(runs.map((x) => x.maxRssKb))),
       fmtRatio(ratio),
       n === BIG ? verdict(ratio, 1.5) : '',
+      fmtMs(median(raw.get(n)!)),
+      fmtRatio(pairedRatio(raw.get(n)!, rawBase)),
     ];
   });
+  const phaseRows = SIZES.map((n) => [n.toLocaleString('en'), ...PHASES.map((k) => fmtMs(median(partial.get(n)!.map((x) => x.timings?.[k] ?? 0))))]);
   sections.splice(want('full') ? sections.length - 1 : sections.length, 0, `## 2. Scale: a one-user partial sync
 
-One commit changing one user file, fetched and applied by a standby that has the previous commit applied (${PARTIAL_ROUNDS} rounds; each round syncs every size in turn, so the ratio is taken round by round).
+One commit changing one user file, fetched and applied by a standby that has the previous commit applied (${PARTIAL_ROUNDS} rounds; each round syncs every size in turn, so the ratio is taken round by round). **Raw git** is the same work done by a shell script in the same round: \`git fetch-pack\` of the commit into a bare clone one commit behind, \`update-ref\`, \`diff-tree\`, and \`cat-file\` of the changed blob (its time includes the shell's start-up). Its own growth from ${SIZES[0]} to ${BIG.toLocaleString('en')} domains is git's cost of a flat \`domains/\` tree of ${BIG.toLocaleString('en')} entries, which every one-file commit rewrites.
 
-${table(['domains', 'median', 'min', 'max', 'peak RSS', `vs ${SIZES[0]} (paired)`, 'goal'], rows)}`);
+${table(['domains', 'median', 'min', 'max', 'peak RSS', `vs ${SIZES[0]} (paired)`, 'goal', 'raw git median', `raw git vs ${SIZES[0]}`], rows)}
+
+Median time of each phase (the sync's own clock):
+
+${table(['domains', ...PHASES], phaseRows)}`);
 }
 
 // ---- 1: latency ---------------------------------------------------------------------------
