@@ -1,4 +1,5 @@
 import { readFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Loader } from './loader.js';
 
@@ -44,14 +45,25 @@ export class FilesLoader implements Loader {
    * hidden behind it). Nothing in the live dir changes: writeDomain() later swaps the build in,
    * and discardStaged() (a refused sync) or the next prepare() removes it.
    */
-  stage(domain: string, files: ReadonlyMap<string, Buffer>): void {
+  async stage(domain: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
     if (this.staged.size === 0) {
       rmSync(this.staging, { recursive: true, force: true }); // what an interrupted apply left
       mkdirSync(this.staging, { recursive: true });
     }
     const previous = this.staged.get(domain);
     if (previous?.built) rmSync(previous.built, { recursive: true, force: true });
-    this.staged.set(domain, { files, built: holdsExactly(this.domainDir(domain), files) ? undefined : this.build(domain, files) });
+    if (holdsExactly(this.domainDir(domain), files)) {
+      this.staged.set(domain, { files });
+      return;
+    }
+    // Written by libuv's threads, not this one: on a slow disk the sync's thread goes on reading
+    // from git and feeding the check workers instead of waiting in open().
+    const built = join(this.staging, `${domain}.${++this.seq}.new`);
+    const dirs = new Set([built]);
+    for (const rel of files.keys()) dirs.add(dirname(join(built, rel)));
+    for (const d of [...dirs].sort()) await mkdir(d, { recursive: true });
+    await Promise.all([...files].map(([rel, content]) => writeFile(join(built, rel), content)));
+    this.staged.set(domain, { files, built });
   }
 
   /** Remove every stage() build (the sync was refused before anything went live). */

@@ -71,8 +71,9 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
-  warnings.push(...(await dropOversized(repo, cfg, local, env)));
-  await refuseSecrets(repo, cfg, local, env);
+  const added = await addedFiles(repo, local, env);
+  warnings.push(...(await dropOversized(repo, cfg, added, env)));
+  await refuseSecrets(repo, cfg, added, env);
 
   const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
   const baseTree = await repo.treeOf(local);
@@ -105,13 +106,13 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   const head = commit ?? local;
   if (opts.push !== false && !offline && head && head !== remoteHead) {
     try {
-      pushed = (await repo.push(cfg.sync.timeout)).pushed;
+      pushed = (await repo.push(cfg.sync.timeout, head)).pushed;
     } catch (err) {
       pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  const tracking = await repo.resolve(repo.trackingRef);
-  const unpushed = head ? await repo.count(tracking, head) : 0;
+  // A push that went through left the tracking ref at head: nothing unpushed, no processes to ask.
+  const unpushed = !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
   return { commit, subject, changes, pushed, unpushed, pushError, warnings };
 }
 
@@ -129,15 +130,26 @@ async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Process
   await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
 }
 
-/** Files over live.maxFileSize are user data, not configuration: keep them out, and say so. */
-async function dropOversized(repo: NodeRepo, cfg: NodeConfig, local: string | undefined, env: NodeJS.ProcessEnv): Promise<string[]> {
+/**
+ * The files the private index adds or changes against `local` (not deletions), for the size and
+ * secret checks: one diff-index for both. Gitlinks are left out (no blob to read).
+ */
+async function addedFiles(repo: NodeRepo, local: string | undefined, env: NodeJS.ProcessEnv): Promise<AddedFile[]> {
   const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--no-renames', local ?? EMPTY_TREE], { env });
   const parts = r.stdout.split('\0');
-  const added: { path: string; oid: string }[] = [];
+  const added: AddedFile[] = [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
-    const [, , , newOid, status] = parts[i]!.slice(1).split(' ');
-    if (status !== 'D') added.push({ path: parts[i + 1]!, oid: newOid! });
+    const [, newMode, , newOid, status] = parts[i]!.slice(1).split(' ');
+    if (status !== 'D' && newMode !== '160000') added.push({ path: parts[i + 1]!, oid: newOid! });
   }
+  return added;
+}
+
+/**
+ * Files over live.maxFileSize are user data, not configuration: keep them out, and say so.
+ * Takes them out of `added` too, so the secret check after it sees what will be committed.
+ */
+async function dropOversized(repo: NodeRepo, cfg: NodeConfig, added: AddedFile[], env: NodeJS.ProcessEnv): Promise<string[]> {
   const warnings: string[] = [];
   if (added.length === 0) return warnings;
   // One batch-check for every new blob, not a process per file (a first record has thousands).
@@ -147,8 +159,17 @@ async function dropOversized(repo: NodeRepo, cfg: NodeConfig, local: string | un
     const size = Number(sizes[added.findIndex((a) => a.path === path)]);
     warnings.push(`${path} is ${size} bytes, over live.maxFileSize (${cfg.live.maxFileSize}): not recorded (add it to live.exclude if it is data)`);
   }
-  if (tooBig.length > 0) await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: tooBig.map((t) => t.path).join('\0') });
+  if (tooBig.length > 0) {
+    await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: tooBig.map((t) => t.path).join('\0') });
+    const dropped = new Set(tooBig);
+    added.splice(0, added.length, ...added.filter((a) => !dropped.has(a)));
+  }
   return warnings;
+}
+
+export interface AddedFile {
+  path: string;
+  oid: string;
 }
 
 export function parseActor(actor: string | undefined): { name: string; email: string } {

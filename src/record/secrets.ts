@@ -42,14 +42,7 @@ export function secretIn(content: Buffer, secrets: readonly { field: string; val
  * Refuses the record when a file added or changed in the private index (against `base`) holds a
  * secret. The offending paths are taken out of the index, so the next record starts clean.
  */
-export async function refuseSecrets(repo: NodeRepo, cfg: NodeConfig, base: string | undefined, env: NodeJS.ProcessEnv): Promise<void> {
-  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--no-renames', base ?? EMPTY_TREE], { env });
-  const parts = r.stdout.split('\0');
-  const changed: { path: string; oid: string }[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const [, newMode, , newOid, status] = parts[i]!.slice(1).split(' ');
-    if (status !== 'D' && newMode !== '160000') changed.push({ path: parts[i + 1]!, oid: newOid! });
-  }
+export async function refuseSecrets(repo: NodeRepo, cfg: NodeConfig, changed: readonly { path: string; oid: string }[], env: NodeJS.ProcessEnv): Promise<void> {
   if (changed.length === 0) return;
   const secrets = nodeSecrets(cfg);
   const found: { path: string; what: string }[] = [];

@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node } from 'yaml';
 import { GitfailoverError } from '../errors.js';
 import { classifyPath, DEFAULT_DOMAINS_DIR } from '../model/layout.js';
 import { EMPTY_IP_MAP, parseIpMap, type IpMap } from './ip-map.js';
@@ -55,7 +55,7 @@ const BINARY_SNIFF = 8192;
  * Text is handled byte-exactly: valid UTF-8 is decoded as UTF-8 (a BOM is kept), anything else
  * byte-for-byte as latin1 (addresses and placeholders are ASCII either way).
  */
-export function renderFile(path: string, content: Buffer, opts: RenderOptions): Buffer {
+export function renderFile(path: string, content: Buffer, opts: RenderOptions, parsed?: Document.Parsed): Buffer {
   if (isBinary(content)) return content;
 
   const ipMap = opts.ipMap ?? EMPTY_IP_MAP;
@@ -70,7 +70,9 @@ export function renderFile(path: string, content: Buffer, opts: RenderOptions): 
   const original = decoded.text;
   let text = original;
   if (templated) text = renderTemplate(text, decoded.utf8 ? opts.vars : latin1Values(opts.vars), path);
-  if (services) text = substituteServicesYaml(text, ipMap, path);
+  // A services.yaml the caller already parsed (sync's check) is not parsed again: the document
+  // of the UTF-8 text is that of this text unless a template changed it.
+  if (services) text = substituteServicesYaml(text, ipMap, path, !templated && decoded.utf8 ? parsed : undefined);
   if (textual) text = substituteText(text, ipMap).text;
   if (text === original) return content;
   return Buffer.from(text, decoded.utf8 ? 'utf8' : 'latin1');
@@ -116,10 +118,10 @@ function matcherFor(globs: readonly string[]): (path: string) => boolean {
  * services.yaml (`services: [{name, protocol, ip, port}]`, or a bare list): replace the source
  * text of each `ip` scalar whose address the map names, keeping its quoting; nothing else moves.
  */
-export function substituteServicesYaml(text: string, map: IpMap, file: string): string {
+export function substituteServicesYaml(text: string, map: IpMap, file: string, parsed?: Document.Parsed): string {
   if (map.entries.length === 0) return text;
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const doc = parsed && parsed.errors.length === 0 ? parsed : parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = lines.linePos(e.pos[0]);

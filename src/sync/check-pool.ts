@@ -84,7 +84,17 @@ export class CheckPool {
       if (!w) return;
       const t = this.queue.shift()!;
       this.running.get(w)!.push(t);
-      w.postMessage({ id: t.id, jobs: t.jobs });
+      // One buffer per batch, moved to the worker (not copied): the files' Buffers are views into
+      // cat-file's output chunks, and cloning a view clones the whole chunk under it.
+      const bytes = Buffer.allocUnsafeSlow(t.jobs.reduce((n, j) => n + j.content.length, 0));
+      const ends: number[] = [];
+      let at = 0;
+      for (const j of t.jobs) {
+        j.content.copy(bytes, at);
+        ends.push((at += j.content.length));
+      }
+      const ab = bytes.buffer as ArrayBuffer;
+      w.postMessage({ id: t.id, paths: t.jobs.map((j) => j.path), checks: t.jobs.map((j) => j.check), ends, bytes: ab }, [ab]);
     }
   }
 

@@ -3,6 +3,7 @@ import { classifyPath } from '../model/layout.js';
 import { isModelFile, parseConfigFile, type Problem } from '../model/parse.js';
 import { renderFile, renderOptionsFor, type RenderOptions } from '../render/render-file.js';
 import { parseTriggersFile } from '../triggers/schema.js';
+import type { Document } from 'yaml';
 
 /**
  * The per-file work of a sync between reading the target and applying it: check a file (parse
@@ -41,9 +42,11 @@ export function renderOptionsOf(s: RenderSettings): RenderOptions {
 
 export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: string): FileVerdict {
   const out: FileVerdict = { problems: [] };
+  let doc: Document.Parsed | undefined;
   if (job.check && isModelFile(job.path, domainsDir)) {
     const text = job.content.toString('utf8');
     const parsed = parseConfigFile(job.path, text, domainsDir);
+    if (parsed.kind === 'services') doc = parsed.source.doc;
     out.problems.push(...parsed.problems);
     if (parsed.kind === 'services' && parsed.problems.length === 0) out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
     if (parsed.kind === 'triggers') {
@@ -58,7 +61,7 @@ export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: st
   }
   if (out.problems.length > 0) return out;
   try {
-    const rendered = renderFile(job.path, job.content, opts);
+    const rendered = renderFile(job.path, job.content, opts, doc);
     if (rendered !== job.content) out.rendered = rendered;
   } catch (err) {
     if (!(err instanceof GitfailoverError)) throw err;

@@ -2,16 +2,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { checkAndRender, renderOptionsOf, type FileJob, type RenderSettings } from './check-render.js';
 
 /**
- * A check worker (check-pool.ts): runs checkAndRender on the batches the sync sends it. Buffers
- * arrive as plain Uint8Arrays (structured clone), so they are wrapped as Buffers again, without a copy.
+ * A check worker (check-pool.ts): runs checkAndRender on the batches the sync sends it. A batch's
+ * files arrive as one transferred buffer with the end offset of each; each file is a Buffer view
+ * into it (no copy).
  */
 const settings = workerData as RenderSettings;
 const opts = renderOptionsOf(settings);
 
-parentPort!.on('message', (msg: { id: number; jobs: { path: string; content: Uint8Array; check: boolean }[] }) => {
+parentPort!.on('message', (msg: { id: number; paths: string[]; checks: boolean[]; ends: number[]; bytes: ArrayBuffer }) => {
   try {
-    const verdicts = msg.jobs.map((j) => {
-      const job: FileJob = { path: j.path, content: Buffer.from(j.content.buffer, j.content.byteOffset, j.content.byteLength), check: j.check };
+    const verdicts = msg.paths.map((path, i) => {
+      const start = i === 0 ? 0 : msg.ends[i - 1]!;
+      const job: FileJob = { path, content: Buffer.from(msg.bytes, start, msg.ends[i]! - start), check: msg.checks[i]! };
       return checkAndRender(job, opts, settings.domainsDir);
     });
     parentPort!.postMessage({ id: msg.id, verdicts });

@@ -330,6 +330,9 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
  * anything is applied: every problem of every file is collected first, so the message can say
  * how many more there are.
  */
+/** Domains staged at once while a large sync checks (each one's files are written in parallel). */
+const STAGE_AT_ONCE = 4;
+
 class CheckWork {
   private readonly verdicts = new Map<TargetFile, FileVerdict>();
   private readonly pending: Promise<void>[] = [];
@@ -347,12 +350,14 @@ class CheckWork {
     private readonly opts: RenderOptions,
     private readonly checked?: CheckedBlobs,
     /** Build domains ahead of the apply (Loader.stage) as their checks pass; only with worker threads. */
-    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => void,
+    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => Promise<void>,
   ) {
     this.domainsDir = settings.domainsDir;
   }
 
+  /** Stops the workers, after any staging still writing (so a refusal's cleanup finds it all). */
   async close(): Promise<void> {
+    await this.staging.catch(() => {});
     await this.pool?.close();
   }
 
@@ -383,14 +388,15 @@ class CheckWork {
     this.pending.push(run);
     if (this.stage && complete.length > 0) {
       // A domain's files may span two batches, and batches finish in any order: stage in read order.
-      this.staging = Promise.all([this.staging, run]).then(() => {
-        for (const d of complete) this.stageDomain(d);
+      this.staging = Promise.all([this.staging, run]).then(async () => {
+        // A few domains at a time: their files are written by libuv's threads meanwhile.
+        for (let i = 0; i < complete.length; i += STAGE_AT_ONCE) await Promise.all(complete.slice(i, i + STAGE_AT_ONCE).map((d) => this.stageDomain(d)));
       });
       this.staging.catch(() => {});
     }
   }
 
-  private stageDomain(domain: string): void {
+  private async stageDomain(domain: string): Promise<void> {
     const files = this.byDomain.get(domain);
     this.byDomain.delete(domain);
     if (!this.stage || !files) return;
@@ -400,7 +406,7 @@ class CheckWork {
     }
     const m = this.renderedFiles(domain, files);
     try {
-      this.stage(domain, m);
+      await this.stage(domain, m);
     } catch {
       this.stage = undefined; // e.g. a full disk: the apply writes the domain itself and reports it
     }

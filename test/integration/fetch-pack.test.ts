@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitfailoverError } from '../../src/errors.js';
@@ -148,5 +149,40 @@ describe('a blob missing from the node clone', () => {
     expect(status.appliedCommit).toBe(applied);
     expect(snapshot(p.failLive)).toEqual(liveBefore);
     expect(existsSync(join(p.failLive, 'domains/acme/users/bob.yaml'))).toBe(false);
+  });
+});
+
+describe('NodeRepo.fetch and loose objects', () => {
+  it("runs git's auto maintenance when a fetch leaves more loose objects than gc.auto allows", async () => {
+    const r = await remoteWithCommit();
+    await r.commit('one');
+    const repo = nodeRepo(r.dir, r.remote);
+    try {
+      await repo.ensure();
+      await repo.fetch();
+      // gc --auto estimates the loose objects from objects/17: a commit of 40 files whose blob
+      // ids start with 17 arrives loose (fetch-pack unpacks fewer than 100 objects) and is over
+      // the estimate's threshold (6,700 / 256).
+      const ids: string[] = [];
+      for (let i = 0; ids.length < 40; i++) {
+        const content = `loose ${i}\n`;
+        const id = createHash('sha1').update(`blob ${Buffer.byteLength(content)}\0${content}`).digest('hex');
+        if (!id.startsWith('17')) continue;
+        ids.push(id);
+        writeFileSync(join(r.work, `f${i}`), content);
+      }
+      await git(['-C', r.work, 'add', '-A']);
+      const head = await r.commit('forty loose objects');
+      expect(await repo.fetch()).toBe(head);
+      const dir17 = join(repo.gitDir, 'objects', '17');
+      const loose = existsSync(dir17) ? readdirSync(dir17).length : 0;
+      expect(loose).toBeLessThanOrEqual(Math.ceil(6700 / 256));
+      // Packed, not lost: every blob is still in the clone.
+      const check = await repo.git(['cat-file', '--batch-check'], { input: ids.join('\n') + '\n' });
+      expect(check.stdout).not.toMatch(/missing/);
+      expect(readdirSync(join(repo.gitDir, 'objects', 'pack')).some((f) => f.endsWith('.pack'))).toBe(true);
+    } finally {
+      repo.close();
+    }
   });
 });
