@@ -171,16 +171,16 @@ async function fullSync(big: string, bigFile: string): Promise<void> {
   const alt = await runJson<Record<string, number>>('parse-floor.js', ['git', repos.get(altN)!, 'main', '--variants']);
   log(`parse variants at ${altN}: ${JSON.stringify(alt)}`);
 
-  const floorMs = median(floors.map((f) => f.ms));
-  const warmMs = median(warm.map((w) => w.ms));
-  const warmRatio = pairedRatio(warm.map((w) => w.ms), floors.map((f) => f.ms));
-  const coldRatio = pairedRatio(colds.map((c) => c.ms), parses.map((p) => p.parseMs));
-  const coldMs = median(colds.map((c) => c.ms));
-  const parseMs = median(parses.map((p) => p.parseMs));
+  // Two pairs each: the goal is judged on the worse pair (a nearest-rank median of two is the
+  // better one, which would flatter), and both values are shown.
+  const both = (xs: number[]) => xs.map(fmtMs).join(', ');
+  const worst = (a: number[], b: number[]) => Math.max(...a.map((x, i) => x / b[i]!));
+  const warmRatio = worst(warm.map((w) => w.ms), floors.map((f) => f.ms));
+  const coldRatio = worst(colds.map((c) => c.ms), parses.map((p) => p.parseMs));
   sections.push(`## 3. Full sync of ${BIG.toLocaleString('en')} domains
 
 The standby's full sync (fetch everything, list, read every blob, check, render with IP substitution, build every domain in staging and swap it in, write state.json) against two floors measured in this run: **git floor** = \`git clone --no-local\` (pack transfer and checkout) + \`cp -r\` of the tree into a live dir; **parse floor** = \`YAML.parse\` of every YAML file of the commit (${parse.files} files, ${(parse.bytes / 2 ** 20).toFixed(1)} MB; reading them through one \`cat-file --batch\` took another ${fmtMs(parse.readMs)}, not counted).
-Order: floor, cold, parse floor, warm, floor, warm, cold (a second standby), parse floor; the cold ratio is the median of the two cold/parse pairs. *Warm* = a full sync (\`sync --full\`) of a standby that has checked this content before (the known-good blob list in stateDir).
+Order: floor, cold, parse floor, warm, floor, warm, cold (a second standby), parse floor; cold is paired with the parse floor run after it, warm with the floor run before it, and each goal is judged on the worse of its two pairs. *Warm* = a full sync (\`sync --full\`) of a standby that has checked this content before (the known-good blob list in stateDir).
 Since this run's code checks and renders on worker threads (one per core) while it reads, and builds each domain in staging as soon as its files pass, the phases overlap; where the time went (the sync's own clock):
 
 ${table(
@@ -191,10 +191,10 @@ ${table(
 ${table(
     ['run', 'time', 'peak RSS', 'ratio', 'goal'],
     [
-      ['cold full sync (nothing checked before; median of 2)', fmtMs(coldMs), fmtMb(Math.max(...colds.map((c) => c.maxRssKb))), `${fmtRatio(coldRatio)} parse floor (paired)`, verdict(coldRatio, 1.5)],
-      ['warm full sync (median of 2)', fmtMs(warmMs), fmtMb(Math.max(...warm.map((w) => w.maxRssKb))), `${fmtRatio(warmRatio)} git floor (paired)`, verdict(warmRatio, 2)],
-      ['git floor: clone + copy (median of 2)', fmtMs(floorMs), fmtMb(Math.max(...floors.map((f) => f.maxRssKb))), '1.00x', ''],
-      ['parse floor: YAML.parse of every file, one thread (median of 2)', fmtMs(parseMs), fmtMb(parse.maxRssKb), '', ''],
+      ['cold full sync (nothing checked before; 2 runs)', both(colds.map((c) => c.ms)), fmtMb(Math.max(...colds.map((c) => c.maxRssKb))), `${fmtRatio(coldRatio)} parse floor (worse pair)`, verdict(coldRatio, 1.5)],
+      ['warm full sync (2 runs)', both(warm.map((w) => w.ms)), fmtMb(Math.max(...warm.map((w) => w.maxRssKb))), `${fmtRatio(warmRatio)} git floor (worse pair)`, verdict(warmRatio, 2)],
+      ['git floor: clone + copy (2 runs)', both(floors.map((f) => f.ms)), fmtMb(Math.max(...floors.map((f) => f.maxRssKb))), '1.00x', ''],
+      ['parse floor: YAML.parse of every file, one thread (2 runs)', both(parses.map((p) => p.parseMs)), fmtMb(parse.maxRssKb), '', ''],
     ],
   )}
 
