@@ -40,6 +40,8 @@ const fmtTimings = (t?: Record<string, number>) => (t ? PHASES.map((k) => `${k} 
 interface SyncRun {
   ms: number;
   timings?: Record<string, number>;
+  cpuMs?: number;
+  sysMs?: number;
   maxRssKb: number;
   success: boolean;
   mode: string;
@@ -63,6 +65,15 @@ function standbyFile(dir: string, remote: string, extra: Record<string, unknown>
     }),
   );
   return file;
+}
+
+/**
+ * Untimed, before each run of the full-sync section: write back what the previous run left dirty
+ * (a floor or a full sync writes ~1-2 GB of small files), so that the next run does not pay for
+ * the previous one's writeback (cold syncs measured 30-64 s in one run without it).
+ */
+async function settle(): Promise<void> {
+  await mustRun('sync', []);
 }
 
 async function childSync(file: string, full = false): Promise<SyncRun> {
@@ -131,6 +142,7 @@ async function fullSync(big: string, bigFile: string): Promise<void> {
   const warm: SyncRun[] = [];
   const floorRun = async (i: number) => {
     const w = join(root, `floor-${i}`);
+    await settle();
     const r = await timedShell(`git clone -q --no-local ${big} ${w}/clone && mkdir -p ${w}/live && cp -r ${w}/clone/domains ${w}/clone/server.yaml ${w}/live/`);
     // Nothing is deleted until the bench ends: removing 440,000 files here set off the disk's
     // discards, and the next run (floor or sync alike) then took 3-5x as long (a floor of 92 s
@@ -150,17 +162,21 @@ async function fullSync(big: string, bigFile: string): Promise<void> {
   const parses: { files: number; bytes: number; readMs: number; parseMs: number; maxRssKb: number }[] = [];
   // Each cold run is a standby of its own (nothing checked, nothing in its live dir), paired with a parse floor run.
   const coldPair = async (file: string) => {
+    await settle();
     const cold = await childSync(file);
     colds.push(cold);
     log(`cold full sync ${fmtMs(cold.ms)} ${fmtMb(cold.maxRssKb)} ${fmtTimings(cold.timings)}`);
+    await settle();
     const parse = await runJson<{ files: number; bytes: number; readMs: number; parseMs: number; maxRssKb: number }>('parse-floor.js', ['git', big, 'main']);
     parses.push(parse);
     log(`parse floor ${fmtMs(parse.parseMs)} (read ${fmtMs(parse.readMs)})`);
   };
   await coldPair(bigFile);
+  await settle();
   warm.push(await childSync(bigFile, true));
   log(`warm full sync ${fmtMs(warm[0]!.ms)} ${fmtTimings(warm[0]!.timings)}`);
   await floorRun(1);
+  await settle();
   warm.push(await childSync(bigFile, true));
   log(`warm full sync ${fmtMs(warm[1]!.ms)} ${fmtTimings(warm[1]!.timings)}`);
   await coldPair(standbyFile(join(root, `standby-${BIG}-cold2`), big));
@@ -184,8 +200,13 @@ Order: floor, cold, parse floor, warm, floor, warm, cold (a second standby), par
 Since this run's code checks and renders on worker threads (one per core) while it reads, and builds each domain in staging as soon as its files pass, the phases overlap; where the time went (the sync's own clock):
 
 ${table(
-    ['run', ...PHASES],
-    [...colds.map((c, i) => [`cold ${i + 1}`, ...PHASES.map((k) => fmtMs(c.timings?.[k] ?? 0))]), ...warm.map((w, i) => [`warm ${i + 1}`, ...PHASES.map((k) => fmtMs(w.timings?.[k] ?? 0))])],
+    ['run', ...PHASES, 'total', 'CPU, all threads (of which kernel)'],
+    [...colds.map((c, i) => [`cold ${i + 1}`, c] as const), ...warm.map((w, i) => [`warm ${i + 1}`, w] as const)].map(([name, r]) => [
+      name,
+      ...PHASES.map((k) => fmtMs(r.timings?.[k] ?? 0)),
+      fmtMs(r.ms),
+      r.cpuMs === undefined ? '' : `${fmtMs(r.cpuMs)} (${fmtMs(r.sysMs ?? 0)})`,
+    ]),
   )}
 
 ${table(
@@ -461,6 +482,7 @@ async function validate(): Promise<void> {
   let code = 0;
   let parseRss = 0;
   for (let i = 0; i < rounds; i++) {
+    await settle();
     const r = await run(process.execPath, [join(ROOT, 'bin', 'gitfailover.js'), 'validate', dir, '--format', 'json']);
     code = r.code;
     v.push(r.ms);

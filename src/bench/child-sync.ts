@@ -12,9 +12,11 @@ import { syncOnce } from '../sync/sync.js';
 const file = process.argv[2]!;
 const cfg = parseNodeFile(file, readFileSync(file, 'utf8'));
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const timings: Record<string, number> = {};
 const out = await syncOnce(cfg, { full: process.argv.includes('--full'), onDemand: true, timings });
 const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
 process.stdout.write(
-  JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, success: out.result.success, mode: out.result.mode, domains: out.result.domains.length, error: out.result.error, timings }) + '\n',
+  JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, success: out.result.success, mode: out.result.mode, domains: out.result.domains.length, error: out.result.error, timings, cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 }) + '\n',
 );
