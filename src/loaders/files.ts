@@ -19,6 +19,7 @@ export class FilesLoader implements Loader {
    * is undefined when the live folder already held exactly those bytes.
    */
   private readonly staged = new Map<string, { files: ReadonlyMap<string, Buffer>; built?: string }>();
+  private stagingCleared = false;
 
   constructor(
     readonly liveDir: string,
@@ -29,7 +30,7 @@ export class FilesLoader implements Loader {
 
   /** Clear what an interrupted apply left in staging (this apply's own stage() builds stay). */
   prepare(): void {
-    if (this.staged.size === 0) {
+    if (!this.stagingCleared) {
       rmSync(this.staging, { recursive: true, force: true });
     } else if (existsSync(this.staging)) {
       const keep = new Set([...this.staged.values()].flatMap((s) => (s.built ? [s.built] : [])));
@@ -46,7 +47,9 @@ export class FilesLoader implements Loader {
    * and discardStaged() (a refused sync) or the next prepare() removes it.
    */
   async stage(domain: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
-    if (this.staged.size === 0) {
+    if (!this.stagingCleared) {
+      // Once, before the first build (set at once: several stage() calls run concurrently).
+      this.stagingCleared = true;
       rmSync(this.staging, { recursive: true, force: true }); // what an interrupted apply left
       mkdirSync(this.staging, { recursive: true });
     }
@@ -68,7 +71,8 @@ export class FilesLoader implements Loader {
 
   /** Remove every stage() build (the sync was refused before anything went live). */
   discardStaged(): void {
-    if (this.staged.size === 0) return;
+    if (!this.stagingCleared) return;
+    this.stagingCleared = false;
     this.staged.clear();
     rmSync(this.staging, { recursive: true, force: true });
   }
@@ -160,6 +164,7 @@ export class FilesLoader implements Loader {
 
   finish(): void {
     this.staged.clear();
+    this.stagingCleared = false;
     rmSync(this.staging, { recursive: true, force: true });
   }
 }
