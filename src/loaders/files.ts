@@ -1,5 +1,4 @@
 import { readFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Loader } from './loader.js';
 
@@ -46,9 +45,9 @@ export class FilesLoader implements Loader {
    * hidden behind it). Nothing in the live dir changes: writeDomain() later swaps the build in,
    * and discardStaged() (a refused sync) or the next prepare() removes it.
    */
-  async stage(domain: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  stage(domain: string, files: ReadonlyMap<string, Buffer>): void {
     if (!this.stagingCleared) {
-      // Once, before the first build (set at once: several stage() calls run concurrently).
+      // Once, before the first build.
       this.stagingCleared = true;
       rmSync(this.staging, { recursive: true, force: true }); // what an interrupted apply left
       mkdirSync(this.staging, { recursive: true });
@@ -59,14 +58,10 @@ export class FilesLoader implements Loader {
       this.staged.set(domain, { files });
       return;
     }
-    // Written by libuv's threads, not this one: on a slow disk the sync's thread goes on reading
-    // from git and feeding the check workers instead of waiting in open().
-    const built = join(this.staging, `${domain}.${++this.seq}.new`);
-    const dirs = new Set([built]);
-    for (const rel of files.keys()) dirs.add(dirname(join(built, rel)));
-    for (const d of [...dirs].sort()) await mkdir(d, { recursive: true });
-    await Promise.all([...files].map(([rel, content]) => writeFile(join(built, rel), content)));
-    this.staged.set(domain, { files, built });
+    // Written from this thread: handing each file to libuv's threads (fs/promises) measured
+    // slower on 2 cores (cold full syncs of 32-42 s against 27-28 s), the hand-offs costing more
+    // CPU than the overlap saved.
+    this.staged.set(domain, { files, built: this.build(domain, files) });
   }
 
   /** Remove every stage() build (the sync was refused before anything went live). */

@@ -34,7 +34,7 @@ export interface Loader {
    * Optional: build a domain ahead of the apply, nothing live changing, while the sync still
    * checks the rest; a writeDomain() with the same `files` object then only swaps it in.
    */
-  stage?(domain: string, files: ReadonlyMap<string, Buffer>): Promise<void>;
+  stage?(domain: string, files: ReadonlyMap<string, Buffer>): void;
   /** Drop every stage() build: the sync was refused. */
   discardStaged?(): void;
   deleteDomain(domain: string): void;

@@ -330,9 +330,6 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
  * anything is applied: every problem of every file is collected first, so the message can say
  * how many more there are.
  */
-/** Domains staged at once while a large sync checks (each one's files are written in parallel). */
-const STAGE_AT_ONCE = 4;
-
 class CheckWork {
   private readonly verdicts = new Map<TargetFile, FileVerdict>();
   private readonly pending: Promise<void>[] = [];
@@ -350,7 +347,7 @@ class CheckWork {
     private readonly opts: RenderOptions,
     private readonly checked?: CheckedBlobs,
     /** Build domains ahead of the apply (Loader.stage) as their checks pass; only with worker threads. */
-    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => Promise<void>,
+    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => void,
   ) {
     this.domainsDir = settings.domainsDir;
   }
@@ -388,15 +385,14 @@ class CheckWork {
     this.pending.push(run);
     if (this.stage && complete.length > 0) {
       // A domain's files may span two batches, and batches finish in any order: stage in read order.
-      this.staging = Promise.all([this.staging, run]).then(async () => {
-        // A few domains at a time: their files are written by libuv's threads meanwhile.
-        for (let i = 0; i < complete.length; i += STAGE_AT_ONCE) await Promise.all(complete.slice(i, i + STAGE_AT_ONCE).map((d) => this.stageDomain(d)));
+      this.staging = Promise.all([this.staging, run]).then(() => {
+        for (const d of complete) this.stageDomain(d);
       });
       this.staging.catch(() => {});
     }
   }
 
-  private async stageDomain(domain: string): Promise<void> {
+  private stageDomain(domain: string): void {
     const files = this.byDomain.get(domain);
     this.byDomain.delete(domain);
     if (!this.stage || !files) return;
@@ -406,7 +402,7 @@ class CheckWork {
     }
     const m = this.renderedFiles(domain, files);
     try {
-      await this.stage(domain, m);
+      this.stage(domain, m);
     } catch {
       this.stage = undefined; // e.g. a full disk: the apply writes the domain itself and reports it
     }

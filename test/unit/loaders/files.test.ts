@@ -54,14 +54,14 @@ describe('FilesLoader.writeDomain', () => {
 describe('FilesLoader.stage', () => {
   const domainFiles = (d: string) => new Map([['domain.yaml', Buffer.from(`name: ${d}\n`)], ['users/u1.yaml', Buffer.from(`name: u1\nhome: /data/${d}\n`)], ['users/u2.yaml', Buffer.from('name: u2\n')]]);
 
-  it('builds domains concurrently in staging without touching the live dir; writeDomain with the same files swaps each in', async () => {
+  it('builds domains in staging without touching the live dir; writeDomain with the same files swaps each in', () => {
     const dir = live();
     // What an interrupted apply left in staging goes at the first stage().
     mkdirSync(join(dir, '.gitfailover-staging/old.1.new'), { recursive: true });
     const loader = new FilesLoader(dir, 'domains');
     const names = Array.from({ length: 8 }, (_, i) => `d${i}`);
     const maps = new Map(names.map((d) => [d, domainFiles(d)]));
-    await Promise.all(names.map((d) => loader.stage(d, maps.get(d)!)));
+    for (const d of names) loader.stage(d, maps.get(d)!);
     expect(loader.liveDomains()).toEqual([]);
     loader.prepare(); // keeps this apply's builds
     for (const d of names) loader.writeDomain(d, maps.get(d)!);
@@ -70,11 +70,11 @@ describe('FilesLoader.stage', () => {
     expect(() => statSync(join(dir, '.gitfailover-staging'))).toThrow();
   });
 
-  it('a different files map than the one staged is written as given; discardStaged removes every build', async () => {
+  it('a different files map than the one staged is written as given; discardStaged removes every build', () => {
     const dir = live();
     const loader = new FilesLoader(dir, 'domains');
-    await loader.stage('a', domainFiles('a'));
-    await loader.stage('b', domainFiles('b'));
+    loader.stage('a', domainFiles('a'));
+    loader.stage('b', domainFiles('b'));
     loader.prepare();
     const other = domainFiles('other');
     loader.writeDomain('a', other);
