@@ -1,0 +1,168 @@
+import { GitfailoverError } from '../errors.js';
+import { isModelFile, parseTree, sortProblems, type Problem } from '../model/parse.js';
+import { normalizeIp } from '../model/schemas.js';
+import type { RenderOptions } from '../render/render-file.js';
+import { substituteIp } from '../render/substitute.js';
+import type { CheckedBlobs } from './checked-blobs.js';
+import { CheckPool } from './check-pool.js';
+import { checkAndRender, needsWork, type FileJob, type FileVerdict, type RenderSettings } from './check-render.js';
+import { READ_BATCH, type TargetFile } from './read-target.js';
+
+/** A rendered domain or global file, as it will be in the live dir. */
+export interface Rendered {
+  domains: Map<string, Map<string, Buffer>>;
+  globals: Map<string, Buffer>;
+  bindings: Record<string, string[]>;
+  /** The blob id of content that rendering left as it was: the manifest needs no hash of it. */
+  oids: WeakMap<Buffer, string>;
+}
+
+/**
+ * Checks (parse + schema) and renders the files of an apply as readTarget hands them over, on
+ * the pool's workers for a large sync. Refuses on the first problem, in file order, before
+ * anything is applied: every problem of every file is collected first, so the message can say
+ * how many more there are.
+ */
+export class CheckWork {
+  private readonly verdicts = new Map<TargetFile, FileVerdict>();
+  private readonly pending: Promise<void>[] = [];
+  private readonly domainsDir: string;
+  /** Started at the first full batch (a sync reading thousands of files); small syncs never pay for threads. */
+  private pool: CheckPool | undefined;
+  /** Each domain's files as read so far, and its rendered files once built (the same Map goes to the loader). */
+  private readonly byDomain = new Map<string, TargetFile[]>();
+  private readonly renderedDomains = new Map<string, Map<string, Buffer>>();
+  /** Staging ahead of the apply runs batch after batch, in read order. */
+  private staging: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly settings: RenderSettings,
+    private readonly opts: RenderOptions,
+    private readonly checked?: CheckedBlobs,
+    /** Build domains ahead of the apply (Loader.stage) as their checks pass; only with worker threads. */
+    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => void,
+  ) {
+    this.domainsDir = settings.domainsDir;
+  }
+
+  /** Stops the workers, after any staging still writing (so a refusal's cleanup finds it all). */
+  async close(): Promise<void> {
+    await this.staging.catch(() => {});
+    await this.pool?.close();
+  }
+
+  add(files: TargetFile[], complete: string[] = []): void {
+    if (!this.pool && files.length >= READ_BATCH) this.pool = new CheckPool(this.settings);
+    const picked: TargetFile[] = [];
+    const jobs: FileJob[] = [];
+    const prefix = `${this.domainsDir}/`;
+    for (const f of files) {
+      if (this.stage && this.pool && f.path.startsWith(prefix)) {
+        const d = f.path.slice(prefix.length, f.path.indexOf('/', prefix.length));
+        const list = this.byDomain.get(d);
+        if (list) list.push(f);
+        else this.byDomain.set(d, [f]);
+      }
+      // A known-good blob is not checked again (content addressed): at most rendered.
+      const job: FileJob = { path: f.path, content: f.content, check: isModelFile(f.path, this.domainsDir) && !this.checked?.has(f.oid, f.path) };
+      if (!needsWork(job, this.opts, this.domainsDir)) continue;
+      picked.push(f);
+      jobs.push(job);
+    }
+    if (!this.pool) {
+      jobs.forEach((j, i) => this.verdicts.set(picked[i]!, checkAndRender(j, this.opts, this.domainsDir)));
+      return;
+    }
+    const run = jobs.length === 0 ? Promise.resolve() : this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
+    run.catch(() => {}); // awaited in finish(); a failure before then is not unhandled
+    this.pending.push(run);
+    if (this.stage && complete.length > 0) {
+      // A domain's files may span two batches, and batches finish in any order: stage in read order.
+      this.staging = Promise.all([this.staging, run]).then(() => {
+        for (const d of complete) this.stageDomain(d);
+      });
+      this.staging.catch(() => {});
+    }
+  }
+
+  private stageDomain(domain: string): void {
+    const files = this.byDomain.get(domain);
+    this.byDomain.delete(domain);
+    if (!this.stage || !files) return;
+    if (files.some((f) => (this.verdicts.get(f)?.problems.length ?? 0) > 0 || this.verdicts.get(f)?.renderError)) {
+      this.stage = undefined; // the sync will be refused: build nothing more
+      return;
+    }
+    const m = this.renderedFiles(domain, files);
+    try {
+      this.stage(domain, m);
+    } catch {
+      this.stage = undefined; // e.g. a full disk: the apply writes the domain itself and reports it
+    }
+  }
+
+  private renderedFiles(domain: string, files: TargetFile[]): Map<string, Buffer> {
+    let m = this.renderedDomains.get(domain);
+    if (m) return m;
+    m = new Map<string, Buffer>();
+    const cut = this.domainsDir.length + domain.length + 2;
+    for (const f of files) m.set(f.path.slice(cut), this.verdicts.get(f)?.rendered ?? f.content);
+    this.renderedDomains.set(domain, m);
+    return m;
+  }
+
+  async finish(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string): Promise<Rendered> {
+    await Promise.all(this.pending);
+    await this.staging;
+    const ordered = [...[...files.domains.values()].flat(), ...files.globals];
+    const problems: Problem[] = [];
+    for (const f of ordered) problems.push(...(this.verdicts.get(f)?.problems ?? []));
+    if (problems.length > 0) {
+      sortProblems(problems);
+      const p = problems[0]!;
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")` : '';
+      throw new GitfailoverError(
+        p.code,
+        `commit ${commit.slice(0, 12)} is refused: ${p.file}:${p.line}:${p.col}: ${p.field ? `${p.field}: ` : ''}${p.message}${more}. Nothing was applied; fix the file (or git revert the commit) and push`,
+        { kind: 'stalling', location: { file: p.file, line: p.line, col: p.col, field: p.field, commit }, data: { problems } },
+      );
+    }
+    if (this.checked) {
+      for (const f of ordered) {
+        const v = this.verdicts.get(f);
+        // Checked now (not vouched for already) and passed: remembered, services with their bindings.
+        if (v && isModelFile(f.path, this.domainsDir) && !this.checked.has(f.oid, f.path)) this.checked.add(f.oid, f.path, v.bindings ?? []);
+      }
+    }
+    for (const f of ordered) {
+      const e = this.verdicts.get(f)?.renderError;
+      if (e) throw new GitfailoverError(e.code, `commit ${commit.slice(0, 12)} is refused: ${e.message}`, { kind: 'stalling', location: { ...e.location, file: e.location.file ?? f.path, commit } });
+    }
+    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {}, oids: new WeakMap() };
+    for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
+    for (const [domain, dfiles] of files.domains) {
+      const prefix = `${this.domainsDir}/${domain}/`;
+      out.domains.set(domain, this.renderedFiles(domain, dfiles));
+      const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
+      out.bindings[domain] = services ? this.bindingsOf(services) : [];
+    }
+    for (const f of files.globals) out.globals.set(f.path, this.verdicts.get(f)?.rendered ?? f.content);
+    return out;
+  }
+
+  /** A domain's bindings after IP substitution, from this check or the known-good list (no second parse). */
+  private bindingsOf(services: TargetFile): string[] {
+    const ipMap = this.opts.ipMap;
+    const raw = this.verdicts.get(services)?.bindings ?? this.checked?.bindings(services.oid, services.path);
+    if (raw) {
+      return raw.map((b) => {
+        const bar = b.lastIndexOf('|');
+        const ip = b.slice(0, bar);
+        return `${normalizeIp(substituteIp(ip, ipMap)) ?? ip}:${b.slice(bar + 1)}`;
+      });
+    }
+    const parsed = parseTree([{ path: services.path, id: services.oid, text: services.content.toString('utf8') }], this.domainsDir);
+    const list = [...parsed.model.domains.values()][0]?.services ?? [];
+    return list.map((s) => `${normalizeIp(substituteIp(s.ip, ipMap)) ?? s.ip}:${s.port}`);
+  }
+}
