@@ -1,5 +1,5 @@
 import { GitfailoverError } from '../errors.js';
-import { isModelFile, parseTree, sortProblems, type Problem } from '../model/parse.js';
+import { isModelFile, sortProblems, type Problem } from '../model/parse.js';
 import { normalizeIp } from '../model/schemas.js';
 import type { RenderOptions } from '../render/render-file.js';
 import { substituteIp } from '../render/substitute.js';
@@ -152,17 +152,14 @@ export class CheckWork {
 
   /** A domain's bindings after IP substitution, from this check or the known-good list (no second parse). */
   private bindingsOf(services: TargetFile): string[] {
-    const ipMap = this.opts.ipMap;
+    // Every services.yaml was either checked now (its verdict has the bindings) or is in the
+    // known-good list (which has them): no third way, so no second parse here.
     const raw = this.verdicts.get(services)?.bindings ?? this.checked?.bindings(services.oid, services.path);
-    if (raw) {
-      return raw.map((b) => {
-        const bar = b.lastIndexOf('|');
-        const ip = b.slice(0, bar);
-        return `${normalizeIp(substituteIp(ip, ipMap)) ?? ip}:${b.slice(bar + 1)}`;
-      });
-    }
-    const parsed = parseTree([{ path: services.path, id: services.oid, text: services.content.toString('utf8') }], this.domainsDir);
-    const list = [...parsed.model.domains.values()][0]?.services ?? [];
-    return list.map((s) => `${normalizeIp(substituteIp(s.ip, ipMap)) ?? s.ip}:${s.port}`);
+    if (!raw) throw new GitfailoverError('E_INTERNAL', `${services.path}: no bindings from its check nor from the known-good list`);
+    return raw.map((b) => {
+      const bar = b.lastIndexOf('|');
+      const ip = b.slice(0, bar);
+      return `${normalizeIp(substituteIp(ip, this.opts.ipMap)) ?? ip}:${b.slice(bar + 1)}`;
+    });
   }
 }
