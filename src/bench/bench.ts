@@ -243,6 +243,10 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
     const g = join(root, `raw-${n}.git`);
     await mustRun('git', ['clone', '-q', '--bare', '--no-local', repos.get(n)!, g]);
     await mustRun('git', ['--git-dir', g, 'update-ref', 'refs/remotes/origin/main', 'refs/heads/main']);
+    // Only the tracking ref, as in a standby's clone: the clone's own refs/heads/main would stay at
+    // the first commit and be sent as a "have", and the remote's pack-objects then walks the tree of
+    // every commit since (the baseline grew by ~3 ms a round at 10,000 domains for that alone).
+    await mustRun('git', ['--git-dir', g, 'update-ref', '-d', 'refs/heads/main']);
     rawScript.set(
       n,
       `set -e; G=${g}; old=$(git --git-dir $G rev-parse refs/remotes/origin/main); new=$(git --git-dir $G fetch-pack --thin --no-progress ${repos.get(n)!} refs/heads/main | cut -d' ' -f1); ` +

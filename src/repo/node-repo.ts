@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { GitfailoverError } from '../errors.js';
 import { BlobReader } from './blob-reader.js';
 import { EMPTY_TREE, git, GitError, redact, type GitOptions, type GitResult } from './git.js';
@@ -112,6 +112,19 @@ export class NodeRepo {
       }
     };
     walk(join(this.gitDir, 'refs'));
+    // A fetch-pack killed between writing its pack and our ref update leaves the pack's `.keep`.
+    const packDir = join(this.gitDir, 'objects', 'pack');
+    if (existsSync(packDir)) {
+      for (const name of readdirSync(packDir)) {
+        if (!name.endsWith('.keep')) continue;
+        const file = join(packDir, name);
+        try {
+          if (readFileSync(file, 'utf8').startsWith('fetch-pack ')) candidates.push(file);
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
     const removed: string[] = [];
     for (const file of candidates) {
       for (;;) {
@@ -153,11 +166,16 @@ export class NodeRepo {
   async fetch(timeoutMs = 60_000): Promise<string | undefined> {
     if (!fetchPackReaches(this.spec.remote)) return this.fetchWithGitFetch(timeoutMs);
     let head: string | undefined;
+    let locks: string[] = [];
     const deadline = Date.now() + timeoutMs;
     // The old head, read while the remote answers: to skip a no-op ref update (a reflog line per poll).
     const before = this.resolve(this.trackingRef).catch(() => undefined);
     try {
-      const r = await this.remoteGit('fetch-pack', ['--thin', '--no-progress', this.spec.remote, this.branchRef], timeoutMs);
+      // --lock-pack: a fetch of 100 objects or more is kept as a pack with a `.keep` file that
+      // guards it until the ref names it; fetch-pack prints that file and leaves it to the caller
+      // (as git fetch does, removed below). Left behind, kept packs piled up: gc never repacks them.
+      const r = await this.remoteGit('fetch-pack', ['--thin', '--no-progress', '--lock-pack', this.spec.remote, this.branchRef], timeoutMs);
+      locks = fetchPackLocks(r.stdout);
       head = parseFetchPack(r.stdout, this.branchRef);
       if (!head) throw new GitError(['fetch-pack', this.spec.remote, this.branchRef], { code: 0, stderr: `fetch-pack printed no ${this.branchRef}`, stdout: r.stdout });
     } catch (err) {
@@ -171,8 +189,13 @@ export class NodeRepo {
       throw remoteError('fetch from', this.spec, err);
     }
     const old = await before;
+    if (old === head) this.unlockPacks(locks);
     if (old !== head) {
-      await this.git(['update-ref', '-m', 'fetch: gitfailover fetch-pack', this.trackingRef, head]);
+      try {
+        await this.git(['update-ref', '-m', 'fetch: gitfailover fetch-pack', this.trackingRef, head]);
+      } finally {
+        this.unlockPacks(locks);
+      }
       // fetch-pack skips the `maintenance run --auto` that `git fetch` ends with, so loose
       // objects would pile up: run it when git's own estimate says it has work (a process
       // per fetch for a no-op cost ~3 ms of every sync's latency).
@@ -180,6 +203,15 @@ export class NodeRepo {
       if (this.mayNeedMaintenance()) await this.git(['maintenance', 'run', '--auto', '--quiet'], { timeoutMs: Math.max(deadline - Date.now(), 5_000) }).catch(() => undefined);
     }
     return head;
+  }
+
+  /** Remove the `.keep` files fetch-pack --lock-pack left (paths as it printed them, relative to the git dir's parent when the git dir was). */
+  private unlockPacks(locks: string[]): void {
+    for (const lock of locks) {
+      const file = resolvePath(lock);
+      // Only a fetch-pack lock inside this clone's pack folder: never a path from elsewhere.
+      if (dirname(file) === resolvePath(this.gitDir, 'objects', 'pack') && file.endsWith('.keep')) rmSync(file, { force: true });
+    }
   }
 
   /**
@@ -349,6 +381,14 @@ export function fetchPackReaches(remote: string): boolean {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(remote)?.[1]?.toLowerCase();
   if (scheme !== undefined) return ['file', 'ssh', 'git+ssh', 'ssh+git', 'git'].includes(scheme);
   return true; // a path or scp-like
+}
+
+/** The `.keep` files `git fetch-pack --lock-pack` printed (`lock <path>` lines). */
+export function fetchPackLocks(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('lock '))
+    .map((l) => l.slice('lock '.length));
 }
 
 /** The head fetch-pack printed for `ref` (its stdout is `<oid> <ref>` lines). */

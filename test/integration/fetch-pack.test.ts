@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitfailoverError } from '../../src/errors.js';
@@ -181,6 +181,53 @@ describe('NodeRepo.fetch and loose objects', () => {
       const check = await repo.git(['cat-file', '--batch-check'], { input: ids.join('\n') + '\n' });
       expect(check.stdout).not.toMatch(/missing/);
       expect(readdirSync(join(repo.gitDir, 'objects', 'pack')).some((f) => f.endsWith('.pack'))).toBe(true);
+    } finally {
+      repo.close();
+    }
+  });
+});
+
+describe('NodeRepo.fetch and kept packs', () => {
+  it('a fetch of 100 objects or more is stored as a pack without the .keep file fetch-pack guards it with', async () => {
+    const r = await remoteWithCommit();
+    await r.commit('one');
+    const repo = nodeRepo(r.dir, r.remote);
+    try {
+      await repo.ensure();
+      await repo.fetch();
+      // 150 new files: above fetch.unpackLimit (100), so fetch-pack keeps what it received as a pack
+      for (let i = 0; i < 150; i++) writeFileSync(join(r.work, `f${i}.txt`), `${i}\n`);
+      await git(['-C', r.work, 'add', '-A']);
+      const head = await r.commit('150 files');
+      expect(await repo.fetch()).toBe(head);
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const names = readdirSync(packDir);
+      expect(names.filter((n) => n.endsWith('.pack')).length).toBeGreaterThan(0);
+      expect(names.filter((n) => n.endsWith('.keep'))).toEqual([]);
+      await repo.git(['fsck', '--connectivity-only', '--no-dangling', head]);
+    } finally {
+      repo.close();
+    }
+  });
+
+  it("clearStaleLocks removes a .keep a killed fetch-pack left, and keeps one a person made", async () => {
+    const r = await remoteWithCommit();
+    await r.commit('one');
+    const repo = nodeRepo(r.dir, r.remote);
+    try {
+      await repo.ensure();
+      await repo.fetch();
+      const packDir = join(repo.gitDir, 'objects', 'pack');
+      const ours = join(packDir, 'pack-1111111111111111111111111111111111111111.keep');
+      const theirs = join(packDir, 'pack-2222222222222222222222222222222222222222.keep');
+      writeFileSync(ours, 'fetch-pack 12345 on standby\n');
+      writeFileSync(theirs, 'kept by hand: do not repack\n');
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(ours, old, old);
+      utimesSync(theirs, old, old);
+      expect(await repo.clearStaleLocks()).toEqual([ours]);
+      expect(existsSync(ours)).toBe(false);
+      expect(existsSync(theirs)).toBe(true);
     } finally {
       repo.close();
     }
