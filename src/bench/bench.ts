@@ -226,7 +226,9 @@ ${table(
     [
       ['`YAML.parse` (no positions: the floor)', fmtMs(alt.parseMs!), '1.00x'],
       ['`parseDocument` (positions for error messages)', fmtMs(alt.parseDocumentMs!), fmtRatio(alt.parseDocumentMs! / alt.parseMs!)],
-      ['`parseConfigFile` (parseDocument + zod schema: what sync runs)', fmtMs(alt.parseConfigFileMs!), fmtRatio(alt.parseConfigFileMs! / alt.parseMs!)],
+      ['`parseConfigFile` (parseDocument + zod schema: the canonical check, and `validate`)', fmtMs(alt.parseConfigFileMs!), fmtRatio(alt.parseConfigFileMs! / alt.parseMs!)],
+      ['js-yaml 4 `load` (CORE_SCHEMA, no positions)', fmtMs(alt.jsyamlMs!), fmtRatio(alt.jsyamlMs! / alt.parseMs!)],
+      ['the fast path, else `parseConfigFile` (what a sync checks with: src/model/fast-accept.ts)', fmtMs(alt.checkMs!), fmtRatio(alt.checkMs! / alt.parseMs!)],
       [`\`YAML.parse\` split over ${alt.workers} worker threads (start-up and copying included)`, fmtMs(alt.workersMs!), fmtRatio(alt.workersMs! / alt.parseMs!)],
     ],
   )}`);

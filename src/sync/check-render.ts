@@ -1,5 +1,6 @@
 import { GitfailoverError, errorMessage, type Location } from '../errors.js';
 import { classifyPath } from '../model/layout.js';
+import { passesFastCheck } from '../model/fast-accept.js';
 import { isModelFile, parseConfigFile, type Problem } from '../model/parse.js';
 import { renderFile, renderOptionsFor, type RenderOptions } from '../render/render-file.js';
 import { parseTriggersFile } from '../triggers/schema.js';
@@ -45,6 +46,9 @@ export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: st
   let doc: Document.Parsed | undefined;
   if (job.check && isModelFile(job.path, domainsDir)) {
     const text = job.content.toString('utf8');
+    // Most files (users, domain.yaml) pass here in a fraction of the time; a file the fast
+    // path is not sure of gets the canonical check below, which gives the verdict.
+    if (passesFastCheck(job.path, text, domainsDir)) return render(job, opts, out);
     const parsed = parseConfigFile(job.path, text, domainsDir);
     if (parsed.kind === 'services') doc = parsed.source.doc;
     out.problems.push(...parsed.problems);
@@ -60,6 +64,10 @@ export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: st
     }
   }
   if (out.problems.length > 0) return out;
+  return render(job, opts, out, doc);
+}
+
+function render(job: FileJob, opts: RenderOptions, out: FileVerdict, doc?: Document.Parsed): FileVerdict {
   try {
     const rendered = renderFile(job.path, job.content, opts, doc);
     if (rendered !== job.content) out.rendered = rendered;
