@@ -19,7 +19,7 @@ export function registerStandbyCommands(program: Command): void {
       const cfg = loadNodeFile({ file: o.config });
       const { setAutomatic } = await import('../sync/automatic.js');
       if (o.enable || o.disable) {
-        setAutomatic(cfg, !!o.enable);
+        await setAutomatic(cfg, !!o.enable);
         process.stdout.write(`automatic sync ${o.enable ? 'enabled' : 'disabled'} on ${cfg.node}\n`);
         if (!o.full && !o.to && !o.dryRun) return;
       }

@@ -76,9 +76,18 @@ function stringsAgree(v: unknown): boolean {
  * run the canonical check. Only user files and domain.yaml are ever answered true.
  */
 export function passesFastCheck(path: string, text: string, domainsDir: string = DEFAULT_DOMAINS_DIR): boolean {
+  return fastAccept(path, text, domainsDir) !== undefined;
+}
+
+/**
+ * passesFastCheck, with the value js-yaml read when it passes: the same value `yaml` reads as far
+ * as strings go (keys and string values alike); a number or boolean in a key no schema knows may
+ * differ (js-yaml reads `0b11` as 3), so use it only for checks on strings.
+ */
+export function fastAccept(path: string, text: string, domainsDir: string = DEFAULT_DOMAINS_DIR): { value: unknown } | undefined {
   const c = classifyPath(path, domainsDir);
-  if (c.kind !== 'domain' || (c.file !== 'user' && c.file !== 'domain')) return false;
-  if (OUTSIDE_SUBSET.test(text) || (text.length > 1000 && LONG_LINE.test(text))) return false;
+  if (c.kind !== 'domain' || (c.file !== 'user' && c.file !== 'domain')) return undefined;
+  if (OUTSIDE_SUBSET.test(text) || (text.length > 1000 && LONG_LINE.test(text))) return undefined;
   let value: unknown;
   // Scalars over more than one line (quoted or plain): `yaml` is stricter than js-yaml about how
   // their continuation lines are indented, so a file with one goes to the canonical check.
@@ -99,15 +108,18 @@ export function passesFastCheck(path: string, text: string, domainsDir: string =
       },
     });
   } catch {
-    return false;
+    return undefined;
   }
-  if (multiLine || !stringsAgree(value)) return false;
+  if (multiLine || !stringsAgree(value)) return undefined;
   // An empty file is an empty mapping, as in parseConfigFile.
   const input = value ?? {};
+  let ok: boolean;
   if (c.file === 'domain') {
     const r = domainSchema.safeParse(input);
-    return r.success && (r.data.name === undefined || r.data.name === c.domain);
+    ok = r.success && (r.data.name === undefined || r.data.name === c.domain);
+  } else {
+    const r = userSchema.safeParse(input);
+    ok = r.success && (r.data.name === undefined || r.data.name === c.user);
   }
-  const r = userSchema.safeParse(input);
-  return r.success && (r.data.name === undefined || r.data.name === c.user);
+  return ok ? { value } : undefined;
 }

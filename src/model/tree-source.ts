@@ -49,15 +49,17 @@ export function dirTreeSource(dir: string, opts: DirTreeOptions = {}): TreeSourc
   const excluded = opts.exclude && opts.exclude.length > 0 ? picomatch([...opts.exclude], { dot: true }) : () => false;
 
   async function walk(rel: string, out: TreeEntry[]): Promise<void> {
-    const names = (await readdir(rel ? join(dir, rel) : dir)).sort(cmp);
-    for (const name of names) {
-      if (!rel && name === '.git') continue;
+    const names = (await readdir(rel ? join(dir, rel) : dir)).sort(cmp).filter((name) => (rel || name !== '.git') && !excluded(rel ? `${rel}/${name}` : name));
+    // One folder's lstats at once: one at a time, 220,000 of them kept `validate` waiting on the
+    // thread pool for seconds.
+    const stats = await Promise.all(names.map((name) => lstat(join(dir, rel, name))));
+    const nested = await Promise.all(names.map((name, i) => (stats[i]!.isDirectory() ? exists(join(dir, rel, name, '.git')) : false)));
+    for (const [i, name] of names.entries()) {
       const path = rel ? `${rel}/${name}` : name;
-      if (excluded(path)) continue;
-      const st = await lstat(join(dir, path));
+      const st = stats[i]!;
       if (st.isSymbolicLink()) out.push({ path, type: 'symlink', size: st.size, mode: st.mode });
       else if (st.isDirectory()) {
-        if (await exists(join(dir, path, '.git'))) {
+        if (nested[i]) {
           out.push({ path, type: 'submodule', size: 0, mode: st.mode });
           continue;
         }
@@ -118,17 +120,26 @@ export async function readModelEntries(
     const buf = await source.read(e.path);
     return model ? { path: e.path, id: e.id ?? gitBlobId(buf), text: decodeUtf8(buf) } : { path: e.path, id: gitBlobId(buf) };
   };
-  // Several reads in flight: one at a time left the CPU idle a third of `validate` (each read is
-  // four thread-pool round trips: open, fstat, read, close). The order of `out` is the listing's.
+  await forEachConcurrently(files, async (e, i) => {
+    out[i] = await entryOf(e);
+  });
+  return out;
+}
+
+/**
+ * Run `fn` over `items` with several calls in flight: reading files one at a time left the CPU
+ * idle a third of `validate` (each read is four thread-pool round trips: open, fstat, read,
+ * close). Calls start in the items' order.
+ */
+export async function forEachConcurrently<T>(items: readonly T[], fn: (item: T, index: number) => Promise<void>, inFlight = 16): Promise<void> {
   let next = 0;
-  const reader = async () => {
-    while (next < files.length) {
+  const worker = async () => {
+    while (next < items.length) {
       const i = next++;
-      out[i] = await entryOf(files[i]!);
+      await fn(items[i]!, i);
     }
   };
-  await Promise.all(Array.from({ length: 16 }, reader));
-  return out;
+  await Promise.all(Array.from({ length: Math.min(inFlight, items.length) }, worker));
 }
 
 /** Strict UTF-8 (a BOM is dropped); undefined when the bytes are not UTF-8. */

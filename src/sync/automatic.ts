@@ -1,10 +1,17 @@
 import type { NodeConfig } from '../config/load.js';
+import { withLock } from '../repo/lock.js';
 import { loadState, saveState } from './state.js';
 
-/** `sync --enable` / `sync --disable`: the node-local switch over automatic sync (the node file says whether it exists at all). */
-export function setAutomatic(cfg: NodeConfig, enabled: boolean): void {
-  const state = loadState(cfg.repo.stateDir);
-  if (enabled) delete state.disabled;
-  else state.disabled = { reason: 'disabled by an operator (gitfailover sync --disable)', time: new Date().toISOString() };
-  saveState(cfg.repo.stateDir, state);
+/**
+ * `sync --enable` / `sync --disable`: the node-local switch over automatic sync (the node file
+ * says whether it exists at all). Under the sync lock, like every other write of state.json: a
+ * sync running meanwhile would otherwise save the state it read before the switch and undo it.
+ */
+export async function setAutomatic(cfg: NodeConfig, enabled: boolean): Promise<void> {
+  await withLock(cfg.repo.stateDir, 'sync', async () => {
+    const state = loadState(cfg.repo.stateDir);
+    if (enabled) delete state.disabled;
+    else state.disabled = { reason: 'disabled by an operator (gitfailover sync --disable)', time: new Date().toISOString() };
+    saveState(cfg.repo.stateDir, state);
+  });
 }

@@ -90,6 +90,26 @@ describe('standby sync', () => {
     expect(readFileSync(logFile, 'utf8').trim().split('\n').sort()).toEqual(['delete stray', 'load acme', 'load beta']);
   });
 
+  it('sync --disable while a sync runs waits for it, and the sync does not undo the switch', async () => {
+    const p = await pair({ standby: { sync: { automatic: true } } });
+    const marker = join(p.dir, 'loading');
+    // The load command says it has started, then holds the sync (and its lock) for a moment.
+    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { load: ['/bin/sh', '-c', `touch ${marker}; sleep 1.5`] } }));
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    await ok(['record', '-c', p.primary]);
+    const syncing = cli(['sync', '-c', p.standby]);
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(marker) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(marker)).toBe(true);
+    const disable = await ok(['sync', '-c', p.standby, '--disable']);
+    expect(disable.stdout).toMatch(/automatic sync disabled/);
+    expect((await syncing).code).toBe(0);
+    // Before the lock, the sync saved the state it had read before --disable, and the switch was lost.
+    const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout);
+    expect(status.automatic).toBe(false);
+    expect(status.disabledReason).toMatch(/disabled by an operator/);
+  });
+
   it('refuses --full while automatic sync is enabled, and says how to disable it', async () => {
     const p = await pair({ standby: { sync: { automatic: true } } });
     writeDomain(p.prodLive, 'acme');

@@ -51,6 +51,45 @@ describe('validateTree', () => {
     expect(await codes(tree)).toEqual([['E_DUPLICATE_BINDING', 'domains/beta/services.yaml', 2]]);
   });
 
+  it('names the earliest overlapping binding, as a scan of every earlier binding would (random trees)', async () => {
+    // checkBindings looks overlaps up in three maps; this is the plain rule it must agree with.
+    const ips = ['10.0.0.5', '10.0.0.6', '0.0.0.0', '::', '2001:db8::5', '2001:DB8:0::5', '::ffff:10.0.0.5'];
+    const norm = (ip: string) => ip.toLowerCase().replace('2001:db8:0::5', '2001:db8::5').replace('::ffff:10.0.0.5', '10.0.0.5');
+    const family = (ip: string) => (norm(ip).includes(':') ? 6 : 4);
+    const wildcard = (ip: string) => ip === '0.0.0.0' || ip === '::';
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let round = 0; round < 30; round++) {
+      const files: Record<string, string> = { 'server.yaml': 'logLevel: info\n' };
+      const seen: { ip: string; port: number; name: string; file: string }[] = [];
+      const expected: string[] = [];
+      for (let d = 0; d < 6; d++) {
+        const rows: string[] = [];
+        const file = `domains/d${d}/services.yaml`;
+        for (let i = 0; i < 1 + rand(3); i++) {
+          const ip = ips[rand(ips.length)]!;
+          const port = [21, 22][rand(2)]!;
+          const name = `s${d}x${i}`;
+          rows.push(`{name: ${name}, protocol: sftp, ip: "${ip}", port: ${port}}`);
+          const first = seen.find((a) => a.port === port && (norm(a.ip) === norm(ip) || (family(a.ip) === family(ip) && (wildcard(a.ip) || wildcard(ip)))));
+          if (first) expected.push(`${file} ${name} -> ${first.file} ${first.name}`);
+          seen.push({ ip, port, name, file });
+        }
+        files[file] = svc(rows);
+      }
+      const got = (await validateTree(memTree(files)))
+        .filter((p) => p.code === 'E_DUPLICATE_BINDING')
+        .map((p) => {
+          const m = /of service (\S+) .* of service (\S+) \(([^:]+):/.exec(p.message)!;
+          return `${p.file} ${m[1]} -> ${m[3]} ${m[2]}`;
+        });
+      expect(got.sort()).toEqual(expected.sort());
+    }
+  });
+
   it('reports invalid IPs and ports with their lines', async () => {
     const tree = memTree({ ...good, 'domains/acme/services.yaml': 'services:\n  - name: a\n    protocol: sftp\n    ip: 10.0.0.256\n    port: 70000\n' });
     expect(await codes(tree)).toEqual([
