@@ -45,25 +45,42 @@ export function loadGlobalsManifest(stateDir: string): Record<string, string> {
   return readShard(globalsShard(stateDir));
 }
 
-/** Replace one domain's entries; `entries` undefined removes the domain. */
-export function writeDomainManifest(stateDir: string, domain: string, entries: Record<string, string> | undefined): void {
+/**
+ * Replace one domain's entries; `entries` undefined removes the domain. `unlessSame`: read the
+ * shard first and leave it when it already holds these entries (reading is cheaper than a write
+ * and a rename, for a full sync that mostly re-applies what the shards say).
+ */
+export function writeDomainManifest(stateDir: string, domain: string, entries: Record<string, string> | undefined, opts: { unlessSame?: boolean } = {}): void {
   const path = join(domainsShardDir(stateDir), `${domain}.json`);
   if (entries === undefined) {
     rmSync(path, { force: true });
     return;
   }
+  const text = JSON.stringify(entries);
+  if (opts.unlessSame) {
+    try {
+      if (readFileSync(path, 'utf8') === text) return;
+    } catch {
+      // not there yet
+    }
+  }
   mkdirSync(domainsShardDir(stateDir), { recursive: true });
-  writeFileAtomic(path, JSON.stringify(entries));
+  writeFileAtomic(path, text);
+}
+
+/** Remove the shard of every domain not in `keep` (a full sync: the target's domains are all there are). */
+export function removeDomainManifestsExcept(stateDir: string, keep: ReadonlySet<string>): void {
+  const dir = domainsShardDir(stateDir);
+  if (!existsSync(dir)) return;
+  for (const f of readdirSync(dir)) {
+    // A shard of a domain gone, or a temp file a killed write left.
+    if (!(f.endsWith('.json') && keep.has(f.slice(0, -'.json'.length)))) rmSync(join(dir, f), { force: true });
+  }
 }
 
 export function writeGlobalsManifest(stateDir: string, entries: Record<string, string>): void {
   mkdirSync(join(stateDir, DIR), { recursive: true });
   writeFileAtomic(globalsShard(stateDir), JSON.stringify(entries));
-}
-
-/** A full sync starts from nothing. */
-export function clearManifest(stateDir: string): void {
-  rmSync(join(stateDir, DIR), { recursive: true, force: true });
 }
 
 /** Write a whole manifest as shards (a state.json from before the shards, migrated once). */

@@ -18,7 +18,7 @@ import { verifyCommits } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
-import { clearManifest, loadGlobalsManifest, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
+import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkTargetPath, readTarget } from './read-target.js';
 import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type StandbyState, type SyncResult } from './state.js';
@@ -258,7 +258,6 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   function commitState(target: string, rendered?: Rendered): void {
     state.appliedCommit = target;
     if (rendered && plan) {
-      if (plan.mode === 'full') clearManifest(stateDir);
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.
       const changed =
@@ -271,11 +270,14 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       }
       // The manifest is sharded per domain (manifest-store.ts): only the shards of the domains
       // this apply touched are written, so a one-user sync no longer rewrites 19 MB at 10,000 domains.
+      // A full sync keeps the shards that already say the same (a warm full sync of 10,000
+      // domains spent seconds deleting and rewriting identical ones) and removes the others.
+      if (plan.mode === 'full') removeDomainManifestsExcept(stateDir, new Set(rendered.domains.keys()));
       for (const d of plan.delete) writeDomainManifest(stateDir, d, undefined);
       for (const [d, dfiles] of rendered.domains) {
         const entries: Record<string, string> = {};
         for (const [rel, content] of dfiles) entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);
-        writeDomainManifest(stateDir, d, entries);
+        writeDomainManifest(stateDir, d, entries, { unlessSame: plan.mode === 'full' });
       }
       if (plan.mode === 'full' || plan.removeGlobal.length > 0 || rendered.globals.size > 0) {
         const globals = plan.mode === 'full' ? {} : loadGlobalsManifest(stateDir);
