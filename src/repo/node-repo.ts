@@ -189,8 +189,9 @@ export class NodeRepo {
       throw remoteError('fetch from', this.spec, err);
     }
     const old = await before;
-    if (old === head) this.unlockPacks(locks);
-    if (old !== head) {
+    if (old === head) {
+      this.unlockPacks(locks); // a pack with nothing new for the ref (a re-sent one) is kept by nothing else either
+    } else {
       try {
         await this.git(['update-ref', '-m', 'fetch: gitfailover fetch-pack', this.trackingRef, head]);
       } finally {
