@@ -42,6 +42,8 @@ export interface RemoteSpec extends RemoteCredentials {
 const ZERO = '0000000000000000000000000000000000000000';
 /** A git lock file untouched this long is left by a killed git, not held by a running one. */
 const STALE_GIT_LOCK_MS = 2_000;
+/** For the git that fetches: write loose objects stored, not deflated (see fetch()). */
+const LOOSE_STORED = ['-c', 'core.looseCompression=0'];
 
 /**
  * The node's own clone in `repo.stateDir` (bare: the live dir is never a git work tree).
@@ -79,10 +81,10 @@ export class NodeRepo {
    * Run one git command that talks to the remote, with this node's credentials on that process
    * only (built again on every call, like the URL: a changed node file or rotated token counts).
    */
-  private async remoteGit(verb: string, args: string[], timeoutMs: number): Promise<GitResult> {
+  private async remoteGit(verb: string, args: string[], timeoutMs: number, config: string[] = []): Promise<GitResult> {
     const access: RemoteAccess = remoteAccess(this.spec.remote, this.spec);
     try {
-      return await this.git([...access.args, verb, ...args], { timeoutMs, env: access.env });
+      return await this.git([...access.args, ...config, verb, ...args], { timeoutMs, env: access.env });
     } catch (err) {
       if (err instanceof GitError) {
         // Defence in depth: git never prints the secret, but nothing it prints may carry one.
@@ -174,7 +176,12 @@ export class NodeRepo {
       // --lock-pack: a fetch of 100 objects or more is kept as a pack with a `.keep` file that
       // guards it until the ref names it; fetch-pack prints that file and leaves it to the caller
       // (as git fetch does, removed below). Left behind, kept packs piled up: gc never repacks them.
-      const r = await this.remoteGit('fetch-pack', ['--thin', '--no-progress', '--lock-pack', this.spec.remote, this.branchRef], timeoutMs);
+      // core.looseCompression=0: the few objects of a one-commit fetch are written as loose
+      // objects, the largest the 330 KB `domains/` tree at 10,000 domains; stored rather than
+      // deflated, unpack-objects skips compressing it and diff-tree, cat-file and ls-tree skip
+      // inflating it: fetch + diff + list + read took 96 ms against 121 ms at 10,000 domains
+      // (30 paired rounds; no difference at 100), for ~35% more disk until maintenance packs them.
+      const r = await this.remoteGit('fetch-pack', ['--thin', '--no-progress', '--lock-pack', this.spec.remote, this.branchRef], timeoutMs, LOOSE_STORED);
       locks = fetchPackLocks(r.stdout);
       head = parseFetchPack(r.stdout, this.branchRef);
       if (!head) throw new GitError(['fetch-pack', this.spec.remote, this.branchRef], { code: 0, stderr: `fetch-pack printed no ${this.branchRef}`, stdout: r.stdout });
@@ -232,7 +239,7 @@ export class NodeRepo {
 
   private async fetchWithGitFetch(timeoutMs: number): Promise<string | undefined> {
     try {
-      await this.remoteGit('fetch', ['--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`], timeoutMs);
+      await this.remoteGit('fetch', ['--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`], timeoutMs, LOOSE_STORED);
     } catch (err) {
       if (err instanceof GitError && /couldn't find remote ref/i.test(err.stderr)) {
         await this.deleteRef(this.trackingRef);

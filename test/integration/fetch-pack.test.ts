@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitfailoverError } from '../../src/errors.js';
@@ -181,6 +181,29 @@ describe('NodeRepo.fetch and loose objects', () => {
       const check = await repo.git(['cat-file', '--batch-check'], { input: ids.join('\n') + '\n' });
       expect(check.stdout).not.toMatch(/missing/);
       expect(readdirSync(join(repo.gitDir, 'objects', 'pack')).some((f) => f.endsWith('.pack'))).toBe(true);
+    } finally {
+      repo.close();
+    }
+  });
+});
+
+describe('NodeRepo.fetch and loose object compression', () => {
+  it('writes the loose objects of a small fetch stored, not deflated (cheaper to write and to read back)', async () => {
+    const r = await remoteWithCommit();
+    await r.commit('one');
+    const repo = nodeRepo(r.dir, r.remote);
+    try {
+      await repo.ensure();
+      await repo.fetch();
+      writeFileSync(join(r.work, 'big.txt'), 'a'.repeat(10_000)); // deflates to a few dozen bytes
+      await git(['-C', r.work, 'add', '-A']);
+      const head = await r.commit('one repetitive file');
+      expect(await repo.fetch()).toBe(head);
+      const oid = (await repo.git(['rev-parse', `${head}:big.txt`])).stdout.trim();
+      const loose = join(repo.gitDir, 'objects', oid.slice(0, 2), oid.slice(2));
+      expect(existsSync(loose)).toBe(true);
+      expect(statSync(loose).size).toBeGreaterThan(10_000);
+      expect((await repo.git(['cat-file', 'blob', oid])).stdout).toBe('a'.repeat(10_000));
     } finally {
       repo.close();
     }
