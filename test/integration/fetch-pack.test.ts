@@ -34,6 +34,20 @@ function nodeRepo(dir: string, remote: string, branch = 'main'): NodeRepo {
   return new NodeRepo({ remote, branch, stateDir: join(dir, 'state') });
 }
 
+/** A remote with one commit and a node clone that has fetched it; the clone is closed after `fn`. */
+async function withFetchedClone(fn: (r: Awaited<ReturnType<typeof remoteWithCommit>>, repo: NodeRepo) => Promise<void>): Promise<void> {
+  const r = await remoteWithCommit();
+  await r.commit('one');
+  const repo = nodeRepo(r.dir, r.remote);
+  try {
+    await repo.ensure();
+    await repo.fetch();
+    await fn(r, repo);
+  } finally {
+    repo.close();
+  }
+}
+
 async function reflog(repo: NodeRepo): Promise<string[]> {
   const r = await repo.git(['reflog', 'show', '--format=%H', repo.trackingRef], { okCodes: [128] });
   return r.stdout.split('\n').filter(Boolean);
@@ -154,12 +168,7 @@ describe('a blob missing from the node clone', () => {
 
 describe('NodeRepo.fetch and loose objects', () => {
   it("runs git's auto maintenance when a fetch leaves more loose objects than gc.auto allows", async () => {
-    const r = await remoteWithCommit();
-    await r.commit('one');
-    const repo = nodeRepo(r.dir, r.remote);
-    try {
-      await repo.ensure();
-      await repo.fetch();
+    await withFetchedClone(async (r, repo) => {
       // gc --auto estimates the loose objects from objects/17: a commit of 40 files whose blob
       // ids start with 17 arrives loose (fetch-pack unpacks fewer than 100 objects) and is over
       // the estimate's threshold (6,700 / 256).
@@ -181,20 +190,13 @@ describe('NodeRepo.fetch and loose objects', () => {
       const check = await repo.git(['cat-file', '--batch-check'], { input: ids.join('\n') + '\n' });
       expect(check.stdout).not.toMatch(/missing/);
       expect(readdirSync(join(repo.gitDir, 'objects', 'pack')).some((f) => f.endsWith('.pack'))).toBe(true);
-    } finally {
-      repo.close();
-    }
+    });
   });
 });
 
 describe('NodeRepo.fetch and loose object compression', () => {
   it('writes the loose objects of a small fetch stored, not deflated (cheaper to write and to read back)', async () => {
-    const r = await remoteWithCommit();
-    await r.commit('one');
-    const repo = nodeRepo(r.dir, r.remote);
-    try {
-      await repo.ensure();
-      await repo.fetch();
+    await withFetchedClone(async (r, repo) => {
       writeFileSync(join(r.work, 'big.txt'), 'a'.repeat(10_000)); // deflates to a few dozen bytes
       await git(['-C', r.work, 'add', '-A']);
       const head = await r.commit('one repetitive file');
@@ -204,20 +206,13 @@ describe('NodeRepo.fetch and loose object compression', () => {
       expect(existsSync(loose)).toBe(true);
       expect(statSync(loose).size).toBeGreaterThan(10_000);
       expect((await repo.git(['cat-file', 'blob', oid])).stdout).toBe('a'.repeat(10_000));
-    } finally {
-      repo.close();
-    }
+    });
   });
 });
 
 describe('NodeRepo.fetch and kept packs', () => {
   it('a fetch of 100 objects or more is stored as a pack without the .keep file fetch-pack guards it with', async () => {
-    const r = await remoteWithCommit();
-    await r.commit('one');
-    const repo = nodeRepo(r.dir, r.remote);
-    try {
-      await repo.ensure();
-      await repo.fetch();
+    await withFetchedClone(async (r, repo) => {
       // 150 new files: above fetch.unpackLimit (100), so fetch-pack keeps what it received as a pack
       for (let i = 0; i < 150; i++) writeFileSync(join(r.work, `f${i}.txt`), `${i}\n`);
       await git(['-C', r.work, 'add', '-A']);
@@ -228,18 +223,11 @@ describe('NodeRepo.fetch and kept packs', () => {
       expect(names.filter((n) => n.endsWith('.pack')).length).toBeGreaterThan(0);
       expect(names.filter((n) => n.endsWith('.keep'))).toEqual([]);
       await repo.git(['fsck', '--connectivity-only', '--no-dangling', head]);
-    } finally {
-      repo.close();
-    }
+    });
   });
 
   it("clearStaleLocks removes a .keep a killed fetch-pack left, and keeps one a person made", async () => {
-    const r = await remoteWithCommit();
-    await r.commit('one');
-    const repo = nodeRepo(r.dir, r.remote);
-    try {
-      await repo.ensure();
-      await repo.fetch();
+    await withFetchedClone(async (r, repo) => {
       const packDir = join(repo.gitDir, 'objects', 'pack');
       const ours = join(packDir, 'pack-1111111111111111111111111111111111111111.keep');
       const theirs = join(packDir, 'pack-2222222222222222222222222222222222222222.keep');
@@ -251,8 +239,6 @@ describe('NodeRepo.fetch and kept packs', () => {
       expect(await repo.clearStaleLocks()).toEqual([ours]);
       expect(existsSync(ours)).toBe(false);
       expect(existsSync(theirs)).toBe(true);
-    } finally {
-      repo.close();
-    }
+    });
   });
 });
