@@ -7,6 +7,7 @@ import { registerStandbyCommands } from './standby.js';
 import { registerTriggersCommands } from './triggers.js';
 import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
+import { registerSecretsCommands } from './secrets.js';
 
 /** Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 usage or configuration error. */
 export const EXIT_OK = 0;
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerTriggersCommands(program);
   registerDoctor(program);
   registerRoleCommands(program);
+  registerSecretsCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

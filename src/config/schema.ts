@@ -146,6 +146,24 @@ export const proftpdSchema = z
   })
   .strict();
 
+/**
+ * Declared secrets (host keys, TLS keys): the primary commits them age-encrypted as `<path>.age`
+ * to every recipient in `.gitfailover/recipients/`; each node decrypts them with its own identity.
+ */
+export const secretsSchema = z
+  .object({
+    files: z.array(z.string().min(1)).default([]).describe('primary: globs of live-dir files recorded encrypted with age as <path>.age'),
+    identity: z
+      .string()
+      .regex(/^file:.+/, 'file:PATH (the age identity file, mode 0600)')
+      .optional()
+      .describe("this node's age identity: file:PATH (written by gitfailover keygen, mode 0600)"),
+    owner: z.union([z.string().min(1), z.number().int().nonnegative()]).optional().describe('owner (name or uid) of decrypted secret files; default the process user'),
+    group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional().describe('group (name or gid) of decrypted secret files'),
+    textual: z.array(z.string().min(1)).default([]).describe('globs of secret files that get IP substitution and templates after decryption'),
+  })
+  .strict();
+
 export const nodeFileSchema = z
   .object({
     $schema: z.string().optional(),
@@ -161,6 +179,7 @@ export const nodeFileSchema = z
     triggers: z.array(triggerSchema).default([]),
     loader: z.enum(['files', 'proftpd']).default('files'),
     proftpd: proftpdSchema.optional(),
+    secrets: secretsSchema.prefault({}),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import { readFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Loader } from './loader.js';
+import { writeNewFile } from '../secrets/marks.js';
 
 /** Staging lives inside the live dir so that every swap is a rename on one file system. */
 export const STAGING_DIR = '.gitfailover-staging';
@@ -116,7 +117,7 @@ export class FilesLoader implements Loader {
         mkdirSync(dir, { recursive: true });
         made.add(dir);
       }
-      writeFileSync(p, content);
+      writeNewFile(p, content); // a decrypted secret: 0600 from the start
     }
     return built;
   }
@@ -149,7 +150,7 @@ export class FilesLoader implements Loader {
     // them), and the next prepare() clears it.
     mkdirSync(this.staging, { recursive: true });
     const tmp = join(this.staging, `global.${++this.seq}.new`);
-    writeFileSync(tmp, content);
+    writeNewFile(tmp, content);
     renameSync(tmp, p);
   }
 

@@ -1,5 +1,6 @@
 import { changeDomain } from './changes.js';
 import type { Change, FieldChange } from './types.js';
+import { isSecretPath, plainPathOf } from '../secrets/paths.js';
 
 /**
  * Changes -> words, for commit messages, logs and events. Pure. Secret fields are named, never
@@ -82,6 +83,8 @@ function phrase(c: Change, short: boolean): string {
     case 'file.removed':
     case 'file.changed': {
       const verb = c.kind === 'file.added' ? 'add' : c.kind === 'file.removed' ? 'remove' : 'change';
+      // A declared secret (its ciphertext `x.age`): named, never shown.
+      if (isSecretPath(c.path)) return c.kind === 'file.changed' ? `${relPath(plainPathOf(c.path), c.domain)} <secret changed>` : `${verb} secret ${relPath(plainPathOf(c.path), c.domain)}`;
       return `${verb} file ${relPath(c.path, c.domain)}`;
     }
   }

@@ -1,6 +1,8 @@
 import { createTwoFilesPatch } from 'diff';
 import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
+import { isSecretPath } from '../secrets/paths.js';
+import { SECRET_CHANGED } from '../secrets/marks.js';
 
 /** One file of a commit's diff, as the status page shows it. */
 export interface FileDiff {
@@ -34,6 +36,10 @@ export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ file
   const files: FileDiff[] = [];
   for (const e of entries.slice(0, MAX_FILES)) {
     const status = (['A', 'M', 'D', 'T'].includes(e.status[0]!) ? e.status[0] : 'M') as FileDiff['status'];
+    if (isSecretPath(e.path)) {
+      files.push({ path: e.path, status, note: SECRET_CHANGED }); // ciphertext: nothing a reader can use, and nothing to show
+      continue;
+    }
     const read = async (oid: string) => (ZERO.test(oid) ? Buffer.alloc(0) : ((await repo.blobs.readBlob(oid)) ?? Buffer.alloc(0)));
     const [before, after] = await Promise.all([read(e.oldOid), read(e.newOid)]);
     if (before.length + after.length > MAX_FILE_BYTES) {

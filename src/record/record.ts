@@ -10,6 +10,7 @@ import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { signingArgs } from '../repo/signatures.js';
 import { refuseSecrets } from './secrets.js';
+import { recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
@@ -67,8 +68,12 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
     writeFileSync(basePath, local ?? 'none');
   }
-  if (opts.progress) await addByDomain(repo, cfg, env, opts.progress);
-  await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
+  // Declared secrets never pass through git add: recordSecrets stages their ciphertext alone.
+  const secretExcludes = await secretAddExcludes(repo, cfg, env);
+  if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, secretExcludes);
+  await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...secretExcludes], { env, workTree: cfg.live.dir });
+  const secrets = await recordSecrets(repo, cfg, env, local);
+  warnings.push(...secrets.warnings);
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
   const added = await addedFiles(repo, local, env);
@@ -83,7 +88,8 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   if (tree !== baseTree) {
     changes = await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains));
     const actor = parseActor(opts.actor);
-    const msg = commitMessage({ changes, operatorMessage: opts.message, actor: actor.name, node: cfg.node, firstRecord: !local });
+    let msg = commitMessage({ changes, operatorMessage: opts.message, actor: actor.name, node: cfg.node, firstRecord: !local });
+    if (secrets.trailer) msg += `${secrets.trailer}\n`;
     subject = msg.split('\n')[0];
     const sign = signingArgs(cfg.record.signingKey);
     const r = await repo.git([...sign.config, 'commit-tree', ...sign.flag, tree, ...(local ? ['-p', local] : []), '-F', '-'], {
@@ -192,7 +198,7 @@ function safeUser(): string {
  * told; the whole-tree `git add` after it then finds them staged (git's stat cache) and is quick.
  * Without one, the single `git add` is the cheapest path.
  */
-async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
+async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, progress: Progress, excludes: string[]): Promise<void> {
   const dir = domainsDirOf(cfg.live.domains);
   const root = join(cfg.live.dir, dir);
   if (!existsSync(root)) return;
@@ -201,7 +207,7 @@ async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessE
   for (let i = 0; i < domains.length; i += BATCH) {
     progress(i, domains.length);
     const batch = domains.slice(i, i + BATCH).map((d) => `:(literal)${dir}/${d}`);
-    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, workTree: cfg.live.dir, input: batch.join('\0') });
+    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, workTree: cfg.live.dir, input: [...batch, ...excludes].join('\0') });
   }
   progress(domains.length, domains.length);
 }

@@ -57,7 +57,7 @@ export async function refuseSecrets(repo: NodeRepo, cfg: NodeConfig, changed: re
   const more = found.length > 1 ? ` (and ${found.length - 1} more file${found.length > 2 ? 's' : ''}: ${found.slice(1).map((f) => f.path).join(', ')})` : '';
   throw new GitfailoverError(
     'E_SECRET_IN_FILE',
-    `${first.path} in the live dir ${cfg.live.dir} holds ${first.what}${more}: nothing was recorded, since a secret committed to the config repo stays in its history. Move the secret out of the live dir (or add the file to live.exclude in ${cfg.file}), then record again`,
+    `${first.path} in the live dir ${cfg.live.dir} holds ${first.what}${more}: nothing was recorded, since a secret committed to the config repo stays in its history. Declare the file a secret (add it to secrets.files in ${cfg.file}: it is then recorded encrypted with age to the repo's recipients), or move the secret out of the live dir (or add the file to live.exclude), then record again`,
     { kind: 'stalling', location: { file: first.path }, data: { files: found } },
   );
 }

@@ -15,6 +15,8 @@ import { assertMayApply } from '../role/role-state.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
+import { SECRET_CHANGED } from '../secrets/marks.js';
+import { openRenderedSecrets, openTargetSecrets, SecretOpener } from '../secrets/render-secrets.js';
 import { CheckedBlobs } from './checked-blobs.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
@@ -211,11 +213,13 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       await work.close();
     }
     if (!opts.dryRun) checked?.save(mode === 'full');
+    // Secrets (`x.age`) are opened here, before anything is applied: one this node cannot open refuses the sync.
+    const secretPaths = await openRenderedSecrets(new SecretOpener(cfg, target, renderOpts), rendered, plan, domainsDir);
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
 
     if (opts.dryRun) {
-      patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir);
+      patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir, secretPaths);
       result.success = true;
       return finish(false);
     }
@@ -436,7 +440,10 @@ async function rollback(
     for (const p of globals) loader.removeGlobal(p);
     return;
   }
-  const files = await readTarget(repo, applied, { domains, globals }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+  // A secret is `x.age` in the commit and `x` in the live dir: read either, open what is sealed.
+  const files = await readTarget(repo, applied, { domains, globals: [...globals, ...globals.map((p) => `${p}.age`)] }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+  const opener = new SecretOpener(cfg, applied, renderOpts);
+  for (const list of [files.globals, ...files.domains.values()]) await openTargetSecrets(opener, list);
   const previous = new Map(files.globals.map((f) => [f.path, f]));
   for (const p of globals) {
     const f = previous.get(p);
@@ -457,10 +464,15 @@ async function rollback(
   }
 }
 
-function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: Loader, domainsDir: string): string[] {
+function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: Loader, domainsDir: string, secrets: ReadonlySet<string>): string[] {
   const patches: string[] = [];
   const patch = (path: string, next: Buffer | undefined) => {
     const file = join(liveDir, path);
+    if (secrets.has(path)) {
+      const old = existsSync(file) ? readFileSync(file) : undefined;
+      if (!next || !old || !old.equals(next)) patches.push(`${path}: ${next ? (old ? SECRET_CHANGED : '<secret added>') : '<secret removed>'}\n`);
+      return;
+    }
     const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const after = next?.toString('utf8') ?? '';
     if (before !== after) patches.push(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after));
