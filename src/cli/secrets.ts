@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
-import { keygen, listSecrets, rekey, setRecipient, type MetaCommitResult } from '../secrets/manage.js';
+import type { MetaCommitResult } from '../secrets/manage.js';
+
+const manage = () => import('../secrets/manage.js');
 import { EXIT_FAILED, Exit } from './main.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
@@ -12,7 +14,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .action(async (o: { config?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await keygen(cfg);
+      const r = await (await manage()).keygen(cfg);
       process.stderr.write(r.created ? `wrote ${r.path} (mode 0600)\n` : `kept the existing identity ${r.path}\n`);
       process.stdout.write(`${r.recipient}\n`);
       process.stderr.write(`on the primary: gitfailover secrets add-recipient ${cfg.node} ${r.recipient}\n`);
@@ -28,7 +30,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (node: string, recipient: string, o: { config?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      report(await setRecipient(cfg, node, recipient, { actor: o.actor }), 'recipient already listed: no change');
+      report(await (await manage()).setRecipient(cfg, node, recipient, { actor: o.actor }), 'recipient already listed: no change');
       process.stderr.write('secrets already in the repo are not readable by it until "gitfailover secrets rekey"\n');
     });
   secrets
@@ -39,7 +41,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (node: string, o: { config?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      report(await setRecipient(cfg, node, undefined, { actor: o.actor }), 'no change');
+      report(await (await manage()).setRecipient(cfg, node, undefined, { actor: o.actor }), 'no change');
       process.stderr.write('the secrets already committed stay readable by it: run "gitfailover secrets rekey", and replace the secrets it held\n');
     });
   secrets
@@ -49,7 +51,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('--json', 'as JSON')
     .action(async (o: { config?: string; json?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await listSecrets(cfg);
+      const r = await (await manage()).listSecrets(cfg);
       if (r.fetchError) process.stderr.write(`warning: ${r.fetchError}; showing the repo as of the last fetch\n`);
       if (o.json) {
         process.stdout.write(JSON.stringify({ commit: r.commit, recipients: r.recipients, files: r.files }, null, 2) + '\n');
@@ -67,7 +69,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (o: { config?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      report(await rekey(cfg, { actor: o.actor }), 'no secrets in the repo: nothing to rekey');
+      report(await (await manage()).rekey(cfg, { actor: o.actor }), 'no secrets in the repo: nothing to rekey');
     });
 }
 

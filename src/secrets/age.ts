@@ -1,5 +1,7 @@
 export { isSecretPath, plainPathOf, SECRET_SUFFIX } from './paths.js';
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+
+/** Loaded on first use: most commands (and most syncs, without a secret) never need it. */
+const lib = () => import('age-encryption');
 
 /**
  * The age file format (age-encryption.org/v1), through the `age-encryption` package, which reads
@@ -12,7 +14,7 @@ export const AGE_HEADER = 'age-encryption.org/v1\n';
 
 export async function encryptTo(plaintext: Uint8Array, recipients: readonly string[]): Promise<Buffer> {
   if (recipients.length === 0) throw new Error('no recipients');
-  const e = new Encrypter();
+  const e = new (await lib()).Encrypter();
   for (const r of recipients) e.addRecipient(r);
   return Buffer.from(await e.encrypt(plaintext));
 }
@@ -31,7 +33,7 @@ export async function decryptWith(ciphertext: Uint8Array, identities: readonly s
   if (Buffer.from(ciphertext.subarray(0, AGE_HEADER.length)).toString('latin1') !== AGE_HEADER) {
     throw new DecryptError('malformed', 'it is not an age file (no "age-encryption.org/v1" header; armored files are not supported)');
   }
-  const d = new Decrypter();
+  const d = new (await lib()).Decrypter();
   for (const id of identities) d.addIdentity(id);
   try {
     return Buffer.from(await d.decrypt(ciphertext));
@@ -43,17 +45,24 @@ export async function decryptWith(ciphertext: Uint8Array, identities: readonly s
 }
 
 export async function newIdentity(): Promise<{ identity: string; recipient: string }> {
+  const { generateX25519Identity, identityToRecipient } = await lib();
   const identity = await generateX25519Identity();
   return { identity, recipient: await identityToRecipient(identity) };
 }
 
-export function recipientOf(identity: string): Promise<string> {
-  return identityToRecipient(identity);
+export async function recipientOf(identity: string): Promise<string> {
+  return (await lib()).identityToRecipient(identity);
 }
 
-/** An `age1…` X25519 recipient the encrypter accepts. */
-export function isRecipient(text: string): boolean {
-  if (!/^age1[02-9ac-hj-np-z]{58}$/.test(text)) return false;
+/** Looks like an `age1…` X25519 recipient (bech32 alphabet, length): what a recipients file holds. */
+export function looksLikeRecipient(text: string): boolean {
+  return /^age1[02-9ac-hj-np-z]{58}$/.test(text);
+}
+
+/** An `age1…` X25519 recipient the encrypter accepts (checksum included). */
+export async function isRecipient(text: string): Promise<boolean> {
+  if (!looksLikeRecipient(text)) return false;
+  const { Encrypter } = await lib();
   try {
     new Encrypter().addRecipient(text);
     return true;

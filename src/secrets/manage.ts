@@ -41,7 +41,7 @@ export interface MetaCommitResult {
 /** `secrets add-recipient` / `remove-recipient`: one commit of `.gitfailover/recipients/<node>` on the primary, pushed. */
 export async function setRecipient(cfg: NodeConfig, node: string, recipient: string | undefined, opts: { actor?: string } = {}): Promise<MetaCommitResult> {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(node)) throw new ConfigError(`node name ${JSON.stringify(node)} is not a valid node name (letters, digits, ".", "_", "-")`);
-  if (recipient !== undefined && !isRecipient(recipient)) {
+  if (recipient !== undefined && !(await isRecipient(recipient))) {
     throw new ConfigError(`${JSON.stringify(recipient)} is not an age X25519 recipient (age1… as printed by "gitfailover keygen" or age-keygen -y)`);
   }
   return onPrimary(cfg, async (repo, local) => {

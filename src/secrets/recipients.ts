@@ -1,6 +1,6 @@
 import type { NodeRepo } from '../repo/node-repo.js';
 import { META_DIR } from '../model/layout.js';
-import { isRecipient } from './age.js';
+import { looksLikeRecipient } from './age.js';
 
 /** `.gitfailover/recipients/<node>`: one node's age recipient, committed like any configuration. */
 export const RECIPIENTS_DIR = `${META_DIR}/recipients`;
@@ -15,7 +15,7 @@ export function parseRecipientFile(text: string): string | undefined {
   return text
     .split('\n')
     .map((l) => l.trim())
-    .find((l) => l !== '' && !l.startsWith('#') && isRecipient(l));
+    .find((l) => l !== '' && !l.startsWith('#') && looksLikeRecipient(l));
 }
 
 export function formatRecipientFile(node: string, recipient: string): string {
