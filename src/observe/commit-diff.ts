@@ -3,6 +3,7 @@ import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { isSecretPath } from '../secrets/paths.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
+import { maskSecretFields } from '../secrets/mask.js';
 
 /** One file of a commit's diff, as the status page shows it. */
 export interface FileDiff {
@@ -56,7 +57,7 @@ export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ file
         undefined,
         { context: 3 },
       );
-      files.push({ path: e.path, status, patch });
+      files.push({ path: e.path, status, patch: maskSecretFields(patch) });
     }
   }
   return { files, more: Math.max(0, entries.length - MAX_FILES) };

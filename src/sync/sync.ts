@@ -16,6 +16,7 @@ import { redact } from '../repo/git.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
+import { maskSecretFields } from '../secrets/mask.js';
 import { openRenderedSecrets, openTargetSecrets, SecretOpener } from '../secrets/render-secrets.js';
 import { CheckedBlobs } from './checked-blobs.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
@@ -475,7 +476,7 @@ function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, load
     }
     const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const after = next?.toString('utf8') ?? '';
-    if (before !== after) patches.push(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after));
+    if (before !== after) patches.push(maskSecretFields(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after)));
   };
   for (const [d, files] of rendered.domains) for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
   for (const [p, content] of rendered.globals) patch(p, content);

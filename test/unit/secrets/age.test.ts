@@ -67,3 +67,11 @@ describe('secret paths and marks', () => {
     expect(describeChange({ kind: 'file.added', path: 'domains/acme/tls/key.pem.age', domain: 'acme' } as never)).toBe('acme: add secret tls/key.pem');
   });
 });
+
+describe('maskSecretFields', () => {
+  it('masks the values of secret-looking fields in a diff, nothing else', async () => {
+    const { maskSecretFields } = await import('../../../src/secrets/mask.js');
+    const patch = ['--- a/u.yaml', '+++ b/u.yaml', '@@ -1,3 +1,3 @@', ' name: alice', '-passwordHash: $6$old', '+passwordHash: "$6$new"', '+  - api_token = abc', ' passwordPolicy: strict'].join('\n');
+    expect(maskSecretFields(patch).split('\n')).toEqual(['--- a/u.yaml', '+++ b/u.yaml', '@@ -1,3 +1,3 @@', ' name: alice', '-passwordHash: <masked>', '+passwordHash: <masked>', '+  - api_token = <masked>', ' passwordPolicy: strict']);
+  });
+});
