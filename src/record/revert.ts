@@ -1,3 +1,4 @@
+import { isSecretPath, plainPathOf } from '../secrets/paths.js';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
@@ -134,6 +135,15 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
       'E_REVERT_META',
       `commit ${short} changed the repo's own metadata (${meta.map((d) => d.path).join(', ')}): a role change is undone with "gitfailover promote"/"demote", not revert`,
       { kind: 'stalling', location: { commit: target, file: meta[0]!.path } },
+    );
+  }
+  // A revert writes blobs into the live dir: for a secret that would be its ciphertext, not the key.
+  const sealed = diff.filter((d) => isSecretPath(d.path));
+  if (sealed.length > 0) {
+    throw new GitfailoverError(
+      'E_REVERT_SECRET',
+      `commit ${short} changed the secret ${plainPathOf(sealed[0]!.path)}, which revert cannot write back (the repo holds only its ciphertext): put the old file back into the live dir and record, or revert a commit that touches no secret. Nothing was changed`,
+      { kind: 'stalling', location: { commit: target, file: sealed[0]!.path } },
     );
   }
   const odd = diff.filter((d) => d.status !== 'D' && !['100644', '100755'].includes(d.newMode));
