@@ -17,11 +17,12 @@ import { readRecipients, type RecipientEntry } from './recipients.js';
 /**
  * Pathspecs for the record's `git add`: the declared secrets, everything once recorded as a secret
  * (its `.age` is in the index: a file stays a secret even when the globs change), and `*.age` names,
- * which in the repo are ciphertext that recordSecrets alone writes.
+ * which in the repo are ciphertext that recordSecrets alone writes (and that every node opens).
  */
 export async function secretAddExcludes(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<string[]> {
   const known = await indexedCiphertexts(repo, env);
-  if (cfg.secrets.files.length === 0 && known.size === 0) return [];
+  // `*.age` always: a ciphertext recorded verbatim would be taken for a secret by every node,
+  // and the next record (finding no plaintext for it) would take it out again.
   return [
     ':(top,exclude,glob)**/*.age',
     ...cfg.secrets.files.map((g) => `:(top,exclude,glob)${g}`),

@@ -158,6 +158,13 @@ describe('declared secrets', () => {
     const file = join(p.failLive, 'domains/acme/partner.key');
     expect(readFileSync(file, 'utf8')).toBe('from the age tool\n');
     expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    // revert cannot write a secret back (the repo has only its ciphertext): refused, nothing changed.
+    const sealedCommit = (await git(['rev-parse', 'main'], p.remote)).trim();
+    const rv = await cli(['revert', sealedCommit, '-c', p.primary]);
+    expect(rv.code).toBe(1);
+    expect(rv.stderr).toContain('domains/acme/partner.key');
+    expect((await git(['rev-parse', 'main'], p.remote)).trim()).toBe(sealedCommit);
   }, LONG);
 
   it('a standby that cannot open a secret refuses the sync, live dir byte-identical, event fired', async () => {
