@@ -5,6 +5,7 @@ import { classifyPath, DEFAULT_DOMAINS_DIR } from '../model/layout.js';
 import { EMPTY_IP_MAP, parseIpMap, type IpMap } from './ip-map.js';
 import { substituteIp, substituteText } from './substitute.js';
 import { renderTemplate } from './template.js';
+import { isSecretPath } from '../secrets/paths.js';
 
 export interface RenderOptions {
   /** parseIpMap(node.substitution.ips) */
@@ -56,7 +57,9 @@ const BINARY_SNIFF = 8192;
  * byte-for-byte as latin1 (addresses and placeholders are ASCII either way).
  */
 export function renderFile(path: string, content: Buffer, opts: RenderOptions, parsed?: Document.Parsed): Buffer {
-  if (isBinary(content)) return content;
+  // Ciphertext (`x.age`) is never rendered: a `{{` or an address in its bytes is chance, and
+  // changing one byte breaks it. Its plaintext is rendered when opened, if declared textual.
+  if (isBinary(content) || isSecretPath(path)) return content;
 
   const ipMap = opts.ipMap ?? EMPTY_IP_MAP;
   const hasIps = ipMap.entries.length > 0;

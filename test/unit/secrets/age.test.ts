@@ -75,3 +75,13 @@ describe('maskSecretFields', () => {
     expect(maskSecretFields(patch).split('\n')).toEqual(['--- a/u.yaml', '+++ b/u.yaml', '@@ -1,3 +1,3 @@', ' name: alice', '-passwordHash: <masked>', '+passwordHash: <masked>', '+  - api_token = <masked>', ' passwordPolicy: strict']);
   });
 });
+
+describe('renderFile and ciphertext', () => {
+  it('never renders an x.age file (a {{ or an address in ciphertext is chance)', async () => {
+    const { renderFile, renderOptionsFor } = await import('../../../src/render/render-file.js');
+    const opts = renderOptionsFor({ ips: { '10.0.0.5': '10.1.0.5' }, files: ['**'], vars: {} });
+    const sealed = Buffer.from('age-encryption.org/v1\n-> X25519 abc\n{{ nope }} 10.0.0.5\n');
+    expect(renderFile('keys/host.key.age', sealed, opts)).toBe(sealed);
+    expect(renderFile('keys/host.conf', Buffer.from('10.0.0.5\n'), opts).toString()).toBe('10.1.0.5\n');
+  });
+});
