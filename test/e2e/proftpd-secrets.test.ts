@@ -1,5 +1,5 @@
 import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,7 @@ function hostPublic(keyFile: string): { line: string; sha256: string } {
 
 /** curl's --pinnedpubkey of a certificate: sha256 of its DER SubjectPublicKeyInfo. */
 function certPin(certFile: string): string {
-  const spki = createPublicKey(new X509Certificate(readFileSync(certFile)).publicKey).export({ type: 'spki', format: 'der' });
+  const spki = new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
   return `sha256//${createHash('sha256').update(spki).digest('base64')}`;
 }
 
