@@ -82,7 +82,7 @@ describe('signed commits', () => {
     r = await cli(['sync', '-c', p.standby]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(foreign.slice(0, 12));
-    expect(r.stderr).toMatch(/not in the allowed signers file/);
+    expect(r.stderr).toMatch(/not in repo\.verify\.allowedSigners/);
     expect(snapshot(p.failLive)).toEqual(served);
 
     // The sync event fired for each refusal (the trigger ran with the error).
