@@ -138,20 +138,21 @@ export async function verifyRange(repo: NodeRepo, input: VerifyRangeInput): Prom
       location: { file, field: 'repo.verify.allowedSigners' },
     });
   }
+  // Full ids only (the schema's rule and state.json's): read from the kept-open cat-file, no process.
+  const isCommit = async (id: string) => /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(id) && (await repo.blobs.read(id))?.type === 'commit';
   const trusted: string[] = [];
   if (verify.anchor) {
-    const anchor = await repo.resolve(verify.anchor);
-    if (!anchor) {
+    if (!(await isCommit(verify.anchor))) {
       throw new GitfailoverError(
         'E_CONFIG',
         `repo.verify.anchor ${verify.anchor} (in ${file}) is not a commit of the fetched branch ${repo.spec.branch}: give the full id of a commit in its history that you trust, or remove repo.verify.anchor`,
         { kind: 'stalling', location: { file, field: 'repo.verify.anchor' } },
       );
     }
-    trusted.push(anchor);
+    trusted.push(verify.anchor);
   }
   // A state anchor the clone no longer has (a clone made again after a rewrite) trusts nothing.
-  if (input.anchor && (await repo.resolve(input.anchor))) trusted.push(input.anchor);
+  if (input.anchor && (await isCommit(input.anchor))) trusted.push(input.anchor);
 
   const home = await gpgHome(input.stateDir, verify.gpgKeyring ?? [], file);
   const sigs = await commitSignatures(repo, ['--first-parent', target, ...(trusted.length > 0 ? ['--not', ...trusted] : [])], {
@@ -164,10 +165,10 @@ export async function verifyRange(repo: NodeRepo, input: VerifyRangeInput): Prom
     const since = trusted.length > 0 ? `since the trusted commit ${trusted[trusted.length - 1]!.slice(0, 12)}` : "since the repo's first commit (no trusted commit yet)";
     const more = bad.length > 1 ? ` (${bad.length} of the ${sigs.length} commits checked fail)` : '';
     const keys = [verify.allowedSigners && `allowedSigners ${verify.allowedSigners}`, verify.gpgKeyring && `gpgKeyring ${verify.gpgKeyring.join(', ')}`].filter(Boolean).join(' or ');
-    const history = trusted.length === 0 ? '; if it predates signing, set repo.verify.anchor to the full id of the newest commit you trust' : '';
+    // A signed commit on top does not help (the offender stays in every node's range): say what does.
     throw new GitfailoverError(
       'E_SIGNATURE',
-      `commit ${first.commit.slice(0, 12)} is refused: it ${whyRefused(first)}, and repo.verify (in ${file}) requires every change ${since} to be signed by a key in ${keys}${more}. Nothing was applied; sign the change with a trusted key (record.signingKey on the primary) and push${history}`,
+      `commit ${first.commit.slice(0, 12)} is refused: it ${whyRefused(first)}, and repo.verify (in ${file}) requires every change ${since} to be signed by a key in ${keys}${more}. Nothing was applied; replace the commit on the branch with one signed by a trusted key (record.signingKey on the primary), or, once you have reviewed it, set repo.verify.anchor to its full id`,
       { kind: 'stalling', location: { commit: first.commit }, data: { refused: bad, trusted } },
     );
   }

@@ -104,6 +104,10 @@ describe('OpenPGP signatures', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`commit ${foreign.slice(0, 12)} is refused: it is signed by an OpenPGP key ${stranger.fpr.slice(-16)} that is not in repo.verify.gpgKeyring`);
     expect(snapshot(p.failLive)).toEqual(served);
+    // doctor runs the same check on the remote head.
+    r = await cli(['doctor', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`FAIL  signatures: commit ${foreign.slice(0, 12)} is refused`);
   }, 120_000);
 
   it('with only an OpenPGP keyring, refuses an SSH-signed commit without git complaining on stderr, and names a bad keyring', async () => {
