@@ -52,9 +52,11 @@ interface TrustFiles {
 export async function commitSignatures(repo: NodeRepo, revs: string[], trust: TrustFiles): Promise<CommitSignature[]> {
   const r = await repo.git(
     [
-      // Which program checks which signature is fixed here, not by ~/.gitconfig.
+      // Which program checks which signature, and how, is fixed here; ~/.gitconfig is not read.
       '-c',
       'gpg.program=gpg',
+      '-c',
+      'gpg.minTrustLevel=undefined',
       '-c',
       'gpg.ssh.program=ssh-keygen',
       '-c',
@@ -67,7 +69,7 @@ export async function commitSignatures(repo: NodeRepo, revs: string[], trust: Tr
       ...revs,
       '--',
     ],
-    { env: { GNUPGHOME: trust.gnupgHome } },
+    { env: { GNUPGHOME: trust.gnupgHome, GIT_CONFIG_GLOBAL: '/dev/null' } },
   );
   return parseSignatures(r.stdout);
 }
