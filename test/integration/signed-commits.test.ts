@@ -167,7 +167,7 @@ describe('signed commits', () => {
     }
   }, 120_000);
 
-  it('verifies from repo.verify.anchor when the history before it predates signing', async () => {
+  it('verifies from repo.verify.anchor when the history before it predates signing, and refuses a forged signature above it', async () => {
     const q = makePair();
     try {
       await initRemote(q);
@@ -218,6 +218,24 @@ describe('signed commits', () => {
       r = await cli(['sync', '-c', q.standby]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`commit ${unsigned.slice(0, 12)} is refused: it is not signed`);
+      expect(existsSync(join(q.failLive, 'domains/acme/users/mallory.yaml'))).toBe(false);
+
+      // A forgery: a signed commit whose tree was swapped after signing (same signature, other content).
+      const applied = JSON.parse(readFileSync(join(q.dir, 'fail-state', 'state.json'), 'utf8')).appliedCommit as string;
+      await git(['reset', '-q', '--hard', applied], work);
+      await git(['push', '-q', '-f', 'origin', 'HEAD:main'], work);
+      writeUser(work, 'acme', 'carol');
+      await git(['add', '-A'], work);
+      await git(['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`, 'commit', '-q', '-S', '-m', 'add carol'], work);
+      writeUser(work, 'acme', 'mallory');
+      await git(['add', '-A'], work);
+      const tree = (await git(['write-tree'], work)).trim();
+      const raw = (await git(['cat-file', 'commit', 'HEAD'], work)).replace(/^tree [0-9a-f]+/, `tree ${tree}`);
+      const forged = execFileSync('git', ['hash-object', '-t', 'commit', '-w', '--stdin'], { cwd: work, input: raw, encoding: 'utf8' }).trim();
+      await git(['push', '-q', 'origin', `${forged}:refs/heads/main`], work);
+      r = await cli(['sync', '-c', q.standby]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`commit ${forged.slice(0, 12)} is refused: it has a bad signature`);
       expect(existsSync(join(q.failLive, 'domains/acme/users/mallory.yaml'))).toBe(false);
     } finally {
       removeDir(q.dir);
