@@ -150,7 +150,7 @@ describe('signed commits', () => {
       expect(r.stderr).toContain(`commit ${unsigned.slice(0, 12)} is refused: it is not signed`);
       expect(r.stderr).toContain(`since the trusted commit ${good.slice(0, 12)}`);
       expect(snapshot(q.failLive)).toEqual(served);
-      expect(JSON.parse(readFileSync(stateFile, 'utf8')).appliedCommit).toBe(good);
+      expect(JSON.parse((await cli(['status', '-c', q.standby, '--json'])).stdout)).toMatchObject({ appliedCommit: good, verifiedCommit: good });
 
       const fresh = join(q.dir, 'fresh.yaml');
       writeFileSync(fresh, readFileSync(q.standby, 'utf8').replace(join(q.dir, 'fail-state'), join(q.dir, 'fresh-state')).replace(q.failLive, join(q.dir, 'fresh-live')));
