@@ -108,7 +108,18 @@ describe('OpenPGP signatures', () => {
     r = await cli(['doctor', '-c', p.standby]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`FAIL  signatures: commit ${foreign.slice(0, 12)} is refused`);
-  }, 120_000);
+
+    // Trusting that key too (a binary keyring this time): the node's GNUPGHOME is rebuilt, the old one removed, and the commit applies.
+    const strangerKey = join(p.dir, 'stranger.gpg');
+    writeFileSync(strangerKey, gpgIn(stranger.home, ['--export', stranger.fpr]));
+    editNodeFile(p.standby, (d) => (d.repo.verify.gpgKeyring = [forgeKey, strangerKey]));
+    r = await cli(['sync', '-c', p.standby]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(p.failLive, 'domains/acme/users/trudy.yaml'))).toBe(true);
+    const rebuilt = readdirSync(stateDir).filter((e) => e.startsWith('gnupg-') || e.startsWith('.gnupg-'));
+    expect(rebuilt).toHaveLength(1);
+    expect(rebuilt[0]).not.toBe(home[0]);
+  }, 180_000);
 
   it('with only an OpenPGP keyring, refuses an SSH-signed commit without git complaining on stderr, and names a bad keyring', async () => {
     // The remote of the first test: its first commit is SSH-signed.
