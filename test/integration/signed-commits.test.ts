@@ -206,11 +206,20 @@ describe('signed commits', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`repo.verify.anchor ${'f'.repeat(40)} (in ${q.standby}) is not a commit of the fetched branch main`);
 
-      // Anchored at the old commit: what is above it is signed, so it applies.
+      // Anchored at the old commit: what is above it is signed, so it applies. The operator's own
+      // git config asks for signatures in every log (log.showSignature): nothing of it shows.
+      const home = join(q.dir, 'home');
+      mkdirSync(home);
+      writeFileSync(join(home, '.gitconfig'), '[log]\n\tshowSignature = true\n');
       editNodeFile(q.standby, (d) => (d.repo.verify = { allowedSigners: allowed, anchor: old }));
-      r = await cli(['sync', '-c', q.standby]);
+      r = await cli(['sync', '-c', q.standby], { env: { HOME: home } });
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
       expect(existsSync(join(q.failLive, 'domains/acme/users/bob.yaml'))).toBe(true);
+      r = await cli(['log', '-c', q.standby, '--json'], { env: { HOME: home } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect((JSON.parse(r.stdout) as { subject: string }[]).map((e) => e.subject)).toEqual(['add bob, signed', 'from before signing']);
 
       // Above the anchor, an unsigned commit is refused as always.
       writeUser(work, 'acme', 'mallory');
