@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { loadNodeFile, nodeFilePath, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { commands, gitVersion, notifyChecks, remoteAndBranch, smtpChecks, stateDir, substitutionCheck, type CheckResult } from '../doctor/checks.js';
+import { commands, gitVersion, notifyChecks, remoteAndBranch, signaturesCheck, smtpChecks, stateDir, substitutionCheck, type CheckResult } from '../doctor/checks.js';
 import { EXIT_FAILED, Exit } from './main.js';
 
 /** `gitfailover doctor [-c FILE]`: one line per check, the fix on the next line when it failed; exit 1 if any failed. */
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description("check this node's set-up: node file, git, remote and credentials, branch, state dir, commands, listener, SMTP, IP substitution")
+    .description("check this node's set-up: node file, git, remote and credentials, branch, state dir, commands, listener, SMTP, IP substitution, signatures")
     .option('-c, --config <file>', 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)')
     .action(async (o: { config?: string }) => {
       const results: CheckResult[] = [];
@@ -33,7 +33,9 @@ export function registerDoctor(program: Command): void {
           smtpChecks(cfg),
           cfg.role === 'standby' ? substitutionCheck(cfg) : Promise.resolve(undefined),
         ]);
-        for (const r of [...remote, ...stateDir(cfg), ...commands(cfg), ...notify, ...smtp, ...(subst ? [subst] : [])]) print(r);
+        // After the others: it fetches into the clone the substitution check reads.
+        const signatures = await signaturesCheck(cfg);
+        for (const r of [...remote, ...stateDir(cfg), ...commands(cfg), ...notify, ...smtp, ...(subst ? [subst] : []), ...signatures]) print(r);
       }
       const failed = results.filter((r) => !r.ok).length;
       process.stdout.write(failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`);

@@ -65,7 +65,7 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
         password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password']),
         tokenFile: cfg.repo.auth.tokenFile && at(cfg.repo.auth.tokenFile),
       },
-      verify: cfg.repo.verify && { allowedSigners: at(cfg.repo.verify.allowedSigners) },
+      verify: cfg.repo.verify && { ...cfg.repo.verify, allowedSigners: cfg.repo.verify.allowedSigners && at(cfg.repo.verify.allowedSigners), gpgKeyring: cfg.repo.verify.gpgKeyring?.map(at) },
       sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
       knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
     },

@@ -51,11 +51,23 @@ export const repoSchema = z
         allowedSigners: z
           .string()
           .min(1)
-          .describe("a file in git's gpg.ssh.allowedSignersFile format (`principal namespaces=\"git\" ssh-ed25519 AAAA...`)"),
+          .optional()
+          .describe("a file in git's gpg.ssh.allowedSignersFile format (`principal namespaces=\"git\" ssh-ed25519 AAAA...`): the trusted SSH keys"),
+        gpgKeyring: z
+          .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+          .transform((v) => (typeof v === 'string' ? [v] : v))
+          .optional()
+          .describe('the trusted OpenPGP public keys (a forge\'s merge key, such as https://github.com/web-flow.gpg): a keyring file or armored key files, read with gpg --import'),
+        anchor: z
+          .string()
+          .regex(/^([0-9a-f]{40}|[0-9a-f]{64})$/, 'a full commit id (40 lowercase hex digits)')
+          .optional()
+          .describe('a commit you trust, with its whole history: verification starts above it (for a history that predates signing)'),
       })
       .strict()
+      .refine((v) => v.allowedSigners !== undefined || v.gpgKeyring !== undefined, 'give allowedSigners, gpgKeyring or both')
       .optional()
-      .describe('when set, a standby applies a target only if every new commit is signed by an allowed SSH key'),
+      .describe('when set, a node applies a target only if every change since the last verified commit is signed by a trusted SSH or OpenPGP key'),
   })
   .strict();
 

@@ -3,13 +3,16 @@ import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { smtpTransport } from '../triggers/actions/email.js';
 import type { NodeConfig } from '../config/load.js';
-import { errorMessage } from '../errors.js';
+import { GitfailoverError, errorMessage } from '../errors.js';
 import { validateTree, CHECK } from '../model/validate.js';
 import { domainsDirOf } from '../model/layout.js';
 import type { TreeEntry, TreeSource } from '../model/tree-source.js';
 import { parseListen } from '../daemon/http.js';
 import { git, redact } from '../repo/git.js';
+import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
+import { verifyRange } from '../repo/signatures.js';
+import { loadState } from '../sync/state.js';
 
 /** One line of `gitfailover doctor`: what was checked, what was found, and what to do when it failed. */
 export interface CheckResult {
@@ -214,4 +217,48 @@ export async function substitutionCheck(cfg: NodeConfig): Promise<CheckResult> {
   } finally {
     repo.close();
   }
+}
+
+/**
+ * repo.verify: the key files load and the remote head passes the very check a sync runs
+ * (signatures.ts), under the sync lock since it builds the node's GNUPGHOME.
+ */
+export async function signaturesCheck(cfg: NodeConfig): Promise<CheckResult[]> {
+  const verify = cfg.repo.verify;
+  if (!verify) return [];
+  const out: CheckResult[] = [];
+  if (cfg.role === 'primary' && !cfg.record.signingKey) {
+    out.push({
+      name: 'record.signingKey',
+      ok: false,
+      detail: "not set while repo.verify is: this node's own commits would be refused by every node that verifies, this one included",
+      fix: `set record.signingKey in ${cfg.file} to an SSH private key whose public key is in repo.verify.allowedSigners`,
+    });
+  }
+  const repo = new NodeRepo(cfg.repo);
+  try {
+    const found = await withLock(
+      cfg.repo.stateDir,
+      'sync',
+      async () => {
+        await repo.ensure();
+        const head = await repo.fetch(Math.min(cfg.sync.timeout, 15_000)).catch(() => repo.resolve(repo.trackingRef));
+        if (!head) return undefined;
+        const anchor = loadState(cfg.repo.stateDir).verifiedCommit;
+        return { head, anchor, checked: (await verifyRange(repo, { anchor, target: head, verify, file: cfg.file, stateDir: cfg.repo.stateDir })).checked.length };
+      },
+      5_000,
+    );
+    if (!found) out.push({ name: 'signatures', ok: true, detail: 'nothing to check: the remote has no commit yet' });
+    else {
+      const since = found.anchor ? `above the verified commit ${found.anchor.slice(0, 12)}` : verify.anchor ? `above repo.verify.anchor ${verify.anchor.slice(0, 12)}` : 'since the first commit';
+      out.push({ name: 'signatures', ok: true, detail: `the remote head ${found.head.slice(0, 12)} passes repo.verify (${found.checked} commit(s) checked ${since})` });
+    }
+  } catch (err) {
+    if (err instanceof GitfailoverError && err.code === 'E_LOCKED') out.push({ name: 'signatures', ok: true, detail: 'not checked: a sync holds the state dir (it runs the same check)' });
+    else out.push({ name: 'signatures', ok: false, detail: errorMessage(err), fix: 'see "Signed commits" in the README: sign the change with a trusted key, fix the key files, or set repo.verify.anchor' });
+  } finally {
+    repo.close();
+  }
+  return out;
 }

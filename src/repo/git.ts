@@ -56,6 +56,11 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? 'gitfailover@localhost',
     GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'gitfailover',
     GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'gitfailover@localhost',
+    // A user's log.showSignature=true put gpg output into every parsed `git log` (and git's
+    // "gpg.ssh.allowedSignersFile needs to be configured" on stderr): signatures are checked in signatures.ts only.
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'log.showSignature',
+    GIT_CONFIG_VALUE_0: 'false',
     ...extra,
   };
 }

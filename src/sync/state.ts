@@ -27,6 +27,11 @@ export interface SyncResult {
 /** What a standby remembers between runs (stateDir/state.json), written only after an apply finished. */
 export interface StandbyState {
   appliedCommit?: string;
+  /**
+   * repo.verify's trusted anchor: the newest commit this node verified (with its whole history)
+   * and applied. The next sync, partial or full, checks the signatures of what lies above it.
+   */
+  verifiedCommit?: string;
   /** Set when automatic sync stopped after a failure (disableOnFailure). */
   disabled?: { reason: string; time: string; commit?: string };
   /** A commit whose health check failed: not retried until a newer commit arrives. */

@@ -18,6 +18,8 @@ export interface NodeStatus {
   remote: string;
   branch: string;
   appliedCommit: string | null;
+  /** repo.verify's trusted anchor: the newest commit this node verified and applied. */
+  verifiedCommit: string | null;
   targetCommit: string | null;
   behind: number | null;
   automatic: boolean;
@@ -71,6 +73,7 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       remote: redact(cfg.repo.remote),
       branch: cfg.repo.branch,
       appliedCommit: applied ?? null,
+      verifiedCommit: state.verifiedCommit ?? null,
       targetCommit: head ?? null,
       behind,
       automatic: cfg.sync.automatic && !state.disabled,

@@ -14,10 +14,10 @@ import { withLock } from '../repo/lock.js';
 import { assertMayApply } from '../role/role-state.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
-import { verifyCommits } from '../repo/signatures.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
 import { maskSecretFields } from '../secrets/mask.js';
 import { openRenderedSecrets, openTargetSecrets, SecretOpener } from '../secrets/render-secrets.js';
+import { verifyRange } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
@@ -92,6 +92,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   const extraEvents: SyncOutcome['extraEvents'] = [];
   let recoveredAfter = 0;
   let plan: SyncPlan | undefined;
+  /** What repo.verify trusts once the target is applied. */
+  let verifiedAnchor: string | undefined;
   let patches: string[] | undefined;
   let discardStaged: (() => void) | undefined;
   let lap = performance.now();
@@ -153,12 +155,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         { kind: 'stalling', location: { commit: target } },
       );
     }
-    if (cfg.repo.verify) {
-      // Every commit new to this node must carry an allowed signature; without an applied
-      // ancestor (first sync, rewritten history) the target itself, whose tree is what is applied.
-      const descends = applied !== undefined && applied !== target && (await repo.isAncestor(applied, target));
-      await verifyCommits(repo, descends ? [`${applied}..${target}`] : ['-1', target], cfg.repo.verify.allowedSigners, cfg.file);
-    }
+    // One rule for partial and full syncs (signatures.ts): every change above the trusted anchor.
+    if (cfg.repo.verify) verifiedAnchor = (await verifyRange(repo, { anchor: state.verifiedCommit, target, verify: cfg.repo.verify, file: cfg.file, stateDir })).anchor;
     // A partial sync got here only because applied is an ancestor: no second merge-base process (~15 ms).
     result.commits = (await repo.log(applied && (mode === 'partial' || (await repo.isAncestor(applied, target))) ? `${applied}..${target}` : target, [], 50)).map((c) => ({
       id: c.commit,
@@ -262,6 +260,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   /** Record the applied commit (saved by finish()), its bindings and manifest shards. */
   function commitState(target: string, rendered?: Rendered): void {
     state.appliedCommit = target;
+    if (verifiedAnchor) state.verifiedCommit = verifiedAnchor;
     if (rendered && plan) {
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.
