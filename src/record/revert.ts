@@ -76,7 +76,7 @@ export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions =
 }
 
 async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: RevertOptions): Promise<RevertResult> {
-  const prepared = await prepareClone(cfg, repo);
+  const prepared = await prepareClone(cfg, repo, { followRemote: true });
   const { offline } = prepared;
   const local = prepared.local;
   if (!local) {

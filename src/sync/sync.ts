@@ -38,6 +38,12 @@ export interface SyncOptions {
   progress?: Progress;
   /** Filled with the milliseconds each phase took (fetch, plan, read+check, apply, state): the bench's breakdown. */
   timings?: Record<string, number>;
+  /**
+   * The primary applying commits it did not make (record/incoming.ts): `from` is the commit the
+   * live dir holds now (live edits included) and `to` the merged commit. `from` need not be an
+   * ancestor of `to`; the caller fetched, verified and holds the record lock.
+   */
+  primaryApply?: { from: string };
 }
 
 export interface SyncOutcome {
@@ -67,11 +73,13 @@ export async function syncOnce(cfg: NodeConfig, opts: SyncOptions = {}, shared?:
 
 async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): Promise<SyncOutcome> {
   // Checked under the lock, so a sync queued before a promote cannot overwrite the new primary's edits.
-  if (!opts.dryRun) assertMayApply(cfg);
+  if (!opts.dryRun && !opts.primaryApply) assertMayApply(cfg);
   const started = Date.now();
   const stateDir = cfg.repo.stateDir;
   const domainsDir = domainsDirOf(cfg.live.domains);
   const state = loadState(stateDir, { domainsDir });
+  // The primary's live dir holds `from`: the rollback puts that back, not an older applied commit.
+  if (opts.primaryApply) state.appliedCommit = opts.primaryApply.from;
   const journal = opts.dryRun ? undefined : loadJournal(stateDir);
   const applied = state.appliedCommit;
   let mode: 'partial' | 'full' = opts.full || !applied || journal?.mode === 'full' ? 'full' : 'partial';
@@ -109,7 +117,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         { kind: 'stalling' },
       );
     }
-    const head = await repo.fetch(cfg.sync.timeout);
+    const head = opts.primaryApply ? opts.to : await repo.fetch(cfg.sync.timeout);
     mark('fetch');
     let target: string | undefined;
     if (journal) {
@@ -143,14 +151,14 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       result.error = `commit ${target.slice(0, 12)} is quarantined: ${state.quarantined.reason}`;
       return finish(false);
     }
-    if (mode === 'partial' && !(await repo.isAncestor(applied!, target))) {
+    if (mode === 'partial' && !opts.primaryApply && !(await repo.isAncestor(applied!, target))) {
       throw new GitfailoverError(
         'E_HISTORY_REWRITTEN',
         `commit ${target.slice(0, 12)} does not descend from the applied commit ${applied!.slice(0, 12)}: the repo's history was rewritten, so a partial sync is refused. Check the remote, then run "gitfailover sync --full" (with automatic sync disabled) to reload everything`,
         { kind: 'stalling', location: { commit: target } },
       );
     }
-    if (cfg.repo.verify) {
+    if (cfg.repo.verify && !opts.primaryApply) {
       // Every commit new to this node must carry an allowed signature; without an applied
       // ancestor (first sync, rewritten history) the target itself, whose tree is what is applied.
       const descends = applied !== undefined && applied !== target && (await repo.isAncestor(applied, target));
