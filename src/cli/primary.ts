@@ -2,10 +2,10 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadNodeFile, type NodeConfig } from '../config/load.js';
 import { runPrimary } from '../daemon/primary.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
-import { auditLog, formatLog } from '../record/log.js';
+import { auditLog, formatConflicts, formatLog } from '../record/log.js';
 import { record, type RecordResult } from '../record/record.js';
 import { conflictEvent } from '../record/conflict-event.js';
-import type { ConflictRecord } from '../record/incoming.js';
+import type { ConflictRecord } from '../record/conflicts.js';
 import { fireSyncEvents } from '../sync/report.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { revert } from '../record/revert.js';
@@ -52,6 +52,7 @@ export function registerPrimaryCommands(program: Command): void {
       const cfg = loadNodeFile({ file: o.config });
       const r = await auditLog(cfg, { domain: o.domain, user: o.user, since: o.since, max: o.maxCount });
       if (r.remoteError) process.stderr.write(`warning: ${r.remoteError}; showing the history as of the last fetch\n`);
+      if (!o.json && r.conflicts.length > 0) process.stdout.write(formatConflicts(r.conflicts) + '\n');
       process.stdout.write(o.json ? JSON.stringify(r.entries, null, 2) + '\n' : formatLog(r.entries));
     });
 

@@ -1,5 +1,5 @@
 import type { RecordConflictEvent } from '../triggers/events.js';
-import type { ConflictRecord } from './incoming.js';
+import type { ConflictRecord } from './conflicts.js';
 
 /** The `record.conflict` event of a conflict incoming.ts kept on a branch. */
 export function conflictEvent(node: string, c: ConflictRecord): RecordConflictEvent {

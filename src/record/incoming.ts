@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
@@ -8,29 +7,10 @@ import { changesBetween } from '../repo/changes-between.js';
 import type { CommitInfo, NodeRepo } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
 import { syncOnce, type SyncOutcome } from '../sync/sync.js';
-import { writeJsonAtomic } from '../util/atomic.js';
 import { writeCommit } from './commit.js';
+import { saveConflict, type ConflictRecord } from './conflicts.js';
 import { mergeTrees, type MergeConflict } from './merge.js';
 import { commitMessage } from './message.js';
-
-/** A live edit that could not be merged with commits from the repo (stateDir/conflicts.json keeps the last ones). */
-export interface ConflictRecord {
-  time: string;
-  node: string;
-  /** `gitfailover/conflict/<node>-<time>`: holds the live dir as it was, before the repo's commits were applied */
-  branch: string;
-  /** the commit on that branch (the live edit) */
-  liveCommit: string;
-  /** the remote head whose changes won */
-  incomingCommit: string;
-  incomingSubject: string;
-  incomingAuthor: string;
-  files: MergeConflict[];
-  /** false when the branch could not be pushed yet (it is in the node's clone) */
-  pushed: boolean;
-  /** one paragraph: the file, both commits and how to resolve */
-  text: string;
-}
 
 export interface IncomingInput {
   /** the commit the primary applied last (its branch head); the live dir is that plus live edits */
@@ -57,9 +37,6 @@ export interface IncomingOutcome {
   conflict?: ConflictRecord;
   sync: SyncOutcome;
 }
-
-const CONFLICTS_FILE = 'conflicts.json';
-const KEEP_CONFLICTS = 20;
 
 /**
  * The primary takes in commits it did not make (a merged pull request, a pushed revert, a web
@@ -180,19 +157,4 @@ async function keepLoser(
     pushed,
     text,
   };
-}
-
-export function loadConflicts(stateDir: string): ConflictRecord[] {
-  const p = join(stateDir, CONFLICTS_FILE);
-  if (!existsSync(p)) return [];
-  try {
-    const v = JSON.parse(readFileSync(p, 'utf8')) as unknown;
-    return Array.isArray(v) ? (v as ConflictRecord[]) : [];
-  } catch {
-    return [];
-  }
-}
-
-function saveConflict(stateDir: string, c: ConflictRecord): void {
-  writeJsonAtomic(join(stateDir, CONFLICTS_FILE), [c, ...loadConflicts(stateDir)].slice(0, KEEP_CONFLICTS));
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createTwoFilesPatch } from 'diff';
@@ -473,9 +473,25 @@ function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, load
     const after = next?.toString('utf8') ?? '';
     if (before !== after) patches.push(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after));
   };
-  for (const [d, files] of rendered.domains) for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
+  for (const [d, files] of rendered.domains) {
+    for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
+    // A file the reload drops (a removed user) shows as a removal, not as nothing.
+    for (const rel of filesUnder(join(liveDir, domainsDir, d))) if (!files.has(rel)) patch(`${domainsDir}/${d}/${rel}`, undefined);
+  }
   for (const [p, content] of rendered.globals) patch(p, content);
   for (const d of plan.delete) patches.push(`domain ${d} would be deleted (${loader.domainDir(d)})\n`);
   for (const p of plan.removeGlobal) patch(p, undefined);
   return patches;
+}
+
+/** Files under `dir`, relative and with `/`, staging and hidden gitfailover folders left out. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.gitfailover')) continue;
+    if (e.isDirectory()) out.push(...filesUnder(join(dir, e.name), `${prefix}${e.name}/`));
+    else if (e.isFile()) out.push(`${prefix}${e.name}`);
+  }
+  return out;
 }
