@@ -231,6 +231,13 @@ export class PrimaryDaemon {
       );
       this.observer?.note({ time: new Date().toISOString(), kind: 'sync', success: true, domains: [...s.domains, ...s.deleted], fromCommit: s.fromCommit, toCommit: r.incoming.head, detail: r.incoming.incoming.map((c) => c.subject).join('; ') });
       void fireSyncEvents(this.cfg, r.incoming.sync, { dispatcher: this.triggers });
+      if (r.incoming.sync.result.domains.length + r.incoming.sync.result.deleted.length > 0 && !this.stopping) {
+        // The loader swapped domain folders in by rename: a watcher can keep watching the old
+        // folder. Watch anew, then record once for whatever was written while it was down.
+        await this.watcher?.close();
+        this.watcher = await this.startWatcher();
+        this.requestRecord();
+      }
     }
     if (r.conflict) {
       this.output.err(r.conflict.text);
