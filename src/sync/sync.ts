@@ -16,6 +16,7 @@ import { redact } from '../repo/git.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
+import { keepUnrecorded } from './keep-unrecorded.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
@@ -80,7 +81,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   const state = loadState(stateDir, { domainsDir });
   // The primary's live dir holds `from`: the rollback puts that back, not an older applied commit.
   if (opts.primaryApply) state.appliedCommit = opts.primaryApply.from;
-  const journal = opts.dryRun ? undefined : loadJournal(stateDir);
+  // The primary's apply is derived again from its live dir each time (record/incoming.ts): an interrupted one needs no journal.
+  const journal = opts.dryRun || opts.primaryApply ? undefined : loadJournal(stateDir);
   const applied = state.appliedCommit;
   let mode: 'partial' | 'full' = opts.full || !applied || journal?.mode === 'full' ? 'full' : 'partial';
   const result: SyncResult = {
@@ -221,6 +223,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     if (!opts.dryRun) checked?.save(mode === 'full');
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
+    if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir);
 
     if (opts.dryRun) {
       patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir);

@@ -51,6 +51,7 @@ describe('the primary takes in commits it did not make', () => {
     adminWrite('domains/acme/users/bob.yaml', userYaml('bob'));
     const pr = adminPush('PR: add bob');
     fx.write('domains/acme/users/carol.yaml', userYaml('carol'));
+    fx.write('domains/acme/session.log', 'user data, never recorded\n'); // live.exclude: **/*.log
 
     const r = await runCli(['record', '-c', fx.nodeFile]);
     expect(r.code, r.stderr).toBe(0);
@@ -58,6 +59,7 @@ describe('the primary takes in commits it did not make', () => {
     expect(r.stdout).toContain('PR: add bob (Ada Admin)');
     expect(live('domains/acme/users/bob.yaml')).toBe(userYaml('bob'));
     expect(live('domains/acme/users/carol.yaml')).toBe(userYaml('carol'));
+    expect(live('domains/acme/session.log')).toBe('user data, never recorded\n'); // the reload of acme kept it
     // The remote head holds both; the live edit sits on top of the merged commit, which is untouched.
     expect(atRemote('domains/acme/users/bob.yaml')).toBe(userYaml('bob'));
     expect(atRemote('domains/acme/users/carol.yaml')).toBe(userYaml('carol'));
