@@ -206,8 +206,9 @@ export class PrimaryDaemon {
     } catch (err) {
       const msg = errorMessage(err);
       this.observer?.metrics.observeRecord('failure');
-      if (err instanceof GitfailoverError && err.code === 'E_INCOMING_FAILED') {
-        // The same refused commit is met on every poll: said (and noted) once until it changes.
+      if (err instanceof GitfailoverError && err.kind === 'stalling') {
+        // A refused commit from the repo (or any error a person must fix) is met again on every
+        // poll: said (and noted) once until it changes.
         if (msg !== this.lastIncomingError) {
           this.output.err(`record failed: ${msg}`);
           this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: msg });

@@ -74,6 +74,15 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
       { kind: 'stalling', location: { commit: remoteHead } },
     );
   }
+  if (base !== local && (await repo.diff(base, local, ['.gitfailover'])).length > 0) {
+    // Our unpushed commits switch the role (promote --offline) while the remote moved on: which
+    // node is primary is decided by the remote's fast-forward-only push, never by a replay.
+    throw new GitfailoverError(
+      'E_PUSH_REJECTED',
+      `push to ${cfg.repo.branch} was rejected: this node's unpushed commits change the primary (.gitfailover/primary) and the remote has commits this node does not have (another node wrote to the repo). Nothing was forced or applied; run "gitfailover status" and see the failback runbook in the README.`,
+      { kind: 'stalling', location: { commit: remoteHead } },
+    );
+  }
   const ours = (await repo.git(['rev-list', '--reverse', '--first-parent', `${base}..${liveCommit}`])).stdout.split('\n').filter(Boolean);
   let head = remoteHead;
   let headTree = await repo.treeOf(head);
