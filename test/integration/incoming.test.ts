@@ -46,7 +46,7 @@ beforeEach(async () => {
 });
 afterEach(() => fx.cleanup());
 
-describe('the primary takes in commits it did not make', () => {
+describe('the primary takes in commits it did not make', { timeout: 120_000 }, () => {
   it('applies a pushed commit to the live dir, and its next live edit (another file) keeps it', async () => {
     adminWrite('domains/acme/users/bob.yaml', userYaml('bob'));
     const pr = adminPush('PR: add bob');
