@@ -2,8 +2,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadNodeFile, type NodeConfig } from '../config/load.js';
 import { runPrimary } from '../daemon/primary.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
-import { auditLog, formatLog } from '../record/log.js';
-import { record } from '../record/record.js';
+import { auditLog, formatConflicts, formatLog } from '../record/log.js';
+import { record, type RecordResult } from '../record/record.js';
+import { conflictEvent } from '../record/conflict-event.js';
+import type { ConflictRecord } from '../record/conflicts.js';
+import { fireSyncEvents } from '../sync/report.js';
+import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { revert } from '../record/revert.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { EXIT_FAILED, Exit } from './main.js';
@@ -21,19 +25,7 @@ export function registerPrimaryCommands(program: Command): void {
       const cfg = loadNodeFile({ file: o.config });
       const { terminalProgress } = await import('../util/progress.js');
       const r = await record(cfg, { message: o.message, actor: o.actor, progress: terminalProgress('record') });
-      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
-      if (!r.commit) process.stdout.write('no change\n');
-      else process.stdout.write(`recorded ${r.commit.slice(0, 12)} ${r.subject}\n`);
-      if (r.pushed) {
-        process.stdout.write(`pushed to ${cfg.repo.branch}\n`);
-        await notify(cfg);
-      }
-      if (r.pushError) {
-        process.stderr.write(`gitfailover: ${r.pushError.message}\n`);
-        process.stderr.write(`unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`);
-        // The change is safe locally: a transient push failure is not a failed record, a rejection is.
-        if (r.pushError.kind === 'stalling') throw new Exit(EXIT_FAILED);
-      }
+      await reportRecord(cfg, r);
     });
 
   program
@@ -60,6 +52,7 @@ export function registerPrimaryCommands(program: Command): void {
       const cfg = loadNodeFile({ file: o.config });
       const r = await auditLog(cfg, { domain: o.domain, user: o.user, since: o.since, max: o.maxCount });
       if (r.remoteError) process.stderr.write(`warning: ${r.remoteError}; showing the history as of the last fetch\n`);
+      if (!o.json && r.conflicts.length > 0) process.stdout.write(formatConflicts(r.conflicts) + '\n');
       process.stdout.write(o.json ? JSON.stringify(r.entries, null, 2) + '\n' : formatLog(r.entries));
     });
 
@@ -92,6 +85,45 @@ export function registerPrimaryCommands(program: Command): void {
       }
       if (failed) throw new Exit(EXIT_FAILED);
     });
+}
+
+/**
+ * What `record` (and `sync` on the primary) did: commits taken in from the repo, the live edits'
+ * commit, the push. Exit 1 for a conflict (the live edit is on a branch) or a rejected push.
+ */
+export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<void> {
+  for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (r.incoming) {
+    const s = r.incoming.sync.result;
+    process.stdout.write(`applied ${r.incoming.incoming.length} commit(s) from ${cfg.repo.branch} to the live dir (${s.domains.length} domain(s) loaded${s.deleted.length ? `, ${s.deleted.length} deleted` : ''})\n`);
+    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${c.subject} (${c.author})\n`);
+    await fireSyncEvents(cfg, r.incoming.sync, { wait: true });
+  }
+  if (!r.commit) process.stdout.write(r.incoming ? 'no live edit to record\n' : 'no change\n');
+  else process.stdout.write(`recorded ${r.commit.slice(0, 12)} ${r.subject}\n`);
+  if (r.pushed) {
+    process.stdout.write(`pushed to ${cfg.repo.branch}\n`);
+    await notify(cfg);
+  }
+  let failed = false;
+  if (r.conflict) {
+    process.stderr.write(`gitfailover: ${r.conflict.text}\n`);
+    await fireConflict(cfg, r.conflict);
+    failed = true;
+  }
+  if (r.pushError) {
+    process.stderr.write(`gitfailover: ${r.pushError.message}\n`);
+    process.stderr.write(`unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`);
+    // The change is safe locally: a transient push failure is not a failed record, a rejection is.
+    if (r.pushError.kind === 'stalling') failed = true;
+  }
+  if (failed) throw new Exit(EXIT_FAILED);
+}
+
+async function fireConflict(cfg: NodeConfig, c: ConflictRecord): Promise<void> {
+  const dispatcher = new TriggerDispatcher(cfg.triggers, {});
+  dispatcher.fire(conflictEvent(cfg.node, c));
+  await dispatcher.drain(cfg.sync.timeout);
 }
 
 /** A command-line push tells the standbys at once, as the daemon does; a standby that is down is only a warning. */

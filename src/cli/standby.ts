@@ -24,6 +24,13 @@ export function registerStandbyCommands(program: Command): void {
         if (!o.full && !o.to && !o.dryRun) return;
       }
       const { terminalProgress } = await import('../util/progress.js');
+      const { effectiveRole } = await import('../role/role-state.js');
+      if (effectiveRole(cfg) === 'primary') {
+        // On the primary, "bring this node to the repo" is record's first half: take in the remote's commits, keep live edits.
+        const { syncPrimary } = await import('./sync-primary.js');
+        await syncPrimary(cfg, { full: o.full, to: o.to, dryRun: o.dryRun });
+        return;
+      }
       const out = await syncOnce(cfg, { full: o.full, to: o.to, dryRun: o.dryRun, start: o.start, onDemand: true, progress: o.dryRun ? undefined : terminalProgress('sync') });
       const r = out.result;
       const { fireSyncEvents } = await import('../sync/report.js');

@@ -1,13 +1,25 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * The notify request a primary sends to its standbys. It only asks for a fetch: nothing in it is
- * trusted as configuration. Signed with HMAC-SHA256 over `<timestamp>.<body>`, so a captured
- * request cannot be replayed once its timestamp leaves the window.
+ * Every HMAC gitfailover signs or checks, in one place:
+ *  - the notify request a primary sends to its standbys: HMAC-SHA256 over `<timestamp>.<body>`
+ *    in SIGNATURE_HEADER + TIMESTAMP_HEADER, so a captured request dies with its window;
+ *  - trigger webhooks (signBody): HMAC-SHA256 of the body in the same header, as GitHub does,
+ *    so receivers can reuse their GitHub check (the delivery id header de-duplicates);
+ *  - forge push webhooks received on notify.listen: GitHub, Gitea/Forgejo, GitLab.
+ * A notify only asks for a fetch: nothing in it is trusted as configuration.
  */
 export const SIGNATURE_HEADER = 'x-gitfailover-signature';
 export const TIMESTAMP_HEADER = 'x-gitfailover-timestamp';
 export const GITHUB_SIGNATURE_HEADER = 'x-hub-signature-256';
+export const GITEA_SIGNATURE_HEADERS = ['x-gitea-signature', 'x-forgejo-signature'];
+export const GITLAB_TOKEN_HEADER = 'x-gitlab-token';
+/** Per-delivery ids each forge sends, first found wins. */
+export const DELIVERY_HEADERS: Record<'github' | 'gitea' | 'gitlab', string[]> = {
+  github: ['x-github-delivery'],
+  gitea: ['x-gitea-delivery', 'x-forgejo-delivery'],
+  gitlab: ['x-gitlab-event-uuid', 'idempotency-key'],
+};
 export const REPLAY_WINDOW_MS = 5 * 60_000;
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -20,9 +32,19 @@ export function signedHeaders(secret: string, body: string, now = Date.now()): R
   return { 'content-type': 'application/json', [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: sign(secret, ts, body) };
 }
 
-export type VerifyResult = { ok: true; via: 'gitfailover' | 'github' } | { ok: false; reason: string };
+/** `sha256=<hex>` of the exact body bytes (GitHub's scheme): what trigger webhooks send in SIGNATURE_HEADER. */
+export function signBody(body: string | Buffer, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
 
-/** Checks a request's signature: ours (with timestamp window) or GitHub's push webhook (`X-Hub-Signature-256`). */
+export type NotifyVia = 'gitfailover' | 'github' | 'gitea' | 'gitlab';
+export type VerifyResult = { ok: true; via: NotifyVia; delivery?: string } | { ok: false; reason: string };
+
+/**
+ * Checks a request's signature, without memory (webhooks.ts adds the replay checks): ours (with
+ * its timestamp window), GitHub's (`X-Hub-Signature-256`), Gitea/Forgejo's (`X-Gitea-Signature`,
+ * hex HMAC of the body) or GitLab's (`X-Gitlab-Token`, the secret itself).
+ */
 export function verify(secret: string, headers: Record<string, string | string[] | undefined>, body: Buffer, now = Date.now()): VerifyResult {
   const h = (name: string) => {
     const v = headers[name];
@@ -35,10 +57,21 @@ export function verify(secret: string, headers: Record<string, string | string[]
     if (Math.abs(now - Number(ts) * 1000) > REPLAY_WINDOW_MS) return { ok: false, reason: 'timestamp outside the replay window' };
     return equal(ours, sign(secret, ts, body)) ? { ok: true, via: 'gitfailover' } : { ok: false, reason: 'bad signature' };
   }
+  const delivery = (via: 'github' | 'gitea' | 'gitlab') => DELIVERY_HEADERS[via].map(h).find((v) => v !== undefined && v !== '');
   const github = h(GITHUB_SIGNATURE_HEADER);
   if (github) {
-    const expected = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-    return equal(github, expected) ? { ok: true, via: 'github' } : { ok: false, reason: 'bad signature' };
+    return equal(github, signBody(body, secret)) ? { ok: true, via: 'github', delivery: delivery('github') } : { ok: false, reason: 'bad signature' };
+  }
+  const gitea = GITEA_SIGNATURE_HEADERS.map(h).find((v) => v !== undefined);
+  if (gitea) {
+    const expected = createHmac('sha256', secret).update(body).digest('hex');
+    return equal(gitea.toLowerCase(), expected) ? { ok: true, via: 'gitea', delivery: delivery('gitea') } : { ok: false, reason: 'bad signature' };
+  }
+  const gitlab = h(GITLAB_TOKEN_HEADER);
+  if (gitlab) {
+    // GitLab sends the secret itself: compared as digests, so the lengths never leak.
+    const digest = (v: string) => createHmac('sha256', 'gitlab-token').update(v).digest('hex');
+    return equal(digest(gitlab), digest(secret)) ? { ok: true, via: 'gitlab', delivery: delivery('gitlab') } : { ok: false, reason: 'bad token' };
   }
   return { ok: false, reason: 'unsigned request' };
 }

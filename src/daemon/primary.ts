@@ -14,9 +14,15 @@ import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
 import type { Server } from 'node:http';
-import { startHttp } from './http.js';
+import { sendJson, startHttp } from './http.js';
+import { NotifyGate } from './webhooks.js';
+import { conflictEvent } from '../record/conflict-event.js';
+import { fireSyncEvents } from '../sync/report.js';
 import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
+
+/** Rejected pushes in a row answered by taking the remote's new commits in, before asking a person. */
+const RACE_LIMIT = 5;
 
 /** Where the daemon's lines go: one line per commit and push on `out`, problems on `err`. */
 export interface PrimaryOutput {
@@ -61,6 +67,11 @@ export class PrimaryDaemon {
   /** When the current run of failed pushes began: /readyz fails once it outlasts record.retryMax. */
   private unpushedSince?: number;
   private lastPushError?: string;
+  private pollTimer?: NodeJS.Timeout;
+  /** Rejected pushes in a row: each is answered by taking the new commits in; past RACE_LIMIT a person is asked. */
+  private rejectedStreak = 0;
+  /** The error of the last failed apply of the repo's commits, said once until it changes. */
+  private lastIncomingError?: string;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -109,6 +120,10 @@ export class PrimaryDaemon {
       this.heartbeatTimer = setInterval(() => this.heartbeat(), cfg.notify.heartbeat);
       this.heartbeatTimer.unref();
     }
+    // Commits pushed by others (a merged pull request, a revert) reach production within sync.interval
+    // without a webhook; a forge's push webhook on notify.listen brings them at once.
+    this.pollTimer = setInterval(() => this.requestRecord(), cfg.sync.interval);
+    this.pollTimer.unref();
     this.output.out(`ready: watching ${cfg.live.dir}`);
   }
 
@@ -117,6 +132,7 @@ export class PrimaryDaemon {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.pollTimer);
     clearTimeout(this.pushTimer);
     this.pushTimer = undefined;
     await this.watcher?.close();
@@ -183,28 +199,65 @@ export class PrimaryDaemon {
   private async recordOnce(): Promise<void> {
     if (this.demoted()) return;
     let unpushed = 0;
+    let r: Awaited<ReturnType<typeof record>>;
     try {
-      const r = await record(this.cfg, { push: false });
-      for (const w of r.warnings) this.output.err(`warning: ${w}`);
-      if (r.commit) this.output.out(`recorded ${r.commit.slice(0, 12)} ${r.subject}`);
-      this.observer?.metrics.observeRecord(r.commit ? 'commit' : 'no_change');
-      if (r.commit) this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: true, domains: [...new Set(r.changes.flatMap((c) => ('domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [])))], toCommit: r.commit, detail: r.subject });
-      unpushed = r.unpushed;
-      if (r.commit) this.rejected = false; // a new commit is worth one more try, and one more report
+      r = await record(this.cfg, { push: false });
+      this.lastIncomingError = undefined;
     } catch (err) {
-      this.output.err(`record failed: ${errorMessage(err)}`);
+      const msg = errorMessage(err);
       this.observer?.metrics.observeRecord('failure');
-      this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: errorMessage(err) });
+      if (err instanceof GitfailoverError && err.kind === 'stalling') {
+        // A refused commit from the repo (or any error a person must fix) is met again on every
+        // poll: said (and noted) once until it changes.
+        if (msg !== this.lastIncomingError) {
+          this.output.err(`record failed: ${msg}`);
+          this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: msg });
+        }
+        this.lastIncomingError = msg;
+        return;
+      }
+      this.output.err(`record failed: ${msg}`);
+      this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: msg });
       if (err instanceof GitfailoverError && err.kind === 'waiting' && !this.stopping) {
         // The lock was busy (a record from the command line, a revert): try again after a quiet period.
         this.changed();
       }
       return;
     }
+    for (const w of r.warnings) this.output.err(`warning: ${w}`);
+    if (r.incoming) {
+      const s = r.incoming.sync.result;
+      this.output.out(
+        `applied ${r.incoming.incoming.length} commit(s) from ${this.cfg.repo.branch} up to ${r.incoming.head.slice(0, 12)}: ${s.domains.length} domain(s) loaded${s.deleted.length ? `, ${s.deleted.length} deleted` : ''}`,
+      );
+      this.observer?.note({ time: new Date().toISOString(), kind: 'sync', success: true, domains: [...s.domains, ...s.deleted], fromCommit: s.fromCommit, toCommit: r.incoming.head, detail: r.incoming.incoming.map((c) => c.subject).join('; ') });
+      void fireSyncEvents(this.cfg, r.incoming.sync, { dispatcher: this.triggers });
+      if (r.incoming.sync.result.domains.length + r.incoming.sync.result.deleted.length > 0 && !this.stopping) {
+        // The loader swapped domain folders in by rename: a watcher can keep watching the old
+        // folder. Watch anew, then record once for whatever was written while it was down.
+        await this.watcher?.close();
+        this.watcher = await this.startWatcher();
+        this.requestRecord();
+      }
+    }
+    if (r.conflict) {
+      this.output.err(r.conflict.text);
+      this.observer?.note({ time: r.conflict.time, kind: 'conflict', success: false, domains: [], detail: r.conflict.text });
+      this.triggers.fire(conflictEvent(this.cfg.node, r.conflict));
+    }
+    if (r.commit) this.output.out(`recorded ${r.commit.slice(0, 12)} ${r.subject}`);
+    this.observer?.metrics.observeRecord(r.commit ? 'commit' : 'no_change');
+    if (r.commit) this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: true, domains: [...new Set(r.changes.flatMap((c) => ('domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [])))], toCommit: r.commit, detail: r.subject });
+    unpushed = r.unpushed;
+    if (r.commit || r.incoming) this.rejected = false; // a new head is worth one more try, and one more report
     if (unpushed > 0 && !this.rejected) {
       clearTimeout(this.pushTimer);
       this.pushTimer = undefined;
       await this.push();
+    } else if (r.incoming && unpushed === 0) {
+      // Nothing of ours to push: the standbys still hear of the new head at once.
+      this.remoteHead = r.incoming.head;
+      this.notify({ node: this.cfg.node, commit: r.incoming.head });
     }
   }
 
@@ -237,6 +290,7 @@ export class PrimaryDaemon {
     this.backoff.reset();
     this.failureReported = false;
     this.rejected = false;
+    this.rejectedStreak = 0;
     this.remoteHead = head;
     this.unpushedSince = undefined;
     this.lastPushError = undefined;
@@ -263,9 +317,17 @@ export class PrimaryDaemon {
     this.lastPushError = e.message;
     this.observer?.metrics.observePush(e.kind === 'stalling' ? 'rejected' : 'failure');
     this.observer?.note({ time: new Date().toISOString(), kind: 'push', success: false, domains: [], detail: e.message });
+    if (e.code === 'E_PUSH_REJECTED' && this.rejectedStreak < RACE_LIMIT && !this.stopping) {
+      // Someone pushed between our fetch and our push: take their commits in (record fetches,
+      // applies them and replays ours on top), then push again. Never forced.
+      this.rejectedStreak++;
+      this.output.err(`push rejected: ${this.cfg.repo.branch} moved on; taking in the new commits and pushing again`);
+      this.requestRecord(true);
+      return;
+    }
     if (e.kind === 'stalling') {
-      // Another node wrote to the remote: forcing would destroy its commits, retrying would only
-      // be rejected again. Say so, and wait for a person (or the next record) instead.
+      // Forcing would destroy other commits, retrying would only be rejected again. Say so, and
+      // wait for a person (or the next record) instead.
       this.rejected = true;
       this.output.err(`push rejected (${unpushed} unpushed, kept in ${this.cfg.repo.stateDir}): ${e.message}`);
       this.reportPushFailed(unpushed, e.message);
@@ -294,7 +356,7 @@ export class PrimaryDaemon {
   }
 
   /**
-   * The listener on notify.listen. Unlike the standby's, nothing depends on it for replication,
+   * The listener on notify.listen. Unlike the standby's, nothing depends on it for replication (polling does the same, later),
    * so a port already taken is a loud warning rather than a refusal to record production's changes.
    */
   private async startListener(): Promise<void> {
@@ -320,8 +382,21 @@ export class PrimaryDaemon {
     };
     this.observer = new Observer(cfg, view, repo);
     try {
-      this.http = await startHttp(cfg.notify.listen, this.observer.routes());
-      this.output.out(`listening on ${this.http.address}: /metrics, /healthz, /readyz and the status page`);
+      const gate = new NotifyGate(cfg.notify.secret, (line) => this.output.err(`warning: ${line}`));
+      this.http = await startHttp(cfg.notify.listen, {
+        ...this.observer.routes(),
+        // A forge's push webhook (or our own signed notify): take the new commits in now, not at the next poll.
+        'POST /notify': (req, body, res) => {
+          const v = gate.check(req.headers, body, req.socket.remoteAddress);
+          if (!v.ok) {
+            sendJson(res, v.status, { error: v.reason });
+            return;
+          }
+          this.requestRecord();
+          sendJson(res, 202, { accepted: true });
+        },
+      });
+      this.output.out(`listening on ${this.http.address}: /notify (forge push webhooks), /metrics, /healthz, /readyz and the status page`);
     } catch (err) {
       this.output.err(`warning: ${errorMessage(err)}; /metrics and the status page are unavailable until notify.listen names a free host:port`);
     }

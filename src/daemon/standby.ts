@@ -10,7 +10,7 @@ import { syncOnce } from '../sync/sync.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { sendJson, startHttp } from './http.js';
 import { createLogger, type Logger } from './log.js';
-import { verify } from './notify-sign.js';
+import { NotifyGate } from './webhooks.js';
 import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 import { RoleFollower } from './role-follower.js';
@@ -69,6 +69,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const observer = new Observer(cfg, view, repo);
 
   const follower = new RoleFollower(cfg, log);
+  const gate = new NotifyGate(cfg.notify.secret, (line) => log.warn(line));
   const runOne = async (why: string): Promise<void> => {
     // promote/demote switch the running agent: while promoted it records and never syncs.
     if (await follower.check().catch((err: unknown) => (log.error(`role: ${errorMessage(err)}`), follower.actingAsPrimary))) return;
@@ -112,23 +113,16 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
 
   const { server, address } = await startHttp(cfg.notify.listen, {
     'POST /notify': (req, body, res) => {
-      if (!cfg.notify.secret) {
-        sendJson(res, 401, { error: 'notify.secret is not set on this node: unsigned requests never trigger a sync' });
-        return;
-      }
-      const v = verify(cfg.notify.secret, req.headers, body);
+      const v = gate.check(req.headers, body, req.socket.remoteAddress);
       if (!v.ok) {
-        log.warn(`refused notify from ${req.socket.remoteAddress}: ${v.reason}`);
-        sendJson(res, 401, { error: v.reason });
+        sendJson(res, v.status, { error: v.reason });
         return;
       }
-      try {
-        if ((JSON.parse(body.toString('utf8')) as { heartbeat?: boolean }).heartbeat) lastHeartbeat = new Date().toISOString();
-      } catch {
-        /* GitHub's payload or an empty body: only the signature matters */
+      if (v.heartbeat) {
+        // Only the primary's signed heartbeat says production is alive: a forge's push or a replay does not.
+        lastHeartbeat = new Date().toISOString();
+        saveHeartbeat(cfg.repo.stateDir, body); // for "gitfailover ready", which runs in another process
       }
-      lastHeartbeat = new Date().toISOString();
-      saveHeartbeat(cfg.repo.stateDir, body); // for "gitfailover ready", which runs in another process
       void trigger(`notify via ${v.via}`);
       sendJson(res, 202, { accepted: true });
     },

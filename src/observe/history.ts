@@ -36,7 +36,7 @@ export class LagHistory {
 /** One line of "recent activity": a standby's sync, a primary's record or push. */
 export interface Activity {
   time: string;
-  kind: 'sync' | 'record' | 'push';
+  kind: 'sync' | 'record' | 'push' | 'conflict';
   /** partial/full for a sync */
   mode?: string;
   success: boolean;

@@ -7,6 +7,7 @@ import { changesBetween } from '../repo/changes-between.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { parseTrailers } from './message.js';
+import { loadConflicts, type ConflictRecord } from './conflicts.js';
 
 export interface LogOptions {
   /** `--domain D`: commits that touched domains/D */
@@ -31,6 +32,8 @@ export interface LogEntry {
   time: string;
   author: string;
   email: string;
+  /** who made the commit object: a forge that merged a pull request, or `gitfailover (<node>)` */
+  committer: string;
   /** the `Node:` trailer: the node that recorded it (null for a commit made by hand or by CI) */
   node: string | null;
   subject: string;
@@ -45,6 +48,8 @@ export interface LogResult {
   head?: string;
   /** why the remote was not fetched (the trail is then as of the last fetch) */
   remoteError?: string;
+  /** live edits kept on conflict branches by this node (stateDir/conflicts.json) */
+  conflicts: ConflictRecord[];
 }
 
 const RELATIVE_DATE = /^\d+\s*(second|minute|hour|day|week|month|year)s?\s+ago$/i;
@@ -83,7 +88,7 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
     // A local branch that diverged from the remote is not shown: the remote is the shared truth.
     const ahead = local !== undefined && local !== tracking && (!tracking || (await repo.isAncestor(tracking, local)));
     const head = ahead ? local : (tracking ?? local);
-    if (!head) return { entries: [], remoteError };
+    if (!head) return { entries: [], remoteError, conflicts: loadConflicts(cfg.repo.stateDir) };
     const unpushed = new Set<string>();
     if (ahead) {
       const r = await repo.git(['rev-list', tracking ? `${tracking}..${local}` : local!]);
@@ -92,7 +97,7 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
 
     const r = await repo.git([
       'log',
-      `--format=${RECORD}%H${FIELD}%P${FIELD}%aI${FIELD}%an${FIELD}%ae${FIELD}%s${FIELD}%b`,
+      `--format=${RECORD}%H${FIELD}%P${FIELD}%aI${FIELD}%an${FIELD}%ae${FIELD}%cn${FIELD}%s${FIELD}%b`,
       ...(since ? [`--since=${since}`] : []),
       ...(opts.max ? [`--max-count=${opts.max}`] : []),
       head,
@@ -103,8 +108,8 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
       .split(RECORD)
       .filter((s) => s.trim())
       .map((s) => {
-        const [commit, parents, time, author, email, subject, body] = s.split(FIELD);
-        return { commit: commit!, parent: parents!.split(' ')[0] || undefined, time: time!, author: author!, email: email!, subject: subject!, body: (body ?? '').trimEnd() };
+        const [commit, parents, time, author, email, committer, subject, body] = s.split(FIELD);
+        return { commit: commit!, parent: parents!.split(' ')[0] || undefined, time: time!, author: author!, email: email!, committer: committer!, subject: subject!, body: (body ?? '').trimEnd() };
       });
 
     const domainsDir = domainsDirOf(cfg.live.domains);
@@ -121,6 +126,7 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
               time: c.time,
               author: c.author,
               email: c.email,
+              committer: c.committer,
               node: parseTrailers(c.body).Node ?? null,
               subject: c.subject,
               changes: changes.map((ch) => ({ ...ch, text: describeChange(ch) })),
@@ -130,7 +136,7 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
         )),
       );
     }
-    return { entries, head, remoteError };
+    return { entries, head, remoteError, conflicts: loadConflicts(cfg.repo.stateDir) };
   } finally {
     repo.close();
   }
@@ -164,11 +170,18 @@ function sinceArg(since: string | undefined): string | undefined {
   return new Date(t).toISOString();
 }
 
+/** Live edits the primary kept on conflict branches (record/incoming.ts), newest first, as `log` and `status` show them. */
+export function formatConflicts(conflicts: readonly ConflictRecord[]): string {
+  return conflicts.map((c) => `CONFLICT ${c.time}: ${c.files.map((f) => f.path).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`).join('');
+}
+
 /** The trail for people: one block per commit, newest first. */
 export function formatLog(entries: readonly LogEntry[]): string {
   if (entries.length === 0) return 'no commits\n';
   const blocks = entries.map((e) => {
-    const who = `${e.author}${e.node ? ` @ ${e.node}` : ''}`;
+    // A commit someone else made the object of (a forge's merge) says so; our own say the node.
+    const by = e.committer && e.committer !== e.author && !e.committer.startsWith('gitfailover') ? `, committed by ${e.committer}` : '';
+    const who = `${e.author}${e.node ? ` @ ${e.node}` : ''}${by}`;
     const lines = [`${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`, `    ${e.subject}`];
     for (const c of e.changes) lines.push(`      - ${c.text}`);
     return lines.join('\n');

@@ -23,7 +23,7 @@ export interface PreparedClone {
  * kept and pushed later), build on the newest history this node can see, and refuse when the
  * repo names another node as primary.
  */
-export async function prepareClone(cfg: NodeConfig, repo: NodeRepo): Promise<PreparedClone> {
+export async function prepareClone(cfg: NodeConfig, repo: NodeRepo, opts: { followRemote?: boolean } = {}): Promise<PreparedClone> {
   if (!existsSync(cfg.live.dir)) {
     throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
   }
@@ -44,8 +44,11 @@ export async function prepareClone(cfg: NodeConfig, repo: NodeRepo): Promise<Pre
     remoteHead = await repo.resolve(repo.trackingRef);
   }
   let local = await repo.resolve(repo.branchRef);
-  if (remoteHead && (!local || (local !== remoteHead && (await repo.isAncestor(local, remoteHead))))) {
-    // The remote moved on (first use, or a revert made elsewhere): build on top of it.
+  // `record` keeps the branch at what the live dir was applied from and takes the remote's new
+  // commits in through the live dir (incoming.ts); moving it here would record the live dir over
+  // them and undo them. Only a first use (nothing applied yet) starts from the remote head.
+  const follow = opts.followRemote ?? true;
+  if (remoteHead && (!local || (follow && local !== remoteHead && (await repo.isAncestor(local, remoteHead))))) {
     await repo.updateRef(repo.branchRef, remoteHead, local ?? '');
     local = remoteHead;
   }

@@ -14,6 +14,8 @@ import { recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
+import { applyIncoming, type IncomingOutcome } from './incoming.js';
+import type { ConflictRecord } from './conflicts.js';
 import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
 import type { Progress } from '../util/progress.js';
@@ -28,6 +30,10 @@ export interface RecordOptions {
   log?: (line: string) => void;
   /** Domains taken in so far: a first record of thousands shows it on a TTY (`record`). */
   progress?: Progress;
+  /** `sync --dry-run` on the primary: show what taking in the remote's commits would change; change nothing. */
+  dryRun?: boolean;
+  /** `sync --full` on the primary: reload every domain while taking in the remote's commits. */
+  full?: boolean;
 }
 
 export interface RecordResult {
@@ -40,7 +46,14 @@ export interface RecordResult {
   unpushed: number;
   pushError?: GitfailoverError;
   warnings: string[];
+  /** Commits from the remote this node did not make, applied to the live dir first (incoming.ts). */
+  incoming?: IncomingOutcome;
+  /** Set when a live edit did not merge with them: it is on a conflict branch, the command exits 1. */
+  conflict?: ConflictRecord;
 }
+
+/** A push that loses a race with another clone is retried on the new head this many times. */
+const RACE_ATTEMPTS = 5;
 
 /**
  * `record`: take the live dir into the node's clone as one commit and push it.
@@ -50,7 +63,22 @@ export interface RecordResult {
 export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise<RecordResult> {
   const repo = new NodeRepo(cfg.repo);
   try {
-    return await withLock(cfg.repo.stateDir, 'record', () => recordLocked(cfg, repo, opts));
+    let earlier: RecordResult | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const r = await withLock(cfg.repo.stateDir, 'record', () => recordLocked(cfg, repo, opts));
+      if (earlier) {
+        // The commit of the first attempt, replayed on the new head, is the one reported.
+        r.changes = r.changes.length > 0 ? r.changes : earlier.changes;
+        r.subject ??= earlier.subject;
+        r.commit ??= earlier.commit && r.incoming ? r.incoming.commit : undefined;
+        r.conflict ??= earlier.conflict;
+        r.warnings.unshift(...earlier.warnings);
+      }
+      // Another clone pushed between this fetch and this push: take its commits in, record on top, push again.
+      if (r.pushError?.code !== 'E_PUSH_REJECTED' || attempt >= RACE_ATTEMPTS) return r;
+      opts.log?.(`push rejected: ${cfg.repo.branch} moved on; taking in the new commits and pushing again`);
+      earlier = r;
+    }
   } finally {
     repo.close();
   }
@@ -58,7 +86,7 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
 
 async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions): Promise<RecordResult> {
   const warnings: string[] = [];
-  const { local, remoteHead, offline, role } = await prepareClone(cfg, repo);
+  const { local, remoteHead, offline, role } = await prepareClone(cfg, repo, { followRemote: false });
   writeExcludes(repo.gitDir, cfg.live.exclude);
 
   const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
@@ -85,7 +113,16 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   let commit: string | undefined;
   let subject: string | undefined;
   let changes: Change[] = [];
-  if (tree !== baseTree) {
+  let incoming: IncomingOutcome | undefined;
+  if (local && remoteHead && !offline && !(await repo.isAncestor(remoteHead, local))) {
+    // The remote has commits this node did not make: into the live dir first, live edits on top.
+    incoming = await applyIncoming(cfg, repo, { local, remoteHead, liveTree: tree, actor: parseActor(opts.actor), operatorMessage: opts.message, dryRun: opts.dryRun, full: opts.full, log: opts.log });
+    ({ commit, subject, changes } = incoming);
+    if (opts.dryRun) return { commit, subject, changes, pushed: false, unpushed: 0, warnings, incoming, conflict: incoming.conflict };
+    if (commit) opts.log?.(`recorded ${commit.slice(0, 12)} ${subject}`);
+  } else if (opts.dryRun) {
+    return { changes: tree !== baseTree ? await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains)) : [], pushed: false, unpushed: 0, warnings };
+  } else if (tree !== baseTree) {
     changes = await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains));
     const actor = parseActor(opts.actor);
     let msg = commitMessage({ changes, operatorMessage: opts.message, actor: actor.name, node: cfg.node, firstRecord: !local });
@@ -109,7 +146,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
 
   let pushed = false;
   let pushError: GitfailoverError | undefined = offline;
-  const head = commit ?? local;
+  const head = incoming?.head ?? commit ?? local;
   if (opts.push !== false && !offline && head && head !== remoteHead) {
     try {
       pushed = (await repo.push(cfg.sync.timeout, head)).pushed;
@@ -119,7 +156,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   }
   // A push that went through left the tracking ref at head: nothing unpushed, no processes to ask.
   const unpushed = !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
-  return { commit, subject, changes, pushed, unpushed, pushError, warnings };
+  return { commit, subject, changes, pushed, unpushed, pushError, warnings, incoming, conflict: incoming?.conflict };
 }
 
 /** live.exclude plus what is never configuration, as gitignore patterns of the private index. */

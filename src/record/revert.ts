@@ -77,11 +77,19 @@ export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions =
 }
 
 async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: RevertOptions): Promise<RevertResult> {
-  const prepared = await prepareClone(cfg, repo);
+  const prepared = await prepareClone(cfg, repo, { followRemote: false });
   const { offline } = prepared;
   const local = prepared.local;
   if (!local) {
     throw new GitfailoverError('E_REVERT_EMPTY', `nothing has been recorded in ${redact(cfg.repo.remote)} yet: there is no commit to revert`, { kind: 'stalling' });
+  }
+  if (prepared.remoteHead && !(await repo.isAncestor(prepared.remoteHead, local))) {
+    // The revert is written into the live dir on top of what it holds: that must be the repo's head first.
+    throw new GitfailoverError(
+      'E_REVERT_BEHIND',
+      `${cfg.repo.branch} has commits this primary has not applied yet (up to ${prepared.remoteHead.slice(0, 12)}): run "gitfailover sync" first (or let the primary daemon take them in), then revert. Nothing was changed`,
+      { kind: 'stalling', location: { commit: prepared.remoteHead } },
+    );
   }
 
   const target = await repo.resolve(rev);

@@ -1,3 +1,4 @@
+import { loadConflicts, type ConflictRecord } from '../record/conflicts.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
@@ -38,6 +39,8 @@ export interface NodeStatus {
   orphaned: Orphan[];
   /** The role promote/demote gave this node (stateDir/role.json), overriding the node file's. */
   roleOverride: RoleOverride | null;
+  /** Primary: live edits kept on conflict branches because they did not merge with the repo's commits (newest first). */
+  conflicts: ConflictRecord[];
 }
 
 export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}): Promise<NodeStatus> {
@@ -87,6 +90,7 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       remoteError,
       orphaned: await listOrphans(repo, head),
       roleOverride: loadRoleOverride(cfg.repo.stateDir) ?? null,
+      conflicts: loadConflicts(cfg.repo.stateDir),
     };
   } finally {
     repo.close();
@@ -133,7 +137,7 @@ export function formatStatus(s: NodeStatus): string {
     `primary:     ${s.primary ? `${s.primary.node} (epoch ${s.primary.epoch})` : '-'}`,
     `${s.role === 'standby' ? 'applied' : 'local'}:     ${short(s.appliedCommit)}`,
     `remote head: ${short(s.targetCommit)}`,
-    `behind:      ${s.behind ?? 'history differs (a full sync is needed)'}`,
+    `behind:      ${s.behind ?? (s.role === 'primary' ? 'diverged (the next record takes the remote commits in)' : 'history differs (a full sync is needed)')}`,
   ];
   if (s.role === 'primary' || s.unpushed > 0) lines.push(`unpushed:    ${s.unpushed}`);
   if (s.role === 'standby') {
@@ -154,6 +158,9 @@ export function formatStatus(s: NodeStatus): string {
     lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);
   }
   for (const o of s.orphaned) lines.push(`orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`);
+  for (const c of s.conflicts) {
+    lines.push(`conflict:    ${c.time} ${c.files.map((f) => f.path).join(', ')}: live edit kept on ${c.branch} (${short(c.liveCommit)}), ${short(c.incomingCommit)} from the repo applied; merge the branch to keep the edit`);
+  }
   if (s.interruptedApply) lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
   return lines.join('\n') + '\n';
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createTwoFilesPatch } from 'diff';
@@ -19,6 +19,7 @@ import { maskSecretFields } from '../secrets/mask.js';
 import { openRenderedSecrets, openTargetSecrets, SecretOpener } from '../secrets/render-secrets.js';
 import { verifyRange } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
+import { keepUnrecorded } from './keep-unrecorded.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
@@ -41,6 +42,12 @@ export interface SyncOptions {
   progress?: Progress;
   /** Filled with the milliseconds each phase took (fetch, plan, read+check, apply, state): the bench's breakdown. */
   timings?: Record<string, number>;
+  /**
+   * The primary applying commits it did not make (record/incoming.ts): `from` is the commit the
+   * live dir holds now (live edits included) and `to` the merged commit. `from` need not be an
+   * ancestor of `to`; the caller fetched, verified and holds the record lock.
+   */
+  primaryApply?: { from: string };
 }
 
 export interface SyncOutcome {
@@ -70,12 +77,15 @@ export async function syncOnce(cfg: NodeConfig, opts: SyncOptions = {}, shared?:
 
 async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): Promise<SyncOutcome> {
   // Checked under the lock, so a sync queued before a promote cannot overwrite the new primary's edits.
-  if (!opts.dryRun) assertMayApply(cfg);
+  if (!opts.dryRun && !opts.primaryApply) assertMayApply(cfg);
   const started = Date.now();
   const stateDir = cfg.repo.stateDir;
   const domainsDir = domainsDirOf(cfg.live.domains);
   const state = loadState(stateDir, { domainsDir });
-  const journal = opts.dryRun ? undefined : loadJournal(stateDir);
+  // The primary's live dir holds `from`: the rollback puts that back, not an older applied commit.
+  if (opts.primaryApply) state.appliedCommit = opts.primaryApply.from;
+  // The primary's apply is derived again from its live dir each time (record/incoming.ts): an interrupted one needs no journal.
+  const journal = opts.dryRun || opts.primaryApply ? undefined : loadJournal(stateDir);
   const applied = state.appliedCommit;
   let mode: 'partial' | 'full' = opts.full || !applied || journal?.mode === 'full' ? 'full' : 'partial';
   const result: SyncResult = {
@@ -114,7 +124,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         { kind: 'stalling' },
       );
     }
-    const head = await repo.fetch(cfg.sync.timeout);
+    const head = opts.primaryApply ? opts.to : await repo.fetch(cfg.sync.timeout);
     mark('fetch');
     let target: string | undefined;
     if (journal) {
@@ -148,7 +158,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       result.error = `commit ${target.slice(0, 12)} is quarantined: ${state.quarantined.reason}`;
       return finish(false);
     }
-    if (mode === 'partial' && !(await repo.isAncestor(applied!, target))) {
+    if (mode === 'partial' && !opts.primaryApply && !(await repo.isAncestor(applied!, target))) {
       throw new GitfailoverError(
         'E_HISTORY_REWRITTEN',
         `commit ${target.slice(0, 12)} does not descend from the applied commit ${applied!.slice(0, 12)}: the repo's history was rewritten, so a partial sync is refused. Check the remote, then run "gitfailover sync --full" (with automatic sync disabled) to reload everything`,
@@ -156,7 +166,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       );
     }
     // One rule for partial and full syncs (signatures.ts): every change above the trusted anchor.
-    if (cfg.repo.verify) verifiedAnchor = (await verifyRange(repo, { anchor: state.verifiedCommit, target, verify: cfg.repo.verify, file: cfg.file, stateDir })).anchor;
+    // The primary's apply (incoming.ts) verified the remote's commits with the same rule before building on them.
+    if (cfg.repo.verify && !opts.primaryApply) verifiedAnchor = (await verifyRange(repo, { anchor: state.verifiedCommit, target, verify: cfg.repo.verify, file: cfg.file, stateDir })).anchor;
     // A partial sync got here only because applied is an ancestor: no second merge-base process (~15 ms).
     result.commits = (await repo.log(applied && (mode === 'partial' || (await repo.isAncestor(applied, target))) ? `${applied}..${target}` : target, [], 50)).map((c) => ({
       id: c.commit,
@@ -216,6 +227,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const secretPaths = await openRenderedSecrets(new SecretOpener(cfg, target, renderOpts), rendered, plan, domainsDir);
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
+    if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir);
 
     if (opts.dryRun) {
       patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir, secretPaths);
@@ -477,9 +489,25 @@ function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, load
     const after = next?.toString('utf8') ?? '';
     if (before !== after) patches.push(maskSecretFields(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after)));
   };
-  for (const [d, files] of rendered.domains) for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
+  for (const [d, files] of rendered.domains) {
+    for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
+    // A file the reload drops (a removed user) shows as a removal, not as nothing.
+    for (const rel of filesUnder(join(liveDir, domainsDir, d))) if (!files.has(rel)) patch(`${domainsDir}/${d}/${rel}`, undefined);
+  }
   for (const [p, content] of rendered.globals) patch(p, content);
   for (const d of plan.delete) patches.push(`domain ${d} would be deleted (${loader.domainDir(d)})\n`);
   for (const p of plan.removeGlobal) patch(p, undefined);
   return patches;
+}
+
+/** Files under `dir`, relative and with `/`, staging and hidden gitfailover folders left out. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.gitfailover')) continue;
+    if (e.isDirectory()) out.push(...filesUnder(join(dir, e.name), `${prefix}${e.name}/`));
+    else if (e.isFile()) out.push(`${prefix}${e.name}`);
+  }
+  return out;
 }

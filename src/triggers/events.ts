@@ -9,6 +9,7 @@ export const EVENT_NAMES = [
   'sync.disabled',
   'sync.recovered',
   'push.failed',
+  'record.conflict',
   'drift',
   'lag',
   'promote',
@@ -84,6 +85,20 @@ export interface PushFailedEvent extends EventBase {
   error: string;
 }
 
+/** A live edit on the primary did not merge with commits from the repo: it was kept on a branch, the repo's version applied. */
+export interface RecordConflictEvent extends EventBase {
+  event: 'record.conflict';
+  /** the conflicting files */
+  files: string[];
+  /** the branch that holds the live edit */
+  branch: string;
+  liveCommit: string;
+  incomingCommit: string;
+  incomingAuthor: string;
+  /** one paragraph: the files, both commits, how to resolve */
+  text: string;
+}
+
 /** The standby's live dir differs from the applied commit. */
 export interface DriftEvent extends EventBase {
   event: 'drift';
@@ -122,6 +137,7 @@ export type TriggerEvent =
   | SyncDisabledEvent
   | SyncRecoveredEvent
   | PushFailedEvent
+  | RecordConflictEvent
   | DriftEvent
   | LagEvent
   | RoleEvent
@@ -142,6 +158,7 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   'sync.disabled': [...COMMON, 'reason', 'error', 'errorFile', 'errorCommit', 'appliedCommit'],
   'sync.recovered': [...COMMON, 'failures', 'failingSince', 'toCommit', 'shortCommit', 'domains', 'domainsText'],
   'push.failed': [...COMMON, 'unpushed', 'error'],
+  'record.conflict': [...COMMON, 'files', 'branch', 'liveCommit', 'incomingCommit', 'incomingAuthor', 'text'],
   drift: [...COMMON, 'files', 'domains', 'domainsText', 'appliedCommit'],
   lag: [...COMMON, 'behindSeconds', 'reason', 'appliedCommit', 'targetCommit'],
   promote: [...COMMON, 'role', 'primary', 'commit'],
@@ -249,6 +266,9 @@ export function sampleEvent(name: EventName, node: string, overrides: Record<str
       break;
     case 'push.failed':
       event = { ...base, event: 'push.failed', unpushed: 1, error: 'test error' };
+      break;
+    case 'record.conflict':
+      event = { ...base, event: 'record.conflict', files: ['domains/example/users/alice.yaml'], branch: 'gitfailover/conflict/test-20240101T000000Z', liveCommit: '0'.repeat(40), incomingCommit: '1'.repeat(40), incomingAuthor: 'Test', text: 'test conflict' };
       break;
     case 'drift':
       event = { ...base, event: 'drift', files: ['domains/example/domain.yaml'], domains: ['example'], appliedCommit: head };

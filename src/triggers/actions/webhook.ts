@@ -1,14 +1,11 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { SIGNATURE_HEADER, signBody } from '../../daemon/notify-sign.js';
 import { GitfailoverError, errorMessage } from '../../errors.js';
 import type { WebhookAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
 
-export const SIGNATURE_HEADER = 'X-Gitfailover-Signature';
-
-/** `sha256=<hex>` of the exact body bytes, as GitHub does, so receivers can reuse their checks. */
-export function signBody(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
-}
+// One module signs everything (notify-sign.ts): the same header name, GitHub's body-only scheme here.
+export { SIGNATURE_HEADER, signBody } from '../../daemon/notify-sign.js';
 
 /** POST the event as JSON; a non-2xx answer is a failure. */
 export async function postWebhook(action: WebhookAction, attempt: ActionAttempt): ActionResult {

@@ -35,6 +35,7 @@ describe('formatLog', () => {
     time: '2024-05-01T10:00:00+02:00',
     author: 'Ann',
     email: 'ann@example.com',
+    committer: 'gitfailover (prod-1)',
     node: 'prod-1',
     subject: 'acme: add user alice',
     changes: [{ kind: 'user.added', domain: 'acme', user: 'alice', text: 'acme: add user alice' }],

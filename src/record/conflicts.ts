@@ -1,0 +1,41 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../util/atomic.js';
+import type { MergeConflict } from './merge.js';
+
+/** A live edit that could not be merged with commits from the repo (stateDir/conflicts.json keeps the last ones). */
+export interface ConflictRecord {
+  time: string;
+  node: string;
+  /** `gitfailover/conflict/<node>-<time>`: holds the live dir as it was, before the repo's commits were applied */
+  branch: string;
+  /** the commit on that branch (the live edit) */
+  liveCommit: string;
+  /** the remote head whose changes won */
+  incomingCommit: string;
+  incomingSubject: string;
+  incomingAuthor: string;
+  files: MergeConflict[];
+  /** false when the branch could not be pushed yet (it is in the node's clone) */
+  pushed: boolean;
+  /** one paragraph: the file, both commits and how to resolve */
+  text: string;
+}
+
+const CONFLICTS_FILE = 'conflicts.json';
+const KEEP_CONFLICTS = 20;
+
+export function loadConflicts(stateDir: string): ConflictRecord[] {
+  const p = join(stateDir, CONFLICTS_FILE);
+  if (!existsSync(p)) return [];
+  try {
+    const v = JSON.parse(readFileSync(p, 'utf8')) as unknown;
+    return Array.isArray(v) ? (v as ConflictRecord[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+export function saveConflict(stateDir: string, c: ConflictRecord): void {
+  writeJsonAtomic(join(stateDir, CONFLICTS_FILE), [c, ...loadConflicts(stateDir)].slice(0, KEEP_CONFLICTS));
+}
