@@ -159,6 +159,9 @@ describe('declared secrets', () => {
     expect(readFileSync(file, 'utf8')).toBe('from the age tool\n');
     expect(statSync(file).mode & 0o777).toBe(0o600);
 
+    // The primary takes the pushed commit in too (it opens the secret with its own identity).
+    await cliOk(['sync', '-c', p.primary]);
+    expect(readFileSync(join(p.prodLive, 'domains/acme/partner.key'), 'utf8')).toBe('from the age tool\n');
     // revert cannot write a secret back (the repo has only its ciphertext): refused, nothing changed.
     const sealedCommit = (await git(['rev-parse', 'main'], p.remote)).trim();
     const rv = await cli(['revert', sealedCommit, '-c', p.primary]);
