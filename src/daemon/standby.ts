@@ -15,6 +15,7 @@ import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 import { RoleFollower } from './role-follower.js';
 import { saveHeartbeat } from '../role/heartbeat.js';
+import { Backoff } from './backoff.js';
 
 export interface StandbyDaemon {
   address: string;
@@ -36,6 +37,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   let stopping = false;
   let lastHeartbeat: string | null = null;
   let warnedOff = false;
+  let warnedQuarantine: string | undefined;
 
   const automaticOn = () => cfg.sync.automatic && !loadState(cfg.repo.stateDir).disabled;
 
@@ -69,6 +71,17 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const observer = new Observer(cfg, view, repo);
 
   const follower = new RoleFollower(cfg, log);
+  // A transient failure (remote, network, lock) is tried again sooner than the next tick, backing off; automatic stays on.
+  const backoff = new Backoff(Math.min(1_000, cfg.sync.interval), cfg.sync.interval);
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retryAfter = (r: { success: boolean; errorClass?: string }) => {
+    clearTimeout(retryTimer);
+    if (r.success || (r.errorClass !== 'transient' && r.errorClass !== 'setup')) return void backoff.reset();
+    const delay = backoff.next();
+    if (delay >= cfg.sync.interval) return; // the interval tick comes first anyway
+    log.info(`retrying in ${delay}ms (attempt ${backoff.attempts + 1}); automatic sync stays on`);
+    retryTimer = setTimeout(() => void trigger('retry'), delay);
+  };
   const runOne = async (why: string): Promise<void> => {
     // promote/demote switch the running agent: while promoted it records and never syncs.
     if (await follower.check().catch((err: unknown) => (log.error(`role: ${errorMessage(err)}`), follower.actingAsPrimary))) return;
@@ -83,8 +96,13 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       const out = await syncOnce(cfg, { log: (l) => log.info(l) }, repo);
       const r = out.result;
       observer.syncFinished(r);
+      retryAfter(r);
       if (!r.success) log.error(`sync failed (${why}): ${r.error}`, { commit: r.errorCommit, file: r.errorFile });
-      else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
+      else if (r.upToDate && r.error) {
+        // A quarantined head: said once per commit, so "why does it stay behind?" has an answer in the log.
+        if (warnedQuarantine !== r.toCommit) log.warn(`not applying: ${r.error}; a newer commit, or "gitfailover sync" run by hand once fixed, moves on`);
+        warnedQuarantine = r.toCommit;
+      } else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
       if (out.extraEvents.includes('sync.disabled')) log.warn('automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"');
       if (r.success && !r.upToDate) dispatcher.setDomainTriggers(domainTriggersOf(cfg));
       await fireSyncEvents(cfg, out, { dispatcher });
@@ -199,6 +217,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     stop: async () => {
       stopping = true;
       clearInterval(timer);
+      clearTimeout(retryTimer);
       observer.close();
       await closeServer(server);
       while (running) await running;

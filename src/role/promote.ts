@@ -1,9 +1,5 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
-import { runCommand } from '../loaders/commands.js';
-import { makeLoader } from '../loaders/make-loader.js';
-import { FilesLoader } from '../loaders/files.js';
-import { domainsDirOf } from '../model/layout.js';
 import { parseActor } from '../record/record.js';
 import { parseIpMap, reverseIpMap } from '../render/ip-map.js';
 import { withLock } from '../repo/lock.js';
@@ -16,6 +12,7 @@ import { roleCommit } from './role-commit.js';
 import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
 import { keepOrphan } from './orphans.js';
 import { fireRoleEvent } from './role-events.js';
+import { startDomains, type DomainAction } from './domains.js';
 
 export interface PromoteOptions {
   reason?: string;
@@ -25,11 +22,7 @@ export interface PromoteOptions {
   log?: (line: string) => void;
 }
 
-export interface DomainStart {
-  domain: string;
-  ok: boolean;
-  error?: string;
-}
+export type DomainStart = DomainAction;
 
 export interface PromoteResult {
   commit: string;
@@ -221,32 +214,4 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
     `promote refused: ${who} pushed to ${cfg.repo.branch} first, so the remote rejected ${cfg.node}'s role change (the fast-forward rule is the fence against two primaries). Nothing was changed; ${cfg.node} stays a standby. Run "gitfailover sync" and "gitfailover status", then promote again if it should still take over`,
     { kind: 'stalling', cause: err },
   );
-}
-
-/** The seed's "start the domain" step of a failover: commands.start for every domain of the live dir. */
-export async function startDomains(cfg: NodeConfig, commit: string, log: (line: string) => void): Promise<DomainStart[]> {
-  // A loader that serves domains itself (loader: proftpd) starts its stopped ones: checks, reload, wait.
-  const server = makeLoader(cfg, domainsDirOf(cfg.live.domains));
-  if (server.startAll) {
-    try {
-      const started = await server.startAll({ node: cfg.node, commit, start: true, log });
-      for (const domain of started) log(`started ${domain}`);
-      if (!cfg.commands.start) return started.map((domain) => ({ domain, ok: true }));
-    } catch (err) {
-      return server.liveDomains().map((domain) => ({ domain, ok: false, error: errorMessage(err) }));
-    }
-  }
-  if (!cfg.commands.start) return [];
-  const loader = new FilesLoader(cfg.live.dir, domainsDirOf(cfg.live.domains));
-  const out: DomainStart[] = [];
-  for (const domain of loader.liveDomains()) {
-    try {
-      await runCommand(cfg.commands.start, { action: 'start', node: cfg.node, commit, domain, dir: loader.domainDir(domain), timeoutMs: cfg.commands.timeout });
-      out.push({ domain, ok: true });
-      log(`started ${domain}`);
-    } catch (err) {
-      out.push({ domain, ok: false, error: errorMessage(err) });
-    }
-  }
-  return out;
 }
