@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { syncOnce } from '../sync/sync.js';
-import { statusOf, formatStatus } from '../sync/status.js';
-import { ConfigError, exitCodeOf } from '../errors.js';
+import { statusOf, formatStatus, statusProblem } from '../sync/status.js';
+import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
 import { startDomains } from '../role/domains.js';
 import { loadState } from '../sync/state.js';
 import { EXIT_FAILED, Exit } from './main.js';
@@ -88,13 +88,16 @@ export function registerStandbyCommands(program: Command): void {
 
   program
     .command('status')
-    .description("this node's role, applied vs remote commit, last sync, drift")
+    .description("this node's role, applied vs remote commit, last sync, drift, readiness; exit 3 split brain, 4 last sync failed, 5 quarantined")
     .option('-c, --config <file>', 'node file')
     .option('--json', 'machine-readable output')
     .option('--no-fetch', 'do not contact the remote (use the last fetched head)')
     .action(async (o: { config?: string; json?: boolean; fetch?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
       const s = await statusOf(cfg, { fetch: o.fetch !== false });
-      process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
+      const problem = statusProblem(s);
+      process.stdout.write(o.json ? JSON.stringify({ ...s, problem: problem ?? null }, null, 2) + '\n' : formatStatus(s));
+      // Scripts and monitoring read the exit code: a status that reports trouble is not a success.
+      if (problem) throw new Exit(STATUS_EXIT[problem]!);
     });
 }

@@ -10,6 +10,7 @@ import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
+import { judgeReadiness } from '../role/readiness.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
@@ -309,13 +310,19 @@ export class PrimaryDaemon {
       snapshot: async () => {
         await repo.ensure();
         const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
-        const failingFor = this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince;
-        const ready = this.rejected
-          ? { ok: false, reason: `push rejected: ${this.lastPushError ?? 'another node wrote to the remote'}` }
-          : failingFor > cfg.record.retryMax
-            ? { ok: false, reason: `${pos.unpushed} commit(s) unpushed for ${Math.round(failingFor / 1000)}s (over record.retryMax): ${this.lastPushError ?? ''}` }
-            : { ok: true, reason: pos.unpushed > 0 ? `${pos.unpushed} commit(s) waiting for the next push` : 'everything recorded is pushed' };
-        return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready };
+        // The one readiness rule (role/readiness.ts); after a demote this process records nothing: not ready.
+        const r = judgeReadiness({
+          node: cfg.node,
+          role: effectiveRole(cfg),
+          runsAs: 'primary',
+          roleSource: roleSource(cfg),
+          appliedCommit: pos.appliedCommit,
+          headCommit: pos.headCommit,
+          behind: pos.behindCommits,
+          drift: [],
+          push: { rejected: this.rejected ? (this.lastPushError ?? 'another node wrote to the remote') : undefined, failingForMs: this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince, retryMaxMs: cfg.record.retryMax, unpushed: pos.unpushed, error: this.lastPushError },
+        });
+        return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready: { ok: r.ready, reason: r.reason } };
       },
     };
     this.observer = new Observer(cfg, view, repo);
