@@ -12,6 +12,7 @@ import { roleCommit } from './role-commit.js';
 import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
 import { keepOrphan } from './orphans.js';
 import { fireRoleEvent } from './role-events.js';
+import { readiness } from './ready.js';
 import { startDomains, type DomainAction } from './domains.js';
 
 export interface PromoteOptions {
@@ -19,6 +20,8 @@ export interface PromoteOptions {
   /** Promote without the remote (production and the remote are both down). */
   offline?: boolean;
   actor?: string;
+  /** Take over although readiness fails (drift, quarantine, a failed check or last sync, a missing heartbeat commit). */
+  force?: boolean;
   log?: (line: string) => void;
 }
 
@@ -35,6 +38,8 @@ export interface PromoteResult {
   started: DomainStart[];
   /** This node's own earlier commits the remote never got, kept aside (see demote). */
   orphan?: string;
+  /** --force: the readiness checks that failed and were overridden. */
+  overridden?: string[];
 }
 
 /**
@@ -63,7 +68,9 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
     await repo.ensure();
     if (effectiveRole(cfg) === 'primary') return await alreadyPrimary(cfg, repo, opts);
 
+    let overridden: string[] = [];
     if (opts.offline) {
+      overridden = await judgeBeforePromote(cfg, opts, log);
       const journal = loadJournal(cfg.repo.stateDir);
       if (journal) {
         throw new GitfailoverError(
@@ -89,6 +96,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
           { kind: offline ? 'waiting' : 'stalling', location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {} },
         );
       }
+      overridden = await judgeBeforePromote(cfg, opts, log);
       const state = loadState(cfg.repo.stateDir);
       const head = await repo.resolve(repo.trackingRef);
       const now = await primaryAt(repo, state.appliedCommit);
@@ -120,7 +128,8 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
         }
         const tracking = await repo.resolve(repo.trackingRef);
         const { record: previous } = await governingPrimary(repo, base, opts.offline ? tracking : base);
-        const record: PrimaryRecord = { node: cfg.node, epoch: (previous?.epoch ?? 0) + 1, time: at.toISOString(), reason: opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted') };
+        const why = opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted');
+        const record: PrimaryRecord = { node: cfg.node, epoch: (previous?.epoch ?? 0) + 1, time: at.toISOString(), reason: overridden.length > 0 ? `${why} (--force over: ${overridden.join('; ')})` : why };
 
         // Commits of an earlier tenure of this node that the remote never got stay on a branch.
         const oldBranch = await repo.resolve(repo.branchRef);
@@ -142,7 +151,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
         }
         saveRoleOverride(cfg.repo.stateDir, { role: 'primary', epoch: record.epoch, time: record.time, reason: record.reason, commit, pushed });
         log(`${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`);
-        return { commit, epoch: record.epoch, previous, pushed, orphan };
+        return { commit, epoch: record.epoch, previous, pushed, orphan, ...(overridden.length > 0 ? { overridden } : {}) };
       }),
     );
 
@@ -214,4 +223,35 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
     `promote refused: ${who} pushed to ${cfg.repo.branch} first, so the remote rejected ${cfg.node}'s role change (the fast-forward rule is the fence against two primaries). Nothing was changed; ${cfg.node} stays a standby. Run "gitfailover sync" and "gitfailover status", then promote again if it should still take over`,
     { kind: 'stalling', cause: err },
   );
+}
+
+/**
+ * The readiness rule (role/readiness.ts) before a node takes over: a failed check refuses the
+ * promote unless --force, which is said and returned (it goes into the role commit's reason).
+ * Drift refused here is what keeps a failover's hand edit from being recorded as production's change.
+ */
+async function judgeBeforePromote(cfg: NodeConfig, opts: PromoteOptions, log: (line: string) => void): Promise<string[]> {
+  const r = await readiness(cfg, { fetch: false });
+  // The role check is promote's own business (alreadyPrimary); the remote was asked by the catch-up sync.
+  const failed = r.checks.filter((c) => c.status === 'fail' && c.name !== 'role');
+  if (failed.length === 0) return [];
+  const list = failed.map((c) => `${c.name}: ${c.detail}`);
+  if (!opts.force) {
+    throw new GitfailoverError(
+      'E_PROMOTE_NOT_READY',
+      `promote refused: ${cfg.node} is not ready to take over (${list.join('; ')}). Nothing was changed. Fix it ("gitfailover ready" lists every check), or run "gitfailover promote --force" to take over anyway${failed.some((c) => c.name === 'drift') ? ': the drifted files would then be recorded as production changes' : ''}`,
+      { kind: 'stalling', data: { failed } },
+    );
+  }
+  const behind = failed.find((c) => c.name === 'applied');
+  if (behind && !opts.offline) {
+    // The role commit must be a fast-forward of the remote head: no flag makes an older configuration the newest.
+    throw new GitfailoverError(
+      'E_PROMOTE_PENDING_SYNC',
+      `promote refused, even with --force: ${behind.detail}. The role commit must build on the remote head; apply it first ("gitfailover sync" applies a quarantined commit by hand once its check passes, or revert it on the remote), then promote`,
+      { kind: 'stalling' },
+    );
+  }
+  for (const l of list) log(`--force: overriding ${l}`);
+  return list;
 }

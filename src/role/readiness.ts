@@ -41,7 +41,7 @@ export interface ReadinessFacts {
   headCommit?: string | null;
   /** behindOf(): null when the history diverged. */
   behind: number | null;
-  lastSync?: { success: boolean; time: string; error?: string } | null;
+  lastSync?: { success: boolean; time: string; error?: string; errorClass?: string } | null;
   /** Files differing from the applied commit; undefined: not looked at. */
   drift?: readonly string[];
   quarantined?: { commit: string; reason: string } | null;
@@ -86,7 +86,13 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
           : `applied ${short(f.appliedCommit)}, remote head ${short(f.headCommit)} (behind: ${f.behind})${f.pinned ? ` (pinned by "gitfailover sync --to"; "gitfailover sync --enable" un-pins)` : ''}`,
     );
     const last = f.lastSync;
-    add('last sync', last?.success ? 'ok' : 'fail', last ? `${last.success ? 'succeeded' : 'FAILED'} at ${last.time}${last.error && !last.success ? `: ${last.error}` : ''}` : 'no sync yet: run "gitfailover sync"');
+    // A transient failure (the remote unreachable) leaves the applied commit whole: exactly when a failover may be needed.
+    const transient = !!last && !last.success && last.errorClass === 'transient';
+    add(
+      'last sync',
+      last?.success || transient ? 'ok' : 'fail',
+      last ? `${last.success ? 'succeeded' : transient ? 'failed transiently (the applied commit is intact)' : 'FAILED'} at ${last.time}${last.error && !last.success ? `: ${last.error}` : ''}` : 'no sync yet: run "gitfailover sync"',
+    );
     if (f.drift === undefined) add('drift', 'skip', 'not looked at here ("gitfailover ready" does)');
     else {
       const d = f.drift;
