@@ -79,11 +79,14 @@ export function registerStandbyCommands(program: Command): void {
       const { runStandby } = await import('../daemon/standby.js');
       const { createLogger } = await import('../daemon/log.js');
       const daemon = await runStandby(cfg, { logger: createLogger(cfg.node, o.logFormat === 'json' ? 'json' : 'text') });
+      const reload = () => void daemon.reload();
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = () => void daemon.stop().then(resolve);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      process.off('SIGHUP', reload);
     });
 
   program

@@ -11,6 +11,7 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
 import { judgeReadiness } from '../role/readiness.js';
+import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
@@ -111,6 +112,11 @@ export class PrimaryDaemon {
       this.heartbeatTimer.unref();
     }
     this.output.out(`ready: watching ${cfg.live.dir}`);
+  }
+
+  /** After a SIGHUP reload: the node file's triggers are the new ones (the rest is read from cfg as it is used). */
+  reloaded(): void {
+    this.triggers.setNodeTriggers(this.cfg.triggers);
   }
 
   /** Stop watching, finish the record in progress (and one for a change still in its quiet period), try one last push. */
@@ -377,8 +383,12 @@ export async function runPrimary(cfg: NodeConfig, output: PrimaryOutput = stdOut
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // SIGHUP: the node file again, in place (daemon/reload.ts); an invalid one keeps the old.
+  const onHup = () => reloadNodeFile(cfg, 'primary', { info: output.out, error: output.err }) && daemon.reloaded();
+  process.on('SIGHUP', onHup);
   try {
     await daemon.start();
+    writeRunning(cfg, 'primary');
     await stopped;
   } catch (err) {
     await daemon.stop().catch(() => {});
@@ -386,5 +396,7 @@ export async function runPrimary(cfg: NodeConfig, output: PrimaryOutput = stdOut
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHup);
+    clearRunning(cfg);
   }
 }

@@ -18,12 +18,15 @@ import { loadHeartbeat, saveHeartbeat } from '../role/heartbeat.js';
 import { judgeReadiness } from '../role/readiness.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
 import { Backoff } from './backoff.js';
+import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
 
 export interface StandbyDaemon {
   address: string;
   stop(): Promise<void>;
   /** Resolves when the current and any pending sync finished (for tests and shutdown). */
   idle(): Promise<void>;
+  /** SIGHUP: read the node file again; false (logged) when it keeps the old configuration. */
+  reload(): boolean;
 }
 
 /**
@@ -218,7 +221,8 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     void trigger('interval')
       .then(() => (follower.actingAsPrimary ? undefined : watch()))
       .catch((err: unknown) => log.error(`watch: ${errorMessage(err)}`));
-  const timer = setInterval(tick, cfg.sync.interval);
+  let timer = setInterval(tick, cfg.sync.interval);
+  writeRunning(cfg, 'standby');
   void trigger('start');
 
   return {
@@ -226,8 +230,20 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     idle: async () => {
       while (running) await running;
     },
+    reload: () => {
+      const interval = cfg.sync.interval;
+      if (!reloadNodeFile(cfg, 'standby', log)) return false;
+      dispatcher.setNodeTriggers(cfg.triggers);
+      if (cfg.sync.interval !== interval) {
+        clearInterval(timer);
+        timer = setInterval(tick, cfg.sync.interval);
+      }
+      warnedOff = false; // say again whether automatic sync is on, under the new file
+      return true;
+    },
     stop: async () => {
       stopping = true;
+      clearRunning(cfg);
       clearInterval(timer);
       clearTimeout(retryTimer);
       observer.close();
