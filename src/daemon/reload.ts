@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNodeFile, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
@@ -31,6 +31,7 @@ export function hashNodeFile(file: string): string | undefined {
 
 export function writeRunning(cfg: NodeConfig, daemon: RunningNodeFile['daemon'], sha256 = hashNodeFile(cfg.file)): void {
   try {
+    mkdirSync(cfg.repo.stateDir, { recursive: true }); // a daemon's first start comes before its first clone
     writeJsonAtomic(runningPath(cfg.repo.stateDir), { pid: process.pid, daemon, file: cfg.file, sha256: sha256 ?? '', time: new Date().toISOString() } satisfies RunningNodeFile);
   } catch {
     /* a full disk must not stop the daemon: doctor then says it cannot tell */

@@ -58,6 +58,8 @@ export interface ReadinessFacts {
 
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '(none)');
 
+const CAUSES = ['role', 'quarantine', 'last sync', 'journal', 'push', 'remote'];
+
 export function judgeReadiness(f: ReadinessFacts): Readiness {
   const checks: ReadyCheck[] = [];
   const add = (name: string, status: ReadyCheck['status'], detail: string) => checks.push({ name, status, detail });
@@ -120,7 +122,9 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
     else add('push', 'ok', p.unpushed > 0 ? `${p.unpushed} commit(s) waiting for the next push` : 'everything recorded is pushed');
   }
 
-  const failed = checks.find((c) => c.status === 'fail');
+  // The one-line reason names the cause, not its symptom: a quarantined head also leaves the node behind.
+  const failing = checks.filter((c) => c.status === 'fail');
+  const failed = CAUSES.map((n) => failing.find((c) => c.name === n)).find((c) => c !== undefined) ?? failing[0];
   const ready = failed === undefined;
   const reason = failed ? `${failed.name}: ${failed.detail}` : asStandby ? 'at the remote head, last sync good: could take over' : 'recording and pushing';
   return { node: f.node, ready, reason, checks };

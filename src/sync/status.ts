@@ -63,7 +63,7 @@ export function readinessFacts(s: Omit<NodeStatus, 'ready'>, roleSource: string,
     pinned: s.pinned,
     interruptedApply: s.interruptedApply,
     heartbeat: s.heartbeat ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(s.heartbeat.time)) / 1000), node: s.heartbeat.node, commit: s.heartbeat.commit, covered: s.heartbeat.covered } : null,
-    repoPrimary: s.primary,
+    repoPrimary: splitBrainOf(s),
   };
 }
 
@@ -157,9 +157,20 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
+/**
+ * Acting as primary while the repo names another node. Not while this node's own newer role
+ * commit waits for the remote (promote --offline): that is a promote in progress.
+ */
+export function splitBrainOf(s: Pick<NodeStatus, 'node' | 'role' | 'primary' | 'roleOverride'>): { node: string; epoch: number } | null {
+  if (s.role !== 'primary' || !s.primary || s.primary.node === s.node) return null;
+  const o = s.roleOverride;
+  if (o?.role === 'primary' && o.pushed === false && o.epoch > s.primary.epoch) return null;
+  return s.primary;
+}
+
 /** The problem `status` reports, most serious first; its exit code is STATUS_EXIT[code] (README "Exit codes"). */
 export function statusProblem(s: NodeStatus): 'E_SPLIT_BRAIN' | 'E_LAST_SYNC_FAILED' | 'E_QUARANTINED' | undefined {
-  if (s.role === 'primary' && s.primary && s.primary.node !== s.node) return 'E_SPLIT_BRAIN';
+  if (splitBrainOf(s)) return 'E_SPLIT_BRAIN';
   if (s.role === 'standby' && s.lastSync && !s.lastSync.success) return 'E_LAST_SYNC_FAILED';
   if (s.role === 'standby' && s.quarantined) return 'E_QUARANTINED';
   return undefined;
@@ -191,7 +202,7 @@ export function formatStatus(s: NodeStatus): string {
     for (const p of d.missing) lines.push(`  missing  ${p}`);
     for (const p of d.extra) lines.push(`  extra    ${p}`);
   }
-  if (s.role === 'primary' && s.primary && s.primary.node !== s.node) {
+  if (splitBrainOf(s) && s.primary) {
     lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);
   }
   for (const o of s.orphaned) lines.push(`orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`);
