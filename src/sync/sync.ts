@@ -135,8 +135,9 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     if (!journal && target === applied && mode === 'partial') {
       result.success = true;
       result.upToDate = true;
-      // An operator's sync at the head still ends a pin or a failure's disable (below); the daemon's records nothing.
-      return finish(Boolean(opts.onDemand && !opts.dryRun && (state.pinned || state.disabled)));
+      // Recorded only when it changes something: it ends a failed last sync (a remote that is back),
+      // and an operator's sync at the head ends a pin or a failure's disable (endOrKeepPin).
+      return finish(Boolean(!opts.dryRun && (state.lastSync?.success === false || (opts.onDemand && (state.pinned || state.disabled)))));
     }
     if (!journal && !opts.onDemand && state.quarantined?.commit === target) {
       result.success = true;
