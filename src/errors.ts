@@ -51,6 +51,78 @@ export function formatLocation(loc: Location): string {
   return s;
 }
 
+/**
+ * What a failure means for the one who sees it, by error code (one registry, code -> class -> exit):
+ *  - `content`:   the repo's content was refused (a refused commit, a failed load or check): alert;
+ *                 the only class that disables automatic sync (sync.disableOnFailure)
+ *  - `transient`: the remote, the network, a busy lock: retry with backoff, automatic sync stays on
+ *  - `setup`:     the node's own set-up (credentials, host key, git missing): alert and retry, automatic stays on
+ *  - `usage`:     the command line or node file is wrong: exit 2, no event
+ *  - `refused`:   an operation refused in this node's present state (role, readiness): exit 1, no event of its own
+ */
+export type ErrorClass = 'content' | 'transient' | 'setup' | 'usage' | 'refused';
+
+/** Exit codes (DESIGN.md): 0 success, 1 operation failed or refused, 2 usage or configuration error. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+/** `status`: the node reports a problem a person must look at (README "Exit codes"). */
+export const EXIT_SPLIT_BRAIN = 3;
+export const EXIT_LAST_SYNC_FAILED = 4;
+export const EXIT_QUARANTINED = 5;
+
+const CLASS_OF: Record<string, ErrorClass> = {
+  E_REMOTE: 'transient',
+  E_LOCKED: 'transient',
+  E_PUSH: 'transient',
+  E_REMOTE_AUTH: 'setup',
+  E_REMOTE_HOST_KEY: 'setup',
+  E_REMOTE_KEY: 'setup',
+  E_GIT_MISSING: 'setup',
+  E_LIVE_MISSING: 'setup',
+  E_LISTEN: 'setup',
+  E_CONFIG: 'usage',
+  E_USAGE: 'usage',
+  E_FULL_WHILE_AUTOMATIC: 'usage',
+  E_BAD_REV: 'usage',
+  E_IS_PRIMARY: 'refused',
+  E_NOT_PRIMARY: 'refused',
+  E_PUSH_REJECTED: 'refused',
+  E_PIN_NOT_IN_HISTORY: 'refused',
+  E_PROMOTE_NOT_READY: 'refused',
+  E_PROMOTE_PENDING_SYNC: 'refused',
+  E_PROMOTE_REMOTE: 'transient',
+  E_PROMOTE_FENCED: 'refused',
+  E_PROMOTE_NOTHING_APPLIED: 'refused',
+};
+
+/** Codes that are not errors of an operation but problems `status` reports, with their own exit code. */
+export const STATUS_EXIT: Record<string, number> = {
+  E_SPLIT_BRAIN: EXIT_SPLIT_BRAIN,
+  E_LAST_SYNC_FAILED: EXIT_LAST_SYNC_FAILED,
+  E_QUARANTINED: EXIT_QUARANTINED,
+};
+
+/**
+ * The class of an error code. A code not in the registry (every refusal of the repo's content:
+ * E_SCHEMA, E_CHECK_FAILED, E_COMMAND, E_SIGNATURE, ...) is `content`, unless the error itself
+ * says it is worth waiting for (`kind: 'waiting'`, e.g. a git command that timed out).
+ */
+export function classOf(code: string | undefined, kind?: ErrorKind): ErrorClass {
+  const known = code ? CLASS_OF[code] : undefined;
+  if (known) return known;
+  return kind === 'waiting' ? 'transient' : 'content';
+}
+
+export function classOfError(err: unknown): ErrorClass {
+  return err instanceof GitfailoverError ? classOf(err.code, err.kind) : 'content';
+}
+
+/** The process exit code for a failure of this class. */
+export function exitCodeOf(cls: ErrorClass): number {
+  return cls === 'usage' ? EXIT_USAGE : EXIT_FAILED;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

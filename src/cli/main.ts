@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, GitfailoverError, errorMessage, formatLocation } from '../errors.js';
+import { ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, GitfailoverError, classOfError, errorMessage, exitCodeOf, formatLocation } from '../errors.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerPrimaryCommands } from './primary.js';
@@ -9,10 +9,7 @@ import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
 import { registerSecretsCommands } from './secrets.js';
 
-/** Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 usage or configuration error. */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_OK, EXIT_FAILED, EXIT_USAGE };
 
 /** Thrown by a command to end with a given exit code after it has printed its own output. */
 export class Exit extends Error {
@@ -63,7 +60,7 @@ function reportError(err: unknown): number {
     const where = formatLocation(err.location);
     const msg = where && !err.message.includes(where) ? `${where}: ${err.message}` : err.message;
     process.stderr.write(`gitfailover: ${msg}\n`);
-    return EXIT_FAILED;
+    return exitCodeOf(classOfError(err));
   }
   process.stderr.write(`gitfailover: ${errorMessage(err)}\n`);
   if (process.env.GITFAILOVER_DEBUG) console.error(err);

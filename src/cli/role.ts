@@ -16,9 +16,11 @@ export function registerRoleCommands(program: Command): void {
     .option('--reason <text>', 'why, for the audit trail (the role commit message)')
     .option('--offline', 'the remote is down too: commit the role change locally; it is pushed when the remote returns')
     .option('--actor <name>', 'who promotes: "Name" or "Name <email>" (default: the login user)')
-    .action(async (o: { config?: string; reason?: string; offline?: boolean; actor?: string }) => {
+    .option('--force', 'take over although "gitfailover ready" fails (drift, quarantine, a failed check): says what it overrides')
+    .action(async (o: { config?: string; reason?: string; offline?: boolean; actor?: string; force?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, log: out });
+      const r = await promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out });
+      if (r.overridden) process.stderr.write(`gitfailover: warning: promoted with --force over: ${r.overridden.join('; ')}\n`);
       if (r.already) {
         out(`${cfg.node} is already the primary (epoch ${r.epoch})${r.pushed ? '; pushed the role change' : ''}`);
       } else {
@@ -34,13 +36,17 @@ export function registerRoleCommands(program: Command): void {
 
   program
     .command('demote')
-    .description('make this node a standby: stop recording, keep unpushed commits on a branch, full sync from the repo')
+    .description('make this node a standby: keep unpushed commits and an unrecorded live edit on a branch (pushed), stop its domains (commands.stop), full sync from the repo')
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--reason <text>', 'why (kept in the state dir)')
     .action(async (o: { config?: string; reason?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
       const r = await demote(cfg, { reason: o.reason, log: out });
       out(`${cfg.node} is a standby${r.primary ? `, following ${r.primary.node} (epoch ${r.primary.epoch})` : ''}`);
+      if (r.unrecorded) out(`an unrecorded live edit (${r.unrecorded.files.join(', ')}) was kept as commit ${r.unrecorded.commit.slice(0, 12)} before the full sync replaced it`);
+      const notStopped = r.stopped.filter((s) => !s.ok);
+      if (r.stopped.length > 0) out(`stopped ${r.stopped.filter((s) => s.ok).length} domain(s) this node no longer serves`);
+      for (const s of notStopped) process.stderr.write(`gitfailover: domain ${s.domain} did not stop: ${s.error}\n`);
       if (r.orphan) {
         out(`orphaned: ${r.orphan.commits} commit(s) the remote never got are kept on branch ${r.orphan.branch} (${r.orphan.commit.slice(0, 12)})${r.orphan.pushed ? ', pushed to the remote' : ''}; merge what is still wanted on the primary, then delete the branch`);
         if (r.orphan.pushError) process.stderr.write(`gitfailover: warning: ${r.orphan.pushError}\n`);
@@ -52,6 +58,7 @@ export function registerRoleCommands(program: Command): void {
         throw new Exit(EXIT_FAILED);
       }
       out(`full sync -> ${s.toCommit?.slice(0, 12) ?? '(empty remote)'}: loaded ${s.domains.length} domain(s)${s.deleted.length ? `, deleted ${s.deleted.length}` : ''}`);
+      if (notStopped.length > 0) throw new Exit(EXIT_FAILED);
     });
 
   program

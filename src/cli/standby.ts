@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { syncOnce } from '../sync/sync.js';
-import { statusOf, formatStatus } from '../sync/status.js';
+import { statusOf, formatStatus, statusProblem } from '../sync/status.js';
+import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
+import { startDomains } from '../role/domains.js';
+import { loadState } from '../sync/state.js';
 import { EXIT_FAILED, Exit } from './main.js';
 
 export function registerStandbyCommands(program: Command): void {
@@ -10,18 +13,25 @@ export function registerStandbyCommands(program: Command): void {
     .description('one on-demand sync of this standby (partial; --full wipes and reloads every domain)')
     .option('-c, --config <file>', 'node file')
     .option('--full', 'delete every domain, then load every domain of the target (refused while automatic sync is on)')
-    .option('--to <rev>', 'sync to this commit instead of the remote head')
+    .option('--to <rev>', 'sync to this commit instead of the remote head; an older one pins the node there (automatic off until --enable)')
     .option('--dry-run', 'print the plan and a diff of every live-dir file that would change; change nothing')
-    .option('--start', 'start the loaded domains (commands.start) even when sync.startAfterSync is off')
-    .option('--enable', 're-enable automatic sync after a failure (also done by a successful on-demand sync)')
-    .option('--disable', 'stop automatic sync on this node until --enable')
+    .option('--start', 'then start every domain of the live dir (the loader, commands.start), even when sync.startAfterSync is off')
+    .option('--enable', 'turn automatic sync on again (after a failure, a pin or --disable) and sync now')
+    .option('--disable', 'stop automatic sync on this node until --enable (an on-demand sync does not turn it on)')
     .action(async (o: { config?: string; full?: boolean; to?: string; dryRun?: boolean; start?: boolean; enable?: boolean; disable?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
+      if (o.enable && o.disable) throw new ConfigError('sync: --enable and --disable contradict each other: give one');
       const { setAutomatic } = await import('../sync/automatic.js');
-      if (o.enable || o.disable) {
-        await setAutomatic(cfg, !!o.enable);
-        process.stdout.write(`automatic sync ${o.enable ? 'enabled' : 'disabled'} on ${cfg.node}\n`);
+      if (o.disable) {
+        await setAutomatic(cfg, false);
+        process.stdout.write(`automatic sync disabled on ${cfg.node} until "gitfailover sync --enable"\n`);
         if (!o.full && !o.to && !o.dryRun) return;
+      }
+      const before = loadState(cfg.repo.stateDir);
+      if (o.enable) {
+        await setAutomatic(cfg, true);
+        const was = before.pinned ? `un-pinned from ${before.pinned.commit.slice(0, 12)}; ` : '';
+        process.stdout.write(`${was}automatic sync ${cfg.sync.automatic ? 'enabled' : `allowed, but sync.automatic is false in ${cfg.file}`} on ${cfg.node}; syncing now\n`);
       }
       const { terminalProgress } = await import('../util/progress.js');
       const { effectiveRole } = await import('../role/role-state.js');
@@ -43,11 +53,27 @@ export function registerStandbyCommands(program: Command): void {
       }
       if (!r.success) {
         process.stderr.write(`gitfailover: sync failed: ${r.error}\n`);
-        throw new Exit(EXIT_FAILED);
+        if (r.errorClass === 'transient' && out.state.disabled === undefined && cfg.sync.automatic) process.stderr.write('gitfailover: a transient failure: automatic sync stays on and retries\n');
+        if (out.extraEvents.includes('sync.disabled')) process.stderr.write(`gitfailover: automatic sync is now off (sync.disableOnFailure); fix the repo, then run "gitfailover sync" again\n`);
+        throw new Exit(exitCodeOf(r.errorClass ?? 'content'));
       }
       if (o.dryRun) return;
       if (r.upToDate) process.stdout.write(`up to date at ${r.toCommit?.slice(0, 12) ?? '(empty remote)'}${r.error ? ` (${r.error})` : ''}\n`);
       else process.stdout.write(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit!.slice(0, 12)}: loaded ${r.domains.length} domain(s)${r.deleted.length ? `, deleted ${r.deleted.length}` : ''} in ${r.durationMs}ms\n`);
+      const after = out.state;
+      if (r.pinned) {
+        process.stdout.write(`pinned to ${r.toCommit!.slice(0, 12)}, older than the remote head: automatic sync is off on ${cfg.node} until "gitfailover sync --enable"\n`);
+      } else if (before.pinned && !after.pinned) {
+        process.stdout.write(`pin on ${before.pinned.commit.slice(0, 12)} ended: ${cfg.node} is at the remote head\n`);
+      }
+      if (before.disabled && !after.disabled && !o.enable && cfg.sync.automatic) process.stdout.write(`automatic sync re-enabled on ${cfg.node} (it was off: ${before.disabled.reason})\n`);
+      else if (after.disabled?.cause === 'operator' && !r.pinned) process.stdout.write(`automatic sync stays off (${after.disabled.reason}): "gitfailover sync --enable" turns it on\n`);
+      if (o.start && r.toCommit) {
+        const started = await startDomains(cfg, r.toCommit, (l) => process.stdout.write(`${l}\n`), r.domains);
+        const failed = started.filter((s) => !s.ok);
+        for (const s of failed) process.stderr.write(`gitfailover: domain ${s.domain} did not start: ${s.error}\n`);
+        if (failed.length > 0) throw new Exit(EXIT_FAILED);
+      }
     });
 
   program
@@ -60,22 +86,28 @@ export function registerStandbyCommands(program: Command): void {
       const { runStandby } = await import('../daemon/standby.js');
       const { createLogger } = await import('../daemon/log.js');
       const daemon = await runStandby(cfg, { logger: createLogger(cfg.node, o.logFormat === 'json' ? 'json' : 'text') });
+      const reload = () => void daemon.reload();
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = () => void daemon.stop().then(resolve);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      process.off('SIGHUP', reload);
     });
 
   program
     .command('status')
-    .description("this node's role, applied vs remote commit, last sync, drift")
+    .description("this node's role, applied vs remote commit, last sync, drift, readiness; exit 3 split brain, 4 last sync failed, 5 quarantined")
     .option('-c, --config <file>', 'node file')
     .option('--json', 'machine-readable output')
     .option('--no-fetch', 'do not contact the remote (use the last fetched head)')
     .action(async (o: { config?: string; json?: boolean; fetch?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
       const s = await statusOf(cfg, { fetch: o.fetch !== false });
-      process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s));
+      const problem = statusProblem(s);
+      process.stdout.write(o.json ? JSON.stringify({ ...s, problem: problem ?? null }, null, 2) + '\n' : formatStatus(s));
+      // Scripts and monitoring read the exit code: a status that reports trouble is not a success.
+      if (problem) throw new Exit(STATUS_EXIT[problem]!);
     });
 }

@@ -10,6 +10,8 @@ import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
+import { judgeReadiness } from '../role/readiness.js';
+import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
@@ -125,6 +127,11 @@ export class PrimaryDaemon {
     this.pollTimer = setInterval(() => this.requestRecord(), cfg.sync.interval);
     this.pollTimer.unref();
     this.output.out(`ready: watching ${cfg.live.dir}`);
+  }
+
+  /** After a SIGHUP reload: the node file's triggers are the new ones (the rest is read from cfg as it is used). */
+  reloaded(): void {
+    this.triggers.setNodeTriggers(this.cfg.triggers);
   }
 
   /** Stop watching, finish the record in progress (and one for a change still in its quiet period), try one last push. */
@@ -371,13 +378,19 @@ export class PrimaryDaemon {
       snapshot: async () => {
         await repo.ensure();
         const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
-        const failingFor = this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince;
-        const ready = this.rejected
-          ? { ok: false, reason: `push rejected: ${this.lastPushError ?? 'another node wrote to the remote'}` }
-          : failingFor > cfg.record.retryMax
-            ? { ok: false, reason: `${pos.unpushed} commit(s) unpushed for ${Math.round(failingFor / 1000)}s (over record.retryMax): ${this.lastPushError ?? ''}` }
-            : { ok: true, reason: pos.unpushed > 0 ? `${pos.unpushed} commit(s) waiting for the next push` : 'everything recorded is pushed' };
-        return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready };
+        // The one readiness rule (role/readiness.ts); after a demote this process records nothing: not ready.
+        const r = judgeReadiness({
+          node: cfg.node,
+          role: effectiveRole(cfg),
+          runsAs: 'primary',
+          roleSource: roleSource(cfg),
+          appliedCommit: pos.appliedCommit,
+          headCommit: pos.headCommit,
+          behind: pos.behindCommits,
+          drift: [],
+          push: { rejected: this.rejected ? (this.lastPushError ?? 'another node wrote to the remote') : undefined, failingForMs: this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince, retryMaxMs: cfg.record.retryMax, unpushed: pos.unpushed, error: this.lastPushError },
+        });
+        return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready: { ok: r.ready, reason: r.reason } };
       },
     };
     this.observer = new Observer(cfg, view, repo);
@@ -445,8 +458,12 @@ export async function runPrimary(cfg: NodeConfig, output: PrimaryOutput = stdOut
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // SIGHUP: the node file again, in place (daemon/reload.ts); an invalid one keeps the old.
+  const onHup = () => reloadNodeFile(cfg, 'primary', { info: output.out, error: output.err }) && daemon.reloaded();
+  process.on('SIGHUP', onHup);
   try {
     await daemon.start();
+    writeRunning(cfg, 'primary');
     await stopped;
   } catch (err) {
     await daemon.stop().catch(() => {});
@@ -454,5 +471,7 @@ export async function runPrimary(cfg: NodeConfig, output: PrimaryOutput = stdOut
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHup);
+    clearRunning(cfg);
   }
 }

@@ -14,13 +14,19 @@ import { NotifyGate } from './webhooks.js';
 import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 import { RoleFollower } from './role-follower.js';
-import { saveHeartbeat } from '../role/heartbeat.js';
+import { loadHeartbeat, saveHeartbeat } from '../role/heartbeat.js';
+import { judgeReadiness } from '../role/readiness.js';
+import { effectiveRole, roleSource } from '../role/role-state.js';
+import { Backoff } from './backoff.js';
+import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
 
 export interface StandbyDaemon {
   address: string;
   stop(): Promise<void>;
   /** Resolves when the current and any pending sync finished (for tests and shutdown). */
   idle(): Promise<void>;
+  /** SIGHUP: read the node file again; false (logged) when it keeps the old configuration. */
+  reload(): boolean;
 }
 
 /**
@@ -36,40 +42,57 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   let stopping = false;
   let lastHeartbeat: string | null = null;
   let warnedOff = false;
+  let warnedQuarantine: string | undefined;
+  /** The drift watch's last finding (undefined: not looked yet, or a sync changed the live dir since). */
+  let lastDriftFiles: string[] | undefined;
 
   const automaticOn = () => cfg.sync.automatic && !loadState(cfg.repo.stateDir).disabled;
 
   const times = new CommitTimes(repo);
   const view: NodeView = {
     node: cfg.node,
-    role: () => 'standby',
+    role: () => effectiveRole(cfg),
     deliveries: () => dispatcher.deliveries(),
     lastSync: () => loadState(cfg.repo.stateDir).lastSync,
     snapshot: async () => {
       const state = loadState(cfg.repo.stateDir);
-      const pos = await repoPosition(repo, times, state.appliedCommit);
-      const quarantined = state.quarantined !== undefined && state.quarantined.commit === pos.headCommit;
-      // The `ready` answer: could this standby take over now with what production has?
-      const reason =
-        pos.behindCommits === null
-          ? 'the remote history was rewritten: a full sync is needed'
-          : pos.behindCommits > 0
-            ? `${pos.behindCommits} commit(s) behind the remote head`
-            : !state.lastSync
-              ? 'no sync yet'
-              : !state.lastSync.success
-                ? `the last sync failed: ${state.lastSync.error ?? 'unknown error'}`
-                : quarantined
-                  ? `commit ${pos.headCommit!.slice(0, 12)} is quarantined`
-                  : 'at the remote head, last sync ok';
-      const ok = pos.behindCommits === 0 && !!state.lastSync?.success && !quarantined;
-      return { node: cfg.node, role: 'standby', ...pos, lastHeartbeat: lastHeartbeat ?? undefined, ready: { ok, reason } };
+      const role = effectiveRole(cfg);
+      const pos = await repoPosition(repo, times, role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef));
+      const hb = loadHeartbeat(cfg.repo.stateDir);
+      const covered = !hb?.commit || (!!pos.appliedCommit && (hb.commit === pos.appliedCommit || (await repo.isAncestor(hb.commit, pos.appliedCommit).catch(() => false))));
+      // The one readiness rule (role/readiness.ts), over what this daemon knows without running commands.
+      const r = judgeReadiness({
+        node: cfg.node,
+        role,
+        roleSource: roleSource(cfg),
+        appliedCommit: pos.appliedCommit,
+        headCommit: pos.headCommit,
+        behind: pos.behindCommits,
+        lastSync: state.lastSync,
+        drift: lastDriftFiles,
+        quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
+        pinned: state.pinned,
+        interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
+        heartbeat: hb ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000), node: hb.node, commit: hb.commit, covered } : null,
+      });
+      return { node: cfg.node, role, ...pos, lastHeartbeat: lastHeartbeat ?? undefined, ready: { ok: r.ready, reason: r.reason } };
     },
   };
   const observer = new Observer(cfg, view, repo);
 
   const follower = new RoleFollower(cfg, log);
   const gate = new NotifyGate(cfg.notify.secret, (line) => log.warn(line));
+  // A transient failure (remote, network, lock) is tried again sooner than the next tick, backing off; automatic stays on.
+  const backoff = new Backoff(Math.min(1_000, cfg.sync.interval), cfg.sync.interval);
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retryAfter = (r: { success: boolean; errorClass?: string }) => {
+    clearTimeout(retryTimer);
+    if (r.success || (r.errorClass !== 'transient' && r.errorClass !== 'setup')) return void backoff.reset();
+    const delay = backoff.next();
+    if (delay >= cfg.sync.interval) return; // the interval tick comes first anyway
+    log.info(`retrying in ${delay}ms (attempt ${backoff.attempts + 1}); automatic sync stays on`);
+    retryTimer = setTimeout(() => void trigger('retry'), delay);
+  };
   const runOne = async (why: string): Promise<void> => {
     // promote/demote switch the running agent: while promoted it records and never syncs.
     if (await follower.check().catch((err: unknown) => (log.error(`role: ${errorMessage(err)}`), follower.actingAsPrimary))) return;
@@ -84,10 +107,19 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       const out = await syncOnce(cfg, { log: (l) => log.info(l) }, repo);
       const r = out.result;
       observer.syncFinished(r);
+      retryAfter(r);
       if (!r.success) log.error(`sync failed (${why}): ${r.error}`, { commit: r.errorCommit, file: r.errorFile });
-      else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
+      else if (r.upToDate && r.error) {
+        // A quarantined head: said once per commit, so "why does it stay behind?" has an answer in the log.
+        if (warnedQuarantine !== r.toCommit) log.warn(`not applying: ${r.error}; a newer commit, or "gitfailover sync" run by hand once fixed, moves on`);
+        warnedQuarantine = r.toCommit;
+      } else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
       if (out.extraEvents.includes('sync.disabled')) log.warn('automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"');
-      if (r.success && !r.upToDate) dispatcher.setDomainTriggers(domainTriggersOf(cfg));
+      if (r.success && !r.upToDate) {
+        dispatcher.setDomainTriggers(domainTriggersOf(cfg));
+        lastDriftFiles = undefined;
+        lastDriftCheck = 0; // look again at the next tick
+      }
       await fireSyncEvents(cfg, out, { dispatcher });
     } catch (err) {
       log.error(`sync error (${why}): ${errorMessage(err)}`);
@@ -169,6 +201,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       lastDriftCheck = now;
       const d = driftOf(cfg, state.manifest);
       const files = [...d.changed, ...d.missing, ...d.extra];
+      lastDriftFiles = files;
       const key = files.join('\n');
       if (files.length > 0 && key !== lastDrift) {
         log.warn(`drift: ${files.length} file(s) of the live dir differ from ${applied.slice(0, 12)}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`);
@@ -182,7 +215,8 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     void trigger('interval')
       .then(() => (follower.actingAsPrimary ? undefined : watch()))
       .catch((err: unknown) => log.error(`watch: ${errorMessage(err)}`));
-  const timer = setInterval(tick, cfg.sync.interval);
+  let timer = setInterval(tick, cfg.sync.interval);
+  writeRunning(cfg, 'standby');
   void trigger('start');
 
   return {
@@ -190,9 +224,22 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     idle: async () => {
       while (running) await running;
     },
+    reload: () => {
+      const interval = cfg.sync.interval;
+      if (!reloadNodeFile(cfg, 'standby', log)) return false;
+      dispatcher.setNodeTriggers(cfg.triggers);
+      if (cfg.sync.interval !== interval) {
+        clearInterval(timer);
+        timer = setInterval(tick, cfg.sync.interval);
+      }
+      warnedOff = false; // say again whether automatic sync is on, under the new file
+      return true;
+    },
     stop: async () => {
       stopping = true;
+      clearRunning(cfg);
       clearInterval(timer);
+      clearTimeout(retryTimer);
       observer.close();
       await closeServer(server);
       while (running) await running;

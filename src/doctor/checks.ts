@@ -13,6 +13,7 @@ import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { verifyRange } from '../repo/signatures.js';
 import { loadState } from '../sync/state.js';
+import { hashNodeFile, loadRunning } from '../daemon/reload.js';
 
 /** One line of `gitfailover doctor`: what was checked, what was found, and what to do when it failed. */
 export interface CheckResult {
@@ -20,6 +21,8 @@ export interface CheckResult {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** Worth saying, but the set-up works: printed as "warn", not counted as a failure. */
+  warn?: boolean;
 }
 
 const MIN_GIT = [2, 38];
@@ -261,4 +264,28 @@ export async function signaturesCheck(cfg: NodeConfig): Promise<CheckResult[]> {
     repo.close();
   }
   return out;
+}
+
+/** Whether the running daemon (stateDir/daemon.json) runs the node file as it is on disk now. */
+export function runningNodeFile(cfg: NodeConfig): CheckResult {
+  const r = loadRunning(cfg.repo.stateDir);
+  if (!r || !pidAlive(r.pid)) return { name: 'daemon', ok: true, detail: 'no running gitfailover daemon recorded in the state dir' };
+  const now = hashNodeFile(r.file);
+  if (r.file === cfg.file && now === r.sha256) return { name: 'daemon', ok: true, detail: `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file} as it is on disk` };
+  return {
+    name: 'daemon',
+    ok: false,
+    warn: true,
+    detail: r.file === cfg.file ? `gitfailover ${r.daemon} (pid ${r.pid}) runs an older ${r.file} (read at ${r.time}) than the one on disk` : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
+    fix: `reload it: systemctl reload gitfailover-${r.daemon} (or kill -HUP ${r.pid}); its log says whether the file was taken`,
+  };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -47,4 +47,6 @@ export interface Loader {
   activate?(ctx: LoaderContext): Promise<void>;
   /** Serve every loaded but stopped domain (`sync --start` with nothing new to apply; promote). */
   startAll?(ctx: LoaderContext): Promise<string[]>;
+  /** Stop serving every served domain, keeping its configuration (demote). */
+  stopAll?(ctx: LoaderContext): Promise<string[]>;
 }

@@ -1,3 +1,4 @@
+import { behindOf } from '../repo/behind.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import type { SyncResult } from '../sync/state.js';
 import type { TriggerDelivery } from '../triggers/dispatcher.js';
@@ -66,11 +67,7 @@ export async function repoPosition(
   const head = await repo.resolve(repo.trackingRef);
   const local = await repo.resolve(repo.branchRef);
   const [appliedTime, headTime] = await Promise.all([times.of(applied), times.of(head)]);
-  let behindCommits: number | null = 0;
-  if (head && applied && head !== applied) {
-    if (await repo.isAncestor(applied, head)) behindCommits = await repo.count(applied, head);
-    else if (!(await repo.isAncestor(head, applied))) behindCommits = null; // ahead (a primary's unpushed commits) is not behind
-  } else if (head && !applied) behindCommits = await repo.count(undefined, head);
+  const behindCommits = await behindOf(repo, applied, head);
   let behindSeconds = 0;
   if (head && head !== applied && behindCommits !== 0 && headTime !== undefined) {
     behindSeconds = appliedTime !== undefined ? Math.max(0, headTime - appliedTime) : Math.max(0, Date.now() / 1000 - headTime);

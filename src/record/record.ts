@@ -160,7 +160,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
 }
 
 /** live.exclude plus what is never configuration, as gitignore patterns of the private index. */
-function writeExcludes(gitDir: string, exclude: string[]): void {
+export function writeExcludes(gitDir: string, exclude: string[]): void {
   const dir = join(gitDir, 'info');
   mkdirSync(dir, { recursive: true });
   const lines = ['# written by gitfailover from live.exclude', '/.gitfailover*', ...exclude];

@@ -1,9 +1,5 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
-import { runCommand } from '../loaders/commands.js';
-import { makeLoader } from '../loaders/make-loader.js';
-import { FilesLoader } from '../loaders/files.js';
-import { domainsDirOf } from '../model/layout.js';
 import { parseActor } from '../record/record.js';
 import { parseIpMap, reverseIpMap } from '../render/ip-map.js';
 import { withLock } from '../repo/lock.js';
@@ -16,20 +12,20 @@ import { roleCommit } from './role-commit.js';
 import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
 import { keepOrphan } from './orphans.js';
 import { fireRoleEvent } from './role-events.js';
+import { readiness } from './ready.js';
+import { startDomains, type DomainAction } from './domains.js';
 
 export interface PromoteOptions {
   reason?: string;
   /** Promote without the remote (production and the remote are both down). */
   offline?: boolean;
   actor?: string;
+  /** Take over although readiness fails (drift, quarantine, a failed check or last sync, a missing heartbeat commit). */
+  force?: boolean;
   log?: (line: string) => void;
 }
 
-export interface DomainStart {
-  domain: string;
-  ok: boolean;
-  error?: string;
-}
+export type DomainStart = DomainAction;
 
 export interface PromoteResult {
   commit: string;
@@ -42,6 +38,8 @@ export interface PromoteResult {
   started: DomainStart[];
   /** This node's own earlier commits the remote never got, kept aside (see demote). */
   orphan?: string;
+  /** --force: the readiness checks that failed and were overridden. */
+  overridden?: string[];
 }
 
 /**
@@ -70,7 +68,9 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
     await repo.ensure();
     if (effectiveRole(cfg) === 'primary') return await alreadyPrimary(cfg, repo, opts);
 
+    let overridden: string[] = [];
     if (opts.offline) {
+      overridden = await judgeBeforePromote(cfg, opts, log);
       const journal = loadJournal(cfg.repo.stateDir);
       if (journal) {
         throw new GitfailoverError(
@@ -96,6 +96,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
           { kind: offline ? 'waiting' : 'stalling', location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {} },
         );
       }
+      overridden = await judgeBeforePromote(cfg, opts, log);
       const state = loadState(cfg.repo.stateDir);
       const head = await repo.resolve(repo.trackingRef);
       const now = await primaryAt(repo, state.appliedCommit);
@@ -127,7 +128,8 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
         }
         const tracking = await repo.resolve(repo.trackingRef);
         const { record: previous } = await governingPrimary(repo, base, opts.offline ? tracking : base);
-        const record: PrimaryRecord = { node: cfg.node, epoch: (previous?.epoch ?? 0) + 1, time: at.toISOString(), reason: opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted') };
+        const why = opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted');
+        const record: PrimaryRecord = { node: cfg.node, epoch: (previous?.epoch ?? 0) + 1, time: at.toISOString(), reason: overridden.length > 0 ? `${why} (--force over: ${overridden.join('; ')})` : why };
 
         // Commits of an earlier tenure of this node that the remote never got stay on a branch.
         const oldBranch = await repo.resolve(repo.branchRef);
@@ -149,7 +151,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
         }
         saveRoleOverride(cfg.repo.stateDir, { role: 'primary', epoch: record.epoch, time: record.time, reason: record.reason, commit, pushed });
         log(`${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`);
-        return { commit, epoch: record.epoch, previous, pushed, orphan };
+        return { commit, epoch: record.epoch, previous, pushed, orphan, ...(overridden.length > 0 ? { overridden } : {}) };
       }),
     );
 
@@ -223,30 +225,33 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
   );
 }
 
-/** The seed's "start the domain" step of a failover: commands.start for every domain of the live dir. */
-export async function startDomains(cfg: NodeConfig, commit: string, log: (line: string) => void): Promise<DomainStart[]> {
-  // A loader that serves domains itself (loader: proftpd) starts its stopped ones: checks, reload, wait.
-  const server = makeLoader(cfg, domainsDirOf(cfg.live.domains));
-  if (server.startAll) {
-    try {
-      const started = await server.startAll({ node: cfg.node, commit, start: true, log });
-      for (const domain of started) log(`started ${domain}`);
-      if (!cfg.commands.start) return started.map((domain) => ({ domain, ok: true }));
-    } catch (err) {
-      return server.liveDomains().map((domain) => ({ domain, ok: false, error: errorMessage(err) }));
-    }
+/**
+ * The readiness rule (role/readiness.ts) before a node takes over: a failed check refuses the
+ * promote unless --force, which is said and returned (it goes into the role commit's reason).
+ * Drift refused here is what keeps a failover's hand edit from being recorded as production's change.
+ */
+async function judgeBeforePromote(cfg: NodeConfig, opts: PromoteOptions, log: (line: string) => void): Promise<string[]> {
+  const r = await readiness(cfg, { fetch: false });
+  // The role check is promote's own business (alreadyPrimary); the remote was asked by the catch-up sync.
+  const failed = r.checks.filter((c) => c.status === 'fail' && c.name !== 'role');
+  if (failed.length === 0) return [];
+  const list = failed.map((c) => `${c.name}: ${c.detail}`);
+  if (!opts.force) {
+    throw new GitfailoverError(
+      'E_PROMOTE_NOT_READY',
+      `promote refused: ${cfg.node} is not ready to take over (${list.join('; ')}). Nothing was changed. Fix it ("gitfailover ready" lists every check), or run "gitfailover promote --force" to take over anyway${failed.some((c) => c.name === 'drift') ? ': the drifted files would then be recorded as production changes' : ''}`,
+      { kind: 'stalling', data: { failed } },
+    );
   }
-  if (!cfg.commands.start) return [];
-  const loader = new FilesLoader(cfg.live.dir, domainsDirOf(cfg.live.domains));
-  const out: DomainStart[] = [];
-  for (const domain of loader.liveDomains()) {
-    try {
-      await runCommand(cfg.commands.start, { action: 'start', node: cfg.node, commit, domain, dir: loader.domainDir(domain), timeoutMs: cfg.commands.timeout });
-      out.push({ domain, ok: true });
-      log(`started ${domain}`);
-    } catch (err) {
-      out.push({ domain, ok: false, error: errorMessage(err) });
-    }
+  const behind = failed.find((c) => c.name === 'applied');
+  if (behind && !opts.offline) {
+    // The role commit must be a fast-forward of the remote head: no flag makes an older configuration the newest.
+    throw new GitfailoverError(
+      'E_PROMOTE_PENDING_SYNC',
+      `promote refused, even with --force: ${behind.detail}. The role commit must build on the remote head; apply it first ("gitfailover sync" applies a quarantined commit by hand once its check passes, or revert it on the remote), then promote`,
+      { kind: 'stalling' },
+    );
   }
-  return out;
+  for (const l of list) log(`--force: overriding ${l}`);
+  return list;
 }

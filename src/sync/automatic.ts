@@ -10,8 +10,10 @@ import { loadState, saveState } from './state.js';
 export async function setAutomatic(cfg: NodeConfig, enabled: boolean): Promise<void> {
   await withLock(cfg.repo.stateDir, 'sync', async () => {
     const state = loadState(cfg.repo.stateDir);
-    if (enabled) delete state.disabled;
-    else state.disabled = { reason: 'disabled by an operator (gitfailover sync --disable)', time: new Date().toISOString() };
+    if (enabled) {
+      delete state.disabled;
+      delete state.pinned; // --enable is how a pin ends: the node follows the head again
+    } else state.disabled = { reason: 'disabled by an operator (gitfailover sync --disable)', time: new Date().toISOString(), cause: 'operator' };
     saveState(cfg.repo.stateDir, state);
   });
 }

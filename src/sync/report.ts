@@ -14,6 +14,7 @@ export function domainTriggersOf(cfg: NodeConfig): ReturnType<typeof loadDomainT
 export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
   const r = out.result;
   if (r.upToDate && r.success) return [];
+  if (r.errorClass === 'usage') return []; // the operator's typing: said on stderr, exit 2, nobody paged
   const time = new Date().toISOString();
   const events: TriggerEvent[] = [
     {
@@ -29,6 +30,7 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
       ...(r.error ? { error: r.error } : {}),
       ...(r.errorFile ? { errorFile: r.errorFile } : {}),
       ...(r.errorCommit ? { errorCommit: r.errorCommit } : {}),
+      ...(r.success ? {} : { errorCode: r.errorCode ?? 'E_SYNC', transient: r.errorClass === 'transient' }),
       durationMs: r.durationMs,
     },
   ];

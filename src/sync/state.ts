@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GitfailoverError, errorMessage } from '../errors.js';
+import { GitfailoverError, errorMessage, type ErrorClass } from '../errors.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { hasManifestShards, loadManifest, writeManifest } from './manifest-store.js';
 
@@ -17,11 +17,15 @@ export interface SyncResult {
   errorCode?: string;
   errorFile?: string;
   errorCommit?: string;
+  /** The failure's class (src/errors.ts): only `content` disables automatic sync. */
+  errorClass?: ErrorClass;
   durationMs: number;
   time: string;
   dryRun?: boolean;
   /** true when nothing needed doing (already at the target). */
   upToDate?: boolean;
+  /** `sync --to` a commit older than the remote head: this node stays there, automatic sync off. */
+  pinned?: boolean;
 }
 
 /** What a standby remembers between runs (stateDir/state.json), written only after an apply finished. */
@@ -32,8 +36,14 @@ export interface StandbyState {
    * and applied. The next sync, partial or full, checks the signatures of what lies above it.
    */
   verifiedCommit?: string;
-  /** Set when automatic sync stopped after a failure (disableOnFailure). */
-  disabled?: { reason: string; time: string; commit?: string };
+  /**
+   * Set when automatic sync is off on this node: after a content failure (disableOnFailure, until
+   * a successful on-demand sync or --enable), by an operator (--disable, until --enable), or by
+   * a pin (`sync --to`, until --enable or an on-demand sync to the head).
+   */
+  disabled?: { reason: string; time: string; commit?: string; cause?: 'failure' | 'operator' | 'pin' };
+  /** `sync --to REV`: the commit this node was pinned to (automatic sync is off meanwhile). */
+  pinned?: { commit: string; time: string };
   /** A commit whose health check failed: not retried until a newer commit arrives. */
   quarantined?: { commit: string; reason: string; domains: string[]; time: string };
   lastSync?: SyncResult;

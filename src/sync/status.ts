@@ -10,7 +10,10 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
 import { listOrphans, type Orphan } from '../role/orphans.js';
-import { effectiveRole, loadRoleOverride, type RoleOverride } from '../role/role-state.js';
+import { effectiveRole, loadRoleOverride, roleSource, type RoleOverride } from '../role/role-state.js';
+import { loadHeartbeat } from '../role/heartbeat.js';
+import { judgeReadiness, type Readiness, type ReadinessFacts } from '../role/readiness.js';
+import { behindOf } from '../repo/behind.js';
 import { loadJournal, loadState, type SyncResult } from './state.js';
 
 export interface NodeStatus {
@@ -41,6 +44,32 @@ export interface NodeStatus {
   roleOverride: RoleOverride | null;
   /** Primary: live edits kept on conflict branches because they did not merge with the repo's commits (newest first). */
   conflicts: ConflictRecord[];
+  /** `sync --to` an older commit: the node stays there, automatic sync off, until `sync --enable`. */
+  pinned: { commit: string; time: string } | null;
+  /** The last heartbeat from the primary, and whether what it announced is applied here. */
+  heartbeat: { time: string; node?: string; commit?: string; covered: boolean } | null;
+  /** judgeReadiness() over these facts (commands.check is not run by status; `ready` runs it). */
+  ready: Readiness;
+}
+
+/** The facts of a status for judgeReadiness(). */
+export function readinessFacts(s: Omit<NodeStatus, 'ready'>, roleSource: string, opts: { fetched: boolean }): ReadinessFacts {
+  return {
+    node: s.node,
+    role: s.role,
+    roleSource,
+    ...(opts.fetched ? { remote: s.remoteError ? { ok: false as const, detail: s.remoteError } : { ok: true as const, detail: `${s.remote} (${s.branch}) answers, head ${s.targetCommit ? s.targetCommit.slice(0, 12) : '(none)'}` } } : {}),
+    appliedCommit: s.appliedCommit,
+    headCommit: s.targetCommit,
+    behind: s.behind,
+    lastSync: s.lastSync,
+    drift: [...s.drift.changed, ...s.drift.missing, ...s.drift.extra],
+    quarantined: s.quarantined,
+    pinned: s.pinned,
+    interruptedApply: s.interruptedApply,
+    heartbeat: s.heartbeat ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(s.heartbeat.time)) / 1000), node: s.heartbeat.node, commit: s.heartbeat.commit, covered: s.heartbeat.covered } : null,
+    repoPrimary: splitBrainOf(s),
+  };
 }
 
 export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}): Promise<NodeStatus> {
@@ -62,15 +91,18 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
     const state = loadState(cfg.repo.stateDir);
     const role = effectiveRole(cfg);
     const applied = role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef);
-    let behind: number | null = null;
-    if (head && applied) behind = (await repo.isAncestor(applied, head)) ? await repo.count(applied, head) : null;
-    else if (head) behind = await repo.count(undefined, head);
-    else behind = 0;
+    const behind = await behindOf(repo, applied ?? undefined, head);
     const local = await repo.resolve(repo.branchRef);
     const unpushed = local ? await repo.count(head, local) : 0;
     const roleBlob = head ? await repo.blobs.readBlob(`${head}:${PRIMARY_FILE}`) : undefined;
     const journal = loadJournal(cfg.repo.stateDir);
-    return {
+    const hb = loadHeartbeat(cfg.repo.stateDir);
+    let heartbeat: NodeStatus['heartbeat'] = null;
+    if (hb) {
+      const covered = !hb.commit || (!!applied && (hb.commit === applied || (await repo.isAncestor(hb.commit, applied).catch(() => false))));
+      heartbeat = { ...hb, covered };
+    }
+    const s: Omit<NodeStatus, 'ready'> = {
       node: cfg.node,
       role,
       remote: redact(cfg.repo.remote),
@@ -91,7 +123,10 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       orphaned: await listOrphans(repo, head),
       roleOverride: loadRoleOverride(cfg.repo.stateDir) ?? null,
       conflicts: loadConflicts(cfg.repo.stateDir),
+      pinned: state.pinned ?? null,
+      heartbeat,
     };
+    return { ...s, ready: judgeReadiness(readinessFacts(s, roleSource(cfg), { fetched: opts.fetch !== false })) };
   } finally {
     repo.close();
   }
@@ -129,6 +164,25 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
+/**
+ * Acting as primary while the repo names another node. Not while this node's own newer role
+ * commit waits for the remote (promote --offline): that is a promote in progress.
+ */
+export function splitBrainOf(s: Pick<NodeStatus, 'node' | 'role' | 'primary' | 'roleOverride'>): { node: string; epoch: number } | null {
+  if (s.role !== 'primary' || !s.primary || s.primary.node === s.node) return null;
+  const o = s.roleOverride;
+  if (o?.role === 'primary' && o.pushed === false && o.epoch > s.primary.epoch) return null;
+  return s.primary;
+}
+
+/** The problem `status` reports, most serious first; its exit code is STATUS_EXIT[code] (README "Exit codes"). */
+export function statusProblem(s: NodeStatus): 'E_SPLIT_BRAIN' | 'E_LAST_SYNC_FAILED' | 'E_QUARANTINED' | undefined {
+  if (splitBrainOf(s)) return 'E_SPLIT_BRAIN';
+  if (s.role === 'standby' && s.lastSync && !s.lastSync.success) return 'E_LAST_SYNC_FAILED';
+  if (s.role === 'standby' && s.quarantined) return 'E_QUARANTINED';
+  return undefined;
+}
+
 export function formatStatus(s: NodeStatus): string {
   const short = (c: string | null) => (c ? c.slice(0, 12) : '-');
   const lines = [
@@ -147,6 +201,7 @@ export function formatStatus(s: NodeStatus): string {
       lines.push(`last sync:   ${l.success ? 'ok' : 'FAILED'} ${l.mode} ${short(l.fromCommit ?? null)} -> ${short(l.toCommit ?? null)} at ${l.time} (${l.durationMs}ms)${l.error ? `: ${l.error}` : ''}`);
     }
     if (s.quarantined) lines.push(`quarantined: ${short(s.quarantined.commit)} (${s.quarantined.reason})`);
+    if (s.pinned) lines.push(`pinned:      ${short(s.pinned.commit)} by "gitfailover sync --to" since ${s.pinned.time} ("gitfailover sync --enable" un-pins)`);
     const d = s.drift;
     const n = d.changed.length + d.missing.length + d.extra.length;
     lines.push(`drift:       ${n === 0 ? 'none' : `${n} file(s) differ from the applied commit`}`);
@@ -154,7 +209,7 @@ export function formatStatus(s: NodeStatus): string {
     for (const p of d.missing) lines.push(`  missing  ${p}`);
     for (const p of d.extra) lines.push(`  extra    ${p}`);
   }
-  if (s.role === 'primary' && s.primary && s.primary.node !== s.node) {
+  if (splitBrainOf(s) && s.primary) {
     lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);
   }
   for (const o of s.orphaned) lines.push(`orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`);
@@ -162,5 +217,6 @@ export function formatStatus(s: NodeStatus): string {
     lines.push(`conflict:    ${c.time} ${c.files.map((f) => f.path).join(', ')}: live edit kept on ${c.branch} (${short(c.liveCommit)}), ${short(c.incomingCommit)} from the repo applied; merge the branch to keep the edit`);
   }
   if (s.interruptedApply) lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
+  lines.push(`ready:       ${s.ready.ready ? 'yes' : 'no'} (${s.ready.reason})`);
   return lines.join('\n') + '\n';
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createTwoFilesPatch } from 'diff';
 import type { NodeConfig } from '../config/load.js';
-import { GitfailoverError, errorMessage } from '../errors.js';
+import { GitfailoverError, classOf, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
@@ -106,6 +106,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   let verifiedAnchor: string | undefined;
   let patches: string[] | undefined;
   let discardStaged: (() => void) | undefined;
+  let headCommit: string | undefined;
   let lap = performance.now();
   const mark = (phase: string) => {
     if (!opts.timings) return;
@@ -125,6 +126,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       );
     }
     const head = opts.primaryApply ? opts.to : await repo.fetch(cfg.sync.timeout);
+    headCommit = head;
     mark('fetch');
     let target: string | undefined;
     if (journal) {
@@ -146,11 +148,11 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     discardStaged = () => loader.discardStaged?.();
     const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
     if (!journal && target === applied && mode === 'partial') {
-      // `sync --start` with nothing new to apply still starts what earlier syncs loaded stopped.
-      if (opts.start && !opts.dryRun && loader.startAll) result.domains = await loader.startAll(loaderCtx);
       result.success = true;
       result.upToDate = true;
-      return finish(false);
+      // Recorded only when it changes something: it ends a failed last sync (a remote that is back),
+      // and an operator's sync at the head ends a pin or a failure's disable (endOrKeepPin).
+      return finish(Boolean(!opts.dryRun && (state.lastSync?.success === false || (opts.onDemand && (state.pinned || state.disabled)))));
     }
     if (!journal && !opts.onDemand && state.quarantined?.commit === target) {
       result.success = true;
@@ -158,12 +160,19 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       result.error = `commit ${target.slice(0, 12)} is quarantined: ${state.quarantined.reason}`;
       return finish(false);
     }
-    if (mode === 'partial' && !opts.primaryApply && !(await repo.isAncestor(applied!, target))) {
-      throw new GitfailoverError(
-        'E_HISTORY_REWRITTEN',
-        `commit ${target.slice(0, 12)} does not descend from the applied commit ${applied!.slice(0, 12)}: the repo's history was rewritten, so a partial sync is refused. Check the remote, then run "gitfailover sync --full" (with automatic sync disabled) to reload everything`,
-        { kind: 'stalling', location: { commit: target } },
-      );
+    // `--to` an older commit of the branch is a pin back in history: the tree diff applies it like any other.
+    if (mode === 'partial' && !opts.primaryApply && !(await repo.isAncestor(applied!, target)) && !(opts.to && (await repo.isAncestor(target, applied!)))) {
+      throw opts.to
+        ? new GitfailoverError(
+            'E_PIN_NOT_IN_HISTORY',
+            `--to ${opts.to}: commit ${target.slice(0, 12)} is neither older nor newer than the applied commit ${applied!.slice(0, 12)} on ${cfg.repo.branch} (it is on another line of history), so a partial sync cannot get there and nothing was applied. To load it whole, run "gitfailover sync --disable", then "gitfailover sync --full --to ${opts.to}"`,
+            { kind: 'stalling', location: { commit: target } },
+          )
+        : new GitfailoverError(
+            'E_HISTORY_REWRITTEN',
+            `the remote head ${target.slice(0, 12)} does not descend from the applied commit ${applied!.slice(0, 12)}: the remote's history was rewritten (or this node applied a commit the remote no longer has), so a partial sync is refused. Check the remote, then run "gitfailover sync --disable" and "gitfailover sync --full" to reload everything`,
+            { kind: 'stalling', location: { commit: target } },
+          );
     }
     // One rule for partial and full syncs (signatures.ts): every change above the trusted anchor.
     // The primary's apply (incoming.ts) verified the remote's commits with the same rule before building on them.
@@ -264,6 +273,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     result.success = false;
     result.error = e.message;
     result.errorCode = e.code;
+    result.errorClass = classOf(e.code, e.kind);
     if (e.location.file) result.errorFile = e.location.file;
     result.errorCommit = e.location.commit ?? result.toCommit;
     return finish();
@@ -309,24 +319,48 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   function finish(record = true): SyncOutcome {
     result.mode = mode;
     result.durationMs = Date.now() - started;
-    if (record && !opts.dryRun) {
+    // A usage error (sync --full while automatic is on, --to no such commit) is the operator's
+    // typing, not a sync: nothing is recorded and no event fires.
+    if (record && !opts.dryRun && result.errorClass !== 'usage') {
       const wasFailing = state.consecutiveFailures > 0;
       recoveredAfter = state.consecutiveFailures;
-      state.lastSync = result;
+      if (!(result.success && result.upToDate && state.lastSync?.success)) state.lastSync = result; // an up-to-date check does not hide the last apply
       if (result.success) {
         state.consecutiveFailures = 0;
         if (wasFailing) extraEvents.push('sync.recovered');
-        if (opts.onDemand && state.disabled) delete state.disabled;
+        if (result.toCommit && state.appliedCommit === result.toCommit) delete state.quarantined; // it applied and passed its checks
+        endOrKeepPin();
       } else {
         state.consecutiveFailures += 1;
-        if (cfg.sync.disableOnFailure && cfg.sync.automatic && !state.disabled && result.errorCode !== 'E_FULL_WHILE_AUTOMATIC') {
-          state.disabled = { reason: result.error ?? 'sync failed', time: new Date().toISOString(), commit: result.toCommit };
+        // Only the repo's content disables automatic sync: a remote that is down or a busy lock is
+        // retried (with backoff by the daemon) and must not need an operator once it is back.
+        if (result.errorClass === 'content' && cfg.sync.disableOnFailure && cfg.sync.automatic && !state.disabled) {
+          state.disabled = { reason: result.error ?? 'sync failed', time: new Date().toISOString(), commit: result.toCommit, cause: 'failure' };
           extraEvents.push('sync.disabled');
         }
       }
-      if (result.errorCode !== 'E_FULL_WHILE_AUTOMATIC') saveState(stateDir, state);
+      saveState(stateDir, state);
     }
     return { result, plan, patches, extraEvents, state, recoveredAfter };
+  }
+
+  /**
+   * `--to` anything but the head pins this node there and turns automatic sync off (else the
+   * daemon would move it on at once); an operator's sync to the head ends the pin and a failure's
+   * disable. An operator's --disable stays until --enable.
+   */
+  function endOrKeepPin(): void {
+    if (!opts.onDemand || !result.toCommit) return;
+    if (opts.to && result.toCommit !== headCommit) {
+      state.pinned = { commit: result.toCommit, time: new Date().toISOString() };
+      if (state.disabled?.cause !== 'operator') {
+        state.disabled = { reason: `pinned to ${result.toCommit.slice(0, 12)} by "gitfailover sync --to" ("gitfailover sync --enable" un-pins)`, time: new Date().toISOString(), commit: result.toCommit, cause: 'pin' };
+      }
+      result.pinned = true;
+      return;
+    }
+    delete state.pinned;
+    if (state.disabled && state.disabled.cause !== 'operator') delete state.disabled;
   }
 }
 

@@ -106,6 +106,11 @@ export class TriggerDispatcher {
     this.setDomainTriggers(options.domainTriggers ?? {});
   }
 
+  /** Replace the node file's triggers (a reloaded node file); deliveries already running finish on their own. */
+  setNodeTriggers(triggers: readonly Trigger[]): void {
+    this.entries = [...triggers.map((t, i) => this.entry(t, t.name ?? `triggers[${i}]`)), ...this.entries.filter((e) => e.domain !== undefined)];
+  }
+
   /** Replace the per-domain triggers (after a sync applied a new triggers.yaml); statistics of unchanged ids are kept. */
   setDomainTriggers(byDomain: Record<string, readonly Trigger[]>): void {
     const old = new Map(this.entries.filter((e) => e.domain !== undefined).map((e) => [e.id, e]));

@@ -53,6 +53,10 @@ export interface SyncEvent extends EventBase {
   errorFile?: string;
   /** the commit at fault, when the error is about one */
   errorCommit?: string;
+  /** the error's stable code (src/errors.ts), when the sync failed */
+  errorCode?: string;
+  /** a failed sync that is retried with backoff (remote, network, lock): automatic sync stays on */
+  transient?: boolean;
   durationMs: number;
 }
 
@@ -153,7 +157,7 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   sync: [
     ...COMMON,
     'success', 'mode', 'fromCommit', 'toCommit', 'shortCommit', ...COMMIT_LIST, 'domains', 'domainsText',
-    'error', 'errorFile', 'errorCommit', 'durationMs',
+    'error', 'errorFile', 'errorCommit', 'errorCode', 'transient', 'durationMs',
   ],
   'sync.disabled': [...COMMON, 'reason', 'error', 'errorFile', 'errorCommit', 'appliedCommit'],
   'sync.recovered': [...COMMON, 'failures', 'failingSince', 'toCommit', 'shortCommit', 'domains', 'domainsText'],

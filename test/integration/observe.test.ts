@@ -61,7 +61,7 @@ describe('metrics and readiness', () => {
     expect(series(behind, 'gitfailover_behind_seconds')).toBe(120);
     const notReady = await fetch(`${base}/readyz`);
     expect(notReady.status).toBe(503);
-    expect((await notReady.json()).reason).toMatch(/1 commit\(s\) behind/);
+    expect((await notReady.json()).reason).toMatch(/^applied: .*\(behind: 1\)/);
 
     expect((await cli(['sync', '-c', p.standby])).code).toBe(0);
     await until('/readyz 200', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));

@@ -76,7 +76,10 @@ describe('promote and demote', () => {
     expect(refused.stderr).toMatch(/names failover-1 as primary \(epoch 2/);
     expect(refused.stderr).toMatch(/gitfailover demote/);
     expect(readFileSync(events, 'utf8')).toMatch(/split-brain prod-1\nfailover-1/);
-    expect((await cli(['status', '-c', p.primary])).stdout).toMatch(/SPLIT BRAIN/);
+    const split = await cli(['status', '-c', p.primary]);
+    expect(split.stdout).toMatch(/SPLIT BRAIN/);
+    expect(split.code).toBe(3); // README "Exit codes"
+    expect(split.stdout).toMatch(/^ready: +no \(role: SPLIT BRAIN/m);
 
     // demote: production follows the repo and has A, B, C in its own terms.
     const d = await ok(['demote', '-c', p.primary]);

@@ -115,7 +115,7 @@ describe('standby sync', () => {
     writeDomain(p.prodLive, 'acme');
     await ok(['record', '-c', p.primary]);
     const r = await cli(['sync', '-c', p.standby, '--full']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // a usage error (issue 19): exit 2, no event
     expect(r.stderr).toMatch(/automatic sync is enabled.*sync --disable/);
     expect(existsSync(join(p.failLive, 'domains/acme'))).toBe(false);
   });

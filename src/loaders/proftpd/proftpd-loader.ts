@@ -268,6 +268,17 @@ export class ProftpdLoader implements Loader {
     return stopped;
   }
 
+  async stopAll(ctx: LoaderContext): Promise<string[]> {
+    const served = [...this.proftpdDomains()].filter(([, c]) => c.active).map(([d]) => d);
+    if (served.length === 0) return [];
+    this.ctx = { ...ctx, start: false };
+    this.probe = [];
+    for (const d of served) renameSync(join(this.domainsD, d + ACTIVE), join(this.domainsD, d + STOPPED));
+    this.markReload();
+    await this.reload(ctx);
+    return served;
+  }
+
   private startStopped(): void {
     for (const [d, c] of this.proftpdDomains()) {
       if (c.active) continue;

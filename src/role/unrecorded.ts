@@ -1,0 +1,73 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeConfig } from '../config/load.js';
+import { REPO_ONLY } from '../model/layout.js';
+import { toProductionTerms } from '../record/production-terms.js';
+import { writeExcludes } from '../record/record.js';
+import { refuseSecrets } from '../record/secrets.js';
+import { EMPTY_TREE } from '../repo/git.js';
+import type { NodeRepo } from '../repo/node-repo.js';
+
+export interface UnrecordedEdit {
+  /** A commit on top of `local` holding the live dir as it is (in production's terms). */
+  commit: string;
+  /** Paths that differ from `local`. */
+  files: string[];
+}
+
+/**
+ * A primary's live-dir edit that no record took in yet, as a commit on top of its last recorded
+ * commit `local`, so that demote can keep it (on the orphan branch) before the full sync replaces
+ * the live dir. Built like a record (a private index, live.exclude, production's terms, no
+ * oversized file, no secret) but without record's catch-up and primary check: a demoted node may
+ * no longer be the repo's primary, and its edit must survive anyway. undefined: nothing unrecorded.
+ */
+export async function commitUnrecorded(cfg: NodeConfig, repo: NodeRepo, local: string | undefined): Promise<UnrecordedEdit | undefined> {
+  if (!existsSync(cfg.live.dir)) return undefined;
+  const index = join(cfg.repo.stateDir, 'demote-index');
+  const env = { GIT_INDEX_FILE: index };
+  rmSync(index, { force: true });
+  try {
+    await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
+    writeExcludes(repo.gitDir, cfg.live.exclude);
+    await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
+    await toProductionTerms(repo, cfg, local, env);
+    const changed = await changedAgainst(repo, local, env);
+    const tooBig = await oversized(repo, cfg, changed);
+    if (tooBig.length > 0) {
+      await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: tooBig.join('\0') });
+    }
+    const kept = changed.filter((c) => !tooBig.includes(c.path));
+    // The orphan branch is pushed: a secret must not reach the remote this way either.
+    await refuseSecrets(repo, cfg, kept.filter((c) => c.oid !== ZERO_OID), env);
+    const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
+    if (tree === (await repo.treeOf(local))) return undefined;
+    const files = (await repo.git(['diff-tree', '-r', '--name-only', '--no-renames', local ?? EMPTY_TREE, tree])).stdout.split('\n').filter(Boolean);
+    const msg = `unrecorded live edit on ${cfg.node}, kept by demote\n\n${files.map((f) => `  ${f}`).join('\n')}\n\nNode: ${cfg.node}\n`;
+    const who = { GIT_AUTHOR_NAME: `gitfailover (${cfg.node})`, GIT_AUTHOR_EMAIL: `gitfailover@${cfg.node}`, GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`, GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}` };
+    const commit = (await repo.git(['commit-tree', tree, ...(local ? ['-p', local] : []), '-F', '-'], { input: msg, env: who })).stdout.trim();
+    return { commit, files };
+  } finally {
+    rmSync(index, { force: true });
+  }
+}
+
+const ZERO_OID = '0000000000000000000000000000000000000000';
+
+async function changedAgainst(repo: NodeRepo, local: string | undefined, env: NodeJS.ProcessEnv): Promise<{ path: string; oid: string }[]> {
+  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--no-renames', local ?? EMPTY_TREE], { env });
+  const parts = r.stdout.split('\0');
+  const out: { path: string; oid: string }[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const [, newMode, , newOid] = parts[i]!.slice(1).split(' ');
+    if (newMode !== '160000') out.push({ path: parts[i + 1]!, oid: newOid ?? ZERO_OID });
+  }
+  return out;
+}
+
+async function oversized(repo: NodeRepo, cfg: NodeConfig, changed: { path: string; oid: string }[]): Promise<string[]> {
+  const added = changed.filter((c) => c.oid !== ZERO_OID);
+  if (added.length === 0) return [];
+  const sizes = (await repo.git(['cat-file', '--batch-check=%(objectsize)'], { input: added.map((a) => a.oid).join('\n') + '\n' })).stdout.split('\n');
+  return added.filter((_, i) => Number(sizes[i]) > cfg.live.maxFileSize).map((a) => a.path);
+}
