@@ -1,0 +1,181 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadNodeFile, type NodeConfig } from '../../src/config/load.js';
+import { realFsOps, type FsOps } from '../../src/loaders/fs-ops.js';
+import { journalPath, loadState } from '../../src/sync/state.js';
+import { syncOnce } from '../../src/sync/sync.js';
+import { liveBytes } from '../corpus/setup.js';
+import { Crafter, files } from '../helpers/craft.js';
+import { initRemote, makePair, removeDir, type Pair } from '../helpers/fixture.js';
+import { FULL, report } from './trials.js';
+
+/**
+ * Fault injection into apply and rollback. An EIO at the N-th file-system call of an apply cannot
+ * be caused for real, so this family replaces the files loader's file-system calls (the FsOps seam,
+ * src/loaders/fs-ops.ts) with ones that fail on chosen calls; everything else — git, the sync
+ * pipeline, the live dir — is real.
+ *
+ * For a sync A -> B (partial and full) it counts every file-system step, then:
+ *  - apply: makes step k fail once, for every k;
+ *  - rollback: for an apply failing at step k, makes each later step m (the rollback's and the
+ *    clean-up's) fail once too, for every m (every k in the full run, the last apply steps in `npm test`);
+ *  - persistent: makes step k and every step after it fail until the sync returns, for every k.
+ * After each faulty sync the live dir must be byte-identical to the commit the state names as
+ * applied (A or B, never in between) unless the journal is kept, and the next sync without
+ * faults must reach B with no journal and nothing left in staging.
+ */
+
+class Injected extends Error {
+  code = 'EIO';
+  constructor(op: string, path: string) {
+    super(`EIO: i/o error (injected), ${op} '${path}'`);
+  }
+}
+
+/** FsOps that count every call and fail the calls `failAt` says (1-based). */
+function faulty(failAt: (n: number) => boolean): { ops: FsOps; count: () => number } {
+  let n = 0;
+  const wrap =
+    <A extends unknown[], R>(name: string, f: (...a: A) => R) =>
+    (...a: A): R => {
+      n++;
+      if (failAt(n)) throw new Injected(name, String(a[0]));
+      return f(...a);
+    };
+  return {
+    ops: {
+      mkdir: wrap('mkdir', realFsOps.mkdir),
+      writeFile: wrap('open', realFsOps.writeFile),
+      rename: wrap('rename', realFsOps.rename),
+      removeTree: wrap('rm', realFsOps.removeTree),
+      removeFile: wrap('unlink', realFsOps.removeFile),
+      removeEmptyDir: wrap('rmdir', realFsOps.removeEmptyDir),
+    },
+    count: () => n,
+  };
+}
+
+const A_FILES = {
+  'server.yaml': 'name: mft\nlogLevel: info\n',
+  'native/mft.conf': 'listen 10.0.0.5\n',
+  'native/old.conf': 'old: true\n',
+  'domains/acme/domain.yaml': 'name: acme\nenabled: true\n',
+  'domains/acme/services.yaml': stringify({ services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] }),
+  'domains/acme/users/alice.yaml': 'name: alice\nhome: /data/alice\n',
+  'domains/beta/domain.yaml': 'name: beta\n',
+  'domains/gone/domain.yaml': 'name: gone\n',
+  'domains/gone/users/carol.yaml': 'name: carol\nhome: /data/carol\n',
+};
+const B_FILES: Record<string, string> = {
+  ...A_FILES,
+  'server.yaml': 'name: mft\nlogLevel: debug\n',
+  'native/new/extra.conf': 'extra: 10.0.0.5\n',
+  'domains/acme/users/alice.yaml': 'name: alice\nhome: /data/alice2\n',
+  'domains/acme/users/bob.yaml': 'name: bob\nhome: /data/bob\n',
+  'domains/fresh/domain.yaml': 'name: fresh\n',
+  'domains/fresh/users/dan.yaml': 'name: dan\nhome: /data/dan\n',
+};
+delete B_FILES['native/old.conf'];
+delete B_FILES['domains/gone/domain.yaml'];
+delete B_FILES['domains/gone/users/carol.yaml'];
+
+let p: Pair;
+let cfg: NodeConfig;
+let A: string;
+let B: string;
+const ref: Record<string, Record<string, string>> = {};
+const live = () => liveBytes(p.failLive);
+const stagingLeft = () => existsSync(join(p.failLive, '.gitfailover-staging')) && readdirSync(join(p.failLive, '.gitfailover-staging')).length > 0;
+
+beforeAll(async () => {
+  p = makePair();
+  await initRemote(p);
+  const crafter = new Crafter(p.remote);
+  A = crafter.commit(crafter.buildTree(files(A_FILES)), [], 'A');
+  B = crafter.commit(crafter.buildTree(files(B_FILES)), [A], 'B');
+  crafter.setBranch('main', B);
+  cfg = loadNodeFile({ file: p.standby });
+  for (const [name, rev] of [['A', A], ['B', B]] as const) {
+    const out = await syncOnce(cfg, { onDemand: true, full: true, to: rev });
+    expect(out.result.error).toBeUndefined();
+    ref[name === 'A' ? A : B] = live();
+  }
+}, 60_000);
+afterAll(() => removeDir(p.dir));
+
+async function atA(full: boolean): Promise<void> {
+  const out = await syncOnce(cfg, { onDemand: true, full, to: A });
+  expect(out.result.error).toBeUndefined();
+  expect(live()).toEqual(ref[A]);
+}
+
+interface Tally {
+  cases: number;
+  held: number;
+  failures: string[];
+}
+
+/** One faulty sync A -> B, then the checks and a clean sync to B. */
+async function trial(full: boolean, failAt: (n: number) => boolean, label: string, t: Tally): Promise<number> {
+  await atA(full);
+  const f = faulty(failAt);
+  const out = await syncOnce(cfg, { onDemand: true, full, to: B, fsOps: f.ops });
+  const steps = f.count();
+  const applied = loadState(cfg.repo.stateDir).appliedCommit!;
+  const journalKept = existsSync(journalPath(cfg.repo.stateDir));
+  const problems: string[] = [];
+  if (!journalKept && JSON.stringify(live()) !== JSON.stringify(ref[applied])) problems.push(`live dir is not ${applied === A ? 'A' : 'B'} (the applied commit)`);
+  if (out.result.success && applied !== B) problems.push('success without B applied');
+  if (!out.result.success && !journalKept && stagingLeft()) problems.push('staging debris after a refused apply');
+  if (!out.result.success && /^[A-Z]+: /.test(out.result.error ?? '')) problems.push(`raw error: ${out.result.error}`);
+  const again = await syncOnce(cfg, { onDemand: true, full, to: B });
+  if (!again.result.success) problems.push(`did not converge: ${again.result.error}`);
+  if (JSON.stringify(live()) !== JSON.stringify(ref[B])) problems.push('live dir is not B after the clean sync');
+  if (existsSync(journalPath(cfg.repo.stateDir))) problems.push('journal left after the clean sync');
+  if (stagingLeft()) problems.push('staging left after the clean sync');
+  t.cases++;
+  if (problems.length === 0) t.held++;
+  else t.failures.push(`${label}: ${problems.join('; ')} (first sync: ${out.result.error ?? 'ok'})`);
+  return steps;
+}
+
+describe('fault injection: every file-system step of apply and rollback fails in turn', () => {
+  for (const full of [false, true]) {
+    const mode = full ? 'full' : 'partial';
+    it(`${mode} sync A -> B`, async () => {
+      await atA(full);
+      const counter = faulty(() => false);
+      const clean = await syncOnce(cfg, { onDemand: true, full, to: B, fsOps: counter.ops });
+      expect(clean.result.error).toBeUndefined();
+      const steps = counter.count();
+      expect(steps).toBeGreaterThan(10);
+
+      const apply: Tally = { cases: 0, held: 0, failures: [] };
+      const total: number[] = [];
+      for (let k = 1; k <= steps; k++) total[k] = await trial(full, (n) => n === k, `${mode}: step ${k} fails`, apply);
+
+      // Rollback: the steps after k of an apply that failed at k (rollback and clean-up).
+      const rollback: Tally = { cases: 0, held: 0, failures: [] };
+      const ks = FULL ? [...Array(steps).keys()].map((i) => i + 1) : [steps - 2, steps - 1, steps].filter((k) => k > 0);
+      for (const k of ks) {
+        for (let m = k + 1; m <= total[k]!; m++) await trial(full, (n) => n === k || n === m, `${mode}: step ${k} fails, then step ${m}`, rollback);
+      }
+
+      // A fault that lasts: step k and every later one fail until the sync returns.
+      const persistent: Tally = { cases: 0, held: 0, failures: [] };
+      for (let k = 1; k <= steps; k++) await trial(full, (n) => n >= k, `${mode}: every step from ${k} fails`, persistent);
+
+      for (const [family, t] of [
+        ['apply', apply],
+        ['rollback', rollback],
+        ['persistent', persistent],
+      ] as const) {
+        report({ family: `fault injection, ${mode} sync, ${family}`, tried: t.cases, held: t.held, detail: `${steps} steps in a clean apply; ${t.failures.length} did not hold` });
+      }
+      expect([...apply.failures, ...rollback.failures, ...persistent.failures]).toEqual([]);
+      expect(rollback.cases).toBeGreaterThan(0);
+    }, 600_000);
+  }
+});
