@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
+import { childEnv } from '../util/child-env.js';
 
 export interface CommandContext {
   action: 'load' | 'start' | 'stop' | 'delete' | 'reload' | 'check';
@@ -13,17 +14,17 @@ export interface CommandContext {
 
 /**
  * Runs one of the node's `commands` (an argv list; never a shell string). What it needs to know
- * arrives in the environment: GITFAILOVER_ACTION, _NODE, _COMMIT, _DOMAIN, _DIR.
+ * arrives in the environment: GITFAILOVER_ACTION, _NODE, _COMMIT, _DOMAIN, _DIR, on top of the
+ * daemon's environment without its secrets (childEnv).
  */
 export function runCommand(argv: readonly string[], ctx: CommandContext): Promise<{ stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+  const env = childEnv('command', {
     GITFAILOVER_ACTION: ctx.action,
     GITFAILOVER_NODE: ctx.node,
     GITFAILOVER_COMMIT: ctx.commit ?? '',
     GITFAILOVER_DOMAIN: ctx.domain ?? '',
     GITFAILOVER_DIR: ctx.dir,
-  };
+  });
   const what = `commands.${ctx.action}${ctx.domain ? ` for domain ${ctx.domain}` : ''} (${argv.join(' ')})`;
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

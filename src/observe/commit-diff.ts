@@ -1,6 +1,7 @@
 import { createTwoFilesPatch } from 'diff';
 import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
+import { maskSecretFields } from '../util/redact.js';
 
 /** One file of a commit's diff, as the status page shows it. */
 export interface FileDiff {
@@ -50,7 +51,7 @@ export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ file
         undefined,
         { context: 3 },
       );
-      files.push({ path: e.path, status, patch });
+      files.push({ path: e.path, status, patch: maskSecretFields(patch) }); // never a password hash on the page
     }
   }
   return { files, more: Math.max(0, entries.length - MAX_FILES) };

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
+import { childEnv } from '../util/child-env.js';
+import { redact } from '../util/redact.js';
 
 /**
  * The only place that starts git. Arguments are always an argv list (no shell), and anything
@@ -40,15 +42,12 @@ export class GitError extends GitfailoverError {
   }
 }
 
-/** Credentials in URLs (https://user:token@host) never reach a log line. */
-export function redact(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi, '$1***@');
-}
+/** Secrets in URLs (userinfo, path tokens, query values) never reach a log line: the one redaction, util/redact.ts. */
+export { redact } from '../util/redact.js';
 
 /** Env that makes git behave the same everywhere: no prompts, no user config surprises, C locale. */
 export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
+  return childEnv('git', {
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
     LC_ALL: 'C',
@@ -57,7 +56,7 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'gitfailover',
     GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'gitfailover@localhost',
     ...extra,
-  };
+  });
 }
 
 export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {

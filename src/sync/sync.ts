@@ -14,6 +14,7 @@ import { renderFile, type RenderOptions } from '../render/render-file.js';
 import { withLock } from '../repo/lock.js';
 import { assertMayApply } from '../role/role-state.js';
 import { redact } from '../repo/git.js';
+import { maskSecretFields } from '../util/redact.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { verifyCommits } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
@@ -140,6 +141,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     discardStaged = () => theLoader.discardStaged?.();
     const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
     if (!journal && target === applied && mode === 'partial') {
+      loader.finish(); // what a clean-up that failed earlier left in staging (best effort)
       // `sync --start` with nothing new to apply still starts what earlier syncs loaded stopped.
       if (opts.start && !opts.dryRun && loader.startAll) result.domains = await loader.startAll(loaderCtx);
       result.success = true;
@@ -265,7 +267,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     } catch {
       // staging debris only; the next prepare() clears it
     }
-    let e = err instanceof GitfailoverError ? err : new GitfailoverError('E_SYNC', errorMessage(err), { cause: err });
+    let e = err instanceof GitfailoverError ? err : fsErrorSentence(err, result.toCommit, applyStarted);
     if (journal && !applyStarted && !opts.dryRun && journal.mode === 'partial' && journal.domains) {
       // Refused before its apply, after an interrupted one: put what the journal names back as
       // the applied commit has it, so the live dir is not left between two commits.
@@ -276,7 +278,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         l.finish();
         clearJournal(stateDir);
       } catch (rbErr) {
-        e = withRollbackFailure(e, rbErr);
+        e = withRollbackFailure(e, rbErr, result.toCommit);
       }
     }
     result.success = false;
@@ -450,7 +452,7 @@ async function applyPlan(
       await rollback(cfg, loader, domains, globalPaths, state.appliedCommit, repo, domainsDir, renderOpts);
     } catch (rbErr) {
       // The journal stays: the next sync (automatic or --full) brings what it names in line.
-      throw withRollbackFailure(err, rbErr);
+      throw withRollbackFailure(err, rbErr, target);
     }
     // Make the server read what was put back; the original error is the one to report.
     await loader.activate?.({ ...loaderCtx, start: false }).catch(() => {});
@@ -463,15 +465,31 @@ async function applyPlan(
   }
 }
 
+/** `EIO (i/o error) at <path>` for a Node file-system error, its message otherwise. */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (!e || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) return errorMessage(err);
+  const what = (e.message ?? '').replace(/^[A-Z]+: /, '').split(',')[0];
+  return `${e.code} (${what})${e.path ? ` at ${e.path}${e.dest ? ` -> ${e.dest}` : ''}` : ''}`;
+}
+
+/** Any other error of a sync as one sentence naming the commit and whether the live dir changed. */
+function fsErrorSentence(err: unknown, target: string | undefined, liveTouched: boolean): GitfailoverError {
+  const commit = target ? ` to commit ${target.slice(0, 12)}` : '';
+  return new GitfailoverError(
+    'E_SYNC',
+    `the sync${commit} failed: ${errnoText(err)}${liveTouched ? '' : '; the live dir was not changed'}. Fix the cause (permissions, a full disk, a file where a folder belongs), then sync again`,
+    { cause: err, location: target ? { commit: target } : {} },
+  );
+}
+
 /** A raw file-system error of the apply as a sentence naming the commit, the file and the outcome. */
 function applyError(err: unknown, target: string, applied: string | undefined): unknown {
   if (err instanceof GitfailoverError) return err;
-  const e = err as NodeJS.ErrnoException & { dest?: string };
-  const where = e.path ? ` at ${e.path}${e.dest ? ` -> ${e.dest}` : ''}` : '';
   const back = applied ? `the live dir was put back as commit ${applied.slice(0, 12)} had it` : 'what it had written was removed';
   return new GitfailoverError(
     'E_APPLY',
-    `applying commit ${target.slice(0, 12)} failed${where}: ${e.code ?? 'error'} (${(e.message ?? String(err)).replace(/^[A-Z]+: /, '').split(',')[0]}); ${back}. Fix the cause (a file where the repo has a folder, a full disk, permissions), then sync again`,
+    `applying commit ${target.slice(0, 12)} failed: ${errnoText(err)}; ${back}. Fix the cause (a file where the repo has a folder, a full disk, permissions), then sync again`,
     { kind: 'stalling', location: { commit: target }, cause: err },
   );
 }
@@ -489,11 +507,11 @@ function journalOf(plan: SyncPlan, target: string, from: string | undefined, sta
 }
 
 /** The original failure, with a sentence saying the rollback did not finish and what happens next. */
-function withRollbackFailure(err: unknown, rbErr: unknown): GitfailoverError {
-  const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_SYNC', errorMessage(err), { cause: err });
+function withRollbackFailure(err: unknown, rbErr: unknown, target?: string): GitfailoverError {
+  const e = err instanceof GitfailoverError ? err : fsErrorSentence(err, target, true);
   return new GitfailoverError(
     e.code,
-    `${e.message}; putting the live dir back as the applied commit had it did not finish either (${errorMessage(rbErr)}): the apply journal is kept and the next sync brings the live dir in line with its target`,
+    `${e.message}; putting the live dir back as the applied commit had it did not finish either (${errnoText(rbErr)}): the apply journal is kept and the next sync brings the live dir in line with its target`,
     { kind: e.kind, location: e.location, data: { ...e.data, rollbackError: errorMessage(rbErr) }, cause: err },
   );
 }
@@ -569,7 +587,7 @@ function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, load
     const file = join(liveDir, path);
     const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const after = next?.toString('utf8') ?? '';
-    if (before !== after) patches.push(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after));
+    if (before !== after) patches.push(maskSecretFields(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after)));
   };
   for (const [d, files] of rendered.domains) for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
   for (const [p, content] of rendered.globals) patch(p, content);

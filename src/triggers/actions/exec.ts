@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { GitfailoverError } from '../../errors.js';
+import { childEnv } from '../../util/child-env.js';
 import { eventEnvironment } from '../events.js';
 import type { ExecAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
@@ -15,9 +16,7 @@ const OUTPUT_TAIL = 2000;
  */
 export function runExec(action: ExecAction, attempt: ActionAttempt): ActionResult {
   const [cmd, ...args] = action.argv;
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GITFAILOVER_')) env[k] = v;
-  Object.assign(env, eventEnvironment(attempt.event));
+  const env = childEnv('exec', eventEnvironment(attempt.event));
   const label = action.argv.join(' ');
 
   return new Promise((resolve, reject) => {

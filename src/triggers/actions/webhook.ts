@@ -1,5 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { GitfailoverError, errorMessage } from '../../errors.js';
+import { redact } from '../../util/redact.js';
 import type { WebhookAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
 
@@ -65,16 +66,5 @@ function causeText(err: unknown): string {
   return cause instanceof Error ? `${errorMessage(err)} (${cause.message})` : errorMessage(err);
 }
 
-/** Credentials never reach logs or status (Flux's rule). */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = '***';
-      u.password = '';
-    }
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
+/** The one redaction (util/redact.ts): credentials, path tokens and query values never reach logs or status. */
+export { redact } from '../../util/redact.js';
