@@ -20,8 +20,8 @@ import { FULL, report } from './trials.js';
  *
  * For a sync A -> B (partial and full) it counts every file-system step, then:
  *  - apply: makes step k fail once, for every k;
- *  - rollback: for an apply failing at step k, makes each later step m (the rollback's and the
- *    clean-up's) fail once too, for every m and every k;
+ *  - rollback: for the last apply step k whose failure starts a rollback (so everything the apply
+ *    changed goes back), makes each later step m (the rollback's and the clean-up's) fail once too;
  *  - persistent: makes step k and every step after it fail until the sync returns, for every k.
  * `npm run trials` (GF_TRIALS_FULL=1) does every step; `npm test` a spread sample of each family.
  * After each faulty sync the live dir must be byte-identical to the commit the state names as
@@ -135,7 +135,7 @@ interface Tally {
 }
 
 /** One faulty sync A -> B, then the checks and a clean sync to B. */
-async function trial(full: boolean, failAt: (n: number) => boolean, label: string, t: Tally): Promise<number> {
+async function trial(full: boolean, failAt: (n: number) => boolean, label: string, t: Tally): Promise<{ steps: number; failed: boolean }> {
   await atA();
   const f = faulty(failAt);
   const out = await syncOnce(cfg, { onDemand: true, full, to: B, fsOps: f.ops }, repo);
@@ -154,7 +154,7 @@ async function trial(full: boolean, failAt: (n: number) => boolean, label: strin
   t.cases++;
   if (problems.length === 0) t.held++;
   else t.failures.push(`${label}: ${problems.join('; ')} (first sync: ${out.result.error ?? 'ok'})`);
-  return steps;
+  return { steps, failed: !out.result.success };
 }
 
 describe('fault injection: every file-system step of apply and rollback fails in turn', () => {
@@ -170,16 +170,24 @@ describe('fault injection: every file-system step of apply and rollback fails in
 
       const every = [...Array(steps).keys()].map((i) => i + 1);
       const apply: Tally = { cases: 0, held: 0, failures: [] };
-      const total: number[] = [];
-      for (const k of pick(every, 5)) total[k] = await trial(full, (n) => n === k, `${mode}: step ${k} fails`, apply);
+      const runs = new Map<number, { steps: number; failed: boolean }>();
+      const applyAt = async (k: number) => {
+        if (!runs.has(k)) runs.set(k, await trial(full, (n) => n === k, `${mode}: step ${k} fails`, apply));
+        return runs.get(k)!;
+      };
+      for (const k of pick(every, 5)) await applyAt(k);
 
-      // Rollback: the steps after k of an apply that failed at k (rollback and clean-up).
-      const rollback: Tally = { cases: 0, held: 0, failures: [] };
-      for (const k of pick(every, 1, [steps - 1])) {
-        total[k] ??= await trial(full, (n) => n === k, `${mode}: step ${k} fails`, { cases: 0, held: 0, failures: [] });
-        const ms = [...Array(Math.max(0, total[k]! - k)).keys()].map((i) => k + 1 + i);
-        for (const m of pick(ms, 4)) await trial(full, (n) => n === k || n === m, `${mode}: step ${k} fails, then step ${m}`, rollback);
+      // Rollback: every step after the last apply step whose failure starts a rollback (the
+      // largest rollback: everything the apply changed goes back), each failing in turn.
+      let kRoll = 0;
+      for (let k = steps; k >= 1 && kRoll === 0; k--) {
+        const r = await applyAt(k);
+        if (r.failed && r.steps > k + 1) kRoll = k;
       }
+      expect(kRoll, 'some apply step starts a rollback').toBeGreaterThan(0);
+      const rollbackSteps = [...Array(runs.get(kRoll)!.steps - kRoll).keys()].map((i) => kRoll + 1 + i);
+      const rollback: Tally = { cases: 0, held: 0, failures: [] };
+      for (const m of pick(rollbackSteps, 4)) await trial(full, (n) => n === kRoll || n === m, `${mode}: step ${kRoll} fails, then step ${m}`, rollback);
 
       // A fault that lasts: step k and every later one fail until the sync returns.
       const persistent: Tally = { cases: 0, held: 0, failures: [] };
@@ -190,7 +198,7 @@ describe('fault injection: every file-system step of apply and rollback fails in
         ['rollback', rollback],
         ['persistent', persistent],
       ] as const) {
-        report({ family: `fault injection, ${mode} sync, ${family}`, tried: t.cases, held: t.held, detail: `${steps} steps in a clean apply; ${t.failures.length} did not hold` });
+        report({ family: `fault injection, ${mode} sync, ${family}`, tried: t.cases, held: t.held, detail: `${steps} steps in a clean apply${family === 'rollback' ? `, ${rollbackSteps.length} after the failing apply step ${kRoll}` : ''}; ${t.failures.length} did not hold` });
       }
       expect([...apply.failures, ...rollback.failures, ...persistent.failures]).toEqual([]);
       expect(rollback.cases).toBeGreaterThan(0);
