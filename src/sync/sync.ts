@@ -208,6 +208,14 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       plan = planFull(fullListing.map((e) => e.path), loader.liveDomains(), previousGlobals, domainsDir);
       for (const d of plan.load) checkDomainName(d, target, domainsDir);
     }
+    if (plan.writeGlobal.includes(domainsDir)) {
+      // The one type clash an apply could otherwise carry out: the domains folder itself replaced by a file.
+      throw new GitfailoverError(
+        'E_TYPE_CLASH',
+        `commit ${target.slice(0, 12)} is refused: it has a file named ${domainsDir} where live.domains (${cfg.live.domains} in ${cfg.file}) keeps the domains folder. Nothing was applied; remove the file in the repo (or revert the commit) and push`,
+        { kind: 'stalling', location: { file: domainsDir, commit: target } },
+      );
+    }
     result.domains = plan.load;
     result.deleted = plan.delete;
     mark('plan');
