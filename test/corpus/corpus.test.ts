@@ -257,9 +257,9 @@ describe('corpus: history', () => {
 });
 
 describe('corpus: what the file system refuses during the apply (issue 18)', () => {
-  it('the domains folder replaced by a file (a type clash: the apply fails and everything is put back)', async () => {
+  it('the domains folder replaced by a file (a type clash, refused before the apply)', async () => {
     const bad = [...c.base.filter((f) => f.path[0] !== 'domains'), ...files({ domains: 'not a folder\n' })];
-    await expectRefused(c, { tree: c.crafter.buildTree(bad) }, { names: 'domains' });
+    await expectRefused(c, { tree: c.crafter.buildTree(bad) }, { names: 'domains', code: 'E_TYPE_CLASH' });
   });
 
   it('a domain file whose name is over 255 bytes (ENAMETOOLONG; nothing left in staging)', async () => {

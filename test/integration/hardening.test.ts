@@ -95,6 +95,31 @@ describe('issue 18 regressions (CLI, real repo)', () => {
     expect(liveBytes(p.failLive)).toEqual(before);
   });
 
+  it('1: an apply that fails half-way on the file system (EISDIR) puts back the domain it had deleted, leaves no journal nor staging, and is superseded by a newer commit', async () => {
+    crafter.setBranch('main', good);
+    expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
+    // A folder the operator keeps in the live dir, where the next commit puts a file.
+    mkdirSync(join(p.failLive, 'notes'), { recursive: true });
+    writeFileSync(join(p.failLive, 'notes', 'todo'), 'mine\n');
+    const before = liveBytes(p.failLive);
+    const clash = crafter.commit(crafter.buildTree(files({ 'server.yaml': 'name: mft\n', notes: 'a file\n' })), [good], 'acme goes, notes becomes a file');
+    crafter.setBranch('main', clash);
+    const r = await cli(['sync', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`applying commit ${clash.slice(0, 12)} failed: E(ISDIR|NOTEMPTY|EXIST) .* the live dir was put back as commit ${good.slice(0, 12)} had it`));
+    // One sentence (the other stderr line is the domain trigger's skipped webhook of the first test's rule).
+    expect(r.stderr.trim().split('\n').filter((l) => !l.includes('webhook skipped')), r.stderr).toHaveLength(1);
+    expect(liveBytes(p.failLive)).toEqual(before);
+    expect(existsSync(join(p.dir, 'fail-state', 'journal.json'))).toBe(false);
+    expect(existsSync(join(p.failLive, '.gitfailover-staging'))).toBe(false);
+    const fixed = crafter.commit(crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers, 'server.yaml': 'name: mft2\n' })), [clash], 'put acme back');
+    crafter.setBranch('main', fixed);
+    const again = await cli(['sync', '-c', p.standby]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(join(p.failLive, 'server.yaml'), 'utf8')).toBe('name: mft2\n');
+    expect(readFileSync(join(p.failLive, 'notes', 'todo'), 'utf8')).toBe('mine\n');
+  });
+
   it('2 + 3 + 7: node files that would write outside the live dir, spin, or point at files are refused with exit 2 and one sentence', async () => {
     mkdirSync(join(p.dir, 'sub', 'aaa-precious'), { recursive: true });
     writeFileSync(join(p.dir, 'sub', 'aaa-precious', 'keep'), 'precious\n');
