@@ -84,7 +84,8 @@ export const recordSchema = z
       .optional()
       .describe('an SSH private key file: every commit this node records is signed with it (for standbys with repo.verify)'),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.retryMax >= r.retry, { message: 'must not be shorter than record.retry (the backoff starts at retry and grows up to retryMax)', path: ['retryMax'] });
 
 export const syncSchema = z
   .object({

@@ -77,3 +77,10 @@ describe('plain-text secrets in the node file', () => {
     expect(plaintextSecretWarning(ok)).toBeUndefined();
   });
 });
+
+describe('record backoff', () => {
+  it('refuses record.retryMax shorter than record.retry', () => {
+    const e = refusal(node('record:\n  retry: 10s\n  retryMax: 1s\n'));
+    expect(e.message).toMatch(/record\.retryMax: must not be shorter than record\.retry/);
+  });
+});
