@@ -1,5 +1,5 @@
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { formatPath, parseYamlSource, positionOf, type YamlSource } from '../util/yaml-source.js';
@@ -163,7 +163,7 @@ function realish(dir: string): string {
       return resolve(realpathSync(p), rest);
     } catch {
       if (dirname(p) === p) return dir;
-      rest = rest ? `${p.slice(dirname(p).length + 1)}/${rest}` : p.slice(dirname(p).length + 1);
+      rest = rest ? `${basename(p)}/${rest}` : basename(p);
     }
   }
 }

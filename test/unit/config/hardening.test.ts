@@ -84,3 +84,10 @@ describe('record backoff', () => {
     expect(e.message).toMatch(/record\.retryMax: must not be shorter than record\.retry/);
   });
 });
+
+describe('overlap check on paths that do not exist yet', () => {
+  it('does not take two missing top-level folders for one', () => {
+    const cfg = parseNodeFile(join(dir, 'gitfailover.yaml'), node('', '/gf-missing-live-x', '/gf-missing-state-y'), {});
+    expect(cfg.live.dir).toBe('/gf-missing-live-x');
+  });
+});
