@@ -283,6 +283,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         const l = loader ?? makeLoader(cfg, domainsDir, opts.fsOps);
         l.prepare({ node: cfg.node, commit: applied ?? '', start: false, log: opts.log });
         await rollback(cfg, l, journal.domains, journal.globals ?? [], applied, repo, domainsDir, renderOptionsOf({ substitution: cfg.substitution, file: cfg.file, domainsDir }));
+        await l.activate?.({ node: cfg.node, commit: applied ?? '', start: false, log: opts.log }).catch(() => {}); // the server reads what was put back
         l.finish();
         clearJournal(stateDir);
       } catch (rbErr) {

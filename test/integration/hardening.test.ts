@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -86,6 +86,17 @@ describe('issue 18 regressions (CLI, real repo)', () => {
     expect(liveBytes(p.failLive)).toEqual(before);
     expect(existsSync(join(p.dir, 'fail-state', 'journal.json'))).toBe(false);
     expect(existsSync(join(p.failLive, '.gitfailover-staging'))).toBe(false);
+    // A kill half-way through an apply to that commit (as if the refusal had come later): the
+    // journal names it and the domain is gone. The next sync is refused again, but puts acme back
+    // and drops the journal instead of wedging on it.
+    const journal = join(p.dir, 'fail-state', 'journal.json');
+    writeFileSync(journal, JSON.stringify({ target: bad, from: good, mode: 'partial', started: new Date().toISOString(), domains: ['acme'], globals: ['domains'] }));
+    rmSync(join(p.failLive, 'domains', 'acme'), { recursive: true });
+    const wedged = await cli(['sync', '-c', p.standby]);
+    expect(wedged.code).toBe(1);
+    expect(wedged.stderr).toContain(bad.slice(0, 12));
+    expect(liveBytes(p.failLive)).toEqual(before);
+    expect(existsSync(journal)).toBe(false);
     // The README's fix and a pushed revert both work.
     const revert = crafter.commit(crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers })), [bad], 'revert');
     crafter.setBranch('main', revert);
