@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadNodeFile, nodeFilePath, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { commands, gitVersion, notifyChecks, remoteAndBranch, runningNodeFile, signaturesCheck, smtpChecks, stateDir, substitutionCheck, type CheckResult } from '../doctor/checks.js';
+import { commands, gitVersion, notifyChecks, plaintextSecrets, remoteAndBranch, runningNodeFile, signaturesCheck, smtpChecks, stateDir, substitutionCheck, type CheckResult } from '../doctor/checks.js';
 import { EXIT_FAILED, Exit } from './main.js';
 
 /** `gitfailover doctor [-c FILE]`: one line per check, the fix on the next line when it failed; exit 1 if any failed. */
@@ -14,7 +14,7 @@ export function registerDoctor(program: Command): void {
       const results: CheckResult[] = [];
       const print = (r: CheckResult) => {
         results.push(r);
-        process.stdout.write(`${r.ok ? 'ok  ' : r.warn ? 'warn' : 'FAIL'}  ${r.name}: ${r.detail}\n`);
+        process.stdout.write(`${r.ok ? (r.warn ? 'WARN' : 'ok  ') : 'FAIL'}  ${r.name}: ${r.detail}\n`);
         if (!r.ok && r.fix) process.stdout.write(`      fix: ${r.fix}\n`);
       };
       let cfg: NodeConfig | undefined;
@@ -35,7 +35,7 @@ export function registerDoctor(program: Command): void {
         ]);
         // After the others: it fetches into the clone the substitution check reads.
         const signatures = await signaturesCheck(cfg);
-        for (const r of [...remote, ...stateDir(cfg), ...commands(cfg), ...notify, ...smtp, ...(subst ? [subst] : []), ...signatures, runningNodeFile(cfg)]) print(r);
+        for (const r of [...plaintextSecrets(cfg), ...remote, ...stateDir(cfg), ...commands(cfg), ...notify, ...smtp, ...(subst ? [subst] : []), ...signatures, runningNodeFile(cfg)]) print(r);
       }
       const failed = results.filter((r) => !r.ok && !r.warn).length;
       process.stdout.write(failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`);

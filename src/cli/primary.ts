@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadNodeFile, type NodeConfig } from '../config/load.js';
+import { loadNodeFile, plaintextSecretWarning, type NodeConfig } from '../config/load.js';
 import { runPrimary } from '../daemon/primary.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
 import { auditLog, formatConflicts, formatLog } from '../record/log.js';
@@ -35,6 +35,8 @@ export function registerPrimaryCommands(program: Command): void {
     .option('--log-format <format>', 'text (one line per event) or json (JSON lines, for journald/Loki)', 'text')
     .action(async (o: { config?: string; logFormat?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
+      const plaintext = plaintextSecretWarning(cfg);
+      if (plaintext) process.stderr.write(`gitfailover: warning: ${plaintext}\n`);
       const { primaryOutput } = await import('../daemon/log.js');
       await runPrimary(cfg, primaryOutput(cfg.node, o.logFormat === 'json' ? 'json' : 'text'));
     });

@@ -1,12 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { formatPath, parseYamlSource, positionOf, type YamlSource } from '../util/yaml-source.js';
+import { registerSecretVariable } from '../util/child-env.js';
 import { nodeFileSchema, type NodeFile } from './schema.js';
 
 /** A loaded node file: validated, defaults filled, secrets resolved, paths made absolute. */
-export type NodeConfig = NodeFile & { file: string };
+export type NodeConfig = NodeFile & {
+  file: string;
+  /** Secret fields written in the node file as plain text rather than env:NAME or file:PATH (warned about at start and by doctor). */
+  plaintextSecrets?: string[];
+};
 
 export interface LoadOptions {
   /** `-c FILE` */
@@ -50,16 +55,24 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
   const cfg = parsed.data;
   const base = dirname(file);
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const secretOf = (value: string | undefined, path: (string | number)[]) =>
-    value === undefined ? undefined : resolveSecret(value, src, path, env, base);
+  const plaintextSecrets: string[] = [];
+  const secretOf = (value: string | undefined, path: (string | number)[]) => {
+    if (value === undefined) return undefined;
+    if (!value.startsWith('env:') && !value.startsWith('file:')) plaintextSecrets.push(formatPath(path));
+    return resolveSecret(value, src, path, env, base);
+  };
 
-  return {
+  const stateDir = at(cfg.repo.stateDir);
+  const liveDir = at(cfg.live.dir);
+  checkFolders(src, stateDir, liveDir);
+
+  const loaded: NodeConfig = {
     ...cfg,
     file,
     repo: {
       ...cfg.repo,
       remote: isLocalPath(cfg.repo.remote) ? at(cfg.repo.remote) : cfg.repo.remote,
-      stateDir: at(cfg.repo.stateDir),
+      stateDir,
       auth: cfg.repo.auth && {
         username: cfg.repo.auth.username,
         password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password']),
@@ -69,7 +82,7 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
       sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
       knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
     },
-    live: { ...cfg.live, dir: at(cfg.live.dir) },
+    live: { ...cfg.live, dir: liveDir },
     record: { ...cfg.record, signingKey: cfg.record.signingKey && at(cfg.record.signingKey) },
     notify: { ...cfg.notify, secret: secretOf(cfg.notify.secret, ['notify', 'secret']) },
     triggers: cfg.triggers.map((t, i) => ({
@@ -80,6 +93,79 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
       ...(t.webhook?.secret !== undefined ? { webhook: { ...t.webhook, secret: secretOf(t.webhook.secret, ['triggers', i, 'webhook', 'secret']) } } : {}),
     })),
   };
+  if (plaintextSecrets.length > 0) loaded.plaintextSecrets = plaintextSecrets;
+  return loaded;
+}
+
+/** The warning for secrets written in the node file itself, or undefined. */
+export function plaintextSecretWarning(cfg: NodeConfig): string | undefined {
+  const fields = cfg.plaintextSecrets ?? [];
+  if (fields.length === 0) return undefined;
+  return `${cfg.file}: ${fields.join(', ')} ${fields.length > 1 ? 'are' : 'is'} written in plain text in the node file: anyone who can read the file (or a backup of it) has the secret. Write "env:NAME" (and set NAME in the service's environment file) or "file:PATH" (a file readable by this service only) instead`;
+}
+
+/**
+ * The state dir and the live dir are two separate trees: a state dir inside the live dir lets a
+ * commit overwrite the node's own clone and state (and a sync would replicate them), a live dir
+ * inside the state dir mixes served files with the node's bookkeeping. Each must be a folder or
+ * not exist yet below a folder. Checked on the real paths, so a symbolic link does not hide an overlap.
+ */
+function checkFolders(src: YamlSource, stateDir: string, liveDir: string): void {
+  const fail = (path: (string | number)[], message: string) => {
+    const { line, col } = positionOf(src, path);
+    return new ConfigError(`${src.file}:${line}:${col}: ${formatPath(path)}: ${message}`, { file: src.file, line, col, field: formatPath(path) });
+  };
+  for (const [dir, path] of [
+    [stateDir, ['repo', 'stateDir']],
+    [liveDir, ['live', 'dir']],
+  ] as const) {
+    const blocker = nonFolderOnPath(dir);
+    if (blocker) {
+      throw fail([...path], `${blocker === dir ? `${dir} is` : `${blocker} (on the way to ${dir}) is`} a file, not a folder: point ${formatPath([...path])} at a folder, or move that file away`);
+    }
+  }
+  const a = realish(stateDir);
+  const b = realish(liveDir);
+  const inside = (x: string, y: string) => {
+    const r = relative(y, x);
+    return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
+  };
+  if (inside(a, b) || inside(b, a)) {
+    throw fail(['repo', 'stateDir'], `the state dir ${stateDir} and the live dir ${liveDir} overlap (${a === b ? 'they are the same folder' : inside(a, b) ? 'the state dir is inside the live dir' : 'the live dir is inside the state dir'}): a commit could then overwrite the node's own clone and state. Put repo.stateDir outside live.dir, e.g. /var/lib/gitfailover`);
+  }
+}
+
+/** The first existing path on the way to `dir` that is not a folder (or undefined). */
+function nonFolderOnPath(dir: string): string | undefined {
+  for (let p = dir; ; p = dirname(p)) {
+    try {
+      const st = lstatSync(p);
+      if (st.isDirectory()) return undefined;
+      if (st.isSymbolicLink()) {
+        try {
+          return realpathSync(p) && lstatSync(realpathSync(p)).isDirectory() ? undefined : p;
+        } catch {
+          return undefined; // a dangling link: the mkdir will say so
+        }
+      }
+      return p;
+    } catch {
+      if (dirname(p) === p) return undefined;
+    }
+  }
+}
+
+/** The real path of the deepest existing ancestor, with the rest appended. */
+function realish(dir: string): string {
+  let rest = '';
+  for (let p = dir; ; p = dirname(p)) {
+    try {
+      return resolve(realpathSync(p), rest);
+    } catch {
+      if (dirname(p) === p) return dir;
+      rest = rest ? `${basename(p)}/${rest}` : basename(p);
+    }
+  }
 }
 
 /** A remote that is a plain path (not a URL nor scp-like `host:path`). */
@@ -124,6 +210,7 @@ function resolveSecret(
   };
   if (value.startsWith('env:')) {
     const name = value.slice(4);
+    registerSecretVariable(name); // never handed to a child process
     const v = env[name];
     if (v === undefined || v === '') {
       const l = loc();

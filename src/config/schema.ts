@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { DAY, durationBetween, HOUR, MINUTE, SECOND } from './duration-schema.js';
 import { triggerSchema } from '../triggers/schema.js';
 
 /**
@@ -8,14 +8,7 @@ import { triggerSchema } from '../triggers/schema.js';
  * check node files against exactly what the loader accepts.
  */
 
-export const duration = z
-  .union([
-    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m or 1h'),
-    z.number().int().nonnegative().describe('milliseconds'),
-  ])
-  .transform((v) => (typeof v === 'number' ? v : parseDuration(v)!))
-  .describe('a duration: 500ms, 30s, 5m, 1h (or a number of milliseconds)');
-
+/** Durations are bounded one by one (durationBetween): the range is in the error. */
 /** A secret: `env:NAME` or `file:PATH` (resolved by the loader) or, discouraged, a literal. */
 export const secret = z.string().min(1).describe('a secret: env:NAME (environment variable) or file:PATH');
 
@@ -77,34 +70,44 @@ export const liveSchema = z
     domains: z
       .string()
       .regex(/^[A-Za-z0-9._-]+\/\*$/, 'a folder followed by /*, such as domains/*')
+      .refine((g) => !/^\.{1,2}\//.test(g) && !g.startsWith('.gitfailover'), 'must name a folder inside the live dir followed by /*, such as domains/* ("..", "." and .gitfailover* are not allowed)')
       .default('domains/*'),
-    exclude: z.array(z.string().min(1)).default([]).describe('globs never recorded nor replicated'),
-    maxFileSize: z.number().int().positive().default(1024 * 1024).describe('bytes; larger files are refused'),
+    exclude: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine((g) => !g.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(g) && !g.split(/[\\/]/).includes('..'), 'a glob relative to the live dir: no leading "/" and no ".." segment'),
+      )
+      .default([])
+      .describe('globs never recorded nor replicated'),
+    maxFileSize: z.number().int().min(1).max(1024 * 1024 * 1024, 'must be between 1 byte and 1 GiB').default(1024 * 1024).describe('bytes; larger files are refused'),
   })
   .strict();
 
 export const recordSchema = z
   .object({
-    debounce: duration.default(500),
-    retry: duration.default(1000).describe('first delay of the push retry backoff'),
-    retryMax: duration.default(60_000),
+    debounce: durationBetween(0, 10 * MINUTE, 'record at once').default(500),
+    retry: durationBetween(10, HOUR).default(1000).describe('first delay of the push retry backoff'),
+    retryMax: durationBetween(10, DAY).default(60_000),
     signingKey: z
       .string()
       .min(1)
       .optional()
       .describe('an SSH private key file: every commit this node records is signed with it (for standbys with repo.verify)'),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.retryMax >= r.retry, { message: 'must not be shorter than record.retry (the backoff starts at retry and grows up to retryMax)', path: ['retryMax'] });
 
 export const syncSchema = z
   .object({
     automatic: z.boolean().default(false),
-    interval: duration.default(30_000),
-    timeout: duration.default(60_000),
+    interval: durationBetween(100, DAY).default(30_000),
+    timeout: durationBetween(100, HOUR).default(60_000),
     startAfterSync: z.boolean().default(false),
     disableOnFailure: z.boolean().default(true),
-    maxLag: duration.default(300_000).describe('fire the lag event when behind the remote, or without a primary heartbeat, for longer'),
-    driftCheck: duration.default(300_000).describe('how often the standby daemon compares its live dir with the applied commit (drift event)'),
+    maxLag: durationBetween(100, 7 * DAY).default(300_000).describe('fire the lag event when behind the remote, or without a primary heartbeat, for longer'),
+    driftCheck: durationBetween(100, DAY).default(300_000).describe('how often the standby daemon compares its live dir with the applied commit (drift event)'),
   })
   .strict();
 
@@ -124,7 +127,7 @@ export const commandsSchema = z
     delete: argv.optional(),
     reload: argv.optional(),
     check: argv.optional(),
-    timeout: duration.default(60_000),
+    timeout: durationBetween(100, DAY).default(60_000),
   })
   .strict();
 
@@ -133,7 +136,7 @@ export const notifySchema = z
     listen: z.string().default('127.0.0.1:7420').describe('host:port of this daemon\'s HTTP listener'),
     standbys: z.array(z.url()).default([]),
     secret: secret.optional(),
-    heartbeat: duration.default(30_000),
+    heartbeat: durationBetween(100, HOUR, 'no heartbeat').default(30_000),
   })
   .strict();
 
@@ -154,7 +157,7 @@ export const proftpdSchema = z
     uid: z.number().int().nonnegative().default(65534).describe('uid of users whose file has no uid'),
     gid: z.number().int().nonnegative().default(65534).describe('gid of users whose file has no gid'),
     createHomes: z.boolean().default(true).describe("create a user's missing home folder (never its contents)"),
-    readyTimeout: duration.default(10_000).describe('how long the services may take to answer after a reload'),
+    readyTimeout: durationBetween(100, HOUR).default(10_000).describe('how long the services may take to answer after a reload'),
   })
   .strict();
 
@@ -189,6 +192,16 @@ export const nodeFileSchema = z
     commands: commandsSchema.prefault({}),
     notify: notifySchema.prefault({}),
     triggers: z.array(triggerSchema).default([]),
+    domainTriggers: z
+      .object({
+        allowHosts: z
+          .array(z.string().min(1).regex(/^[A-Za-z0-9.:[\]-]+$/, 'a host name or address, optionally with :port'))
+          .default([])
+          .describe("hosts a domain's triggers.yaml may send webhooks to (host or host:port); empty: none"),
+      })
+      .strict()
+      .prefault({})
+      .describe("what the repo's own triggers (a domain's triggers.yaml, written by anyone with push rights) may do on this node"),
     loader: z.enum(['files', 'proftpd']).default('files'),
     proftpd: proftpdSchema.optional(),
     secrets: secretsSchema.prefault({}),

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { NodeConfig } from '../config/load.js';
+import { plaintextSecretWarning, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
@@ -36,7 +36,9 @@ export interface StandbyDaemon {
 export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}): Promise<StandbyDaemon> {
   const log = opts.logger ?? createLogger(cfg.node);
   const repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync
-  const dispatcher = new TriggerDispatcher(cfg.triggers, { logger: log, domainTriggers: domainTriggersOf(cfg) });
+  const plaintext = plaintextSecretWarning(cfg);
+  if (plaintext) log.warn(plaintext);
+  const dispatcher = new TriggerDispatcher(cfg.triggers, { logger: log, domainTriggers: domainTriggersOf(cfg), allowHosts: cfg.domainTriggers.allowHosts });
   let running: Promise<void> | undefined;
   let pending = false;
   let stopping = false;

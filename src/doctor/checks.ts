@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, statSync, statfsSync } from 'node:fs
 import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { smtpTransport } from '../triggers/actions/email.js';
-import type { NodeConfig } from '../config/load.js';
+import { plaintextSecretWarning, type NodeConfig } from '../config/load.js';
 import { GitfailoverError, errorMessage } from '../errors.js';
 import { validateTree, CHECK } from '../model/validate.js';
 import { domainsDirOf } from '../model/layout.js';
@@ -21,8 +21,14 @@ export interface CheckResult {
   ok: boolean;
   detail: string;
   fix?: string;
-  /** Worth saying, but the set-up works: printed as "warn", not counted as a failure. */
+  /** Passed, with something to fix: printed as WARN, not counted as a failure. */
   warn?: boolean;
+}
+
+/** Secrets written in the node file in plain text: a warning (the node works, but the file now holds a secret). */
+export function plaintextSecrets(cfg: NodeConfig): CheckResult[] {
+  const w = plaintextSecretWarning(cfg);
+  return w ? [{ name: 'secrets', ok: true, warn: true, detail: w }] : [];
 }
 
 const MIN_GIT = [2, 38];

@@ -1,7 +1,8 @@
-import { readFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, existsSync, lstatSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
+import { confine } from './confine.js';
+import { realFsOps, type FsOps } from './fs-ops.js';
 import type { Loader } from './loader.js';
-import { writeNewFile } from '../secrets/marks.js';
 
 /** Staging lives inside the live dir so that every swap is a rename on one file system. */
 export const STAGING_DIR = '.gitfailover-staging';
@@ -12,7 +13,6 @@ export const STAGING_DIR = '.gitfailover-staging';
  * with some files old and some new. Domains not in the plan are never touched.
  */
 export class FilesLoader implements Loader {
-  private readonly staging: string;
   private seq = 0;
   /**
    * Domains built ahead of the apply by stage(), with the files they were built from; `built`
@@ -24,20 +24,26 @@ export class FilesLoader implements Loader {
   constructor(
     readonly liveDir: string,
     readonly domainsDir: string,
-  ) {
-    this.staging = join(liveDir, STAGING_DIR);
+    /** Every change to the live dir goes through these (the fault-injection trials replace them). */
+    private readonly fs: FsOps = realFsOps,
+  ) {}
+
+  /** The staging folder, proven inside the live dir before each use. */
+  private get stagingDir(): string {
+    return confine(this.liveDir, STAGING_DIR);
   }
 
   /** Clear what an interrupted apply left in staging (this apply's own stage() builds stay). */
   prepare(): void {
+    const staging = this.stagingDir;
     if (!this.stagingCleared) {
-      rmSync(this.staging, { recursive: true, force: true });
-    } else if (existsSync(this.staging)) {
+      this.fs.removeTree(staging);
+    } else if (existsSync(staging)) {
       const keep = new Set([...this.staged.values()].flatMap((s) => (s.built ? [s.built] : [])));
-      for (const e of readdirSync(this.staging)) if (!keep.has(join(this.staging, e))) rmSync(join(this.staging, e), { recursive: true, force: true });
+      for (const e of readdirSync(staging)) if (!keep.has(join(staging, e))) this.fs.removeTree(join(staging, e));
     }
-    mkdirSync(this.staging, { recursive: true });
-    mkdirSync(join(this.liveDir, this.domainsDir), { recursive: true });
+    this.fs.mkdir(staging);
+    this.fs.mkdir(confine(this.liveDir, this.domainsDir));
   }
 
   /**
@@ -50,11 +56,11 @@ export class FilesLoader implements Loader {
     if (!this.stagingCleared) {
       // Once, before the first build.
       this.stagingCleared = true;
-      rmSync(this.staging, { recursive: true, force: true }); // what an interrupted apply left
-      mkdirSync(this.staging, { recursive: true });
+      this.fs.removeTree(this.stagingDir); // what an interrupted apply left
+      this.fs.mkdir(this.stagingDir);
     }
     const previous = this.staged.get(domain);
-    if (previous?.built) rmSync(previous.built, { recursive: true, force: true });
+    if (previous?.built) this.fs.removeTree(previous.built);
     if (holdsExactly(this.domainDir(domain), files)) {
       this.staged.set(domain, { files });
       return;
@@ -70,16 +76,16 @@ export class FilesLoader implements Loader {
     if (!this.stagingCleared) return;
     this.stagingCleared = false;
     this.staged.clear();
-    rmSync(this.staging, { recursive: true, force: true });
+    this.fs.removeTree(this.stagingDir);
   }
 
   domainDir(domain: string): string {
-    return join(this.liveDir, this.domainsDir, domain);
+    return confine(this.liveDir, `${this.domainsDir}/${domain}`);
   }
 
   /** Names of the domain folders in the live dir. */
   liveDomains(): string[] {
-    const dir = join(this.liveDir, this.domainsDir);
+    const dir = confine(this.liveDir, this.domainsDir);
     if (!existsSync(dir)) return [];
     return readdirSync(dir, { withFileTypes: true })
       .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
@@ -96,7 +102,7 @@ export class FilesLoader implements Loader {
       if (pre.built) this.swapIn(domain, pre.built);
       return;
     }
-    if (pre?.built) rmSync(pre.built, { recursive: true, force: true });
+    if (pre?.built) this.fs.removeTree(pre.built);
     // A domain whose folder already holds exactly these bytes is left as it is: the result is the
     // same exact copy, without deleting and recreating its files (a warm full sync of 10,000
     // domains spent most of its time there). Reading to compare is cheaper than rewriting.
@@ -106,62 +112,111 @@ export class FilesLoader implements Loader {
 
   /** The domain's files, complete, in a new folder of staging. */
   private build(domain: string, files: ReadonlyMap<string, Buffer>): string {
-    const built = join(this.staging, `${domain}.${++this.seq}.new`);
-    mkdirSync(built, { recursive: true });
+    const built = join(this.stagingDir, `${domain}.${++this.seq}.new`);
+    this.fs.mkdir(built);
     // One mkdir per folder, not per file: 20 users share users/ (a full sync made 220,000 calls).
     const made = new Set([built]);
     for (const [rel, content] of files) {
       const p = join(built, rel);
       const dir = dirname(p);
       if (!made.has(dir)) {
-        mkdirSync(dir, { recursive: true });
+        this.fs.mkdir(dir);
         made.add(dir);
       }
-      writeNewFile(p, content); // a decrypted secret: 0600 from the start
+      this.fs.writeFile(p, content);
     }
     return built;
   }
 
   private swapIn(domain: string, built: string): void {
     const live = this.domainDir(domain);
-    if (existsSync(live)) {
-      const old = join(this.staging, `${domain}.${++this.seq}.old`);
-      renameSync(live, old);
-      renameSync(built, live);
-      rmSync(old, { recursive: true, force: true });
+    if (lstatExists(live)) {
+      const old = join(this.stagingDir, `${domain}.${++this.seq}.old`);
+      this.fs.rename(live, old);
+      try {
+        this.fs.rename(built, live);
+      } catch (err) {
+        // Put the old folder back so the live dir is never without the domain: the apply's
+        // rollback then finds it as the applied commit had it.
+        this.fs.rename(old, live);
+        throw err;
+      }
+      this.bestEffort(() => this.fs.removeTree(old)); // debris in staging only; the next prepare() clears it
     } else {
-      renameSync(built, live);
+      this.fs.mkdir(dirname(live));
+      this.fs.rename(built, live);
     }
   }
 
   deleteDomain(domain: string): void {
     const live = this.domainDir(domain);
-    if (!existsSync(live)) return;
-    const old = join(this.staging, `${domain}.${++this.seq}.del`);
-    renameSync(live, old);
-    rmSync(old, { recursive: true, force: true });
+    if (!lstatExists(live)) return;
+    this.fs.mkdir(this.stagingDir);
+    const old = join(this.stagingDir, `${domain}.${++this.seq}.del`);
+    this.fs.rename(live, old);
+    this.bestEffort(() => this.fs.removeTree(old));
   }
 
   writeGlobal(path: string, content: Buffer): void {
-    const p = join(this.liveDir, path);
-    mkdirSync(dirname(p), { recursive: true });
+    const p = confine(this.liveDir, path);
+    this.fs.mkdir(dirname(p));
     // Written in staging and renamed into place, not beside the file: a crash mid-write then
     // leaves no partial `.name.tmp` in the live dir for a server to read (the kill trials found
     // them), and the next prepare() clears it.
-    mkdirSync(this.staging, { recursive: true });
-    const tmp = join(this.staging, `global.${++this.seq}.new`);
-    writeNewFile(tmp, content);
-    renameSync(tmp, p);
+    this.fs.mkdir(this.stagingDir);
+    const tmp = join(this.stagingDir, `global.${++this.seq}.new`);
+    this.fs.writeFile(tmp, content);
+    // An empty folder where the file goes (left by a removed `path/...` file) holds nothing.
+    if (isDir(p)) this.fs.removeEmptyDir(p);
+    try {
+      this.fs.rename(tmp, p);
+    } catch (err) {
+      this.bestEffort(() => this.fs.removeFile(tmp));
+      throw err;
+    }
   }
 
   removeGlobal(path: string): void {
-    rmSync(join(this.liveDir, path), { force: true });
+    const p = confine(this.liveDir, path);
+    this.fs.removeFile(p);
+    // Folders the removal left empty go too, so the live dir is what a fresh apply makes; never
+    // the live dir itself nor the domains folder.
+    const stop = new Set([resolve(this.liveDir), resolve(this.liveDir, this.domainsDir)]);
+    for (let dir = dirname(p); !stop.has(dir) && dir.startsWith(resolve(this.liveDir) + sep); dir = dirname(dir)) {
+      if (!this.fs.removeEmptyDir(dir)) break;
+    }
   }
 
+  /** Clear staging after the apply: best effort, the live dir is already right and the next prepare() clears it again. */
   finish(): void {
     this.staged.clear();
     this.stagingCleared = false;
-    rmSync(this.staging, { recursive: true, force: true });
+    this.bestEffort(() => this.fs.removeTree(this.stagingDir));
+  }
+
+  private bestEffort(step: () => void): void {
+    try {
+      step();
+    } catch {
+      // only staging debris is left behind
+    }
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function lstatExists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,9 +1,9 @@
 import { createTwoFilesPatch } from 'diff';
 import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
+import { maskSecretFields } from '../util/redact.js';
 import { isSecretPath } from '../secrets/paths.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
-import { maskSecretFields } from '../secrets/mask.js';
 
 /** One file of a commit's diff, as the status page shows it. */
 export interface FileDiff {

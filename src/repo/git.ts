@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
+import { childEnv } from '../util/child-env.js';
+import { redact } from '../util/redact.js';
 
 /**
  * The only place that starts git. Arguments are always an argv list (no shell), and anything
@@ -40,15 +42,12 @@ export class GitError extends GitfailoverError {
   }
 }
 
-/** Credentials in URLs (https://user:token@host) never reach a log line. */
-export function redact(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi, '$1***@');
-}
+/** Secrets in URLs (userinfo, path tokens, query values) never reach a log line: the one redaction, util/redact.ts. */
+export { redact } from '../util/redact.js';
 
 /** Env that makes git behave the same everywhere: no prompts, no user config surprises, C locale. */
 export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
+  return childEnv('git', {
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
     LC_ALL: 'C',
@@ -62,7 +61,7 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     GIT_CONFIG_KEY_0: 'log.showSignature',
     GIT_CONFIG_VALUE_0: 'false',
     ...extra,
-  };
+  });
 }
 
 export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {

@@ -21,16 +21,28 @@ export interface SyncPlan {
  * `domainInTarget(d)` says whether the target still has the domain (a diff that deletes some of a
  * domain's files does not mean the domain is gone).
  */
-export function planPartial(diff: readonly DiffEntry[], domainsDir: string, domainInTarget: (d: string) => boolean): SyncPlan {
-  const touched = new Set<string>();
+export function planPartial(
+  diff: readonly DiffEntry[],
+  domainsDir: string,
+  domainInTarget: (d: string) => boolean,
+  /** What an interrupted apply (its journal) may have left changed: brought in line with the target too. */
+  interrupted: { domains: readonly string[]; globals: readonly { path: string; inTarget: boolean }[] } = { domains: [], globals: [] },
+): SyncPlan {
+  const touched = new Set<string>(interrupted.domains);
   const writeGlobal = new Set<string>();
   const removeGlobal = new Set<string>();
+  for (const g of interrupted.globals) (g.inTarget ? writeGlobal : removeGlobal).add(g.path);
   for (const e of diff) {
     const c = classifyPath(e.path, domainsDir);
     if (c.kind === 'meta') continue;
     if (c.kind === 'domain') touched.add(c.domain);
-    else if (e.status === 'D') removeGlobal.add(e.path);
-    else writeGlobal.add(e.path);
+    else if (e.status === 'D') {
+      removeGlobal.add(e.path);
+      writeGlobal.delete(e.path);
+    } else {
+      writeGlobal.add(e.path);
+      removeGlobal.delete(e.path);
+    }
   }
   const load = [...touched].filter((d) => domainInTarget(d)).sort();
   const del = [...touched].filter((d) => !domainInTarget(d)).sort();

@@ -64,7 +64,7 @@ export async function fireSyncEvents(
 ): Promise<void> {
   const events = syncEvents(cfg, out);
   if (events.length === 0) return;
-  const dispatcher = opts.dispatcher ?? new TriggerDispatcher(cfg.triggers, { logger: opts.logger, domainTriggers: domainTriggersOf(cfg) });
+  const dispatcher = opts.dispatcher ?? new TriggerDispatcher(cfg.triggers, { logger: opts.logger, domainTriggers: domainTriggersOf(cfg), allowHosts: cfg.domainTriggers.allowHosts });
   for (const e of events) dispatcher.fire(e);
   if (opts.wait) await dispatcher.drain(cfg.sync.timeout);
 }

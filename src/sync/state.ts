@@ -230,6 +230,14 @@ export interface Journal {
   from?: string;
   mode: 'partial' | 'full';
   started: string;
+  /**
+   * What the apply may change besides its own plan's reach, so that the next sync puts exactly
+   * these back in line whatever its target: the domains a partial apply loads or deletes (a full
+   * apply lists none: the next sync is full, and a full sync reaches every domain), and the global
+   * files any apply writes or removes (a full sync removes only the globals it knows of).
+   */
+  domains?: string[];
+  globals?: string[];
 }
 
 export function journalPath(stateDir: string): string {

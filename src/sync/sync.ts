@@ -5,6 +5,7 @@ import { createTwoFilesPatch } from 'diff';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError, classOf, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
+import type { FsOps } from '../loaders/fs-ops.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
@@ -13,9 +14,9 @@ import { renderFile, type RenderOptions } from '../render/render-file.js';
 import { withLock } from '../repo/lock.js';
 import { assertMayApply } from '../role/role-state.js';
 import { redact } from '../repo/git.js';
+import { maskSecretFields } from '../util/redact.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
-import { maskSecretFields } from '../secrets/mask.js';
 import { openRenderedSecrets, openTargetSecrets, SecretOpener } from '../secrets/render-secrets.js';
 import { verifyRange } from '../repo/signatures.js';
 import { CheckedBlobs } from './checked-blobs.js';
@@ -25,7 +26,7 @@ import { CheckWork, type Rendered } from './check-work.js';
 import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkTargetPath, readTarget } from './read-target.js';
-import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type StandbyState, type SyncResult } from './state.js';
+import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type Journal, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
 export interface SyncOptions {
@@ -48,6 +49,8 @@ export interface SyncOptions {
    * ancestor of `to`; the caller fetched, verified and holds the record lock.
    */
   primaryApply?: { from: string };
+  /** The files loader's file-system calls: a test seam for the fault-injection trials only. */
+  fsOps?: FsOps;
 }
 
 export interface SyncOutcome {
@@ -87,7 +90,12 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   // The primary's apply is derived again from its live dir each time (record/incoming.ts): an interrupted one needs no journal.
   const journal = opts.dryRun || opts.primaryApply ? undefined : loadJournal(stateDir);
   const applied = state.appliedCommit;
-  let mode: 'partial' | 'full' = opts.full || !applied || journal?.mode === 'full' ? 'full' : 'partial';
+  // An interrupted apply (a kill, or a rollback that could not finish) is not resumed towards its
+  // own target, which may be the very commit that failed: this sync goes to the newest target and
+  // brings whatever the journal says may have changed in line with it. A full apply's journal
+  // lists no domains, so only another full sync reaches all it may have changed.
+  const recovering = journal !== undefined;
+  let mode: 'partial' | 'full' = opts.full || !applied || (journal !== undefined && (journal.mode === 'full' || !journal.domains)) ? 'full' : 'partial';
   const result: SyncResult = {
     success: false,
     mode,
@@ -107,6 +115,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   let patches: string[] | undefined;
   let discardStaged: (() => void) | undefined;
   let headCommit: string | undefined;
+  let loader: Loader | undefined;
+  let applyStarted = false;
   let lap = performance.now();
   const mark = (phase: string) => {
     if (!opts.timings) return;
@@ -129,10 +139,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     headCommit = head;
     mark('fetch');
     let target: string | undefined;
-    if (journal) {
-      target = journal.target; // finish the interrupted apply before anything newer
-      opts.log?.(`resuming interrupted ${journal.mode} sync to ${journal.target.slice(0, 12)}`);
-    } else if (opts.to) {
+    if (journal) opts.log?.(`an interrupted ${journal.mode} sync to ${journal.target.slice(0, 12)} is brought in line with this sync's target`);
+    if (opts.to) {
       target = await repo.resolve(opts.to);
       if (!target) throw new GitfailoverError('E_BAD_REV', `--to ${opts.to}: no such commit in ${redact(cfg.repo.remote)} (fetched ${cfg.repo.branch})`, { kind: 'stalling' });
     } else {
@@ -144,10 +152,12 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       result.upToDate = true;
       return finish();
     }
-    const loader = makeLoader(cfg, domainsDir);
-    discardStaged = () => loader.discardStaged?.();
+    const theLoader = makeLoader(cfg, domainsDir, opts.fsOps);
+    loader = theLoader;
+    discardStaged = () => theLoader.discardStaged?.();
     const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
     if (!journal && target === applied && mode === 'partial') {
+      loader.finish(); // what a clean-up that failed earlier left in staging (best effort)
       result.success = true;
       result.upToDate = true;
       // Recorded only when it changes something: it ends a failed last sync (a remote that is back),
@@ -189,6 +199,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       const diff = await repo.diff(applied, target);
       for (const d of diff) checkTargetPath(d.path, target);
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
+      for (const d of journal?.domains ?? []) touched.add(d);
       for (const d of touched) checkDomainName(d, target, domainsDir);
       // Which touched domains the target still has. A few: pipelined reads from the kept-open
       // cat-file (cost grows with the change). Many: one ls-tree of the domains folder (10,000
@@ -205,12 +216,25 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
           if (e.type === 'tree' && touched.has(d)) present.add(d);
         }
       }
-      plan = planPartial(diff, domainsDir, (d) => present.has(d));
+      const interruptedGlobals = await Promise.all(
+        (journal?.globals ?? []).map(async (path) => ({ path, inTarget: (await repo.blobs.read(`${target}:${path}`))?.type === 'blob' })),
+      );
+      plan = planPartial(diff, domainsDir, (d) => present.has(d), { domains: journal?.domains ?? [], globals: interruptedGlobals });
     } else {
       fullListing = await repo.lsTree(target);
-      const previousGlobals = Object.keys(loadGlobalsManifest(stateDir)).filter((p) => classifyPath(p, domainsDir).kind === 'global');
+      const previousGlobals = [
+        ...new Set([...Object.keys(loadGlobalsManifest(stateDir)), ...(journal?.globals ?? [])]),
+      ].filter((p) => classifyPath(p, domainsDir).kind === 'global');
       plan = planFull(fullListing.map((e) => e.path), loader.liveDomains(), previousGlobals, domainsDir);
       for (const d of plan.load) checkDomainName(d, target, domainsDir);
+    }
+    if (plan.writeGlobal.includes(domainsDir)) {
+      // The one type clash an apply could otherwise carry out: the domains folder itself replaced by a file.
+      throw new GitfailoverError(
+        'E_TYPE_CLASH',
+        `commit ${target.slice(0, 12)} is refused: it has a file named ${domainsDir} where live.domains (${cfg.live.domains} in ${cfg.file}) keeps the domains folder. Nothing was applied; remove the file in the repo (or revert the commit) and push`,
+        { kind: 'stalling', location: { file: domainsDir, commit: target } },
+      );
     }
     result.domains = plan.load;
     result.deleted = plan.delete;
@@ -252,8 +276,9 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
 
     // The loader's own checks (e.g. proftpd -t, ports free) refuse before anything goes live.
     await loader.validate?.({ load: rendered.domains, delete: plan.delete }, loaderCtx);
-    saveJournal(stateDir, { target, from: applied, mode, started: result.time });
-    await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts);
+    saveJournal(stateDir, journalOf(plan, target, applied, result.time));
+    applyStarted = true;
+    await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts, journal);
     mark('apply');
     commitState(target, rendered);
     result.success = true;
@@ -263,13 +288,31 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     // kill trials found it). finish() is that save (state.json, fsync'd): it also records
     // lastSync, so one write instead of two, and a kill before it resumes from the journal as before.
     const outcome = finish();
-    loader.finish();
+    loader.finish(); // best effort: staging only
     clearJournal(stateDir);
     mark('state');
     return outcome;
   } catch (err) {
-    discardStaged?.(); // domains built ahead of an apply that will not happen
-    const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_SYNC', errorMessage(err), { cause: err });
+    try {
+      discardStaged?.(); // domains built ahead of an apply that will not happen
+    } catch {
+      // staging debris only; the next prepare() clears it
+    }
+    let e = err instanceof GitfailoverError ? err : fsErrorSentence(err, result.toCommit, applyStarted);
+    if (journal && !applyStarted && !opts.dryRun && journal.mode === 'partial' && journal.domains) {
+      // Refused before its apply, after an interrupted one: put what the journal names back as
+      // the applied commit has it, so the live dir is not left between two commits.
+      try {
+        const l = loader ?? makeLoader(cfg, domainsDir, opts.fsOps);
+        l.prepare({ node: cfg.node, commit: applied ?? '', start: false, log: opts.log });
+        await rollback(cfg, l, journal.domains, journal.globals ?? [], applied, repo, domainsDir, renderOptionsOf({ substitution: cfg.substitution, file: cfg.file, domainsDir }));
+        await l.activate?.({ node: cfg.node, commit: applied ?? '', start: false, log: opts.log }).catch(() => {}); // the server reads what was put back
+        l.finish();
+        clearJournal(stateDir);
+      } catch (rbErr) {
+        e = withRollbackFailure(e, rbErr, result.toCommit);
+      }
+    }
     result.success = false;
     result.error = e.message;
     result.errorCode = e.code;
@@ -406,6 +449,7 @@ async function applyPlan(
   repo: NodeRepo,
   domainsDir: string,
   renderOpts: RenderOptions,
+  interrupted: Journal | undefined,
 ): Promise<void> {
   const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
   loader.prepare(loaderCtx);
@@ -437,8 +481,8 @@ async function applyPlan(
     }
     for (const [i, d] of plan.load.entries()) {
       opts.progress?.(i, plan.load.length);
+      swapped.push(d); // before the write: a write that fails half-way is put back too
       loader.writeDomain(d, rendered.domains.get(d)!);
-      swapped.push(d);
       if (cfg.commands.load) await runCommand(cfg.commands.load, ctx('load', d));
       if (start && cfg.commands.start) await runCommand(cfg.commands.start, ctx('start', d));
       if (cfg.commands.check) {
@@ -458,17 +502,85 @@ async function applyPlan(
     opts.progress?.(plan.load.length, plan.load.length);
     if (plan.globalChanged && cfg.commands.reload) await runCommand(cfg.commands.reload, ctx('reload'));
   } catch (err) {
-    await rollback(cfg, loader, swapped, globals, state.appliedCommit, repo, domainsDir, renderOpts);
+    // What an interrupted apply before this one changed goes back too, so the live dir ends at
+    // the applied commit and not between it and either target.
+    const domains = [...new Set([...swapped, ...(interrupted?.domains ?? [])])];
+    const globalPaths = [...new Set([...globals, ...(interrupted?.globals ?? [])])];
+    try {
+      await rollback(cfg, loader, domains, globalPaths, state.appliedCommit, repo, domainsDir, renderOpts);
+    } catch (rbErr) {
+      // The journal stays: the next sync (automatic or --full) brings what it names in line.
+      throw withRollbackFailure(err, rbErr, target);
+    }
     // Make the server read what was put back; the original error is the one to report.
     await loader.activate?.({ ...loaderCtx, start: false }).catch(() => {});
-    clearJournal(cfg.repo.stateDir);
-    throw err;
+    loader.finish(); // nothing of this apply left in staging
+    // A full apply interrupted earlier may have changed domains no journal names: keep its journal
+    // so that the next sync is full again.
+    if (interrupted && (interrupted.mode === 'full' || !interrupted.domains)) saveJournal(cfg.repo.stateDir, interrupted);
+    else clearJournal(cfg.repo.stateDir);
+    throw applyError(err, target, state.appliedCommit);
   }
 }
 
+/** `EIO (i/o error) at <path>` for a Node file-system error, its message otherwise. */
+function errnoText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  if (!e || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) return errorMessage(err);
+  const what = (e.message ?? '').replace(/^[A-Z]+: /, '').split(',')[0];
+  return `${e.code} (${what})${e.path ? ` at ${e.path}${e.dest ? ` -> ${e.dest}` : ''}` : ''}`;
+}
+
+/** Any other error of a sync as one sentence naming the commit and whether the live dir changed. */
+function fsErrorSentence(err: unknown, target: string | undefined, liveTouched: boolean): GitfailoverError {
+  const commit = target ? ` to commit ${target.slice(0, 12)}` : '';
+  return new GitfailoverError(
+    'E_SYNC',
+    `the sync${commit} failed: ${errnoText(err)}${liveTouched ? '' : '; the live dir was not changed'}. Fix the cause (permissions, a full disk, a file where a folder belongs), then sync again`,
+    { cause: err, location: target ? { commit: target } : {} },
+  );
+}
+
+/** A raw file-system error of the apply as a sentence naming the commit, the file and the outcome. */
+function applyError(err: unknown, target: string, applied: string | undefined): unknown {
+  if (err instanceof GitfailoverError) return err;
+  const back = applied ? `the live dir was put back as commit ${applied.slice(0, 12)} had it` : 'what it had written was removed';
+  return new GitfailoverError(
+    'E_APPLY',
+    `applying commit ${target.slice(0, 12)} failed: ${errnoText(err)}; ${back}. Fix the cause (a file where the repo has a folder, a full disk, permissions), then sync again`,
+    { kind: 'stalling', location: { commit: target }, cause: err },
+  );
+}
+
+/** The journal written before an apply: what the next sync must bring in line should this one not finish. */
+function journalOf(plan: SyncPlan, target: string, from: string | undefined, started: string): Journal {
+  return {
+    target,
+    from,
+    mode: plan.mode,
+    started,
+    ...(plan.mode === 'partial' ? { domains: [...new Set([...plan.load, ...plan.delete])].sort() } : {}),
+    globals: [...new Set([...plan.writeGlobal, ...plan.removeGlobal])].sort(),
+  };
+}
+
+/** The original failure, with a sentence saying the rollback did not finish and what happens next. */
+function withRollbackFailure(err: unknown, rbErr: unknown, target?: string): GitfailoverError {
+  const e = err instanceof GitfailoverError ? err : fsErrorSentence(err, target, true);
+  return new GitfailoverError(
+    e.code,
+    `${e.message}; putting the live dir back as the applied commit had it did not finish either (${errnoText(rbErr)}): the apply journal is kept and the next sync brings the live dir in line with its target`,
+    { kind: e.kind, location: e.location, data: { ...e.data, rollbackError: errorMessage(rbErr) }, cause: err },
+  );
+}
+
+/** How often a rollback step that failed is tried again: each step is idempotent, and a transient EIO or EBUSY must not leave a domain half-restored. */
+const ROLLBACK_ATTEMPTS = 3;
+
 /**
  * Put the domains and files this apply already changed back as the applied commit had them, and
- * load those domains again.
+ * load those domains again. Total: every step is tried even when an earlier one failed, and a
+ * failed step is tried again (each is idempotent); it throws only when a step still fails.
  */
 async function rollback(
   cfg: NodeConfig,
@@ -481,33 +593,53 @@ async function rollback(
   renderOpts: RenderOptions,
 ): Promise<void> {
   if (domains.length + globals.length === 0) return;
+  const steps: (() => Promise<void> | void)[] = [];
   if (!applied) {
-    for (const d of domains) loader.deleteDomain(d);
-    for (const p of globals) loader.removeGlobal(p);
-    return;
-  }
-  // A secret is `x.age` in the commit and `x` in the live dir: read either, open what is sealed.
-  const files = await readTarget(repo, applied, { domains, globals: [...globals, ...globals.map((p) => `${p}.age`)] }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
-  const opener = new SecretOpener(cfg, applied, renderOpts);
-  for (const list of [files.globals, ...files.domains.values()]) await openTargetSecrets(opener, list);
-  const previous = new Map(files.globals.map((f) => [f.path, f]));
-  for (const p of globals) {
-    const f = previous.get(p);
-    if (f) loader.writeGlobal(p, renderFile(f.path, f.content, renderOpts));
-    else loader.removeGlobal(p);
-  }
-  for (const d of domains) {
-    const dfiles = files.domains.get(d) ?? [];
-    if (dfiles.length === 0) {
-      loader.deleteDomain(d);
-      continue;
+    for (const p of globals) steps.push(() => loader.removeGlobal(p));
+    for (const d of domains) steps.push(() => loader.deleteDomain(d));
+  } else {
+    // A secret is `x.age` in the commit and `x` in the live dir: read either, open what is sealed.
+    const files = await readTarget(repo, applied, { domains, globals: [...globals, ...globals.map((p) => `${p}.age`)] }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+    const opener = new SecretOpener(cfg, applied, renderOpts);
+    for (const list of [files.globals, ...files.domains.values()]) await openTargetSecrets(opener, list);
+    const previous = new Map(files.globals.map((f) => [f.path, f]));
+    // Globals first: a global file where the applied commit has a domains folder must go before
+    // that folder can be put back.
+    for (const p of [...globals].sort((a, b) => Number(previous.has(a)) - Number(previous.has(b)))) {
+      const f = previous.get(p);
+      steps.push(f ? () => loader.writeGlobal(p, renderFile(f.path, f.content, renderOpts)) : () => loader.removeGlobal(p));
     }
-    const prefix = `${domainsDir}/${d}/`;
-    loader.writeDomain(d, new Map(dfiles.map((f) => [f.path.slice(prefix.length), renderFile(f.path, f.content, renderOpts)])));
-    if (cfg.commands.load) {
-      await runCommand(cfg.commands.load, { action: 'load', node: cfg.node, commit: applied, domain: d, dir: loader.domainDir(d), timeoutMs: cfg.commands.timeout }).catch(() => {});
+    for (const d of domains) {
+      const dfiles = files.domains.get(d) ?? [];
+      if (dfiles.length === 0) {
+        steps.push(() => loader.deleteDomain(d));
+        continue;
+      }
+      const prefix = `${domainsDir}/${d}/`;
+      const rendered = new Map(dfiles.map((f) => [f.path.slice(prefix.length), renderFile(f.path, f.content, renderOpts)]));
+      steps.push(async () => {
+        loader.writeDomain(d, rendered);
+        if (cfg.commands.load) {
+          await runCommand(cfg.commands.load, { action: 'load', node: cfg.node, commit: applied, domain: d, dir: loader.domainDir(d), timeoutMs: cfg.commands.timeout }).catch(() => {});
+        }
+      });
     }
   }
+  let pending = steps;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < ROLLBACK_ATTEMPTS && pending.length > 0; attempt++) {
+    const failed: typeof steps = [];
+    for (const step of pending) {
+      try {
+        await step();
+      } catch (err) {
+        lastError = err;
+        failed.push(step);
+      }
+    }
+    pending = failed;
+  }
+  if (pending.length > 0) throw lastError;
 }
 
 function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: Loader, domainsDir: string, secrets: ReadonlySet<string>): string[] {

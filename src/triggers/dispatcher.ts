@@ -39,6 +39,8 @@ export interface DispatcherOptions {
    * push to it) may run commands on this node. Off by default: e-mail and webhooks only.
    */
   allowDomainExec?: boolean;
+  /** Hosts (`host` or `host:port`) a domain's triggers.yaml may send webhooks to: the node file's domainTriggers.allowHosts. */
+  allowHosts?: readonly string[];
   /** Replace every trigger's retry count (`triggers test` uses 0 to report at once). */
   retries?: number;
 }
@@ -199,6 +201,13 @@ export class TriggerDispatcher {
         this.logger.warn(`trigger ${e.id}: exec actions from a domain's triggers.yaml are not allowed on this node; skipped`);
         return false;
       }
+      if (kind === 'webhook' && e.domain !== undefined) {
+        const refusal = domainWebhookRefusal(e.trigger.webhook!, this.options.allowHosts ?? []);
+        if (refusal) {
+          this.logger.warn(`trigger ${e.id} (triggers.yaml of domain ${e.domain}): webhook skipped: ${refusal}`);
+          return false;
+        }
+      }
       return true;
     });
     if (kinds.length === 0) return; // nothing this node may run: neither a success nor a failure
@@ -282,6 +291,34 @@ export class TriggerDispatcher {
     }
     return true;
   }
+}
+
+/** Headers a webhook of the repo may not set: credentials, and what cloud metadata services trust. */
+const FORBIDDEN_HEADER = /^(authorization|proxy-authorization|cookie|host|metadata(-.*)?|x-google-metadata-request)$/i;
+
+/**
+ * Why a domain's webhook (from the config repo, i.e. from anyone with push rights) may not go out,
+ * or undefined: its host must be in the node file's domainTriggers.allowHosts, it may carry no
+ * credentials in its URL, and its headers may not set credentials or metadata headers.
+ */
+export function domainWebhookRefusal(action: { url: string; headers?: Record<string, string> }, allowHosts: readonly string[]): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(action.url);
+  } catch {
+    return 'its url does not parse';
+  }
+  const host = u.hostname.toLowerCase();
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  const allowed = allowHosts.some((h) => {
+    const a = h.toLowerCase();
+    return a === host || a === `${host}:${port}` || (host.startsWith('[') && (a === host.slice(1, -1) || a === `${host}:${port}`));
+  });
+  if (!allowed) return `host ${u.host} is not in domainTriggers.allowHosts of the node file (empty by default: a domain's triggers.yaml may send webhooks nowhere); add it there to allow it`;
+  if (u.username || u.password) return 'its url carries credentials, which a triggers.yaml in the repo may not; use a webhook secret';
+  const bad = Object.keys(action.headers ?? {}).filter((k) => FORBIDDEN_HEADER.test(k));
+  if (bad.length > 0) return `it sets the header${bad.length > 1 ? 's' : ''} ${bad.join(', ')}, which a triggers.yaml in the repo may not (Authorization, Cookie, Host, Metadata-*)`;
+  return undefined;
 }
 
 function actionTimeout(t: Trigger, kind: ActionKind): number {

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { loadTriggersFile, type Trigger } from './schema.js';
@@ -13,7 +13,7 @@ export function loadDomainTriggers(root: string, domainsDir = 'domains'): { trig
   const triggers: Record<string, Trigger[]> = {};
   const errors: ConfigError[] = [];
   const base = join(root, domainsDir);
-  if (!existsSync(base)) return { triggers, errors };
+  if (!existsSync(base) || !statSync(base).isDirectory()) return { triggers, errors };
   for (const entry of readdirSync(base, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     const file = join(base, entry.name, 'triggers.yaml');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parseDuration } from '../config/duration.js';
+import { DAY, durationBetween, HOUR } from '../config/duration-schema.js';
 import { ConfigError, GitfailoverError } from '../errors.js';
 import { formatPath, parseYamlSource, positionOf, type YamlSource } from '../util/yaml-source.js';
 import { parseCondition, unknownVariables } from './condition.js';
@@ -14,14 +14,6 @@ import { EVENT_NAMES, EVENT_VARIABLES, isEventName } from './events.js';
  * No import from config/schema.ts: that file imports this one, and an import cycle between
  * modules of zod constants fails at load time.
  */
-
-const duration = z
-  .union([
-    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration such as 500ms, 30s, 5m or 1h'),
-    z.number().int().nonnegative().describe('milliseconds'),
-  ])
-  .transform((v) => (typeof v === 'number' ? v : parseDuration(v)!))
-  .describe('a duration: 500ms, 30s, 5m, 1h (or a number of milliseconds)');
 
 const argv = z.array(z.string().min(1)).min(1).describe('a command as an argv list (never a shell string)');
 
@@ -38,7 +30,7 @@ export const smtpSchema = z
       .describe('true: require STARTTLS; false: never use it; unset: use it when the server offers it'),
     user: z.string().min(1).optional(),
     pass: z.string().min(1).optional().describe('a secret: env:NAME or file:PATH, resolved by the node file loader'),
-    timeout: duration.optional(),
+    timeout: durationBetween(100, HOUR).optional(),
   })
   .strict();
 
@@ -56,13 +48,13 @@ export const webhookActionSchema = z
   .object({
     url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }),
     secret: z.string().min(1).optional().describe('HMAC-SHA256 key for X-Gitfailover-Signature'),
-    timeout: duration.optional(),
+    timeout: durationBetween(100, HOUR).optional(),
     headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), z.string()).optional(),
   })
   .strict();
 
 export const execActionSchema = z
-  .union([argv, z.object({ argv, timeout: duration.optional() }).strict()])
+  .union([argv, z.object({ argv, timeout: durationBetween(100, DAY).optional() }).strict()])
   .transform((v) => (Array.isArray(v) ? { argv: v, timeout: undefined } : v));
 
 const eventName = z.enum(EVENT_NAMES, {
@@ -94,9 +86,9 @@ export const triggerSchema = z
     webhook: webhookActionSchema.optional(),
     exec: execActionSchema.optional(),
     retries: z.number().int().min(0).max(20).default(3).describe('further attempts after a failed one'),
-    backoff: duration.default(1000).describe('delay before the first retry; doubled each time'),
-    backoffMax: duration.default(300_000),
-    timeout: duration.default(30_000).describe("each attempt's limit, unless the action sets its own"),
+    backoff: durationBetween(0, HOUR, 'retry at once').default(1000).describe('delay before the first retry; doubled each time'),
+    backoffMax: durationBetween(0, DAY, 'retry at once').default(300_000),
+    timeout: durationBetween(100, DAY).default(30_000).describe("each attempt's limit, unless the action sets its own"),
   })
   .strict()
   .refine((t) => t.email !== undefined || t.webhook !== undefined || t.exec !== undefined, {

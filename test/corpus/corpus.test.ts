@@ -255,3 +255,16 @@ describe('corpus: history', () => {
     await expectRefused(c, { tree: onTop, parents: [bad] }, { names: ACME_SERVICES, code: 'E_PORT_INVALID' });
   });
 });
+
+describe('corpus: what the file system refuses during the apply (issue 18)', () => {
+  it('the domains folder replaced by a file (a type clash, refused before the apply)', async () => {
+    const bad = [...c.base.filter((f) => f.path[0] !== 'domains'), ...files({ domains: 'not a folder\n' })];
+    await expectRefused(c, { tree: c.crafter.buildTree(bad) }, { names: 'domains', code: 'E_TYPE_CLASH' });
+  });
+
+  it('a domain file whose name is over 255 bytes (ENAMETOOLONG; nothing left in staging)', async () => {
+    const long = `${'a'.repeat(300)}.conf`;
+    await expectRefused(c, files({ [`domains/acme/${long}`]: 'x: 1\n' }), { names: /a{100}/ });
+    expect(existsSync(join(c.pair.failLive, '.gitfailover-staging'))).toBe(false);
+  });
+});

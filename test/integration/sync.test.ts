@@ -251,6 +251,8 @@ describe('standby sync', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), stringify({ triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/acme` } }] }));
+    // A domain's webhooks go only to hosts the node file allows (none by default).
+    writeFile(p.standby, readFileSync(p.standby, 'utf8') + stringify({ domainTriggers: { allowHosts: [`127.0.0.1:${port}`] } }));
     await ok(['record', '-c', p.primary]);
     await ok(['sync', '-c', p.standby]);
     expect(received).toHaveLength(1);

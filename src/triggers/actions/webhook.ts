@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SIGNATURE_HEADER, signBody } from '../../daemon/notify-sign.js';
 import { GitfailoverError, errorMessage } from '../../errors.js';
+import { redact } from '../../util/redact.js';
 import type { WebhookAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
 
@@ -62,16 +63,5 @@ function causeText(err: unknown): string {
   return cause instanceof Error ? `${errorMessage(err)} (${cause.message})` : errorMessage(err);
 }
 
-/** Credentials never reach logs or status (Flux's rule). */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = '***';
-      u.password = '';
-    }
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
+/** The one redaction (util/redact.ts): credentials, path tokens and query values never reach logs or status. */
+export { redact } from '../../util/redact.js';

@@ -31,7 +31,7 @@ describe('status page diff', () => {
       expect(secret).toMatchObject({ note: '<secret changed>' });
       expect(secret.patch).toBeUndefined();
       const user = files.find((f) => f.path === 'domains/acme/users/bob.yaml')!;
-      expect(user.patch).toContain('+passwordHash: <masked>');
+      expect(user.patch).toContain('+passwordHash: ***');
       expect(user.patch).not.toContain('$6$');
     } finally {
       repo.close();
