@@ -26,7 +26,7 @@ export function registerValidate(program: Command): void {
     .argument('[dir]', 'the config repo (a checkout)', '.')
     .option('--format <format>', `output: ${FORMATS.join(', ')} (github prints workflow annotations)`, 'text')
     .option('--node <file>', 'a node file: also check that its substitution.ips covers every service IP')
-    .option('--max-file-size <bytes>', `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's live.maxFileSize)`)
+    .option('--max-file-size <bytes>', `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's repo.maxFileSize)`)
     .action(async (dir: string, flags: ValidateFlags) => {
       const code = await runValidate(dir, flags);
       if (code !== EXIT_OK) throw new Exit(code);
@@ -53,7 +53,8 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
   // A bad node file is a configuration error: loadNodeFile throws ConfigError, main exits 2.
   const node = flags.node === undefined ? undefined : loadNodeFile({ file: flags.node });
   const problems = await validateTree(dirTreeSource(root), {
-    maxFileSize: maxFileSize ?? node?.live.maxFileSize,
+    maxFileSize: maxFileSize ?? node?.repo.maxFileSize,
+    maxFiles: node?.repo.maxFiles,
     domainsDir: node ? domainsDirOf(node.live.domains) : undefined,
     node,
   });

@@ -56,6 +56,8 @@ export const repoSchema = z
       .strict()
       .optional()
       .describe('when set, a standby applies a target only if every new commit is signed by an allowed SSH key'),
+    maxFileSize: z.number().int().positive().optional().describe('bytes; a larger file is refused by validate, left out by record and refused by sync (default 1 MiB; live.maxFileSize is an older name for it)'),
+    maxFiles: z.number().int().positive().default(500_000).describe('files in the repo; more are refused by validate, record and sync (default 500,000)'),
   })
   .strict();
 
@@ -67,7 +69,7 @@ export const liveSchema = z
       .regex(/^[A-Za-z0-9._-]+\/\*$/, 'a folder followed by /*, such as domains/*')
       .default('domains/*'),
     exclude: z.array(z.string().min(1)).default([]).describe('globs never recorded nor replicated'),
-    maxFileSize: z.number().int().positive().default(1024 * 1024).describe('bytes; larger files are refused'),
+    maxFileSize: z.number().int().positive().optional().describe('older name of repo.maxFileSize (used when that is not set)'),
   })
   .strict();
 
@@ -101,6 +103,8 @@ export const substitutionSchema = z
     ips: z.record(z.string(), z.string()).default({}).describe('production IP -> this node\'s IP'),
     files: z.array(z.string().min(1)).default([]).describe('globs of text files to substitute addresses in'),
     vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/), z.string()).default({}),
+    keep: z.array(z.string().min(1)).default([]).describe('service IPs this node keeps as they are on purpose (a shared virtual IP); any other IP that ips does not map is reported'),
+    strict: z.boolean().default(false).describe('refuse a commit with a service IP that ips does not map and keep does not list'),
   })
   .strict();
 

@@ -7,6 +7,7 @@ import { GitfailoverError, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
+import { BindingIndex, hostPort, splitBinding, type BindingFact } from '../model/admit.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
@@ -20,7 +21,7 @@ import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
-import { checkDomainName, checkTargetPath, readTarget } from './read-target.js';
+import { checkDomainName, checkLiveShape, checkTargetPath, readTarget } from './read-target.js';
 import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
@@ -166,7 +167,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     let fullListing: LsEntry[] | undefined;
     if (mode === 'partial') {
       const diff = await repo.diff(applied, target);
-      for (const d of diff) checkTargetPath(d.path, target);
+      for (const d of diff) checkTargetPath(d.path, target, domainsDir);
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
       for (const d of touched) checkDomainName(d, target, domainsDir);
       // Which touched domains the target still has. A few: pipelined reads from the kept-open
@@ -193,6 +194,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     result.domains = plan.load;
     result.deleted = plan.delete;
+    checkLiveShape(cfg.live.dir, plan, domainsDir, target);
     mark('plan');
 
     const settings: RenderSettings = { substitution: cfg.substitution, file: cfg.file, domainsDir };
@@ -205,7 +207,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const work = new CheckWork(settings, renderOpts, checked, opts.dryRun ? undefined : loader.stage?.bind(loader));
     let rendered: Rendered;
     try {
-      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize, listing: fullListing, onBatch: (b, complete) => work.add(b, complete) });
+      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles, listing: fullListing, onBatch: (b, complete) => work.add(b, complete) });
       rendered = await work.finish(files, target);
     } finally {
       await work.close();
@@ -319,7 +321,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
  * are (the applied bindings in `state`, read from their file on first use; not by a full sync).
  */
 function checkBindings(fresh: Record<string, string[]>, state: StandbyState, plan: SyncPlan, commit: string, domainsDir: string): void {
-  const owner = new Map<string, string>();
+  // admit.ts's rule: one ip:port per service, and a wildcard overlaps its family on that port.
+  const index = new BindingIndex();
   const replaced = new Set([...plan.load, ...plan.delete]);
   if (plan.mode === 'partial') {
     // The stored bindings are conflict-free: every apply passed this check before they were
@@ -328,21 +331,27 @@ function checkBindings(fresh: Record<string, string[]>, state: StandbyState, pla
     // it bound before (a user change, the common case) the result binds what the applied state
     // does and cannot conflict: no map of every domain's bindings (30,000 at 10,000 domains).
     if (plan.load.every((d) => sameBindings(state, d, fresh[d]))) return;
-    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
+    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) index.add(factOf(b, d));
   }
   for (const [d, list] of Object.entries(fresh)) {
     for (const b of list) {
-      const other = owner.get(b);
+      const other = index.add(factOf(b, d));
       if (other !== undefined) {
+        const mine = splitBinding(b);
+        const theirs = other.ip === mine.ip ? '' : `overlaps ${hostPort(other.ip, other.port)}, which `;
         throw new GitfailoverError(
           'E_DUPLICATE_BINDING',
-          `commit ${commit.slice(0, 12)} is refused: ${domainsDir}/${d}/services.yaml: domain ${d} binds ${b} (after IP substitution), which domain ${other === d ? 'itself already binds' : `${other} already binds`}. Nothing was applied`,
+          `commit ${commit.slice(0, 12)} is refused: ${domainsDir}/${d}/services.yaml: domain ${d} binds ${b} (after IP substitution), which ${theirs}domain ${other.domain === d ? 'itself already binds' : `${other.domain} already binds`}. Nothing was applied`,
           { kind: 'stalling', location: { file: `${domainsDir}/${d}/services.yaml`, commit } },
         );
       }
-      owner.set(b, d);
     }
   }
+}
+
+function factOf(binding: string, domain: string): BindingFact {
+  const { ip, port } = splitBinding(binding);
+  return { file: domain, line: 1, col: 1, service: '', ip, port, domain };
 }
 
 async function applyPlan(
