@@ -38,7 +38,7 @@ export const RULE = {
   ipNotRewritable: 'E_IP_NOT_REWRITABLE',
   duplicateBinding: 'E_DUPLICATE_BINDING',
   plaintextPassword: 'E_PLAINTEXT_PASSWORD',
-  privateKey: 'E_PRIVATE_KEY',
+  privateKey: 'E_SECRET_IN_FILE',
 } as const;
 
 export type Gate = 'validate' | 'record' | 'sync';
@@ -77,7 +77,7 @@ export const RULES: readonly RuleInfo[] = [
   { code: RULE.ipNotRewritable, means: "a service's ip written in a form IP substitution cannot rewrite exactly (a block scalar, an alias, a tag)", fix: 'write it as a plain or quoted scalar: ip: 10.0.0.5' },
   { code: RULE.duplicateBinding, means: 'two services on the same address and port, or a wildcard (0.0.0.0, ::) beside an address of its family on the same port', fix: 'change the port or address of one' },
   { code: RULE.plaintextPassword, means: 'a password-like field holding a plain value', fix: 'store a hash ($2b$..., $6$..., {SSHA}...) or an env:NAME reference' },
-  { code: RULE.privateKey, means: 'a private key block (-----BEGIN ... PRIVATE KEY-----): a secret in the repo stays in its history for good', fix: 'keep the key out of the live dir (or add it to live.exclude); declared, encrypted secrets are planned, not there yet' },
+  { code: RULE.privateKey, means: 'a private key block (-----BEGIN ... PRIVATE KEY-----), or at record the value of one of the node file\'s secrets: a secret in the repo stays in its history for good', fix: 'keep the key out of the live dir (or add it to live.exclude); declared, encrypted secrets are planned, not there yet' },
 ];
 
 export interface AdmitLimits {

@@ -118,7 +118,7 @@ function rawServices(f: ParsedFile): { source: YamlSource; items: unknown[] } | 
  * server) cannot both start; a wildcard overlaps every address of its family (admit.ts's
  * BindingIndex). The second one is reported, naming the first.
  */
-function checkBindings(files: readonly ParsedFile[]): Problem[] {
+export function checkBindings(files: readonly ParsedFile[]): Problem[] {
   const out: Problem[] = [];
   const index = new BindingIndex();
   for (const f of files) {
