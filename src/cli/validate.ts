@@ -17,6 +17,7 @@ interface ValidateFlags {
   format: string;
   node?: string;
   maxFileSize?: string;
+  maxFiles?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -26,6 +27,7 @@ export function registerValidate(program: Command): void {
     .argument('[dir]', 'the config repo (a checkout)', '.')
     .option('--format <format>', `output: ${FORMATS.join(', ')} (github prints workflow annotations)`, 'text')
     .option('--node <file>', 'a node file: also check that its substitution.ips covers every service IP')
+    .option('--max-files <count>', "most files allowed (default 500000, or the node file's repo.maxFiles)")
     .option('--max-file-size <bytes>', `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's repo.maxFileSize)`)
     .action(async (dir: string, flags: ValidateFlags) => {
       const code = await runValidate(dir, flags);
@@ -41,6 +43,11 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
     maxFileSize = Number(flags.maxFileSize);
     if (!/^\d+$/.test(flags.maxFileSize) || maxFileSize <= 0) return usage(`--max-file-size "${flags.maxFileSize}" is not a positive number of bytes`);
   }
+  let maxFiles: number | undefined;
+  if (flags.maxFiles !== undefined) {
+    maxFiles = Number(flags.maxFiles);
+    if (!/^\d+$/.test(flags.maxFiles) || maxFiles <= 0) return usage(`--max-files "${flags.maxFiles}" is not a positive number`);
+  }
   const root = resolve(dir);
   let isDir = false;
   try {
@@ -54,7 +61,7 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
   const node = flags.node === undefined ? undefined : loadNodeFile({ file: flags.node });
   const problems = await validateTree(dirTreeSource(root), {
     maxFileSize: maxFileSize ?? node?.repo.maxFileSize,
-    maxFiles: node?.repo.maxFiles,
+    maxFiles: maxFiles ?? node?.repo.maxFiles,
     domainsDir: node ? domainsDirOf(node.live.domains) : undefined,
     node,
   });

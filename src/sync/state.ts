@@ -52,6 +52,8 @@ export interface StandbyState {
    * stateDir/manifest/ (manifest-store.ts), not in state.json; read from there on first use.
    */
   manifest: Record<string, string>;
+  /** Files of the applied commit (metadata aside), for repo.maxFiles without listing the tree on each partial sync. */
+  files?: number;
 }
 
 export function statePath(stateDir: string): string {

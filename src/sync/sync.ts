@@ -7,7 +7,7 @@ import { GitfailoverError, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
-import { BindingIndex, hostPort, splitBinding, type BindingFact } from '../model/admit.js';
+import { admitCount, BindingIndex, hostPort, isAdmitted, splitBinding, type BindingFact } from '../model/admit.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
@@ -21,7 +21,7 @@ import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
-import { checkDomainName, checkLiveShape, checkTargetPath, readTarget } from './read-target.js';
+import { checkDomainName, checkLiveShape, checkTargetPath, readTarget, refusal } from './read-target.js';
 import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
@@ -165,9 +165,20 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }));
 
     let fullListing: LsEntry[] | undefined;
+    let filesAfter: number | undefined;
     if (mode === 'partial') {
       const diff = await repo.diff(applied, target);
       for (const d of diff) checkTargetPath(d.path, target, domainsDir);
+      // repo.maxFiles over the whole tree, kept as a count in the state (listing the tree on every
+      // partial sync would cost as much as the sync): only a commit that adds files can exceed it.
+      const added = diff.filter((d) => d.status === 'A' && isAdmitted(d.path)).length;
+      const removed = diff.filter((d) => d.status === 'D' && isAdmitted(d.path)).length;
+      if (added > 0 || state.files !== undefined) {
+        const before = state.files ?? (await repo.lsTree(applied!)).filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
+        filesAfter = before + added - removed;
+        const over = admitCount(filesAfter, { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles });
+        if (over.length > 0) throw refusal(over[0]!, target);
+      }
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
       for (const d of touched) checkDomainName(d, target, domainsDir);
       // Which touched domains the target still has. A few: pipelined reads from the kept-open
@@ -188,6 +199,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       plan = planPartial(diff, domainsDir, (d) => present.has(d));
     } else {
       fullListing = await repo.lsTree(target);
+      filesAfter = fullListing.filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
       const previousGlobals = Object.keys(loadGlobalsManifest(stateDir)).filter((p) => classifyPath(p, domainsDir).kind === 'global');
       plan = planFull(fullListing.map((e) => e.path), loader.liveDomains(), previousGlobals, domainsDir);
       for (const d of plan.load) checkDomainName(d, target, domainsDir);
@@ -223,7 +235,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     if (planIsEmpty(plan) && !journal && mode === 'partial') {
       // Only metadata changed (.gitfailover/): nothing to load, but the commit is applied.
-      commitState(target);
+      commitState(target, undefined, filesAfter);
       result.success = true;
       return finish();
     }
@@ -233,7 +245,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     saveJournal(stateDir, { target, from: applied, mode, started: result.time });
     await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts);
     mark('apply');
-    commitState(target, rendered);
+    commitState(target, rendered, filesAfter);
     result.success = true;
     // The applied commit reaches disk before the journal goes, and staging is cleared before it
     // too: a kill between clearing the journal and saving the state left the live dir at the
@@ -257,8 +269,9 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   }
 
   /** Record the applied commit (saved by finish()), its bindings and manifest shards. */
-  function commitState(target: string, rendered?: Rendered): void {
+  function commitState(target: string, rendered?: Rendered, files?: number): void {
     state.appliedCommit = target;
+    if (files !== undefined) state.files = files;
     if (rendered && plan) {
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.
