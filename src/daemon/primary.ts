@@ -17,6 +17,8 @@ import type { Server } from 'node:http';
 import { startHttp } from './http.js';
 import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
+import { blockedLine, loadRecordBlocked, problemLines } from '../record/blocked.js';
+import type { Problem } from '../model/parse.js';
 
 /** Where the daemon's lines go: one line per commit and push on `out`, problems on `err`. */
 export interface PrimaryOutput {
@@ -61,6 +63,8 @@ export class PrimaryDaemon {
   /** When the current run of failed pushes began: /readyz fails once it outlasts record.retryMax. */
   private unpushedSince?: number;
   private lastPushError?: string;
+  /** The last record.failed reported, so an unchanged refusal is not reported on every change. */
+  private lastRecordRefusal?: string;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -190,9 +194,11 @@ export class PrimaryDaemon {
       this.observer?.metrics.observeRecord(r.commit ? 'commit' : 'no_change');
       if (r.commit) this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: true, domains: [...new Set(r.changes.flatMap((c) => ('domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [])))], toCommit: r.commit, detail: r.subject });
       unpushed = r.unpushed;
+      this.lastRecordRefusal = undefined;
       if (r.commit) this.rejected = false; // a new commit is worth one more try, and one more report
     } catch (err) {
       this.output.err(`record failed: ${errorMessage(err)}`);
+      this.reportRecordFailed(err);
       this.observer?.metrics.observeRecord('failure');
       this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: errorMessage(err) });
       if (err instanceof GitfailoverError && err.kind === 'waiting' && !this.stopping) {
@@ -289,6 +295,15 @@ export class PrimaryDaemon {
     }, delay);
   }
 
+  /** An admission refusal (problems in its data) fires record.failed, once per distinct refusal; it is retried on the next change. */
+  private reportRecordFailed(err: unknown): void {
+    if (!(err instanceof GitfailoverError) || !Array.isArray(err.data.problems)) return;
+    const problems = problemLines(err.data.problems as Problem[]);
+    if (problems.join('\n') === this.lastRecordRefusal) return;
+    this.lastRecordRefusal = problems.join('\n');
+    this.triggers.fire({ event: 'record.failed', node: this.cfg.node, time: new Date().toISOString(), error: err.message, errorFile: err.location.file, problems, problemsText: problems.map((p) => `  ${p}`).join('\n') });
+  }
+
   private reportPushFailed(unpushed: number, error: string): void {
     this.triggers.fire({ event: 'push.failed', node: this.cfg.node, time: new Date().toISOString(), unpushed, error });
   }
@@ -310,7 +325,10 @@ export class PrimaryDaemon {
         await repo.ensure();
         const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
         const failingFor = this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince;
-        const ready = this.rejected
+        const blocked = loadRecordBlocked(cfg.repo.stateDir);
+        const ready = blocked
+          ? { ok: false, reason: blockedLine(blocked) }
+          : this.rejected
           ? { ok: false, reason: `push rejected: ${this.lastPushError ?? 'another node wrote to the remote'}` }
           : failingFor > cfg.record.retryMax
             ? { ok: false, reason: `${pos.unpushed} commit(s) unpushed for ${Math.round(failingFor / 1000)}s (over record.retryMax): ${this.lastPushError ?? ''}` }

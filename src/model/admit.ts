@@ -110,6 +110,12 @@ export function printable(path: string): string {
   return /[\u0000-\u001f\u007f-\u009f\\]/.test(path) ? JSON.stringify(path).slice(1, -1) : path;
 }
 
+/** Text for a terminal (a log line, a commit subject): control characters escaped, the rest as it is. */
+export function printableText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function problem(file: string, code: string, message: string): Problem {
   return { file: printable(file), line: 1, col: 1, code, message };
 }

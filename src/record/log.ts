@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError } from '../errors.js';
 import { describeChange } from '../model/describe.js';
+import { printableText } from '../model/admit.js';
 import { domainsDirOf, isSafeSegment } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
@@ -168,9 +169,10 @@ function sinceArg(since: string | undefined): string | undefined {
 export function formatLog(entries: readonly LogEntry[]): string {
   if (entries.length === 0) return 'no commits\n';
   const blocks = entries.map((e) => {
-    const who = `${e.author}${e.node ? ` @ ${e.node}` : ''}`;
-    const lines = [`${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`, `    ${e.subject}`];
-    for (const c of e.changes) lines.push(`      - ${c.text}`);
+    // Names and subjects come from the repo: control characters (escape sequences) are printed escaped.
+    const who = printableText(`${e.author}${e.node ? ` @ ${e.node}` : ''}`);
+    const lines = [`${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`, `    ${printableText(e.subject)}`];
+    for (const c of e.changes) lines.push(`      - ${printableText(c.text)}`);
     return lines.join('\n');
   });
   return blocks.join('\n\n') + '\n';

@@ -10,6 +10,8 @@ import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { signingArgs } from '../repo/signatures.js';
 import { admitLive } from './admit-live.js';
+import { clearRecordBlocked, saveRecordBlocked } from './blocked.js';
+import type { Problem } from '../model/parse.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
 import { toProductionTerms } from './production-terms.js';
@@ -68,7 +70,14 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   }
   // The admission rules first, on the live dir itself: a refused record hashes nothing into the
   // object store and stages nothing (the index is as it was); an oversized file is left out.
-  const admitted = await admitLive(repo, cfg, env);
+  let admitted;
+  try {
+    admitted = await admitLive(repo, cfg, env);
+  } catch (err) {
+    if (err instanceof GitfailoverError && Array.isArray(err.data.problems)) saveRecordBlocked(cfg.repo.stateDir, err.data.problems as Problem[]);
+    throw err;
+  }
+  clearRecordBlocked(cfg.repo.stateDir);
   warnings.push(...admitted.warnings);
   const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
   if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, leftOut);

@@ -6,6 +6,8 @@ import { domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
+import { printable } from '../model/admit.js';
+import { blockedLine, loadRecordBlocked } from '../record/blocked.js';
 import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
 import { listOrphans, type Orphan } from '../role/orphans.js';
@@ -36,6 +38,8 @@ export interface NodeStatus {
   orphaned: Orphan[];
   /** The role promote/demote gave this node (stateDir/role.json), overriding the node file's. */
   roleOverride: RoleOverride | null;
+  /** The primary's last record was refused by the admission rules: "recording blocked: <file>: <why>". */
+  recordBlocked: string | null;
 }
 
 export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}): Promise<NodeStatus> {
@@ -84,6 +88,10 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       remoteError,
       orphaned: await listOrphans(repo, head),
       roleOverride: loadRoleOverride(cfg.repo.stateDir) ?? null,
+      recordBlocked: (() => {
+        const b = loadRecordBlocked(cfg.repo.stateDir);
+        return b ? blockedLine(b) : null;
+      })(),
     };
   } finally {
     repo.close();
@@ -133,6 +141,7 @@ export function formatStatus(s: NodeStatus): string {
     `behind:      ${s.behind ?? 'history differs (a full sync is needed)'}`,
   ];
   if (s.role === 'primary' || s.unpushed > 0) lines.push(`unpushed:    ${s.unpushed}`);
+  if (s.recordBlocked) lines.push(s.recordBlocked);
   if (s.role === 'standby') {
     lines.push(`automatic:   ${s.automatic ? 'on' : `off${s.disabledReason ? ` (${s.disabledReason})` : ''}`}`);
     if (s.lastSync) {
@@ -143,9 +152,10 @@ export function formatStatus(s: NodeStatus): string {
     const d = s.drift;
     const n = d.changed.length + d.missing.length + d.extra.length;
     lines.push(`drift:       ${n === 0 ? 'none' : `${n} file(s) differ from the applied commit`}`);
-    for (const p of d.changed) lines.push(`  changed  ${p}`);
-    for (const p of d.missing) lines.push(`  missing  ${p}`);
-    for (const p of d.extra) lines.push(`  extra    ${p}`);
+    // A name in the live dir may hold escape sequences: printed escaped, never raw to a terminal.
+    for (const p of d.changed) lines.push(`  changed  ${printable(p)}`);
+    for (const p of d.missing) lines.push(`  missing  ${printable(p)}`);
+    for (const p of d.extra) lines.push(`  extra    ${printable(p)}`);
   }
   if (s.role === 'primary' && s.primary && s.primary.node !== s.node) {
     lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);

@@ -9,6 +9,7 @@ export const EVENT_NAMES = [
   'sync.disabled',
   'sync.recovered',
   'push.failed',
+  'record.failed',
   'drift',
   'lag',
   'promote',
@@ -84,6 +85,17 @@ export interface PushFailedEvent extends EventBase {
   error: string;
 }
 
+/** The primary refused to record its live dir (an admission rule): nothing is recorded until it is fixed. */
+export interface RecordFailedEvent extends EventBase {
+  event: 'record.failed';
+  error: string;
+  /** the first file at fault */
+  errorFile?: string;
+  /** each problem as "file: why [CODE]" */
+  problems: string[];
+  problemsText: string;
+}
+
 /** The standby's live dir differs from the applied commit. */
 export interface DriftEvent extends EventBase {
   event: 'drift';
@@ -122,6 +134,7 @@ export type TriggerEvent =
   | SyncDisabledEvent
   | SyncRecoveredEvent
   | PushFailedEvent
+  | RecordFailedEvent
   | DriftEvent
   | LagEvent
   | RoleEvent
@@ -142,6 +155,7 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   'sync.disabled': [...COMMON, 'reason', 'error', 'errorFile', 'errorCommit', 'appliedCommit'],
   'sync.recovered': [...COMMON, 'failures', 'failingSince', 'toCommit', 'shortCommit', 'domains', 'domainsText'],
   'push.failed': [...COMMON, 'unpushed', 'error'],
+  'record.failed': [...COMMON, 'error', 'errorFile', 'problems', 'problemsText'],
   drift: [...COMMON, 'files', 'domains', 'domainsText', 'appliedCommit'],
   lag: [...COMMON, 'behindSeconds', 'reason', 'appliedCommit', 'targetCommit'],
   promote: [...COMMON, 'role', 'primary', 'commit'],
@@ -249,6 +263,9 @@ export function sampleEvent(name: EventName, node: string, overrides: Record<str
       break;
     case 'push.failed':
       event = { ...base, event: 'push.failed', unpushed: 1, error: 'test error' };
+      break;
+    case 'record.failed':
+      event = { ...base, event: 'record.failed', error: 'test error', errorFile: 'domains/example/shadow.conf', problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'], problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]' };
       break;
     case 'drift':
       event = { ...base, event: 'drift', files: ['domains/example/domain.yaml'], domains: ['example'], appliedCommit: head };
