@@ -49,6 +49,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       const state = loadState(cfg.repo.stateDir);
       const pos = await repoPosition(repo, times, state.appliedCommit);
       const quarantined = state.quarantined !== undefined && state.quarantined.commit === pos.headCommit;
+      const unmapped = Object.entries(state.unmapped ?? {}).map(([d, list]) => `${d} ${list.join(' ')}`)[0];
       // The `ready` answer: could this standby take over now with what production has?
       const reason =
         pos.behindCommits === null
@@ -61,8 +62,10 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
                 ? `the last sync failed: ${state.lastSync.error ?? 'unknown error'}`
                 : quarantined
                   ? `commit ${pos.headCommit!.slice(0, 12)} is quarantined`
-                  : 'at the remote head, last sync ok';
-      const ok = pos.behindCommits === 0 && !!state.lastSync?.success && !quarantined;
+                  : unmapped
+                    ? `the failover would listen on production's address: ${unmapped} (substitution.ips does not map it)`
+                    : 'at the remote head, last sync ok';
+      const ok = pos.behindCommits === 0 && !!state.lastSync?.success && !quarantined && !unmapped;
       return { node: cfg.node, role: 'standby', ...pos, lastHeartbeat: lastHeartbeat ?? undefined, ready: { ok, reason } };
     },
   };

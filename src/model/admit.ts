@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { isAlias, isMap, isScalar, isSeq, Scalar } from 'yaml';
 import { classifyPath, DEFAULT_DOMAINS_DIR, isSafeSegment, META_DIR } from './layout.js';
 import { at, PROBLEM, type ParsedFile, type Problem } from './parse.js';
-import { isValidIp, isWildcardIp, normalizeIp } from './schemas.js';
+import { isLoopbackIp, isValidIp, isWildcardIp, normalizeIp } from './schemas.js';
 import { errorMessage, GitfailoverError } from '../errors.js';
 import { parseTriggersFile } from '../triggers/schema.js';
 
@@ -377,6 +377,32 @@ export function hostPort(ip: string, port: number): string {
 export function splitBinding(b: string): { ip: string; port: number } {
   const cut = b.lastIndexOf(':');
   return { ip: b.slice(0, cut).replace(/^\[|\]$/g, ''), port: Number(b.slice(cut + 1)) };
+}
+
+/** A service address a standby would load as production has it. */
+export interface Unmapped {
+  domain: string;
+  ip: string;
+  port: number;
+}
+
+/**
+ * The bindings (after IP substitution) that still hold an address `ips` did not map: with a
+ * non-empty `ips`, such a service would listen on production's address on the failover. Wildcard
+ * and loopback addresses, the standby's own addresses (the map's values) and `keep` are left alone.
+ */
+export function unmappedBindings(bindings: Readonly<Record<string, readonly string[]>>, ips: Readonly<Record<string, string>>, keep: readonly string[]): Unmapped[] {
+  if (Object.keys(ips).length === 0) return [];
+  const own = new Set([...Object.values(ips), ...keep].map((ip) => normalizeIp(ip) ?? ip));
+  const out: Unmapped[] = [];
+  for (const [domain, list] of Object.entries(bindings)) {
+    for (const b of list) {
+      const { ip, port } = splitBinding(b);
+      if (!isValidIp(ip) || isWildcardIp(ip) || isLoopbackIp(ip) || own.has(normalizeIp(ip) ?? ip)) continue;
+      out.push({ domain, ip, port });
+    }
+  }
+  return out;
 }
 
 /** Entries of a tree that the admission rules look at: everything but the repo's own metadata. */

@@ -4,6 +4,7 @@ import { runCommand } from '../loaders/commands.js';
 import { FilesLoader } from '../loaders/files.js';
 import { domainsDirOf } from '../model/layout.js';
 import { NodeRepo } from '../repo/node-repo.js';
+import { loadState } from '../sync/state.js';
 import { statusOf } from '../sync/status.js';
 import { loadHeartbeat } from './heartbeat.js';
 import { effectiveRole, roleSource } from './role-state.js';
@@ -42,6 +43,14 @@ export async function readiness(cfg: NodeConfig): Promise<Readiness> {
   const d = s.drift;
   const drifted = [...d.changed, ...d.missing, ...d.extra];
   add('drift', drifted.length === 0 ? 'ok' : 'fail', drifted.length === 0 ? 'none' : `${drifted.length} file(s) differ from the applied commit: ${drifted.slice(0, 3).join(', ')}${drifted.length > 3 ? ', ...' : ''} ("gitfailover sync --full" puts them back)`);
+  const unmapped = Object.entries(loadState(cfg.repo.stateDir).unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`));
+  add(
+    'substitution',
+    unmapped.length === 0 ? 'ok' : 'fail',
+    unmapped.length === 0
+      ? 'every service address is substituted or kept'
+      : `the failover would listen on production's address: ${unmapped.slice(0, 3).join(', ')}${unmapped.length > 3 ? ', ...' : ''} (map it under substitution.ips, or list it under substitution.keep)`,
+  );
   add('quarantine', s.quarantined ? 'fail' : 'ok', s.quarantined ? `commit ${short(s.quarantined.commit)} is quarantined: ${s.quarantined.reason}` : 'none');
   if (s.interruptedApply) add('journal', 'fail', `an apply to ${short(s.interruptedApply)} was interrupted; the next sync finishes it`);
 

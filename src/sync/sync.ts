@@ -7,7 +7,7 @@ import { GitfailoverError, errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
-import { admitCount, BindingIndex, hostPort, isAdmitted, splitBinding, type BindingFact } from '../model/admit.js';
+import { admitCount, BindingIndex, hostPort, isAdmitted, splitBinding, unmappedBindings, type BindingFact } from '../model/admit.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
@@ -227,6 +227,21 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     if (!opts.dryRun) checked?.save(mode === 'full');
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
+    // Substitution never passes production's address silently: refused with substitution.strict,
+    // else reported (log, substitution.unmapped event) and `ready` fails until it is mapped or kept.
+    const unmapped = unmappedBindings(rendered.bindings, cfg.substitution.ips, cfg.substitution.keep);
+    if (unmapped.length > 0) {
+      const u = unmapped[0]!;
+      const what = `${domainsDir}/${u.domain}/services.yaml: ${hostPort(u.ip, u.port)} is not in substitution.ips of ${cfg.file}, so the failover would listen on production's address`;
+      if (cfg.substitution.strict) {
+        throw new GitfailoverError('E_IP_NOT_SUBSTITUTED', `commit ${target.slice(0, 12)} is refused: ${what}${unmapped.length > 1 ? ` (and ${unmapped.length - 1} more)` : ''}. Nothing was applied; map it under substitution.ips, or list it under substitution.keep if it is shared on purpose`, {
+          kind: 'stalling',
+          location: { file: `${domainsDir}/${u.domain}/services.yaml`, commit: target },
+        });
+      }
+      for (const x of unmapped) opts.log?.(`warning: ${domainsDir}/${x.domain}/services.yaml: ${hostPort(x.ip, x.port)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`);
+      result.unmapped = unmapped;
+    }
 
     if (opts.dryRun) {
       patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir);
@@ -272,6 +287,13 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   function commitState(target: string, rendered?: Rendered, files?: number): void {
     state.appliedCommit = target;
     if (files !== undefined) state.files = files;
+    if (rendered && plan) {
+      // Which loaded domains still carry production's addresses: replaced per domain, as the bindings are.
+      const next: Record<string, string[]> = plan.mode === 'full' ? {} : { ...state.unmapped };
+      for (const d of [...plan.delete, ...rendered.domains.keys()]) delete next[d];
+      for (const u of result.unmapped ?? []) (next[u.domain] ??= []).push(hostPort(u.ip, u.port));
+      state.unmapped = Object.keys(next).length > 0 ? next : undefined;
+    }
     if (rendered && plan) {
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.

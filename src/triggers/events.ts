@@ -10,6 +10,7 @@ export const EVENT_NAMES = [
   'sync.recovered',
   'push.failed',
   'record.failed',
+  'substitution.unmapped',
   'drift',
   'lag',
   'promote',
@@ -96,6 +97,15 @@ export interface RecordFailedEvent extends EventBase {
   problemsText: string;
 }
 
+/** A sync loaded a service with an address substitution.ips does not map (nor substitution.keep lists). */
+export interface SubstitutionUnmappedEvent extends EventBase {
+  event: 'substitution.unmapped';
+  domain: string;
+  ip: string;
+  port: number;
+  toCommit: string;
+}
+
 /** The standby's live dir differs from the applied commit. */
 export interface DriftEvent extends EventBase {
   event: 'drift';
@@ -135,6 +145,7 @@ export type TriggerEvent =
   | SyncRecoveredEvent
   | PushFailedEvent
   | RecordFailedEvent
+  | SubstitutionUnmappedEvent
   | DriftEvent
   | LagEvent
   | RoleEvent
@@ -156,6 +167,7 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   'sync.recovered': [...COMMON, 'failures', 'failingSince', 'toCommit', 'shortCommit', 'domains', 'domainsText'],
   'push.failed': [...COMMON, 'unpushed', 'error'],
   'record.failed': [...COMMON, 'error', 'errorFile', 'problems', 'problemsText'],
+  'substitution.unmapped': [...COMMON, 'domain', 'ip', 'port', 'toCommit', 'shortCommit'],
   drift: [...COMMON, 'files', 'domains', 'domainsText', 'appliedCommit'],
   lag: [...COMMON, 'behindSeconds', 'reason', 'appliedCommit', 'targetCommit'],
   promote: [...COMMON, 'role', 'primary', 'commit'],
@@ -266,6 +278,9 @@ export function sampleEvent(name: EventName, node: string, overrides: Record<str
       break;
     case 'record.failed':
       event = { ...base, event: 'record.failed', error: 'test error', errorFile: 'domains/example/shadow.conf', problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'], problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]' };
+      break;
+    case 'substitution.unmapped':
+      event = { ...base, event: 'substitution.unmapped', domain: 'example', ip: '10.0.0.6', port: 22, toCommit: head };
       break;
     case 'drift':
       event = { ...base, event: 'drift', files: ['domains/example/domain.yaml'], domains: ['example'], appliedCommit: head };
