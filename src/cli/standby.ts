@@ -38,6 +38,7 @@ export function registerStandbyCommands(program: Command): void {
         process.stderr.write(`gitfailover: sync failed: ${r.error}\n`);
         throw new Exit(EXIT_FAILED);
       }
+      for (const u of r.unmapped ?? []) process.stderr.write(`warning: domain ${u.domain}: ${u.ip.includes(':') ? `[${u.ip}]` : u.ip}:${u.port} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`);
       if (o.dryRun) return;
       if (r.upToDate) process.stdout.write(`up to date at ${r.toCommit?.slice(0, 12) ?? '(empty remote)'}${r.error ? ` (${r.error})` : ''}\n`);
       else process.stdout.write(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit!.slice(0, 12)}: loaded ${r.domains.length} domain(s)${r.deleted.length ? `, deleted ${r.deleted.length}` : ''} in ${r.durationMs}ms\n`);
