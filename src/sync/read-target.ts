@@ -50,7 +50,8 @@ export async function readTarget(
     if (domain !== undefined ? !domainSet.has(domain) : !globalSet.has(e.path)) continue;
     // The admission rules on what ls-tree says (type, mode, size) before a byte is read.
     const refused = admitEntry(factsOf(e), limits);
-    if (refused.length > 0) await refuse(refused[0]!, target, repo);
+    // The whole path, not only its faulty part: `..` alone would not say where it was.
+    if (refused.length > 0) await refuse({ ...refused[0]!, file: printable(e.path) }, target, repo);
     picked.push({ entry: e, domain });
   }
   const shape = [...admitCount(picked.length, limits), ...admitShape(picked.map((p) => factsOf(p.entry)), opts.domainsDir)];
