@@ -57,6 +57,7 @@ export function registerStandbyCommands(program: Command): void {
         if (out.extraEvents.includes('sync.disabled')) process.stderr.write(`gitfailover: automatic sync is now off (sync.disableOnFailure); fix the repo, then run "gitfailover sync" again\n`);
         throw new Exit(exitCodeOf(r.errorClass ?? 'content'));
       }
+      for (const u of r.unmapped ?? []) process.stderr.write(`warning: domain ${u.domain}: ${u.ip.includes(':') ? `[${u.ip}]` : u.ip}:${u.port} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`);
       if (o.dryRun) return;
       if (r.upToDate) process.stdout.write(`up to date at ${r.toCommit?.slice(0, 12) ?? '(empty remote)'}${r.error ? ` (${r.error})` : ''}\n`);
       else process.stdout.write(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit!.slice(0, 12)}: loaded ${r.domains.length} domain(s)${r.deleted.length ? `, deleted ${r.deleted.length}` : ''} in ${r.durationMs}ms\n`);

@@ -17,6 +17,7 @@ interface ValidateFlags {
   format: string;
   node?: string;
   maxFileSize?: string;
+  maxFiles?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -26,7 +27,8 @@ export function registerValidate(program: Command): void {
     .argument('[dir]', 'the config repo (a checkout)', '.')
     .option('--format <format>', `output: ${FORMATS.join(', ')} (github prints workflow annotations)`, 'text')
     .option('--node <file>', 'a node file: also check that its substitution.ips covers every service IP')
-    .option('--max-file-size <bytes>', `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's live.maxFileSize)`)
+    .option('--max-files <count>', "most files allowed (default 500000, or the node file's repo.maxFiles)")
+    .option('--max-file-size <bytes>', `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's repo.maxFileSize)`)
     .action(async (dir: string, flags: ValidateFlags) => {
       const code = await runValidate(dir, flags);
       if (code !== EXIT_OK) throw new Exit(code);
@@ -41,6 +43,11 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
     maxFileSize = Number(flags.maxFileSize);
     if (!/^\d+$/.test(flags.maxFileSize) || maxFileSize <= 0) return usage(`--max-file-size "${flags.maxFileSize}" is not a positive number of bytes`);
   }
+  let maxFiles: number | undefined;
+  if (flags.maxFiles !== undefined) {
+    maxFiles = Number(flags.maxFiles);
+    if (!/^\d+$/.test(flags.maxFiles) || maxFiles <= 0) return usage(`--max-files "${flags.maxFiles}" is not a positive number`);
+  }
   const root = resolve(dir);
   let isDir = false;
   try {
@@ -53,7 +60,8 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
   // A bad node file is a configuration error: loadNodeFile throws ConfigError, main exits 2.
   const node = flags.node === undefined ? undefined : loadNodeFile({ file: flags.node });
   const problems = await validateTree(dirTreeSource(root), {
-    maxFileSize: maxFileSize ?? node?.live.maxFileSize,
+    maxFileSize: maxFileSize ?? node?.repo.maxFileSize,
+    maxFiles: maxFiles ?? node?.repo.maxFiles,
     domainsDir: node ? domainsDirOf(node.live.domains) : undefined,
     node,
   });

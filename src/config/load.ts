@@ -5,10 +5,14 @@ import { ConfigError } from '../errors.js';
 import { formatPath, parseYamlSource, positionOf, type YamlSource } from '../util/yaml-source.js';
 import { registerSecretVariable } from '../util/child-env.js';
 import { nodeFileSchema, type NodeFile } from './schema.js';
+import { DEFAULT_MAX_FILE_SIZE } from '../model/admit.js';
 
 /** A loaded node file: validated, defaults filled, secrets resolved, paths made absolute. */
+/** A loaded node file: maxFileSize resolved (repo.maxFileSize, else its older name live.maxFileSize, else the default; both then say it). */
 export type NodeConfig = NodeFile & {
   file: string;
+  repo: { maxFileSize: number };
+  live: { maxFileSize: number };
   /** Secret fields written in the node file as plain text rather than env:NAME or file:PATH (warned about at start and by doctor). */
   plaintextSecrets?: string[];
 };
@@ -62,6 +66,11 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
     return resolveSecret(value, src, path, env, base);
   };
 
+  const maxFileSize = cfg.repo.maxFileSize ?? cfg.live.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+  if (cfg.repo.maxFileSize !== undefined && cfg.live.maxFileSize !== undefined && cfg.repo.maxFileSize !== cfg.live.maxFileSize) {
+    const { line, col } = positionOf(src, ['live', 'maxFileSize']);
+    throw new ConfigError(`${file}:${line}:${col}: live.maxFileSize: ${cfg.live.maxFileSize} differs from repo.maxFileSize (${cfg.repo.maxFileSize}); live.maxFileSize is the older name of repo.maxFileSize: keep only repo.maxFileSize`, { file, line, col, field: 'live.maxFileSize' });
+  }
   const stateDir = at(cfg.repo.stateDir);
   const liveDir = at(cfg.live.dir);
   checkFolders(src, stateDir, liveDir);
@@ -71,6 +80,7 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
     file,
     repo: {
       ...cfg.repo,
+      maxFileSize,
       remote: isLocalPath(cfg.repo.remote) ? at(cfg.repo.remote) : cfg.repo.remote,
       stateDir,
       auth: cfg.repo.auth && {
@@ -82,7 +92,7 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
       sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
       knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
     },
-    live: { ...cfg.live, dir: liveDir },
+    live: { ...cfg.live, dir: liveDir, maxFileSize },
     record: { ...cfg.record, signingKey: cfg.record.signingKey && at(cfg.record.signingKey) },
     notify: { ...cfg.notify, secret: secretOf(cfg.notify.secret, ['notify', 'secret']) },
     triggers: cfg.triggers.map((t, i) => ({

@@ -61,6 +61,8 @@ export const repoSchema = z
       .refine((v) => v.allowedSigners !== undefined || v.gpgKeyring !== undefined, 'give allowedSigners, gpgKeyring or both')
       .optional()
       .describe('when set, a node applies a target only if every change since the last verified commit is signed by a trusted SSH or OpenPGP key'),
+    maxFileSize: z.number().int().min(1).max(1024 * 1024 * 1024, 'must be between 1 byte and 1 GiB').optional().describe('bytes; a larger file is refused by validate, left out by record and refused by sync (default 1 MiB; live.maxFileSize is an older name for it)'),
+    maxFiles: z.number().int().positive().default(500_000).describe('files in the repo; more are refused by validate, record and sync (default 500,000)'),
   })
   .strict();
 
@@ -81,7 +83,7 @@ export const liveSchema = z
       )
       .default([])
       .describe('globs never recorded nor replicated'),
-    maxFileSize: z.number().int().min(1).max(1024 * 1024 * 1024, 'must be between 1 byte and 1 GiB').default(1024 * 1024).describe('bytes; larger files are refused'),
+    maxFileSize: z.number().int().min(1).max(1024 * 1024 * 1024, 'must be between 1 byte and 1 GiB').optional().describe('older name of repo.maxFileSize (used when that is not set)'),
   })
   .strict();
 
@@ -116,6 +118,8 @@ export const substitutionSchema = z
     ips: z.record(z.string(), z.string()).default({}).describe('production IP -> this node\'s IP'),
     files: z.array(z.string().min(1)).default([]).describe('globs of text files to substitute addresses in'),
     vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/), z.string()).default({}),
+    keep: z.array(z.string().min(1)).default([]).describe('service IPs this node keeps as they are on purpose (a shared virtual IP); any other IP that ips does not map is reported'),
+    strict: z.boolean().default(false).describe('refuse a commit with a service IP that ips does not map and keep does not list'),
   })
   .strict();
 

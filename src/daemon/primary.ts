@@ -22,6 +22,8 @@ import { conflictEvent } from '../record/conflict-event.js';
 import { fireSyncEvents } from '../sync/report.js';
 import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
+import { blockedLine, loadRecordBlocked, problemLines } from '../record/blocked.js';
+import type { Problem } from '../model/parse.js';
 
 /** Rejected pushes in a row answered by taking the remote's new commits in, before asking a person. */
 const RACE_LIMIT = 5;
@@ -74,6 +76,8 @@ export class PrimaryDaemon {
   private rejectedStreak = 0;
   /** The error of the last failed apply of the repo's commits, said once until it changes. */
   private lastIncomingError?: string;
+  /** The last record.failed reported, so an unchanged refusal is not reported on every change. */
+  private lastRecordRefusal?: string;
 
   constructor(
     private readonly cfg: NodeConfig,
@@ -210,8 +214,10 @@ export class PrimaryDaemon {
     try {
       r = await record(this.cfg, { push: false });
       this.lastIncomingError = undefined;
+      this.lastRecordRefusal = undefined;
     } catch (err) {
       const msg = errorMessage(err);
+      this.reportRecordFailed(err);
       this.observer?.metrics.observeRecord('failure');
       if (err instanceof GitfailoverError && err.kind === 'stalling') {
         // A refused commit from the repo (or any error a person must fix) is met again on every
@@ -358,6 +364,15 @@ export class PrimaryDaemon {
     }, delay);
   }
 
+  /** An admission refusal (problems in its data) fires record.failed, once per distinct refusal; it is retried on the next change. */
+  private reportRecordFailed(err: unknown): void {
+    if (!(err instanceof GitfailoverError) || !Array.isArray(err.data.problems)) return;
+    const problems = problemLines(err.data.problems as Problem[]);
+    if (problems.join('\n') === this.lastRecordRefusal) return;
+    this.lastRecordRefusal = problems.join('\n');
+    this.triggers.fire({ event: 'record.failed', node: this.cfg.node, time: new Date().toISOString(), error: err.message, errorFile: err.location.file, problems, problemsText: problems.map((p) => `  ${p}`).join('\n') });
+  }
+
   private reportPushFailed(unpushed: number, error: string): void {
     this.triggers.fire({ event: 'push.failed', node: this.cfg.node, time: new Date().toISOString(), unpushed, error });
   }
@@ -388,6 +403,10 @@ export class PrimaryDaemon {
           headCommit: pos.headCommit,
           behind: pos.behindCommits,
           drift: [],
+          recordBlocked: (() => {
+            const b = loadRecordBlocked(cfg.repo.stateDir);
+            return b ? blockedLine(b) : null;
+          })(),
           push: { rejected: this.rejected ? (this.lastPushError ?? 'another node wrote to the remote') : undefined, failingForMs: this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince, retryMaxMs: cfg.record.retryMax, unpushed: pos.unpushed, error: this.lastPushError },
         });
         return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready: { ok: r.ready, reason: r.reason } };

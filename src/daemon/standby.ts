@@ -75,6 +75,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
         quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
         pinned: state.pinned,
         interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
+        unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
         heartbeat: hb ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000), node: hb.node, commit: hb.commit, covered } : null,
       });
       return { node: cfg.node, role, ...pos, lastHeartbeat: lastHeartbeat ?? undefined, ready: { ok: r.ready, reason: r.reason } };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { cmp, isModelFile, type ModelEntry } from './parse.js';
 import { DEFAULT_DOMAINS_DIR } from './layout.js';
+import { decodeUtf8 } from './admit.js';
 
 /**
  * A tree of files to validate or model, wherever it lives: a directory on disk (here), a git
@@ -142,11 +143,5 @@ export async function forEachConcurrently<T>(items: readonly T[], fn: (item: T, 
   await Promise.all(Array.from({ length: Math.min(inFlight, items.length) }, worker));
 }
 
-/** Strict UTF-8 (a BOM is dropped); undefined when the bytes are not UTF-8. */
-export function decodeUtf8(buf: Buffer): string | undefined {
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(buf);
-  } catch {
-    return undefined;
-  }
-}
+/** Strict UTF-8: the admission rules' decoder (admit.ts), here for the readers of trees. */
+export { decodeUtf8 } from './admit.js';

@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError } from '../errors.js';
 import { describeChange } from '../model/describe.js';
+import { printableText } from '../model/admit.js';
 import { domainsDirOf, isSafeSegment } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
@@ -181,9 +182,10 @@ export function formatLog(entries: readonly LogEntry[]): string {
   const blocks = entries.map((e) => {
     // A commit someone else made the object of (a forge's merge) says so; our own say the node.
     const by = e.committer && e.committer !== e.author && !e.committer.startsWith('gitfailover') ? `, committed by ${e.committer}` : '';
-    const who = `${e.author}${e.node ? ` @ ${e.node}` : ''}${by}`;
-    const lines = [`${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`, `    ${e.subject}`];
-    for (const c of e.changes) lines.push(`      - ${c.text}`);
+    // Names and subjects come from the repo: control characters (escape sequences) are printed escaped.
+    const who = printableText(`${e.author}${e.node ? ` @ ${e.node}` : ''}${by}`);
+    const lines = [`${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`, `    ${printableText(e.subject)}`];
+    for (const c of e.changes) lines.push(`      - ${printableText(c.text)}`);
     return lines.join('\n');
   });
   return blocks.join('\n\n') + '\n';

@@ -9,9 +9,10 @@ import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { signingArgs } from '../repo/signatures.js';
-import { refuseSecrets } from './secrets.js';
 import { recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
-import { EMPTY_TREE } from '../repo/git.js';
+import { admitLive } from './admit-live.js';
+import { clearRecordBlocked, saveRecordBlocked } from './blocked.js';
+import type { Problem } from '../model/parse.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
 import { applyIncoming, type IncomingOutcome } from './incoming.js';
@@ -98,15 +99,31 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   }
   // Declared secrets never pass through git add: recordSecrets stages their ciphertext alone.
   const secretExcludes = await secretAddExcludes(repo, cfg, env);
-  if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, secretExcludes);
-  await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...secretExcludes], { env, workTree: cfg.live.dir });
+  // The admission rules first, on the live dir itself: a refused record hashes nothing into the
+  // object store and stages nothing (the index is as it was); an oversized file is left out.
+  let admitted;
+  try {
+    admitted = await admitLive(repo, cfg, env, secretExcludes);
+  } catch (err) {
+    if (err instanceof GitfailoverError && Array.isArray(err.data.problems)) saveRecordBlocked(cfg.repo.stateDir, err.data.problems as Problem[]);
+    throw err;
+  }
+  clearRecordBlocked(cfg.repo.stateDir);
+  warnings.push(...admitted.warnings);
+  const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
+  if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, [...leftOut, ...secretExcludes]);
+  await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes], { env, workTree: cfg.live.dir });
+  if (admitted.leftOut.length > 0) {
+    // A file recorded before that grew over the limit leaves the repo rather than keep an old copy.
+    await repo.git(['rm', '--cached', '--quiet', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], {
+      env: { ...env, GIT_LITERAL_PATHSPECS: '1' },
+      input: admitted.leftOut.map((l) => l.path).join('\0'),
+    });
+  }
   const secrets = await recordSecrets(repo, cfg, env, local);
   warnings.push(...secrets.warnings);
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
-  const added = await addedFiles(repo, local, env);
-  warnings.push(...(await dropOversized(repo, cfg, added, env)));
-  await refuseSecrets(repo, cfg, added, env);
 
   const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
   const baseTree = await repo.treeOf(local);
@@ -173,47 +190,6 @@ async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Process
   await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
 }
 
-/**
- * The files the private index adds or changes against `local` (not deletions), for the size and
- * secret checks: one diff-index for both. Gitlinks are left out (no blob to read).
- */
-async function addedFiles(repo: NodeRepo, local: string | undefined, env: NodeJS.ProcessEnv): Promise<AddedFile[]> {
-  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--no-renames', local ?? EMPTY_TREE], { env });
-  const parts = r.stdout.split('\0');
-  const added: AddedFile[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const [, newMode, , newOid, status] = parts[i]!.slice(1).split(' ');
-    if (status !== 'D' && newMode !== '160000') added.push({ path: parts[i + 1]!, oid: newOid! });
-  }
-  return added;
-}
-
-/**
- * Files over live.maxFileSize are user data, not configuration: keep them out, and say so.
- * Takes them out of `added` too, so the secret check after it sees what will be committed.
- */
-async function dropOversized(repo: NodeRepo, cfg: NodeConfig, added: AddedFile[], env: NodeJS.ProcessEnv): Promise<string[]> {
-  const warnings: string[] = [];
-  if (added.length === 0) return warnings;
-  // One batch-check for every new blob, not a process per file (a first record has thousands).
-  const sizes = (await repo.git(['cat-file', '--batch-check=%(objectsize)'], { input: added.map((a) => a.oid).join('\n') + '\n' })).stdout.split('\n');
-  const tooBig = added.filter((_, i) => Number(sizes[i]) > cfg.live.maxFileSize);
-  for (const { path } of tooBig) {
-    const size = Number(sizes[added.findIndex((a) => a.path === path)]);
-    warnings.push(`${path} is ${size} bytes, over live.maxFileSize (${cfg.live.maxFileSize}): not recorded (add it to live.exclude if it is data)`);
-  }
-  if (tooBig.length > 0) {
-    await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: tooBig.map((t) => t.path).join('\0') });
-    const dropped = new Set(tooBig);
-    added.splice(0, added.length, ...added.filter((a) => !dropped.has(a)));
-  }
-  return warnings;
-}
-
-export interface AddedFile {
-  path: string;
-  oid: string;
-}
 
 export function parseActor(actor: string | undefined): { name: string; email: string } {
   const text = actor ?? process.env.SUDO_USER ?? safeUser();
@@ -235,7 +211,7 @@ function safeUser(): string {
  * told; the whole-tree `git add` after it then finds them staged (git's stat cache) and is quick.
  * Without one, the single `git add` is the cheapest path.
  */
-async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, progress: Progress, excludes: string[]): Promise<void> {
+async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, progress: Progress, exclude: readonly string[]): Promise<void> {
   const dir = domainsDirOf(cfg.live.domains);
   const root = join(cfg.live.dir, dir);
   if (!existsSync(root)) return;
@@ -244,7 +220,7 @@ async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessE
   for (let i = 0; i < domains.length; i += BATCH) {
     progress(i, domains.length);
     const batch = domains.slice(i, i + BATCH).map((d) => `:(literal)${dir}/${d}`);
-    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, workTree: cfg.live.dir, input: [...batch, ...excludes].join('\0') });
+    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, workTree: cfg.live.dir, input: [...batch, ...exclude].join('\0') });
   }
   progress(domains.length, domains.length);
 }

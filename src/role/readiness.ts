@@ -52,13 +52,17 @@ export interface ReadinessFacts {
   checks?: { domain: string; ok: boolean; error?: string }[] | null;
   /** Primary: the node the repo names, when another one (a split brain). */
   repoPrimary?: { node: string; epoch: number } | null;
+  /** Service addresses loaded unsubstituted (substitution.ips does not map them, substitution.keep does not list them), as "domain ip|port". */
+  unmapped?: readonly string[];
+  /** Primary: the admission rules refused the last record ("recording blocked: <file>: <why>"). */
+  recordBlocked?: string | null;
   /** Primary: the push state of a running daemon; undefined: not known here. */
   push?: { rejected?: string; failingForMs?: number; retryMaxMs: number; unpushed: number; error?: string };
 }
 
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '(none)');
 
-const CAUSES = ['role', 'quarantine', 'last sync', 'journal', 'push', 'remote'];
+const CAUSES = ['role', 'quarantine', 'last sync', 'journal', 'substitution', 'record', 'push', 'remote'];
 
 export function judgeReadiness(f: ReadinessFacts): Readiness {
   const checks: ReadyCheck[] = [];
@@ -100,6 +104,16 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
       const d = f.drift;
       add('drift', d.length === 0 ? 'ok' : 'fail', d.length === 0 ? 'none' : `${d.length} file(s) differ from the applied commit: ${d.slice(0, 3).join(', ')}${d.length > 3 ? ', ...' : ''} ("gitfailover sync --full" puts them back)`);
     }
+    if (f.unmapped !== undefined) {
+      const u = f.unmapped;
+      add(
+        'substitution',
+        u.length === 0 ? 'ok' : 'fail',
+        u.length === 0
+          ? 'every service address is substituted or kept'
+          : `the failover would listen on production's address: ${u.slice(0, 3).join(', ')}${u.length > 3 ? ', ...' : ''} (map it under substitution.ips, or list it under substitution.keep)`,
+      );
+    }
     add('quarantine', f.quarantined ? 'fail' : 'ok', f.quarantined ? `commit ${short(f.quarantined.commit)} is quarantined: ${f.quarantined.reason}` : 'none');
     if (f.interruptedApply) add('journal', 'fail', `an apply to ${short(f.interruptedApply)} was interrupted; the next sync finishes it`);
     const hb = f.heartbeat;
@@ -115,6 +129,7 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
     else for (const c of f.checks) add(`check ${c.domain}`, c.ok ? 'ok' : 'fail', c.ok ? 'commands.check passed' : (c.error ?? 'failed'));
   } else {
     add('behind', f.behind === null ? 'fail' : 'ok', f.behind === null ? `the local branch ${short(f.appliedCommit)} and the remote head ${short(f.headCommit)} diverged` : f.behind > 0 ? `${f.behind} commit(s) of the remote not taken in yet` : 'has every commit of the remote');
+    if (f.recordBlocked) add('record', 'fail', f.recordBlocked);
     const p = f.push;
     if (!p) add('push', 'skip', 'no running primary daemon here');
     else if (p.rejected) add('push', 'fail', `push rejected: ${p.rejected}`);

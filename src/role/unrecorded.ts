@@ -4,7 +4,8 @@ import type { NodeConfig } from '../config/load.js';
 import { REPO_ONLY } from '../model/layout.js';
 import { toProductionTerms } from '../record/production-terms.js';
 import { writeExcludes } from '../record/record.js';
-import { refuseSecrets } from '../record/secrets.js';
+import { admitLive } from '../record/admit-live.js';
+import { secretAddExcludes } from '../secrets/record-secrets.js';
 import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 
@@ -30,16 +31,13 @@ export async function commitUnrecorded(cfg: NodeConfig, repo: NodeRepo, local: s
   try {
     await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
     writeExcludes(repo.gitDir, cfg.live.exclude);
-    await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`)], { env, workTree: cfg.live.dir });
+    // The record gate's rules (admit-live.ts): the orphan branch is pushed, so nothing a standby
+    // would refuse, no secret in clear and no oversized file reaches the remote this way either.
+    const secretExcludes = await secretAddExcludes(repo, cfg, env);
+    const admitted = await admitLive(repo, cfg, env, secretExcludes);
+    const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
+    await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes], { env, workTree: cfg.live.dir });
     await toProductionTerms(repo, cfg, local, env);
-    const changed = await changedAgainst(repo, local, env);
-    const tooBig = await oversized(repo, cfg, changed);
-    if (tooBig.length > 0) {
-      await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: tooBig.join('\0') });
-    }
-    const kept = changed.filter((c) => !tooBig.includes(c.path));
-    // The orphan branch is pushed: a secret must not reach the remote this way either.
-    await refuseSecrets(repo, cfg, kept.filter((c) => c.oid !== ZERO_OID), env);
     const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
     if (tree === (await repo.treeOf(local))) return undefined;
     const files = (await repo.git(['diff-tree', '-r', '--name-only', '--no-renames', local ?? EMPTY_TREE, tree])).stdout.split('\n').filter(Boolean);
@@ -50,24 +48,4 @@ export async function commitUnrecorded(cfg: NodeConfig, repo: NodeRepo, local: s
   } finally {
     rmSync(index, { force: true });
   }
-}
-
-const ZERO_OID = '0000000000000000000000000000000000000000';
-
-async function changedAgainst(repo: NodeRepo, local: string | undefined, env: NodeJS.ProcessEnv): Promise<{ path: string; oid: string }[]> {
-  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--no-renames', local ?? EMPTY_TREE], { env });
-  const parts = r.stdout.split('\0');
-  const out: { path: string; oid: string }[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const [, newMode, , newOid] = parts[i]!.slice(1).split(' ');
-    if (newMode !== '160000') out.push({ path: parts[i + 1]!, oid: newOid ?? ZERO_OID });
-  }
-  return out;
-}
-
-async function oversized(repo: NodeRepo, cfg: NodeConfig, changed: { path: string; oid: string }[]): Promise<string[]> {
-  const added = changed.filter((c) => c.oid !== ZERO_OID);
-  if (added.length === 0) return [];
-  const sizes = (await repo.git(['cat-file', '--batch-check=%(objectsize)'], { input: added.map((a) => a.oid).join('\n') + '\n' })).stdout.split('\n');
-  return added.filter((_, i) => Number(sizes[i]) > cfg.live.maxFileSize).map((a) => a.path);
 }

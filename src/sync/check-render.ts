@@ -1,9 +1,9 @@
-import { GitfailoverError, errorMessage, type Location } from '../errors.js';
+import { GitfailoverError, type Location } from '../errors.js';
+import { admitParsed, admitText, admitTriggers, plaintextPasswords } from '../model/admit.js';
 import { classifyPath } from '../model/layout.js';
-import { passesFastCheck } from '../model/fast-accept.js';
+import { fastAccept } from '../model/fast-accept.js';
 import { isModelFile, parseConfigFile, type Problem } from '../model/parse.js';
 import { renderFile, renderOptionsFor, type RenderOptions } from '../render/render-file.js';
-import { parseTriggersFile } from '../triggers/schema.js';
 import type { Document } from 'yaml';
 
 /**
@@ -45,23 +45,24 @@ export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: st
   const out: FileVerdict = { problems: [] };
   let doc: Document.Parsed | undefined;
   if (job.check && isModelFile(job.path, domainsDir)) {
-    const text = job.content.toString('utf8');
+    // The admission rules (admit.ts), as validate and record run them: strict UTF-8, parse and
+    // schema, then the rules on the parsed file.
+    const decoded = admitText(job.path, job.content);
+    if (decoded.text === undefined) {
+      out.problems.push(...decoded.problems);
+      return out;
+    }
+    const text = decoded.text;
     // Most files (users, domain.yaml) pass here in a fraction of the time; a file the fast
     // path is not sure of gets the canonical check below, which gives the verdict.
-    if (passesFastCheck(job.path, text, domainsDir)) return render(job, opts, out);
+    const fast = fastAccept(job.path, text, domainsDir);
+    if (fast && plaintextPasswords(fast.value).length === 0) return render(job, opts, out);
     const parsed = parseConfigFile(job.path, text, domainsDir);
     if (parsed.kind === 'services') doc = parsed.source.doc;
-    out.problems.push(...parsed.problems);
-    if (parsed.kind === 'services' && parsed.problems.length === 0) out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
-    if (parsed.kind === 'triggers') {
-      // The triggers module owns its schema: a bad triggers.yaml refuses the commit like any other file.
-      try {
-        parseTriggersFile(job.path, text);
-      } catch (err) {
-        const loc = err instanceof GitfailoverError ? err.location : {};
-        out.problems.push({ file: job.path, line: loc.line ?? 1, col: loc.col ?? 1, code: 'E_TRIGGERS', message: errorMessage(err).replace(/^[^:]*:\d+:\d+: /, '') });
-      }
-    }
+    out.problems.push(...parsed.problems, ...admitParsed(parsed));
+    if (parsed.kind === 'services' && out.problems.length === 0) out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
+    // The triggers module owns its schema: a bad triggers.yaml refuses the commit like any other file.
+    if (parsed.kind === 'triggers' && parsed.problems.length === 0) out.problems.push(...admitTriggers(job.path, text));
   }
   if (out.problems.length > 0) return out;
   return render(job, opts, out, doc);

@@ -1,4 +1,5 @@
 import { GitfailoverError } from '../errors.js';
+import { admitBytes } from '../model/admit.js';
 import { isModelFile, sortProblems, type Problem } from '../model/parse.js';
 import { normalizeIp } from '../model/schemas.js';
 import type { RenderOptions } from '../render/render-file.js';
@@ -34,6 +35,7 @@ export class CheckWork {
   private readonly renderedDomains = new Map<string, Map<string, Buffer>>();
   /** Staging ahead of the apply runs batch after batch, in read order. */
   private staging: Promise<void> = Promise.resolve();
+  private readonly refusedBytes: Problem[] = [];
 
   constructor(
     private readonly settings: RenderSettings,
@@ -57,6 +59,9 @@ export class CheckWork {
     const jobs: FileJob[] = [];
     const prefix = `${this.domainsDir}/`;
     for (const f of files) {
+      // Content rules for every file, YAML or not (a private key block), before any is applied.
+      const refused = admitBytes(f.path, f.content);
+      if (refused.length > 0) this.refusedBytes.push(...refused);
       if (this.stage && this.pool && f.path.startsWith(prefix)) {
         const d = f.path.slice(prefix.length, f.path.indexOf('/', prefix.length));
         const list = this.byDomain.get(d);
@@ -115,7 +120,7 @@ export class CheckWork {
     await Promise.all(this.pending);
     await this.staging;
     const ordered = [...[...files.domains.values()].flat(), ...files.globals];
-    const problems: Problem[] = [];
+    const problems: Problem[] = [...this.refusedBytes];
     for (const f of ordered) problems.push(...(this.verdicts.get(f)?.problems ?? []));
     if (problems.length > 0) {
       sortProblems(problems);

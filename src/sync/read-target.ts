@@ -1,5 +1,9 @@
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
 import { GitfailoverError } from '../errors.js';
-import { classifyPath, isSafeSegment } from '../model/layout.js';
+import { admitCount, admitEntry, admitPath, admitShape, printable, RULE, type AdmitLimits, type EntryFacts } from '../model/admit.js';
+import { classifyPath } from '../model/layout.js';
+import type { Problem } from '../model/parse.js';
 import type { LsEntry, NodeRepo } from '../repo/node-repo.js';
 
 export interface TargetFile {
@@ -20,6 +24,8 @@ export async function readTarget(
   opts: {
     domainsDir: string;
     maxFileSize: number;
+    /** Files in what is read (a full sync: the whole tree); default: no limit. */
+    maxFiles?: number;
     /** The target's full recursive listing, when the caller already has it (a full sync lists once). */
     listing?: readonly LsEntry[];
     /**
@@ -36,21 +42,20 @@ export async function readTarget(
   if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0) return { domains: new Map(), globals: [] };
   const listing = opts.listing && pathspec.length === 0 ? opts.listing : await repo.lsTree(target, pathspec);
   const picked: { entry: LsEntry; domain?: string }[] = [];
+  const limits: AdmitLimits = { domainsDir: opts.domainsDir, maxFileSize: opts.maxFileSize, maxFiles: opts.maxFiles ?? Infinity };
   for (const e of listing) {
     const c = classifyPath(e.path, opts.domainsDir);
     if (c.kind === 'meta') continue;
     const domain = c.kind === 'domain' ? c.domain : undefined;
     if (domain !== undefined ? !domainSet.has(domain) : !globalSet.has(e.path)) continue;
-    refuseUnsafe(e, target, opts.maxFileSize);
-    // A user is named by its file, and that name reaches commands as an argument: same rule as domains.
-    if (c.kind === 'domain' && c.user !== undefined && !isSafeSegment(c.user)) {
-      throw new GitfailoverError('E_UNSAFE_NAME', `user file ${JSON.stringify(e.path)} in commit ${target.slice(0, 12)} is not a safe name (letters, digits, ".", "_", "-", starting with a letter or digit); rename it in the repo and push`, {
-        kind: 'stalling',
-        location: { file: e.path, commit: target },
-      });
-    }
+    // The admission rules on what ls-tree says (type, mode, size) before a byte is read.
+    const refused = admitEntry(factsOf(e), limits);
+    // The whole path, not only its faulty part: `..` alone would not say where it was.
+    if (refused.length > 0) await refuse({ ...refused[0]!, file: printable(e.path) }, target, repo);
     picked.push({ entry: e, domain });
   }
+  const shape = [...admitCount(picked.length, limits), ...admitShape(picked.map((p) => factsOf(p.entry)), opts.domainsDir)];
+  if (shape.length > 0) await refuse(shape[0]!, target, repo);
   // Every read is queued at once (cat-file answers in order); batches are handed on as they complete.
   const reads = picked.map(({ entry }) => repo.blobs.readBlob(entry.oid));
   for (const r of reads) r.catch(() => {}); // a batch that throws leaves the later ones unawaited
@@ -89,52 +94,71 @@ export async function readTarget(
 /** Files per batch handed to `onBatch`: big enough to keep a worker busy for a while, small enough to start early. */
 export const READ_BATCH = 2000;
 
-function refuseUnsafe(e: LsEntry, commit: string, maxFileSize: number): void {
-  const refuse = (code: string, why: string) => {
-    throw new GitfailoverError(code, `${e.path} in commit ${commit.slice(0, 12)} ${why}; fix it in the repo (git revert the commit) and push`, {
-      kind: 'stalling',
-      location: { file: e.path, commit },
-    });
-  };
-  if (e.type === 'commit' || e.mode === '160000') refuse('E_SUBMODULE', 'is a submodule, which is never replicated');
-  if (e.mode === '120000') refuse('E_SYMLINK', 'is a symbolic link, which could point outside the live dir');
-  checkTargetPath(e.path, commit);
-  if (e.size > maxFileSize) refuse('E_FILE_TOO_LARGE', `is ${e.size} bytes, over the limit of ${maxFileSize} (live.maxFileSize)`);
+function factsOf(e: LsEntry): EntryFacts {
+  const kind = e.type === 'commit' || e.mode === '160000' ? 'submodule' : e.mode === '120000' ? 'symlink' : e.type === 'tree' ? 'dir' : 'file';
+  return { path: e.path, kind, mode: kind === 'file' ? parseInt(e.mode, 8) : undefined, size: e.size };
 }
 
 /**
- * git's own control files: a checkout of them runs filter commands (.gitattributes) or clones
- * other repositories (.gitmodules). A server never reads them as configuration, so a commit that
- * carries one is refused rather than copied (nothing here checks out, but a tool an operator
- * points at the live dir might).
+ * Throws the standby's refusal of a commit for an admission problem. A blob refused for its size
+ * was fetched as a loose object stored uncompressed (the fetch's core.looseCompression=0): the
+ * clone's loose objects are packed (compressed) first, so a refused 200 MB file does not stay
+ * 200 MB on disk; the history keeps it, so it cannot be dropped.
  */
-const GIT_CONTROL_FILES = new Set(['.gitattributes', '.gitmodules']);
+async function refuse(p: Problem, commit: string, repo?: NodeRepo): Promise<never> {
+  if (p.code === RULE.tooLarge && repo) await repo.git(['repack', '-d', '-q']).catch(() => {});
+  throw refusal(p, commit);
+}
+
+export function refusal(p: Problem, commit: string): GitfailoverError {
+  return new GitfailoverError(p.code, `${p.file} in commit ${commit.slice(0, 12)}: ${p.message}. Nothing was applied; fix it in the repo (git revert the commit) and push`, {
+    kind: 'stalling',
+    location: { file: p.file, commit },
+  });
+}
 
 /**
- * Refuses a path that could write outside its place in the live dir (`..`, `.`, an empty or
- * absolute segment, a NUL, `.git`) or a git control file. Checked for every path of a diff
- * before anything is read, since `git ls-tree -- <path>` would itself choke on `../x` or `/x`.
+ * The path rules (admit.ts) for a path of a diff, before anything is read: `git ls-tree -- <path>`
+ * would itself choke on `../x` or `/x`.
  */
-export function checkTargetPath(path: string, commit: string): void {
-  const refuse = (code: string, why: string) => {
-    throw new GitfailoverError(code, `${JSON.stringify(path)} in commit ${commit.slice(0, 12)} ${why}; fix it in the repo (git revert the commit) and push`, {
-      kind: 'stalling',
-      location: { file: path, commit },
-    });
-  };
-  for (const seg of path.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..' || seg.includes('\0') || seg.toLowerCase() === '.git') {
-      refuse('E_UNSAFE_PATH', 'has an unsafe path segment (empty, ".", "..", ".git" or a NUL): it could write outside its folder');
-    }
-    if (GIT_CONTROL_FILES.has(seg.toLowerCase())) refuse('E_GIT_CONTROL_FILE', `is a git control file (${seg}), which could make git run commands or fetch other repos; it is never replicated`);
-  }
+export function checkTargetPath(path: string, commit: string, domainsDir: string): void {
+  const refused = admitPath(path, domainsDir);
+  // The whole path, not only its faulty part: `..` alone would not say where it was.
+  if (refused.length > 0) throw refusal({ ...refused[0]!, file: printable(path) }, commit);
 }
 
 export function checkDomainName(domain: string, commit: string, domainsDir: string): void {
-  if (!isSafeSegment(domain)) {
-    throw new GitfailoverError('E_UNSAFE_NAME', `domain folder ${JSON.stringify(`${domainsDir}/${domain}`)} in commit ${commit.slice(0, 12)} is not a safe name (letters, digits, ".", "_", "-")`, {
-      kind: 'stalling',
-      location: { file: `${domainsDir}/${domain}`, commit },
-    });
+  const refused = admitPath(`${domainsDir}/${domain}`, domainsDir, true);
+  if (refused.length > 0) throw refusal(refused[0]!, commit);
+}
+
+/**
+ * Type clashes with the live dir, found while planning: a domain to load where a file is (or where
+ * the domains folder is a file), a global file where a folder is or under a file. Nothing of the
+ * live dir is touched yet; the refusal names the file and the commit.
+ */
+export function checkLiveShape(liveDir: string, plan: { load: readonly string[]; writeGlobal: readonly string[] }, domainsDir: string, commit: string): void {
+  const kindAt = (rel: string): 'dir' | 'file' | 'none' => {
+    try {
+      return lstatSync(join(liveDir, rel)).isDirectory() ? 'dir' : 'file';
+    } catch {
+      return 'none';
+    }
+  };
+  const clash = (file: string, why: string) => {
+    throw refusal({ file: printable(file), line: 1, col: 1, code: RULE.typeClash, message: why }, commit);
+  };
+  const parentsOk = (rel: string) => {
+    const segs = rel.split('/');
+    for (let i = 1; i < segs.length; i++) {
+      const parent = segs.slice(0, i).join('/');
+      if (kindAt(parent) === 'file') clash(rel, `the commit has a file under ${printable(parent)}, which is a file in the live dir ${liveDir}, not a folder`);
+    }
+  };
+  if (plan.load.length > 0 && kindAt(domainsDir) === 'file') clash(domainsDir, `is a file in the live dir ${liveDir}, where the commit has the domains folder`);
+  for (const d of plan.load) if (kindAt(`${domainsDir}/${d}`) === 'file') clash(`${domainsDir}/${d}`, `is a file in the live dir ${liveDir}, where the commit has domain ${d}`);
+  for (const g of plan.writeGlobal) {
+    if (kindAt(g) === 'dir') clash(g, `is a file in the commit but a folder in the live dir ${liveDir}`);
+    parentsOk(g);
   }
 }

@@ -34,6 +34,7 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
       durationMs: r.durationMs,
     },
   ];
+  if (r.success) for (const u of r.unmapped ?? []) events.push({ event: 'substitution.unmapped', node: cfg.node, time, domain: u.domain, ip: u.ip, port: u.port, toCommit: r.toCommit ?? '' });
   for (const name of out.extraEvents) {
     if (name === 'sync.disabled') {
       events.push({

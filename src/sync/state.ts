@@ -15,6 +15,8 @@ export interface SyncResult {
   deleted: string[];
   error?: string;
   errorCode?: string;
+  /** Service addresses loaded as production has them (substitution.ips does not map them). */
+  unmapped?: { domain: string; ip: string; port: number }[];
   errorFile?: string;
   errorCommit?: string;
   /** The failure's class (src/errors.ts): only `content` disables automatic sync. */
@@ -67,6 +69,10 @@ export interface StandbyState {
    * stateDir/manifest/ (manifest-store.ts), not in state.json; read from there on first use.
    */
   manifest: Record<string, string>;
+  /** Service addresses of the applied commit that substitution.ips does not map (domain -> ip:port): `ready` fails on them. */
+  unmapped?: Record<string, string[]>;
+  /** Files of the applied commit (metadata aside), for repo.maxFiles without listing the tree on each partial sync. */
+  files?: number;
 }
 
 export function statePath(stateDir: string): string {

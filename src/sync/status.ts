@@ -7,6 +7,8 @@ import { domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
+import { printable } from '../model/admit.js';
+import { blockedLine, loadRecordBlocked } from '../record/blocked.js';
 import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
 import { listOrphans, type Orphan } from '../role/orphans.js';
@@ -48,6 +50,10 @@ export interface NodeStatus {
   pinned: { commit: string; time: string } | null;
   /** The last heartbeat from the primary, and whether what it announced is applied here. */
   heartbeat: { time: string; node?: string; commit?: string; covered: boolean } | null;
+  /** The primary's last record was refused by the admission rules: "recording blocked: <file>: <why>". */
+  recordBlocked: string | null;
+  /** Service addresses loaded unsubstituted (standby), as "domain ip|port". */
+  unmapped: string[];
   /** judgeReadiness() over these facts (commands.check is not run by status; `ready` runs it). */
   ready: Readiness;
 }
@@ -68,6 +74,8 @@ export function readinessFacts(s: Omit<NodeStatus, 'ready'>, roleSource: string,
     pinned: s.pinned,
     interruptedApply: s.interruptedApply,
     heartbeat: s.heartbeat ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(s.heartbeat.time)) / 1000), node: s.heartbeat.node, commit: s.heartbeat.commit, covered: s.heartbeat.covered } : null,
+    unmapped: s.unmapped,
+    recordBlocked: s.recordBlocked,
     repoPrimary: splitBrainOf(s),
   };
 }
@@ -125,6 +133,11 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       conflicts: loadConflicts(cfg.repo.stateDir),
       pinned: state.pinned ?? null,
       heartbeat,
+      recordBlocked: (() => {
+        const b = loadRecordBlocked(cfg.repo.stateDir);
+        return b ? blockedLine(b) : null;
+      })(),
+      unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
     };
     return { ...s, ready: judgeReadiness(readinessFacts(s, roleSource(cfg), { fetched: opts.fetch !== false })) };
   } finally {
@@ -194,6 +207,7 @@ export function formatStatus(s: NodeStatus): string {
     `behind:      ${s.behind ?? (s.role === 'primary' ? 'diverged (the next record takes the remote commits in)' : 'history differs (a full sync is needed)')}`,
   ];
   if (s.role === 'primary' || s.unpushed > 0) lines.push(`unpushed:    ${s.unpushed}`);
+  if (s.recordBlocked) lines.push(s.recordBlocked);
   if (s.role === 'standby') {
     lines.push(`automatic:   ${s.automatic ? 'on' : `off${s.disabledReason ? ` (${s.disabledReason})` : ''}`}`);
     if (s.lastSync) {
@@ -205,9 +219,10 @@ export function formatStatus(s: NodeStatus): string {
     const d = s.drift;
     const n = d.changed.length + d.missing.length + d.extra.length;
     lines.push(`drift:       ${n === 0 ? 'none' : `${n} file(s) differ from the applied commit`}`);
-    for (const p of d.changed) lines.push(`  changed  ${p}`);
-    for (const p of d.missing) lines.push(`  missing  ${p}`);
-    for (const p of d.extra) lines.push(`  extra    ${p}`);
+    // A name in the live dir may hold escape sequences: printed escaped, never raw to a terminal.
+    for (const p of d.changed) lines.push(`  changed  ${printable(p)}`);
+    for (const p of d.missing) lines.push(`  missing  ${printable(p)}`);
+    for (const p of d.extra) lines.push(`  extra    ${printable(p)}`);
   }
   if (splitBrainOf(s) && s.primary) {
     lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);

@@ -8,6 +8,7 @@ import { runCommand } from '../loaders/commands.js';
 import type { FsOps } from '../loaders/fs-ops.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
+import { admitCount, BindingIndex, hostPort, isAdmitted, splitBinding, unmappedBindings, type BindingFact } from '../model/admit.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
@@ -25,7 +26,7 @@ import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
-import { checkDomainName, checkTargetPath, readTarget } from './read-target.js';
+import { checkDomainName, checkLiveShape, checkTargetPath, readTarget, refusal } from './read-target.js';
 import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type Journal, type StandbyState, type SyncResult } from './state.js';
 import type { Progress } from '../util/progress.js';
 
@@ -195,9 +196,20 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }));
 
     let fullListing: LsEntry[] | undefined;
+    let filesAfter: number | undefined;
     if (mode === 'partial') {
       const diff = await repo.diff(applied, target);
-      for (const d of diff) checkTargetPath(d.path, target);
+      for (const d of diff) checkTargetPath(d.path, target, domainsDir);
+      // repo.maxFiles over the whole tree, kept as a count in the state (listing the tree on every
+      // partial sync would cost as much as the sync): only a commit that adds files can exceed it.
+      const added = diff.filter((d) => d.status === 'A' && isAdmitted(d.path)).length;
+      const removed = diff.filter((d) => d.status === 'D' && isAdmitted(d.path)).length;
+      if (added > 0 || state.files !== undefined) {
+        const before = state.files ?? (await repo.lsTree(applied!)).filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
+        filesAfter = before + added - removed;
+        const over = admitCount(filesAfter, { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles });
+        if (over.length > 0) throw refusal(over[0]!, target);
+      }
       const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
       for (const d of journal?.domains ?? []) touched.add(d);
       for (const d of touched) checkDomainName(d, target, domainsDir);
@@ -222,6 +234,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       plan = planPartial(diff, domainsDir, (d) => present.has(d), { domains: journal?.domains ?? [], globals: interruptedGlobals });
     } else {
       fullListing = await repo.lsTree(target);
+      filesAfter = fullListing.filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
       const previousGlobals = [
         ...new Set([...Object.keys(loadGlobalsManifest(stateDir)), ...(journal?.globals ?? [])]),
       ].filter((p) => classifyPath(p, domainsDir).kind === 'global');
@@ -238,6 +251,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     result.domains = plan.load;
     result.deleted = plan.delete;
+    checkLiveShape(cfg.live.dir, plan, domainsDir, target);
     mark('plan');
 
     const settings: RenderSettings = { substitution: cfg.substitution, file: cfg.file, domainsDir };
@@ -250,7 +264,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const work = new CheckWork(settings, renderOpts, checked, opts.dryRun ? undefined : loader.stage?.bind(loader));
     let rendered: Rendered;
     try {
-      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.live.maxFileSize, listing: fullListing, onBatch: (b, complete) => work.add(b, complete) });
+      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles, listing: fullListing, onBatch: (b, complete) => work.add(b, complete) });
       rendered = await work.finish(files, target);
     } finally {
       await work.close();
@@ -261,6 +275,21 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
     if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir);
+    // Substitution never passes production's address silently: refused with substitution.strict,
+    // else reported (log, substitution.unmapped event) and `ready` fails until it is mapped or kept.
+    const unmapped = unmappedBindings(rendered.bindings, cfg.substitution.ips, cfg.substitution.keep);
+    if (unmapped.length > 0) {
+      const u = unmapped[0]!;
+      const what = `${domainsDir}/${u.domain}/services.yaml: ${hostPort(u.ip, u.port)} is not in substitution.ips of ${cfg.file}, so the failover would listen on production's address`;
+      if (cfg.substitution.strict) {
+        throw new GitfailoverError('E_IP_NOT_SUBSTITUTED', `commit ${target.slice(0, 12)} is refused: ${what}${unmapped.length > 1 ? ` (and ${unmapped.length - 1} more)` : ''}. Nothing was applied; map it under substitution.ips, or list it under substitution.keep if it is shared on purpose`, {
+          kind: 'stalling',
+          location: { file: `${domainsDir}/${u.domain}/services.yaml`, commit: target },
+        });
+      }
+      for (const x of unmapped) opts.log?.(`warning: ${domainsDir}/${x.domain}/services.yaml: ${hostPort(x.ip, x.port)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`);
+      result.unmapped = unmapped;
+    }
 
     if (opts.dryRun) {
       patches = dryRunPatches(cfg.live.dir, rendered, plan, loader, domainsDir, secretPaths);
@@ -269,7 +298,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     if (planIsEmpty(plan) && !journal && mode === 'partial') {
       // Only metadata changed (.gitfailover/): nothing to load, but the commit is applied.
-      commitState(target);
+      commitState(target, undefined, filesAfter);
       result.success = true;
       return finish();
     }
@@ -280,7 +309,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     applyStarted = true;
     await applyPlan(cfg, loader, plan, rendered, target, opts, state, repo, domainsDir, renderOpts, journal);
     mark('apply');
-    commitState(target, rendered);
+    commitState(target, rendered, filesAfter);
     result.success = true;
     // The applied commit reaches disk before the journal goes, and staging is cleared before it
     // too: a kill between clearing the journal and saving the state left the live dir at the
@@ -323,9 +352,17 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   }
 
   /** Record the applied commit (saved by finish()), its bindings and manifest shards. */
-  function commitState(target: string, rendered?: Rendered): void {
+  function commitState(target: string, rendered?: Rendered, files?: number): void {
     state.appliedCommit = target;
     if (verifiedAnchor) state.verifiedCommit = verifiedAnchor;
+    if (files !== undefined) state.files = files;
+    if (rendered && plan) {
+      // Which loaded domains still carry production's addresses: replaced per domain, as the bindings are.
+      const next: Record<string, string[]> = plan.mode === 'full' ? {} : { ...state.unmapped };
+      for (const d of [...plan.delete, ...rendered.domains.keys()]) delete next[d];
+      for (const u of result.unmapped ?? []) (next[u.domain] ??= []).push(hostPort(u.ip, u.port));
+      state.unmapped = Object.keys(next).length > 0 ? next : undefined;
+    }
     if (rendered && plan) {
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.
@@ -412,7 +449,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
  * are (the applied bindings in `state`, read from their file on first use; not by a full sync).
  */
 function checkBindings(fresh: Record<string, string[]>, state: StandbyState, plan: SyncPlan, commit: string, domainsDir: string): void {
-  const owner = new Map<string, string>();
+  // admit.ts's rule: one ip:port per service, and a wildcard overlaps its family on that port.
+  const index = new BindingIndex();
   const replaced = new Set([...plan.load, ...plan.delete]);
   if (plan.mode === 'partial') {
     // The stored bindings are conflict-free: every apply passed this check before they were
@@ -421,21 +459,27 @@ function checkBindings(fresh: Record<string, string[]>, state: StandbyState, pla
     // it bound before (a user change, the common case) the result binds what the applied state
     // does and cannot conflict: no map of every domain's bindings (30,000 at 10,000 domains).
     if (plan.load.every((d) => sameBindings(state, d, fresh[d]))) return;
-    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) owner.set(b, d);
+    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) index.add(factOf(b, d));
   }
   for (const [d, list] of Object.entries(fresh)) {
     for (const b of list) {
-      const other = owner.get(b);
+      const other = index.add(factOf(b, d));
       if (other !== undefined) {
+        const mine = splitBinding(b);
+        const theirs = other.ip === mine.ip ? '' : `overlaps ${hostPort(other.ip, other.port)}, which `;
         throw new GitfailoverError(
           'E_DUPLICATE_BINDING',
-          `commit ${commit.slice(0, 12)} is refused: ${domainsDir}/${d}/services.yaml: domain ${d} binds ${b} (after IP substitution), which domain ${other === d ? 'itself already binds' : `${other} already binds`}. Nothing was applied`,
+          `commit ${commit.slice(0, 12)} is refused: ${domainsDir}/${d}/services.yaml: domain ${d} binds ${b} (after IP substitution), which ${theirs}domain ${other.domain === d ? 'itself already binds' : `${other.domain} already binds`}. Nothing was applied`,
           { kind: 'stalling', location: { file: `${domainsDir}/${d}/services.yaml`, commit } },
         );
       }
-      owner.set(b, d);
     }
   }
+}
+
+function factOf(binding: string, domain: string): BindingFact {
+  const { ip, port } = splitBinding(binding);
+  return { file: domain, line: 1, col: 1, service: '', ip, port, domain };
 }
 
 async function applyPlan(

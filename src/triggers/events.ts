@@ -10,6 +10,8 @@ export const EVENT_NAMES = [
   'sync.recovered',
   'push.failed',
   'record.conflict',
+  'record.failed',
+  'substitution.unmapped',
   'drift',
   'lag',
   'promote',
@@ -103,6 +105,26 @@ export interface RecordConflictEvent extends EventBase {
   text: string;
 }
 
+/** The primary refused to record its live dir (an admission rule): nothing is recorded until it is fixed. */
+export interface RecordFailedEvent extends EventBase {
+  event: 'record.failed';
+  error: string;
+  /** the first file at fault */
+  errorFile?: string;
+  /** each problem as "file: why [CODE]" */
+  problems: string[];
+  problemsText: string;
+}
+
+/** A sync loaded a service with an address substitution.ips does not map (nor substitution.keep lists). */
+export interface SubstitutionUnmappedEvent extends EventBase {
+  event: 'substitution.unmapped';
+  domain: string;
+  ip: string;
+  port: number;
+  toCommit: string;
+}
+
 /** The standby's live dir differs from the applied commit. */
 export interface DriftEvent extends EventBase {
   event: 'drift';
@@ -142,6 +164,8 @@ export type TriggerEvent =
   | SyncRecoveredEvent
   | PushFailedEvent
   | RecordConflictEvent
+  | RecordFailedEvent
+  | SubstitutionUnmappedEvent
   | DriftEvent
   | LagEvent
   | RoleEvent
@@ -163,6 +187,8 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   'sync.recovered': [...COMMON, 'failures', 'failingSince', 'toCommit', 'shortCommit', 'domains', 'domainsText'],
   'push.failed': [...COMMON, 'unpushed', 'error'],
   'record.conflict': [...COMMON, 'files', 'branch', 'liveCommit', 'incomingCommit', 'incomingAuthor', 'text'],
+  'record.failed': [...COMMON, 'error', 'errorFile', 'problems', 'problemsText'],
+  'substitution.unmapped': [...COMMON, 'domain', 'ip', 'port', 'toCommit', 'shortCommit'],
   drift: [...COMMON, 'files', 'domains', 'domainsText', 'appliedCommit'],
   lag: [...COMMON, 'behindSeconds', 'reason', 'appliedCommit', 'targetCommit'],
   promote: [...COMMON, 'role', 'primary', 'commit'],
@@ -273,6 +299,12 @@ export function sampleEvent(name: EventName, node: string, overrides: Record<str
       break;
     case 'record.conflict':
       event = { ...base, event: 'record.conflict', files: ['domains/example/users/alice.yaml'], branch: 'gitfailover/conflict/test-20240101T000000Z', liveCommit: '0'.repeat(40), incomingCommit: '1'.repeat(40), incomingAuthor: 'Test', text: 'test conflict' };
+      break;
+    case 'record.failed':
+      event = { ...base, event: 'record.failed', error: 'test error', errorFile: 'domains/example/shadow.conf', problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'], problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]' };
+      break;
+    case 'substitution.unmapped':
+      event = { ...base, event: 'substitution.unmapped', domain: 'example', ip: '10.0.0.6', port: 22, toCommit: head };
       break;
     case 'drift':
       event = { ...base, event: 'drift', files: ['domains/example/domain.yaml'], domains: ['example'], appliedCommit: head };

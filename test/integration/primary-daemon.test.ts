@@ -51,7 +51,7 @@ describe('primary daemon', () => {
     await d.waitFor(/^ready/);
     const before = remoteSubjects(fx.remote).length;
     for (let i = 0; i < 20; i++) {
-      fx.write(`domains/acme/users/u${String(i).padStart(2, '0')}.yaml`, userYaml(`u${i}`));
+      fx.write(`domains/acme/users/u${String(i).padStart(2, '0')}.yaml`, userYaml(`u${String(i).padStart(2, '0')}`));
       await sleep(4);
     }
     await d.waitFor(/^pushed 1 commit /);

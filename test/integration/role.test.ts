@@ -219,7 +219,7 @@ describe('ready', () => {
     expect(r.code, r.stdout).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.ready).toBe(true);
-    expect(j.checks.map((c: { name: string }) => c.name)).toEqual(['role', 'remote', 'applied', 'last sync', 'drift', 'quarantine', 'heartbeat', 'check acme']);
+    expect(j.checks.map((c: { name: string }) => c.name)).toEqual(['role', 'remote', 'applied', 'last sync', 'drift', 'substitution', 'quarantine', 'heartbeat', 'check acme']);
 
     writeUser(p.prodLive, 'acme', 'bob');
     await ok(['record', '-c', p.primary]);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cli, cliOk, snapshot, usePairs, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
+import { cli, cliOk, git, snapshot, usePairs, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
 
 /**
  * The applied bindings live in their own file in the state dir, named by state.json: written only
@@ -21,6 +21,20 @@ async function syncedPair(): Promise<Pair> {
   await cliOk(['record', '-c', p.primary]);
   await cliOk(['sync', '-c', p.standby]);
   return p;
+}
+
+/**
+ * A commit with a duplicate binding, pushed past the primary (which refuses to record one) by a
+ * person with push rights: a clone, a commit, a push.
+ */
+async function pushPast(p: Pair, domain: string, spec: Parameters<typeof writeDomain>[2]): Promise<void> {
+  const work = join(p.dir, `clone-${domain}`);
+  rmSync(work, { recursive: true, force: true });
+  await git(['clone', '-q', p.remote, work]);
+  writeDomain(work, domain, spec);
+  await git(['-C', work, 'add', '-A']);
+  await git(['-C', work, 'commit', '-q', '-m', `add ${domain}`]);
+  await git(['-C', work, 'push', '-q', 'origin', 'HEAD:main']);
 }
 
 /** What a gitfailover from before the bindings file left: the bindings inside state.json. */
@@ -59,8 +73,7 @@ describe('bindings file', () => {
   it('a new domain binding what a domain left as it is binds is refused (E_DUPLICATE_BINDING), read from the bindings file', async () => {
     const p = await syncedPair();
     const before = snapshot(p.failLive);
-    writeDomain(p.prodLive, 'gamma', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['gina'] });
-    await cliOk(['record', '-c', p.primary]);
+    await pushPast(p, 'gamma', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['gina'] });
     const r = await cli(['sync', '-c', p.standby]);
     expect(r.code).toBe(1);
     expect(readState(p).lastSync).toMatchObject({ success: false, errorCode: 'E_DUPLICATE_BINDING', errorFile: 'domains/gamma/services.yaml' });
@@ -96,8 +109,7 @@ describe('bindings file', () => {
     expect(bindingsFiles(p)).toEqual([state.bindingsFile]);
 
     // the migrated bindings still refuse a duplicate
-    writeDomain(p.prodLive, 'gamma', { services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 21 }] });
-    await cliOk(['record', '-c', p.primary]);
+    await pushPast(p, 'gamma', { services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 21 }] });
     expect((await cli(['sync', '-c', p.standby])).code).toBe(1);
     expect(readState(p).lastSync).toMatchObject({ errorCode: 'E_DUPLICATE_BINDING', errorFile: 'domains/gamma/services.yaml' });
   });

@@ -1,10 +1,21 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { cli, git, inodeAndMtime, removeDir, snapshot, writeDomain, writeFile, writeUser, usePairs, cliOk } from '../helpers/fixture.js';
 
 const pair = usePairs();
+
+/** A commit pushed past the primary by a person with push rights: a clone, the files, a push. */
+async function pushPast(p: { dir: string; remote: string }, files: Record<string, string>): Promise<void> {
+  const work = join(p.dir, 'push-past');
+  rmSync(work, { recursive: true, force: true });
+  await git(['clone', '-q', p.remote, work]);
+  for (const [path, content] of Object.entries(files)) writeFile(join(work, path), content);
+  await git(['-C', work, 'add', '-A']);
+  await git(['-C', work, 'commit', '-q', '-m', 'pushed past the primary']);
+  await git(['-C', work, 'push', '-q', 'origin', 'HEAD:main']);
+}
 const ok = cliOk;
 
 const liveOnly = (rel: string) => rel.startsWith('.gitfailover');
@@ -230,8 +241,17 @@ describe('standby sync', () => {
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     writeDomain(p.prodLive, 'beta', { users: ['bob'] });
     writeFile(join(p.prodLive, 'domains/beta/triggers.yaml'), stringify({ triggers: [{ on: 'sync', if: 'success == false', webhook: { url: 'http://127.0.0.1:9/never' } }] }));
-    writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), stringify({ triggers: [{ on: 'sync', if: 'success ==', webhook: { url: 'http://127.0.0.1:9/x' } }] }));
+    const invalid = stringify({ triggers: [{ on: 'sync', if: 'success ==', webhook: { url: 'http://127.0.0.1:9/x' } }] });
+    writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), invalid);
+    // The primary refuses to record what a standby would refuse (one admission rule set)...
+    const refused = await cli(['record', '-c', p.primary]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('domains/acme/triggers.yaml');
+    expect(refused.stderr).toContain('[E_TRIGGERS]');
+    rmSync(join(p.prodLive, 'domains/acme/triggers.yaml'));
     await ok(['record', '-c', p.primary]);
+    // ...so a person with push rights pushes it past the primary.
+    await pushPast(p, { 'domains/acme/triggers.yaml': invalid });
     const bad = await cli(['sync', '-c', p.standby]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('domains/acme/triggers.yaml');
@@ -250,15 +270,13 @@ describe('standby sync', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), stringify({ triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/acme` } }] }));
     // A domain's webhooks go only to hosts the node file allows (none by default).
     writeFile(p.standby, readFileSync(p.standby, 'utf8') + stringify({ domainTriggers: { allowHosts: [`127.0.0.1:${port}`] } }));
-    await ok(['record', '-c', p.primary]);
+    await pushPast(p, { 'domains/acme/triggers.yaml': stringify({ triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/acme` } }] }) });
     await ok(['sync', '-c', p.standby]);
     expect(received).toHaveLength(1);
     expect(JSON.parse(received[0]!).domains).toContain('acme');
-    writeUser(p.prodLive, 'beta', 'carol');
-    await ok(['record', '-c', p.primary]);
+    await pushPast(p, { 'domains/beta/users/carol.yaml': stringify({ name: 'carol', home: '/data/carol' }) });
     await ok(['sync', '-c', p.standby]);
     expect(received, 'a sync touching only beta does not fire acme\'s trigger').toHaveLength(1);
     server.close();

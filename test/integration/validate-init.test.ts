@@ -135,9 +135,9 @@ describe('gitfailover validate', () => {
     const out = JSON.parse(r.stdout) as { ok: boolean; problems: { file: string; code: string; line: number }[] };
     expect(out.ok).toBe(false);
     expect(out.problems.map((p) => [p.code, p.file, p.line])).toEqual([
-      ['E_UNSAFE_DOMAIN_NAME', 'domains/ bad name', 1],
-      ['E_UNSAFE_DOMAIN_NAME', 'domains/a..b', 1],
-      ['E_UNSAFE_USER_NAME', 'domains/acme/users/..hidden.yaml', 1],
+      ['E_UNSAFE_NAME', 'domains/ bad name', 1],
+      ['E_UNSAFE_NAME', 'domains/a..b', 1],
+      ['E_UNSAFE_NAME', 'domains/acme/users/..hidden.yaml', 1],
     ]);
   });
 

@@ -107,8 +107,10 @@ describe('validateTree', () => {
       'domains/nul\0x/domain.yaml': 'enabled: true\n',
     });
     const problems = await validateTree(tree);
-    const unsafe = problems.filter((p) => p.code === 'E_UNSAFE_DOMAIN_NAME').map((p) => p.file);
-    expect(unsafe.sort()).toEqual(['domains/ bad name', 'domains/..', 'domains/a..b', 'domains/nul\\u0000x'].sort());
+    const unsafe = problems.filter((p) => p.code === 'E_UNSAFE_NAME').map((p) => p.file);
+    expect(unsafe.sort()).toEqual(['domains/ bad name', 'domains/a..b'].sort());
+    // ".." and a NUL make a segment unusable anywhere: one code for that fault, wherever it is.
+    expect(problems.filter((p) => p.code === 'E_UNSAFE_PATH').map((p) => p.file).sort()).toEqual(['domains/..', 'domains/nul\\u0000x']);
     expect(problems.every((p) => !p.file.includes('\0'))).toBe(true);
   });
 
@@ -116,8 +118,8 @@ describe('validateTree', () => {
     const tree = memTree({ ...good, 'domains/acme/users/-x.yaml': 'home: /x\n', 'domains/acme/users/a..b.yaml': 'home: /x\n', 'docs/../../etc/passwd': 'x' });
     expect((await codes(tree)).filter(([c]) => c !== 'E_SCHEMA')).toEqual([
       ['E_UNSAFE_PATH', 'docs/..', 1],
-      ['E_UNSAFE_USER_NAME', 'domains/acme/users/-x.yaml', 1],
-      ['E_UNSAFE_USER_NAME', 'domains/acme/users/a..b.yaml', 1],
+      ['E_UNSAFE_NAME', 'domains/acme/users/-x.yaml', 1],
+      ['E_UNSAFE_NAME', 'domains/acme/users/a..b.yaml', 1],
     ]);
   });
 
@@ -175,7 +177,7 @@ describe('validateTree', () => {
 
   it('uses the domains dir given', async () => {
     const tree = memTree({ 'tenants/a..b/domain.yaml': 'enabled: true\n', 'domains/a..b/x': 'fine: it is not a domain here' });
-    expect(await codes(tree, { domainsDir: 'tenants' })).toEqual([['E_UNSAFE_DOMAIN_NAME', 'tenants/a..b', 1]]);
+    expect(await codes(tree, { domainsDir: 'tenants' })).toEqual([['E_UNSAFE_NAME', 'tenants/a..b', 1]]);
   });
 });
 

@@ -1,0 +1,97 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { cli, git, usePairs, writeDomain, writeFile } from '../helpers/fixture.js';
+
+/** The examples of issue 17's "Why", from the user's side (CLI, real repos). */
+const pair = usePairs();
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const editNode = (file: string, change: (d: any) => void) => {
+  const d = parse(readFileSync(file, 'utf8'));
+  change(d);
+  writeFileSync(file, stringify(d));
+};
+const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+
+describe('a refused record is reported and leaves nothing staged', () => {
+  it('a private key: exit 1, "recording blocked" in status until fixed; once keys/** is excluded nothing of it is recorded', async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme');
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    writeFile(join(p.prodLive, 'domains/acme/keys/host_key'), KEY);
+    writeFile(join(p.prodLive, 'domains/acme/keys/host_key.pub'), 'ssh-ed25519 AAAA host\n');
+    const r = await cli(['record', '-c', p.primary]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('domains/acme/keys/host_key');
+    expect(r.stderr).toContain('[E_SECRET_IN_FILE]');
+    const status = await cli(['status', '-c', p.primary]);
+    expect(status.stdout).toMatch(/recording blocked: domains\/acme\/keys\/host_key: .*private key/);
+    const json = JSON.parse((await cli(['status', '-c', p.primary, '--json'])).stdout);
+    expect(json.recordBlocked).toMatch(/^recording blocked: domains\/acme\/keys\/host_key/);
+
+    // The operator excludes the folder: the next record takes nothing of it (the refused attempt staged nothing).
+    const node = readFileSync(p.primary, 'utf8').replace(/live:\n/, 'live:\n  exclude: ["**/keys/**"]\n');
+    writeFileSync(p.primary, node);
+    writeDomain(p.prodLive, 'globex');
+    const ok = await cli(['record', '-c', p.primary]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const files = (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n');
+    expect(files).toContain('domains/globex/domain.yaml');
+    expect(files.filter((f) => f.includes('keys/'))).toEqual([]);
+    expect((await cli(['status', '-c', p.primary])).stdout).not.toContain('recording blocked');
+  });
+
+  it('a file named with escape sequences is refused by record, and validate prints its name escaped', async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme');
+    const name = 'x\u001b[2J\u001b[31mOWNED\u001b[0m\n.conf';
+    writeFile(join(p.prodLive, 'domains/acme', name), 'x\n');
+    const r = await cli(['record', '-c', p.primary]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('[E_UNSAFE_PATH]');
+    expect(r.stderr).not.toContain('\u001b');
+    const v = await cli(['validate', p.prodLive]);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toContain('x\\u001b[2J');
+    expect(v.stdout).not.toContain('\u001b');
+  });
+});
+
+describe('substitution never passes production\'s address silently', () => {
+  const services = (ip: string) => ({ services: [{ name: 'sftp', protocol: 'sftp', ip, port: 22 }] });
+
+  it('an unmapped service IP: the sync warns, ready fails naming it; substitution.keep accepts it; substitution.strict refuses it', async () => {
+    const p = await pair();
+    writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
+    writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    const s = await cli(['sync', '-c', p.standby]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/domain newco: 10\.0\.0\.6:22 is not in substitution\.ips/);
+    const ready = await cli(['ready', '-c', p.standby, '--json']);
+    expect(ready.code).toBe(1);
+    const check = JSON.parse(ready.stdout).checks.find((c: { name: string }) => c.name === 'substitution');
+    expect(check.status).toBe('fail');
+    expect(check.detail).toMatch(/production's address: newco 10\.0\.0\.6:22/);
+
+    editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
+    expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
+    const kept = JSON.parse((await cli(['ready', '-c', p.standby, '--json'])).stdout).checks.find((c: { name: string }) => c.name === 'substitution');
+    expect(kept.status).toBe('ok');
+
+    editNode(p.standby, (d) => {
+      delete d.substitution.keep;
+      d.substitution.strict = true;
+    });
+    const before = execFileSync('find', [p.failLive, '-type', 'f']).toString();
+    writeDomain(p.prodLive, 'newco', { ...services('10.0.0.6'), users: ['bob'] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    const refused = await cli(['sync', '-c', p.standby]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/10\.0\.0\.6:22 is not in substitution\.ips/);
+    expect(execFileSync('find', [p.failLive, '-type', 'f']).toString()).toBe(before);
+    rmSync(join(p.prodLive, 'domains/newco'), { recursive: true });
+  });
+});
