@@ -7,6 +7,7 @@ import { registerStandbyCommands } from './standby.js';
 import { registerTriggersCommands } from './triggers.js';
 import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
+import { packageInfo } from '../util/package-info.js';
 
 /** Exit codes (DESIGN.md): 0 success, 1 operation failed, 2 usage or configuration error. */
 export const EXIT_OK = 0;
@@ -23,7 +24,7 @@ export class Exit extends Error {
 export function buildProgram(): Command {
   const program = new Command('gitfailover')
     .description("Keep a failover server's configuration identical to production's through git.")
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(packageInfo().version)
     .showHelpAfterError('(run gitfailover --help for usage)')
     .exitOverride();
   registerInit(program);
