@@ -200,8 +200,7 @@ describe('https remote (git http-backend behind basic auth)', () => {
   });
 });
 
-// sshd comes from openssh-server; ssh-keygen and ssh (openssh-client) come with it.
-describe.skipIf(!requireSystem(['openssh-server']).ok)('ssh remote (OpenSSH sshd with a deploy key)', () => {
+describe.skipIf(!requireSystem(['openssh-server', 'openssh-client']).ok)('ssh remote (OpenSSH sshd with a deploy key)', () => {
   let dir: string;
   let keys: string;
   let sshd: Sshd;
