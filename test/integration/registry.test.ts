@@ -38,6 +38,8 @@ function freePort(): Promise<number> {
 
 async function startVerdaccio(dir: string): Promise<string> {
   const port = await freePort();
+  // dependencies come through the registry this machine's npm uses (the npm registry, or a mirror)
+  const uplink = (await mustRun('npm', ['config', 'get', 'registry'], { cwd: dir })).stdout.trim() || 'https://registry.npmjs.org/';
   const config = join(dir, 'verdaccio.yaml');
   writeFileSync(
     config,
@@ -48,7 +50,7 @@ async function startVerdaccio(dir: string): Promise<string> {
       `    file: ${join(dir, 'htpasswd')}`,
       'uplinks:',
       '  npmjs:',
-      '    url: https://registry.npmjs.org/',
+      `    url: ${uplink}`,
       'packages:',
       // never proxied: whatever installs gitfailover here got the copy this test published
       "  'gitfailover':",
