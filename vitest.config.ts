@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // prints which suites were skipped for a missing Debian package (test/helpers/system.ts)
+    globalSetup: ['test/setup/system-skips.ts'],
   },
 });

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { GitfailoverError } from '../errors.js';
 import { scaffoldConfigRepo } from '../init/scaffold.js';
+import { packageInfo } from '../util/package-info.js';
 import { EXIT_USAGE, Exit } from './main.js';
 
 /** `gitfailover init <dir> [--force]` */
@@ -29,9 +30,10 @@ export function registerInit(program: Command): void {
         '',
         'Next steps:',
         `  1. Edit the example domain in ${dir}/domains/acme/, or replace it with your own domains.`,
-        `  2. Check it:            npx gitfailover validate ${dir}`,
+        `  2. Check it:            gitfailover validate ${dir}`,
         `  3. Make it a git repo:  cd ${dir} && git init -b main && git add . && git commit -m "Initial configuration"`,
         '  4. Push it to the remote your nodes share (repo.remote in each gitfailover.yaml).',
+        `  5. The CI workflow .github/workflows/config-check.yml runs gitfailover@${packageInfo().version}: raise that version when you upgrade the servers.`,
         '',
       ];
       process.stdout.write(out.join('\n'));

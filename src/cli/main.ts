@@ -8,6 +8,7 @@ import { registerTriggersCommands } from './triggers.js';
 import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
 import { registerSecretsCommands } from './secrets.js';
+import { packageInfo } from '../util/package-info.js';
 
 export { EXIT_OK, EXIT_FAILED, EXIT_USAGE };
 
@@ -21,7 +22,7 @@ export class Exit extends Error {
 export function buildProgram(): Command {
   const program = new Command('gitfailover')
     .description("Keep a failover server's configuration identical to production's through git.")
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(packageInfo().version)
     .showHelpAfterError('(run gitfailover --help for usage)')
     .exitOverride();
   registerInit(program);

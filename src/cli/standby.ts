@@ -5,7 +5,8 @@ import { statusOf, formatStatus, statusProblem } from '../sync/status.js';
 import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
 import { startDomains } from '../role/domains.js';
 import { loadState } from '../sync/state.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { parseDuration } from '../config/duration.js';
+import { EXIT_FAILED, EXIT_USAGE, Exit } from './main.js';
 
 export function registerStandbyCommands(program: Command): void {
   program
@@ -103,8 +104,26 @@ export function registerStandbyCommands(program: Command): void {
     .option('-c, --config <file>', 'node file')
     .option('--json', 'machine-readable output')
     .option('--no-fetch', 'do not contact the remote (use the last fetched head)')
-    .action(async (o: { config?: string; json?: boolean; fetch?: boolean }) => {
+    .option('--watch', 'refresh until Ctrl-C: redrawn in place on a terminal, one line per change otherwise')
+    .option('--interval <duration>', 'with --watch: time between refreshes (e.g. 500ms, 2s, 1m)', '2s')
+    .action(async (o: { config?: string; json?: boolean; fetch?: boolean; watch?: boolean; interval: string }) => {
+      const intervalMs = parseDuration(o.interval);
+      if (intervalMs === undefined || intervalMs < 100) {
+        process.stderr.write(`gitfailover status: --interval "${o.interval}" is not a duration of at least 100ms (e.g. 500ms, 2s, 1m)\n`);
+        throw new Exit(EXIT_USAGE);
+      }
       const cfg = loadNodeFile({ file: o.config });
+      if (o.watch) {
+        const { watchStatus } = await import('./status-watch.js');
+        const stopped = new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        const tty = process.stdout.isTTY === true;
+        await watchStatus(cfg, { intervalMs, fetch: o.fetch !== false, json: !!o.json, tty, write: (t) => process.stdout.write(t), stopped });
+        if (tty) process.stdout.write('\n');
+        return;
+      }
       const s = await statusOf(cfg, { fetch: o.fetch !== false });
       const problem = statusProblem(s);
       process.stdout.write(o.json ? JSON.stringify({ ...s, problem: problem ?? null }, null, 2) + '\n' : formatStatus(s));

@@ -1,8 +1,8 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
-import { domainsDirOf } from '../model/layout.js';
+import { DEFAULT_DOMAINS_DIR, domainsDirOf } from '../model/layout.js';
 import type { Problem } from '../model/parse.js';
 import { dirTreeSource } from '../model/tree-source.js';
 import { DEFAULT_MAX_FILE_SIZE, validateTree } from '../model/validate.js';
@@ -59,10 +59,20 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
 
   // A bad node file is a configuration error: loadNodeFile throws ConfigError, main exits 2.
   const node = flags.node === undefined ? undefined : loadNodeFile({ file: flags.node });
+  const domainsDir = node ? domainsDirOf(node.live.domains) : DEFAULT_DOMAINS_DIR;
+  // An empty or wrong folder has no problems to find: saying "no problems" there would let a CI
+  // job that checks out the wrong path pass.
+  if (!existsSync(join(root, 'server.yaml')) && !existsSync(join(root, domainsDir))) {
+    const message = `${dir} is not a config repo: it has neither server.yaml nor ${domainsDir}/; give the folder of a config repo, or create one with \`gitfailover init ${dir}\``;
+    if (format === 'github') process.stdout.write(`::error title=E_NOT_CONFIG_REPO::${escapeData(message)}\n`);
+    if (format === 'json') process.stdout.write(`${JSON.stringify({ ok: false, dir, problems: [], error: { code: 'E_NOT_CONFIG_REPO', message } }, null, 2)}\n`);
+    process.stderr.write(`gitfailover validate: ${message}\n`);
+    return EXIT_FAILED;
+  }
   const problems = await validateTree(dirTreeSource(root), {
     maxFileSize: maxFileSize ?? node?.repo.maxFileSize,
     maxFiles: maxFiles ?? node?.repo.maxFiles,
-    domainsDir: node ? domainsDirOf(node.live.domains) : undefined,
+    domainsDir: node ? domainsDir : undefined,
     node,
   });
 

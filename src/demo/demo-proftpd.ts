@@ -13,6 +13,7 @@ import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig } from '../
 import { git } from '../repo/git.js';
 import { loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
+import { freePort } from './free-port.js';
 
 /**
  * `npm run demo -- --proftpd`: two real ProFTPD daemons (production 127.0.0.2, failover
@@ -21,8 +22,6 @@ import { syncOnce } from '../sync/sync.js';
  */
 const PROD_IP = '127.0.0.2';
 const FAIL_IP = '127.0.0.3';
-const FTP_PORT = 21021;
-const SFTP_PORT = 21022;
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => process.stdout.write(`\n${bold(`== ${s}`)}\n`);
@@ -59,6 +58,10 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
   } catch {
     throw new Error('--proftpd needs proftpd: apt-get install proftpd-core proftpd-mod-crypto curl openssl');
   }
+  // ephemeral ports, the same on both addresses, so that a port in use elsewhere never stops the demo
+  const FTP_PORT = await freePort([PROD_IP, FAIL_IP]);
+  let SFTP_PORT = await freePort([PROD_IP, FAIL_IP]);
+  while (SFTP_PORT === FTP_PORT) SFTP_PORT = await freePort([PROD_IP, FAIL_IP]);
   const dir = mkdtempSync(join(tmpdir(), 'gitfailover-proftpd-demo-'));
   chmodSync(dir, 0o755); // the demo users' homes are inside; sessions run as uid 65534
   const secret = randomBytes(16).toString('hex');
@@ -122,7 +125,7 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
       repo: { remote, stateDir: join(dir, 'production', 'state') },
       live: { dir: prodLive },
       record: { debounce: '100ms' },
-      notify: { standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
+      notify: { listen: '127.0.0.1:0', standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
     });
     writeFileSync(primaryFile, primaryText);
     const primaryCfg = parseNodeFile(primaryFile, primaryText, env);

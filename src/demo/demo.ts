@@ -72,7 +72,8 @@ async function main(): Promise<void> {
       repo: { remote, stateDir: join(dir, 'production', 'state') },
       live: { dir: prodLive },
       record: { debounce: '300ms' },
-      notify: { standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
+      // port 0: an ephemeral port, so that the demo runs beside anything that holds 7420
+      notify: { listen: '127.0.0.1:0', standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
     });
     writeFileSync(primaryFile, primaryText);
     const primaryCfg = parseNodeFile(primaryFile, primaryText, env);

@@ -1,7 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GitfailoverError } from '../errors.js';
+import { packageInfo } from '../util/package-info.js';
 
 /**
  * `gitfailover init`: copy the config-repo template (templates/config-repo) into a folder. The
@@ -22,14 +23,22 @@ export function templateDir(): string {
  */
 const RENAMED: Record<string, string> = { gitignore: '.gitignore', npmignore: '.npmignore' };
 
+/**
+ * Written as the version of the gitfailover that runs `init`, so that the CI workflow and the
+ * README pin what they run (`npx gitfailover@0.1.0`): a bare name would run whatever is
+ * published under it later.
+ */
+export const VERSION_TOKEN = '__GITFAILOVER_VERSION__';
+
 export interface ScaffoldResult {
   dir: string;
   /** Paths written, relative to `dir`, `/`-separated, sorted. */
   files: string[];
 }
 
-export function scaffoldConfigRepo(dir: string, opts: { force?: boolean; template?: string } = {}): ScaffoldResult {
+export function scaffoldConfigRepo(dir: string, opts: { force?: boolean; template?: string; version?: string } = {}): ScaffoldResult {
   const template = opts.template ?? templateDir();
+  const version = opts.version ?? packageInfo().version;
   if (!existsSync(template)) {
     throw new GitfailoverError('E_TEMPLATE_MISSING', `the config-repo template ${template} is missing from the installation`);
   }
@@ -47,21 +56,23 @@ export function scaffoldConfigRepo(dir: string, opts: { force?: boolean; templat
     }
   }
   const files: string[] = [];
-  copyTree(template, dir, '', files);
+  copyTree(template, dir, '', files, version);
   return { dir, files: files.sort() };
 }
 
-function copyTree(from: string, to: string, rel: string, files: string[]): void {
+function copyTree(from: string, to: string, rel: string, files: string[], version: string): void {
   mkdirSync(to, { recursive: true });
   for (const name of readdirSync(from).sort()) {
     const src = join(from, name);
     const outName = RENAMED[name] ?? name;
     const dst = join(to, outName);
     const relOut = rel ? `${rel}/${outName}` : outName;
-    if (statSync(src).isDirectory()) copyTree(src, dst, relOut, files);
+    if (statSync(src).isDirectory()) copyTree(src, dst, relOut, files, version);
     else {
       mkdirSync(dirname(dst), { recursive: true });
-      copyFileSync(src, dst);
+      const bytes = readFileSync(src);
+      if (bytes.includes(VERSION_TOKEN)) writeFileSync(dst, bytes.toString('utf8').replaceAll(VERSION_TOKEN, version));
+      else copyFileSync(src, dst);
       files.push(relOut);
     }
   }

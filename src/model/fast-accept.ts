@@ -11,7 +11,7 @@ import { domainSchema, userSchema } from './schemas.js';
  * never change its outcome, and every refusal still comes from the canonical check.
  *
  * Why: js-yaml 4 parses these files about 8x faster than the `yaml` package (findings in
- * src/bench/findings.md); a cold full sync of 10,000 domains spent most of its CPU parsing.
+ * bench/findings.md); a cold full sync of 10,000 domains spent most of its CPU parsing.
  *
  * How it stays equal to the canonical check:
  * - Only a plain subset of YAML reaches js-yaml: printable ASCII and newlines; no tab, CR,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
 import { cli, initRemote, makePair, removeDir, writeFile, type CliResult, type Pair } from '../helpers/fixture.js';
+import { requireSystem } from '../helpers/system.js';
 
 /**
  * The server's identity travels too: production's SFTP host key and FTPS certificate and key are
@@ -28,11 +29,10 @@ const curlProtocols = (() => {
     return [];
   }
 })();
+const system = requireSystem(['proftpd-core', 'proftpd-mod-crypto', 'curl', 'openssl']);
 const missing = [
   process.getuid?.() === 0 ? undefined : 'root (ProFTPD switches to each session user)',
-  has('proftpd', ['-v']) ? undefined : 'proftpd (apt-get install proftpd-core proftpd-mod-crypto)',
-  has('openssl', ['version']) ? undefined : 'openssl',
-  ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p)) ? undefined : 'curl with ftp, ftps and sftp',
+  !system.ok || ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p)) ? undefined : 'curl with ftp, ftps and sftp',
 ].filter((m): m is string => m !== undefined);
 if (missing.length > 0) console.warn(`\n*** SKIPPED test/e2e/proftpd-secrets.test.ts: needs ${missing.join(', ')} ***\n`);
 
@@ -72,7 +72,7 @@ async function ok(args: string[]): Promise<CliResult> {
   return r;
 }
 
-describe.skipIf(missing.length > 0)('ProFTPD failover answers with production\'s host key and certificate (declared secrets)', () => {
+describe.skipIf(!system.ok || missing.length > 0)('ProFTPD failover answers with production\'s host key and certificate (declared secrets)', () => {
   let pair: Pair;
   let failFtpd: ProftpdInstanceFiles;
   const children: ChildProcess[] = [];

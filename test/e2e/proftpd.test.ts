@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { ProftpdLoader, type ProftpdSettings } from '../../src/loaders/proftpd/proftpd-loader.js';
 import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
 import { cli, git, initRemote, makePair, removeDir, startCli, writeFile, type Pair } from '../helpers/fixture.js';
+import { requireSystem } from '../helpers/system.js';
 
 /**
  * The whole mission on a real MFT server: two ProFTPD daemons (production on 127.0.0.2, failover
@@ -14,14 +15,7 @@ import { cli, git, initRemote, makePair, removeDir, startCli, writeFile, type Pa
  * FTPS and SFTP. ProFTPD must run as root (it switches to each session's user).
  */
 
-function has(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const system = requireSystem(['proftpd-core', 'proftpd-mod-crypto', 'curl', 'openssl']);
 const curlProtocols = (() => {
   try {
     return /^Protocols: (.*)$/m.exec(execFileSync('curl', ['-V'], { encoding: 'utf8' }))?.[1]?.split(' ') ?? [];
@@ -29,11 +23,10 @@ const curlProtocols = (() => {
     return [];
   }
 })();
+// Beyond the packages: root (not a package, so its own line) and a curl built with all three protocols.
 const missing = [
   process.getuid?.() === 0 ? undefined : 'root (ProFTPD switches to each session user)',
-  has('proftpd', ['-v']) ? undefined : 'proftpd (apt-get install proftpd-core proftpd-mod-crypto)',
-  has('openssl', ['version']) ? undefined : 'openssl',
-  ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p)) ? undefined : 'curl with ftp, ftps and sftp',
+  !system.ok || ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p)) ? undefined : 'curl with ftp, ftps and sftp',
 ].filter((m): m is string => m !== undefined);
 if (missing.length > 0) console.warn(`\n*** SKIPPED test/e2e/proftpd.test.ts: needs ${missing.join(', ')} ***\n`);
 
@@ -94,7 +87,7 @@ interface Fixture {
   primary?: Awaited<ReturnType<typeof startCli>>;
 }
 
-describe.skipIf(missing.length > 0)('ProFTPD production/failover pair replicated by gitfailover', () => {
+describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover pair replicated by gitfailover', () => {
   let fx: Fixture;
 
   const services = (ftpPort: number, sftpPort: number, extra: object[] = []) => ({

@@ -6,6 +6,7 @@ import { redact } from '../../src/repo/git.js';
 import { NodeRepo } from '../../src/repo/node-repo.js';
 import { cli, git, removeDir, snapshot, tempDir, writeDomain, writeFile, writeUser, type CliResult } from '../helpers/fixture.js';
 import { sshKeygen, startSmartHttp, startSshd, type SmartHttpServer, type Sshd } from '../helpers/git-servers.js';
+import { requireSystem } from '../helpers/system.js';
 
 /**
  * Real remotes on loopback: git's smart-HTTP behind basic auth, and OpenSSH's sshd. Every output
@@ -199,7 +200,7 @@ describe('https remote (git http-backend behind basic auth)', () => {
   });
 });
 
-describe('ssh remote (OpenSSH sshd with a deploy key)', () => {
+describe.skipIf(!requireSystem(['openssh-server', 'openssh-client']).ok)('ssh remote (OpenSSH sshd with a deploy key)', () => {
   let dir: string;
   let keys: string;
   let sshd: Sshd;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { cli, cliOk, git, snapshot, usePairs, writeDomain, writeFile, type Pair } from '../helpers/fixture.js';
+import { requireSystem } from '../helpers/system.js';
 
 /**
  * Declared secrets end to end with the real CLI, real git remotes and the real `age` binary:
@@ -70,7 +71,7 @@ async function securedPair(): Promise<{ p: Pair; prodRecipient: string; failReci
   return { p, prodRecipient, failRecipient };
 }
 
-describe('declared secrets', () => {
+describe.skipIf(!requireSystem(['age']).ok)('declared secrets', () => {
   it('are recorded as age ciphertext only, opened 0600 on the standby, and never shown', async () => {
     const { p, prodRecipient, failRecipient } = await securedPair();
     expect(prodRecipient).toMatch(/^age1[a-z0-9]{58}$/);

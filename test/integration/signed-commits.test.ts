@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { cli, git, initRemote, makePair, removeDir, snapshot, writeDomain, writeUser } from '../helpers/fixture.js';
+import { requireSystem } from '../helpers/system.js';
 
 /**
  * Signed commits with throwaway SSH keys: the primary signs what it records (record.signingKey),
@@ -37,7 +38,8 @@ async function adminCommit(user: string, key?: string): Promise<string> {
   return (await git(['rev-parse', 'HEAD'], work)).trim();
 }
 
-describe('signed commits', () => {
+// SSH signatures: git runs ssh-keygen -Y to sign and to verify.
+describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
   it('applies commits signed by an allowed key and refuses an unsigned or a foreign-signed one, firing the event', async () => {
     await initRemote(p);
     const allowedKey = keygen('primary-key');

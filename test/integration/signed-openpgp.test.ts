@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { cli, git, initRemote, makePair, removeDir, snapshot, writeDomain, writeUser } from '../helpers/fixture.js';
+import { requireSystem } from '../helpers/system.js';
 
 /**
  * OpenPGP signatures beside SSH ones, with real gpg: a forge signs the merge commits made in its
@@ -51,7 +52,7 @@ function editNodeFile(file: string, edit: (doc: Record<string, any>) => void): v
   writeFileSync(file, stringify(doc));
 }
 
-describe('OpenPGP signatures', () => {
+describe.skipIf(!requireSystem(['gnupg']).ok)('OpenPGP signatures', () => {
   it('applies a pull request merged with the forge key and refuses a commit by an unknown OpenPGP key', async () => {
     await initRemote(p);
     const sshKey = join(p.dir, 'primary-key');

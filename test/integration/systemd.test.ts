@@ -3,6 +3,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, removeDir, tempDir } from '../helpers/fixture.js';
+import { requireSystem } from '../helpers/system.js';
 
 const UNITS = ['gitfailover-primary.service', 'gitfailover-standby.service'];
 const dirs: string[] = [];
@@ -19,7 +20,7 @@ function analyze(args: string[]): Promise<{ code: number; stderr: string; missin
   });
 }
 
-describe('the shipped systemd units', () => {
+describe.skipIf(!requireSystem(['systemd']).ok)('the shipped systemd units', () => {
   it.each(UNITS)('%s passes systemd-analyze verify, reloads with SIGHUP, and does not pair NoNewPrivileges with sudo advice', async (unit) => {
     const probe = await analyze(['--version']);
     // The one reason to skip: the binary is absent (.ci/run installs the systemd package).

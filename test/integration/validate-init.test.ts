@@ -65,7 +65,11 @@ describe('gitfailover init', () => {
     const steps = wf.jobs.validate.steps as { uses?: string; run?: string; with?: Record<string, unknown> }[];
     expect(steps.some((s) => s.uses?.startsWith('actions/checkout@'))).toBe(true);
     expect(steps.find((s) => s.uses?.startsWith('actions/setup-node@'))?.with?.['node-version']).toBe(20);
-    expect(steps.some((s) => s.run === 'npx gitfailover validate --format github')).toBe(true);
+    // pinned to the version that ran init, never a bare name (test/integration/registry.test.ts runs it)
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(steps.some((s) => s.run === `npx --yes gitfailover@${version} validate --format github`)).toBe(true);
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain(`npx --yes gitfailover@${version} validate .`);
+    expect(r.stdout).toContain(`runs gitfailover@${version}`);
 
     const v = run(['validate', dir]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
@@ -89,6 +93,25 @@ describe('gitfailover init', () => {
 });
 
 describe('gitfailover validate', () => {
+  it('says a folder that is not a config repo is not one, and exits 1', () => {
+    const empty = join(tmp, 'not-a-repo');
+    mkdirSync(empty);
+    writeFileSync(join(empty, 'notes.txt'), 'hello\n');
+    const r = run(['validate', empty]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toMatch(/no problems/);
+    expect(r.stderr).toBe(`gitfailover validate: ${empty} is not a config repo: it has neither server.yaml nor domains/; give the folder of a config repo, or create one with \`gitfailover init ${empty}\`\n`);
+    const gh = run(['validate', '--format', 'github'], empty);
+    expect(gh.code).toBe(1);
+    expect(gh.stdout).toMatch(/^::error title=E_NOT_CONFIG_REPO::\. is not a config repo/);
+    const json = run(['validate', empty, '--format', 'json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: 'E_NOT_CONFIG_REPO' } });
+    // one of the two is enough: a repo whose domains are all gone still has server.yaml
+    writeFileSync(join(empty, 'server.yaml'), 'name: x\n');
+    expect(run(['validate', empty]).stdout).not.toMatch(/not a config repo/);
+  });
+
   it('validates the current folder by default', () => {
     const dir = initRepo();
     const r = run(['validate'], dir);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { pairedRatio, percentile, summarize } from '../../../src/bench/stats.js';
-import { spliceReport } from '../../../src/bench/report.js';
+import { pairedRatio, percentile, summarize } from '../../../bench/stats.js';
+import { spliceReport } from '../../../bench/report.js';
 
 describe('bench statistics', () => {
   it('percentiles are nearest-rank: always an observed sample', () => {

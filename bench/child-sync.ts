@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { parseNodeFile } from '../config/load.js';
-import { syncOnce } from '../sync/sync.js';
+import { parseNodeFile } from '../src/config/load.js';
+import { syncOnce } from '../src/sync/sync.js';
 
 /**
  * One sync in a process of its own, so its peak RSS is the sync's and nothing else's:

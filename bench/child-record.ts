@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseNodeFile } from '../config/load.js';
-import { record } from '../record/record.js';
+import { parseNodeFile } from '../src/config/load.js';
+import { record } from '../src/record/record.js';
 import { domainName, userName, userYaml } from './gen-repo.js';
 
 /**

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 /** Process helpers for the bench: every external step is a real process, timed from outside. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'bin', 'gitfailover.js');
-export const DIST_BENCH = join(ROOT, 'dist', 'bench');
+/** Where bench/tsconfig.json compiles the bench (and the sources it imports) to; never packed. */
+export const DIST_BENCH = join(ROOT, 'dist-bench', 'bench');
 
 export interface Ran {
   ms: number;

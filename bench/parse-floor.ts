@@ -5,11 +5,11 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { parse, parseDocument } from 'yaml';
 import jsyaml from 'js-yaml';
-import { passesFastCheck } from '../model/fast-accept.js';
-import { parseConfigFile } from '../model/parse.js';
+import { passesFastCheck } from '../src/model/fast-accept.js';
+import { parseConfigFile } from '../src/model/parse.js';
 import { createRequire } from 'node:module';
-import { BlobReader } from '../repo/blob-reader.js';
-import { git } from '../repo/git.js';
+import { BlobReader } from '../src/repo/blob-reader.js';
+import { git } from '../src/repo/git.js';
 
 /**
  * The parse floor, in a process of its own (its peak RSS is its own):

@@ -3,9 +3,9 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
-import { gitBlobId } from '../model/tree-source.js';
+import { gitBlobId } from '../src/model/tree-source.js';
 import { commitUserChange, domainName, generateRepo, userName, userYaml } from './gen-repo.js';
-import { freePort, mustRun, ROOT, run, runJson, sleep, startDaemon, waitUntil } from './proc.js';
+import { DIST_BENCH, freePort, mustRun, ROOT, run, runJson, sleep, startDaemon, waitUntil } from './proc.js';
 import { writeReport } from './report.js';
 import { fmtMb, fmtMs, fmtRatio, median, pairedRatio, summarize, table, verdict } from './stats.js';
 import { isoGitComparison } from './iso-compare.js';
@@ -95,7 +95,7 @@ async function machine(): Promise<string> {
     `- date: ${new Date().toISOString()}${quick ? ' (**--quick run**: smaller sizes and fewer samples)' : ''}`,
     `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; memory ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
     `- Node ${process.version}, ${gitVersion}; load average at start ${load} (the machine is shared: five other engineers build and test on it)`,
-    `- every sync runs in a process of its own (\`dist/bench/child-sync.js\`); its time is measured inside that process, Node's start-up excluded; peak RSS is its \`process.resourceUsage().maxRSS\` (the git processes it starts are not included)`,
+    `- every sync runs in a process of its own (\`dist-bench/bench/child-sync.js\`); its time is measured inside that process, Node's start-up excluded; peak RSS is its \`process.resourceUsage().maxRSS\` (the git processes it starts are not included)`,
   ].join('\n');
 }
 
@@ -116,7 +116,7 @@ async function prepareRepos(): Promise<string> {
     rows.push([String(n), String(files), `${size} KB`, fmtMs(ms)]);
     log(`generated ${n} domains (${files} files) in ${fmtMs(ms)}`);
   }
-  return `Synthetic config repos (\`src/bench/gen-repo.ts\`: one \`git fast-import\` stream; each domain has domain.yaml, services.yaml with 3 services, and 20 users as one file per user; every file's content is unique):\n\n${table(['domains', 'files', 'packed repo', 'generated in'], rows)}`;
+  return `Synthetic config repos (\`bench/gen-repo.ts\`: one \`git fast-import\` stream; each domain has domain.yaml, services.yaml with 3 services, and 20 users as one file per user; every file's content is unique):\n\n${table(['domains', 'files', 'packed repo', 'generated in'], rows)}`;
 }
 
 async function fullAndScale(): Promise<void> {
@@ -459,7 +459,7 @@ async function throughput(): Promise<void> {
     const d = domainName((i * 7) % n);
     const rel = `domains/${d}/users/${userName(5)}.yaml`;
     writeFileSync(join(prodLive, rel), userYaml(d, userName(5), 5000 + i));
-    gfMs.push((await mustRun(process.execPath, [join(ROOT, 'dist', 'bench', 'child-record.js'), pFile])).ms);
+    gfMs.push((await mustRun(process.execPath, [join(DIST_BENCH, 'child-record.js'), pFile])).ms);
     writeFileSync(join(work, rel), userYaml(d, userName(5), 5000 + i));
     rawMs.push((await mustRun('sh', ['-c', `cd ${work} && git add -A && git commit -q -m change`])).ms);
   }
@@ -523,7 +523,7 @@ async function main(): Promise<void> {
     if (want('throughput')) await throughput();
     if (want('iso')) sections.push(await isoGitComparison(root, repos, log));
     const total = performance.now() - t0;
-    const findings = readFileSync(join(ROOT, 'src', 'bench', 'findings.md'), 'utf8');
+    const findings = readFileSync(join(ROOT, 'bench', 'findings.md'), 'utf8');
     const body = `# Benchmarks
 
 Written by \`npm run bench\` (${fmtMs(total)} for this run). Figures are medians unless named; ratios are to a baseline measured in the same run.

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { git } from '../repo/git.js';
+import { git } from '../src/repo/git.js';
 
 /**
  * Synthetic config repos for the bench, written with `git fast-import` (one process, no work

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { BlobReader } from '../repo/blob-reader.js';
-import { git } from '../repo/git.js';
-import { parseRawDiff } from '../repo/node-repo.js';
+import { BlobReader } from '../src/repo/blob-reader.js';
+import { git } from '../src/repo/git.js';
+import { parseRawDiff } from '../src/repo/node-repo.js';
 import { fmtMs, fmtRatio, median, table } from './stats.js';
 
 /**
