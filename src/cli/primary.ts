@@ -11,6 +11,7 @@ import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { revert } from '../record/revert.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { EXIT_FAILED, Exit } from './main.js';
+import { printableText } from '../model/admit.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 
@@ -98,11 +99,11 @@ export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<vo
   if (r.incoming) {
     const s = r.incoming.sync.result;
     process.stdout.write(`applied ${r.incoming.incoming.length} commit(s) from ${cfg.repo.branch} to the live dir (${s.domains.length} domain(s) loaded${s.deleted.length ? `, ${s.deleted.length} deleted` : ''})\n`);
-    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${c.subject} (${c.author})\n`);
+    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
     await fireSyncEvents(cfg, r.incoming.sync, { wait: true });
   }
   if (!r.commit) process.stdout.write(r.incoming ? 'no live edit to record\n' : 'no change\n');
-  else process.stdout.write(`recorded ${r.commit.slice(0, 12)} ${r.subject}\n`);
+  else process.stdout.write(`recorded ${r.commit.slice(0, 12)} ${printableText(r.subject ?? '')}\n`);
   if (r.pushed) {
     process.stdout.write(`pushed to ${cfg.repo.branch}\n`);
     await notify(cfg);

@@ -2,6 +2,7 @@ import type { NodeConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { record } from '../record/record.js';
 import { reportRecord } from './primary.js';
+import { printableText } from '../model/admit.js';
 
 /**
  * `gitfailover sync` on the primary: take in the commits on the remote this node did not make
@@ -17,7 +18,7 @@ export async function syncPrimary(cfg: NodeConfig, o: { full?: boolean; to?: str
   } else {
     const p = r.incoming.sync.plan;
     process.stdout.write(`would apply ${r.incoming.incoming.length} commit(s) from ${cfg.repo.branch}:\n`);
-    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${c.subject} (${c.author})\n`);
+    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
     if (p) process.stdout.write(`  load:   ${p.load.join(', ') || '-'}\n  delete: ${p.delete.join(', ') || '-'}\n  global: ${[...p.writeGlobal, ...p.removeGlobal].join(', ') || '-'}\n`);
     for (const patch of r.incoming.sync.patches ?? []) process.stdout.write(patch);
     if (r.conflict) process.stdout.write(`${r.conflict.text}\n`);

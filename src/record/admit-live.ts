@@ -90,7 +90,7 @@ export async function admitLive(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Pro
   if (problems.length > 0) throw refusal(sortProblems(problems), cfg);
   return {
     leftOut,
-    warnings: leftOut.map((l) => `${printable(l.path)} is ${l.size} bytes, over repo.maxFileSize (${cfg.repo.maxFileSize}): not recorded (add it to live.exclude if it is data)`),
+    warnings: leftOut.map((l) => `${printable(l.path)} is ${l.size} bytes, over repo.maxFileSize (${cfg.repo.maxFileSize}): not recorded; the repo keeps the version recorded before, if any, so no node loses it (add it to live.exclude if it is data)`),
   };
 }
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
-import { GitfailoverError, errorMessage } from '../errors.js';
+import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
 import { domainsDirOf, REPO_ONLY } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
@@ -113,13 +113,6 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
   if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, [...leftOut, ...secretExcludes]);
   await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes], { env, workTree: cfg.live.dir });
-  if (admitted.leftOut.length > 0) {
-    // A file recorded before that grew over the limit leaves the repo rather than keep an old copy.
-    await repo.git(['rm', '--cached', '--quiet', '--ignore-unmatch', '--pathspec-from-file=-', '--pathspec-file-nul'], {
-      env: { ...env, GIT_LITERAL_PATHSPECS: '1' },
-      input: admitted.leftOut.map((l) => l.path).join('\0'),
-    });
-  }
   const secrets = await recordSecrets(repo, cfg, env, local);
   warnings.push(...secrets.warnings);
   if (!role) await stampPrimary(repo, cfg, env);
@@ -180,7 +173,8 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
 export function writeExcludes(gitDir: string, exclude: string[]): void {
   const dir = join(gitDir, 'info');
   mkdirSync(dir, { recursive: true });
-  const lines = ['# written by gitfailover from live.exclude', '/.gitfailover*', ...exclude];
+  // .gitfailover itself stays out through the REPO_ONLY pathspecs: as an ignore rule too, git add would fail on it ("paths are ignored").
+  const lines = ['# written by gitfailover from live.exclude', '/.gitfailover-*', ...exclude];
   writeFileSync(join(dir, 'exclude'), lines.join('\n') + '\n');
 }
 
@@ -193,6 +187,11 @@ async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Process
 
 export function parseActor(actor: string | undefined): { name: string; email: string } {
   const text = actor ?? process.env.SUDO_USER ?? safeUser();
+  // The name goes into the commit's author and its Changed-By trailer: a newline would forge a trailer.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(text)) {
+    throw new ConfigError(`--actor ${JSON.stringify(text)}: a name with a control character (a newline, a tab, an escape) would forge lines of the audit trail; give a plain name, such as "Ada Admin <ada@example.com>"`, { field: 'actor' });
+  }
   const m = /^(.*?)\s*<([^>]*)>$/.exec(text);
   if (m) return { name: m[1] || m[2]!, email: m[2]! };
   return { name: text, email: `${text.replace(/[^A-Za-z0-9._-]/g, '_')}@${hostname()}` };

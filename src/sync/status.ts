@@ -191,8 +191,9 @@ export function splitBrainOf(s: Pick<NodeStatus, 'node' | 'role' | 'primary' | '
 /** The problem `status` reports, most serious first; its exit code is STATUS_EXIT[code] (README "Exit codes"). */
 export function statusProblem(s: NodeStatus): 'E_SPLIT_BRAIN' | 'E_LAST_SYNC_FAILED' | 'E_QUARANTINED' | undefined {
   if (splitBrainOf(s)) return 'E_SPLIT_BRAIN';
-  if (s.role === 'standby' && s.lastSync && !s.lastSync.success) return 'E_LAST_SYNC_FAILED';
+  // A quarantined head is also a failed last sync: the cause (5) wins over the symptom (4).
   if (s.role === 'standby' && s.quarantined) return 'E_QUARANTINED';
+  if (s.role === 'standby' && s.lastSync && !s.lastSync.success) return 'E_LAST_SYNC_FAILED';
   return undefined;
 }
 
