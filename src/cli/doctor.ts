@@ -14,7 +14,7 @@ export function registerDoctor(program: Command): void {
       const results: CheckResult[] = [];
       const print = (r: CheckResult) => {
         results.push(r);
-        process.stdout.write(`${r.ok ? (r.warn ? 'WARN' : 'ok  ') : 'FAIL'}  ${r.name}: ${r.detail}\n`);
+        process.stdout.write(`${r.warn ? 'warn' : r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${r.detail}\n`);
         if (!r.ok && r.fix) process.stdout.write(`      fix: ${r.fix}\n`);
       };
       let cfg: NodeConfig | undefined;

@@ -110,8 +110,8 @@ async function refuse(p: Problem, commit: string, repo?: NodeRepo): Promise<neve
   throw refusal(p, commit);
 }
 
-export function refusal(p: Problem, commit: string): GitfailoverError {
-  return new GitfailoverError(p.code, `${p.file} in commit ${commit.slice(0, 12)}: ${p.message}. Nothing was applied; fix it in the repo (git revert the commit) and push`, {
+export function refusal(p: Problem, commit: string, fix = 'fix it in the repo (git revert the commit) and push'): GitfailoverError {
+  return new GitfailoverError(p.code, `${p.file} in commit ${commit.slice(0, 12)}: ${p.message}. Nothing was applied; ${fix}`, {
     kind: 'stalling',
     location: { file: p.file, commit },
   });
@@ -140,14 +140,25 @@ export function checkDomainName(domain: string, commit: string, domainsDir: stri
 export function checkLiveShape(liveDir: string, plan: { load: readonly string[]; writeGlobal: readonly string[] }, domainsDir: string, commit: string): void {
   const kindAt = (rel: string): 'dir' | 'file' | 'none' => {
     try {
-      return lstatSync(join(liveDir, rel)).isDirectory() ? 'dir' : 'file';
-    } catch {
+      const st = lstatSync(join(liveDir, rel));
+      if (st.isSymbolicLink()) link(rel);
+      return st.isDirectory() ? 'dir' : 'file';
+    } catch (err) {
+      if (err instanceof GitfailoverError) throw err;
       return 'none';
     }
   };
+  // The commit may be fine: what is in the way is in the live dir, so the fix is there too.
+  const fix = `move what is in the way out of the live dir (it is not in the applied commit), or change the commit in the repo, then sync again`;
   const clash = (file: string, why: string) => {
-    throw refusal({ file: printable(file), line: 1, col: 1, code: RULE.typeClash, message: why }, commit);
+    throw refusal({ file: printable(file), line: 1, col: 1, code: RULE.typeClash, message: why }, commit, fix);
   };
+  function link(rel: string): never {
+    throw new GitfailoverError('E_OUTSIDE_LIVE_DIR', `${printable(rel)} is a symbolic link in the live dir ${liveDir}, where commit ${commit.slice(0, 12)} writes: nothing is written through a link (it could lead out of the live dir). Nothing was applied; remove the link, then sync again`, {
+      kind: 'stalling',
+      location: { file: printable(rel), commit },
+    });
+  }
   const parentsOk = (rel: string) => {
     const segs = rel.split('/');
     for (let i = 1; i < segs.length; i++) {

@@ -274,7 +274,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const secretPaths = await openRenderedSecrets(new SecretOpener(cfg, target, renderOpts), rendered, plan, domainsDir);
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
-    if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir);
+    if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir, rendered.globals);
     // Substitution never passes production's address silently: refused with substitution.strict,
     // else reported (log, substitution.unmapped event) and `ready` fails until it is mapped or kept.
     const unmapped = unmappedBindings(rendered.bindings, cfg.substitution.ips, cfg.substitution.keep);

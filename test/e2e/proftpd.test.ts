@@ -238,8 +238,17 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     await waitFor('the standby at the remote head', () => lastSync().appliedCommit === head);
     const before = head;
     const huPs = hupCount(fx.failFtpd);
-    // Written straight into production's live dir (a mistake an admin could make): recorded, pushed, refused on the standby.
-    writeFile(join(domainDir(), 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp, [{ name: 'ftp-clash', protocol: 'ftp', ip: PROD_IP, port: PORT.ftpMoved }])));
+    // Pushed past the primary from an admin's clone (the primary itself refuses to record a clash):
+    // the standby refuses it on its own.
+    const admin = join(fx.pair.dir, 'admin-clash');
+    rmSync(admin, { recursive: true, force: true });
+    await git(['clone', '--quiet', fx.pair.remote, admin]);
+    const adminGit = (args: string[]) => git(['-C', admin, '-c', 'user.name=Ada Admin', '-c', 'user.email=ada@example.com', ...args]);
+    writeFileSync(join(admin, 'domains', 'acme', 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp, [{ name: 'ftp-clash', protocol: 'ftp', ip: PROD_IP, port: PORT.ftpMoved }])));
+    await adminGit(['commit', '--quiet', '-am', 'a clash']);
+    await adminGit(['push', '--quiet', 'origin', 'HEAD:main']);
+    // The forge's webhook would wake the standby; here an on-demand sync stands in for it.
+    expect((await cli(['sync', '-c', fx.pair.standby], { env: { GF_SECRET: SECRET } })).code).toBe(1);
     await waitFor('the refused sync', () => lastSync().lastSync?.success === false);
     expect(lastSync().lastSync?.errorCode).toBe('E_DUPLICATE_BINDING');
     expect(lastSync().appliedCommit).toBe(before);
@@ -249,8 +258,10 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     expect(st.lastSync.success).toBe(false);
     expect(st.lastSync.error).toMatch(/binds 127\.0\.0\.3:\d+/);
 
-    // Put it right on production; the next sync succeeds.
-    writeFile(join(domainDir(), 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp)));
+    // Put it right in the repo (git revert); the next sync succeeds.
+    await adminGit(['revert', '--no-edit', 'HEAD']);
+    await adminGit(['push', '--quiet', 'origin', 'HEAD:main']);
+    expect((await cli(['sync', '-c', fx.pair.standby], { env: { GF_SECRET: SECRET } })).code).toBe(0);
     await waitFor('the fixed commit applied', () => lastSync().lastSync?.success === true);
     const fixed = (await git(['--git-dir', fx.pair.remote, 'rev-parse', 'main'])).trim();
     await waitFor('the standby at the fixed commit', () => lastSync().appliedCommit === fixed);

@@ -77,6 +77,17 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     expect(merged.committer).toBe('Forge Merge');
   });
 
+  it('a pushed commit that carries files the primary excludes never overwrites production\'s own', async () => {
+    fx.write('domains/acme/session.log', 'production data\n'); // live.exclude: **/*.log
+    adminWrite('domains/acme/session.log', 'from a pull request\n');
+    adminWrite('domains/acme/users/bob.yaml', userYaml('bob'));
+    adminPush('PR: bob, and a log file by mistake');
+    const r = await runCli(['record', '-c', fx.nodeFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(live('domains/acme/users/bob.yaml')).toBe(userYaml('bob'));
+    expect(live('domains/acme/session.log')).toBe('production data\n');
+  });
+
   it('merges a live edit and an incoming commit to different lines of one file', async () => {
     adminWrite('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/pr-changed\npermissions: [read, write]\nquota: 10\n');
     adminPush('PR: change home');

@@ -205,7 +205,7 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       expect(r.stderr).toMatch(/repo\.verify\.anchor.*full commit id/);
       editNodeFile(q.standby, (d) => (d.repo.verify = { allowedSigners: allowed, anchor: 'f'.repeat(40) }));
       r = await cli(['sync', '-c', q.standby]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2); // a node-file error (README "Exit codes")
       expect(r.stderr).toContain(`repo.verify.anchor ${'f'.repeat(40)} (in ${q.standby}) is not a commit of the fetched branch main`);
 
       // Anchored at the old commit: what is above it is signed, so it applies. The operator's own
@@ -261,7 +261,7 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       writeDomain(q.prodLive, 'acme');
       expect((await cli(['record', '-c', q.primary])).code).toBe(0);
       const r = await cli(['sync', '-c', q.standby]);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2); // a node-file error
       expect(r.stderr).toMatch(/repo\.verify\.allowedSigners .*no-such-file.* does not exist/);
     } finally {
       removeDir(q.dir);

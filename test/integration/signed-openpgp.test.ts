@@ -140,11 +140,11 @@ describe.skipIf(!requireSystem(['gnupg']).ok)('OpenPGP signatures', () => {
     writeFileSync(secret, gpgIn(homes[0]!, ['--armor', '--export-secret-keys']));
     editNodeFile(node, (d) => (d.repo.verify = { gpgKeyring: [forgeKey, secret] }));
     r = await cli(['sync', '-c', node]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // a node-file error
     expect(r.stderr).toContain(`repo.verify.gpgKeyring ${secret} (in ${node}) holds a secret key`);
     editNodeFile(node, (d) => (d.repo.verify = { gpgKeyring: [join(p.dir, 'missing.gpg')] }));
     r = await cli(['sync', '-c', node]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain(`repo.verify.gpgKeyring ${join(p.dir, 'missing.gpg')} (in ${node}) does not exist`);
     expect(readdirSync(live)).toEqual([]);
   }, 120_000);
