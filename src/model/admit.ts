@@ -5,6 +5,7 @@ import { at, PROBLEM, type ParsedFile, type Problem } from './parse.js';
 import { isLoopbackIp, isValidIp, isWildcardIp, normalizeIp } from './schemas.js';
 import { errorMessage, GitfailoverError } from '../errors.js';
 import { parseTriggersFile } from '../triggers/schema.js';
+import { keyWords } from '../util/redact.js';
 
 /**
  * The admission rules: what may enter the config repo and reach a live dir. One pure module used
@@ -282,11 +283,7 @@ function unrewritableIps(f: Extract<ParsedFile, { kind: 'services' }>): Problem[
 const SECRET_KEY_WORDS = new Set(['password', 'passwd', 'pass', 'pwd', 'passphrase', 'secret']);
 
 export function isPasswordKey(key: string): boolean {
-  const words = key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[\s_.-]+/)
-    .filter(Boolean);
+  const words = keyWords(key);
   if (words.length === 0) return false;
   const last = words[words.length - 1]!;
   if (SECRET_KEY_WORDS.has(last)) return true;

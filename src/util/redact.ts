@@ -49,12 +49,17 @@ function looksLikeToken(segment: string): boolean {
  * Whether a field name is named like a secret: `password*`, `*Hash`, `*token`, `*secret`,
  * `*key` (camelCase, snake_case or kebab-case words, case-insensitive).
  */
-export function isSecretName(name: string): boolean {
-  const words = name
+/** The words of a field name, lower case: `passwordHash`, `password_hash`, `password-hash` -> [password, hash]. */
+export function keyWords(name: string): string[] {
+  return name
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
     .split(/[\s_.-]+/)
     .filter(Boolean);
+}
+
+export function isSecretName(name: string): boolean {
+  const words = keyWords(name);
   if (words.length === 0) return false;
   const last = words[words.length - 1]!;
   return (
