@@ -14,6 +14,7 @@ import { git } from '../repo/git.js';
 import { loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
 import { freePort } from './free-port.js';
+import { startDomains } from '../role/domains.js';
 
 /**
  * `npm run demo -- --proftpd`: two real ProFTPD daemons (production 127.0.0.2, failover
@@ -143,8 +144,11 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     process.stdout.write(`login on ${FAIL_IP}:${FTP_PORT} now: curl exit ${await curl(['-sS', '--max-time', '5', '-u', 'alice:alice-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`])} (7 = nothing listens)\n`);
 
     step('gitfailover sync --start on the failover (what promote does at failover time)');
+    // What the command does: a sync (here up to date), then every domain of the live dir started.
     const started = await syncOnce(standbyCfg, { start: true, onDemand: true });
     if (!started.result.success) throw new Error(`sync --start failed: ${started.result.error}`);
+    const failedStarts = (await startDomains(standbyCfg, started.result.toCommit!, (l) => process.stdout.write(`${l}\n`), started.result.domains)).filter((s) => !s.ok);
+    if (failedStarts.length > 0) throw new Error(`sync --start: ${failedStarts.map((s) => `${s.domain}: ${s.error}`).join('; ')}`);
     process.stdout.write(`failover domains.d: ${readdirSync(join(failFtpd.configDir, 'domains.d')).join(', ')}\n`);
     process.stdout.write(`${readFileSync(join(failFtpd.configDir, 'domains.d', 'acme.conf'), 'utf8')}`);
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, removeDir, tempDir } from '../helpers/fixture.js';
@@ -31,7 +31,12 @@ describe.skipIf(!requireSystem(['systemd']).ok)('the shipped systemd units', () 
     const dir = tempDir('gf-unit-');
     dirs.push(dir);
     const file = join(dir, unit);
-    copyFileSync(join(ROOT, 'templates/systemd', unit), file);
+    // The shipped unit runs the installed `gitfailover` (systemd looks in /usr/local/bin, /usr/bin:
+    // package.test.ts checks that `npm install -g` puts it there). This machine has no global
+    // install, so verify checks the same unit pointed at this checkout's binary.
+    const shipped = readFileSync(join(ROOT, 'templates/systemd', unit), 'utf8');
+    expect(shipped).toMatch(/^ExecStart=gitfailover /m);
+    writeFileSync(file, shipped.replace(/^ExecStart=gitfailover /m, `ExecStart=${join(ROOT, 'bin', 'gitfailover.js')} `));
     const r = await analyze(['verify', file]);
     expect(r.code, r.stderr).toBe(0);
     // verify exits 0 on some warnings too: an unknown or misspelt directive must not slip through.
