@@ -196,7 +196,8 @@ function schemaError(src: YamlSource, issues: z.core.$ZodIssue[]): ConfigError {
     return { line, col, field, text: `${src.file}:${line}:${col}: ${field}: ${describeIssue(issue)}` };
   });
   const first = lines[0]!;
-  return new ConfigError(lines.map((l) => l.text).join('\n'), { file: src.file, line: first.line, col: first.col, field: first.field }, {
+  // Two checks of one field that fail alike (an integer check and a range) say it once.
+  return new ConfigError([...new Set(lines.map((l) => l.text))].join('\n'), { file: src.file, line: first.line, col: first.col, field: first.field }, {
     problems: lines,
   });
 }

@@ -61,8 +61,8 @@ export const repoSchema = z
       .refine((v) => v.allowedSigners !== undefined || v.gpgKeyring !== undefined, 'give allowedSigners, gpgKeyring or both')
       .optional()
       .describe('when set, a node applies a target only if every change since the last verified commit is signed by a trusted SSH or OpenPGP key'),
-    maxFileSize: z.number().int().min(1).max(1024 * 1024 * 1024, 'must be between 1 byte and 1 GiB').optional().describe('bytes; a larger file is refused by validate, left out by record and refused by sync (default 1 MiB; live.maxFileSize is an older name for it)'),
-    maxFiles: z.number().int().positive().default(500_000).describe('files in the repo; more are refused by validate, record and sync (default 500,000)'),
+    maxFileSize: z.number({ error: 'must be a whole number of bytes between 1 and 1073741824 (1 GiB)' }).int('must be a whole number of bytes between 1 and 1073741824 (1 GiB)').min(1, 'must be a whole number of bytes between 1 and 1073741824 (1 GiB)').max(1024 * 1024 * 1024, 'must be a whole number of bytes between 1 and 1073741824 (1 GiB)').optional().describe('bytes; a larger file is refused by validate, left out by record and refused by sync (default 1 MiB; live.maxFileSize is an older name for it)'),
+    maxFiles: z.number({ error: 'must be a whole number of files between 1 and 100000000' }).int('must be a whole number of files between 1 and 100000000').min(1, 'must be a whole number of files between 1 and 100000000').max(100_000_000, 'must be a whole number of files between 1 and 100000000').default(500_000).describe('files in the repo; more are refused by validate, record and sync (default 500,000)'),
   })
   .strict();
 
@@ -83,7 +83,7 @@ export const liveSchema = z
       )
       .default([])
       .describe('globs never recorded nor replicated'),
-    maxFileSize: z.number().int().min(1).max(1024 * 1024 * 1024, 'must be between 1 byte and 1 GiB').optional().describe('older name of repo.maxFileSize (used when that is not set)'),
+    maxFileSize: z.number({ error: 'must be a whole number of bytes between 1 and 1073741824 (1 GiB)' }).int('must be a whole number of bytes between 1 and 1073741824 (1 GiB)').min(1, 'must be a whole number of bytes between 1 and 1073741824 (1 GiB)').max(1024 * 1024 * 1024, 'must be a whole number of bytes between 1 and 1073741824 (1 GiB)').optional().describe('older name of repo.maxFileSize (used when that is not set)'),
   })
   .strict();
 
