@@ -69,7 +69,7 @@ export const RULES: readonly RuleInfo[] = [
   { code: RULE.typeClash, means: 'a path that is a file where a folder is expected (the domains folder, or a domain) or a folder where a file is', fix: 'move the file away, or rename it' },
   { code: RULE.notUtf8, means: 'a YAML file of the layout that is not UTF-8 text', fix: 'save it as UTF-8' },
   { code: RULE.yaml, means: 'YAML that does not parse (syntax, duplicate key, too deep, aliases)', fix: 'fix the YAML at the line given' },
-  { code: RULE.schema, means: 'a value of the wrong type or an unknown field', fix: 'fix the field named' },
+  { code: RULE.schema, means: 'a known field with a value of the wrong type, or a required field missing (fields the layout does not know are replicated as they are)', fix: 'fix the field named' },
   { code: RULE.ip, means: "a service's ip that is not an IPv4 or IPv6 address", fix: 'write the address in full' },
   { code: RULE.port, means: "a service's port outside 1-65535", fix: 'fix the port' },
   { code: RULE.nameMismatch, means: 'a domain.yaml or user file whose name differs from its folder or file name', fix: 'make them agree (a domain is named by its folder, a user by its file)' },

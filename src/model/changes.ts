@@ -1,3 +1,4 @@
+import { keyWords } from '../util/redact.js';
 import { DEFAULT_DOMAINS_DIR } from './layout.js';
 import { cmp } from './parse.js';
 import type { Change, ConfigModel, DomainModel, FieldChange } from './types.js';
@@ -224,11 +225,7 @@ const SECRET_WORDS = new Set(['password', 'passwd', 'pass', 'pwd', 'passphrase',
 /** `passwordHash`, `smtp.password`, `client_secret`, `apiToken`: fields whose values are never shown. */
 export function isSecretField(field: string): boolean {
   const key = field.split('.').pop() ?? field;
-  const words = key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[\s_-]+/)
-    .filter(Boolean);
+  const words = keyWords(key);
   // The last word decides: `passwordHash` and `smtpPassword` are secrets, `passwordPolicy` is not.
   const last = words[words.length - 1] ?? '';
   return SECRET_WORDS.has(last) || (last === 'hash' && words.length > 1);
