@@ -110,7 +110,9 @@ async function prepareRepos(): Promise<string> {
     const t0 = performance.now();
     await generateRepo(gitDir, n);
     const ms = performance.now() - t0;
-    const files = (await mustRun('git', ['--git-dir', gitDir, 'ls-tree', '-r', '--name-only', 'main'])).stdout.split('\n').filter(Boolean).length;
+    const files = (await mustRun('git', ['--git-dir', gitDir, 'ls-tree', '-r', '--name-only', 'main'])).stdout
+      .split('\n')
+      .filter(Boolean).length;
     const size = (await mustRun('du', ['-sk', gitDir])).stdout.split('\t')[0];
     repos.set(n, gitDir);
     rows.push([String(n), String(files), `${size} KB`, fmtMs(ms)]);
@@ -136,14 +138,15 @@ async function fullAndScale(): Promise<void> {
 }
 
 async function fullSync(big: string, bigFile: string): Promise<void> {
-
   // Interleaved (after one untimed floor run): floor, cold, parse floor, warm, floor, warm.
   const floors: { ms: number; maxRssKb: number }[] = [];
   const warm: SyncRun[] = [];
   const floorRun = async (i: number) => {
     const w = join(root, `floor-${i}`);
     await settle();
-    const r = await timedShell(`git clone -q --no-local ${big} ${w}/clone && mkdir -p ${w}/live && cp -r ${w}/clone/domains ${w}/clone/server.yaml ${w}/live/`);
+    const r = await timedShell(
+      `git clone -q --no-local ${big} ${w}/clone && mkdir -p ${w}/live && cp -r ${w}/clone/domains ${w}/clone/server.yaml ${w}/live/`,
+    );
     // Nothing is deleted until the bench ends: removing 440,000 files here set off the disk's
     // discards, and the next run (floor or sync alike) then took 3-5x as long (a floor of 92 s
     // against 17 s, a cold sync of 64 s against 30 s in the same run).
@@ -167,7 +170,10 @@ async function fullSync(big: string, bigFile: string): Promise<void> {
     colds.push(cold);
     log(`cold full sync ${fmtMs(cold.ms)} ${fmtMb(cold.maxRssKb)} ${fmtTimings(cold.timings)}`);
     await settle();
-    const parse = await runJson<{ files: number; bytes: number; readMs: number; parseMs: number; maxRssKb: number }>('parse-floor.js', ['git', big, 'main']);
+    const parse = await runJson<{ files: number; bytes: number; readMs: number; parseMs: number; maxRssKb: number }>(
+      'parse-floor.js',
+      ['git', big, 'main'],
+    );
     parses.push(parse);
     log(`parse floor ${fmtMs(parse.parseMs)} (read ${fmtMs(parse.readMs)})`);
   };
@@ -191,8 +197,14 @@ async function fullSync(big: string, bigFile: string): Promise<void> {
   // better one, which would flatter), and both values are shown.
   const both = (xs: number[]) => xs.map(fmtMs).join(', ');
   const worst = (a: number[], b: number[]) => Math.max(...a.map((x, i) => x / b[i]!));
-  const warmRatio = worst(warm.map((w) => w.ms), floors.map((f) => f.ms));
-  const coldRatio = worst(colds.map((c) => c.ms), parses.map((p) => p.parseMs));
+  const warmRatio = worst(
+    warm.map((w) => w.ms),
+    floors.map((f) => f.ms),
+  );
+  const coldRatio = worst(
+    colds.map((c) => c.ms),
+    parses.map((p) => p.parseMs),
+  );
   sections.push(`## 3. Full sync of ${BIG.toLocaleString('en')} domains
 
 The standby's full sync (fetch everything, list, read every blob, check, render with IP substitution, build every domain in staging and swap it in, write state.json) against two floors measured in this run: **git floor** = \`git clone --no-local\` (pack transfer and checkout) + \`cp -r\` of the tree into a live dir; **parse floor** = \`YAML.parse\` of every YAML file of the commit (${parse.files} files, ${(parse.bytes / 2 ** 20).toFixed(1)} MB; reading them through one \`cat-file --batch\` took another ${fmtMs(parse.readMs)}, not counted).
@@ -200,39 +212,80 @@ Order: floor, cold, parse floor, warm, floor, warm, cold (a second standby), par
 Since this run's code checks and renders on worker threads (one per core) while it reads, and builds each domain in staging as soon as its files pass, the phases overlap; where the time went (the sync's own clock):
 
 ${table(
-    ['run', ...PHASES, 'total', 'CPU, all threads (of which kernel)'],
-    [...colds.map((c, i) => [`cold ${i + 1}`, c] as const), ...warm.map((w, i) => [`warm ${i + 1}`, w] as const)].map(([name, r]) => [
+  ['run', ...PHASES, 'total', 'CPU, all threads (of which kernel)'],
+  [...colds.map((c, i) => [`cold ${i + 1}`, c] as const), ...warm.map((w, i) => [`warm ${i + 1}`, w] as const)].map(
+    ([name, r]) => [
       name,
       ...PHASES.map((k) => fmtMs(r.timings?.[k] ?? 0)),
       fmtMs(r.ms),
       r.cpuMs === undefined ? '' : `${fmtMs(r.cpuMs)} (${fmtMs(r.sysMs ?? 0)})`,
-    ]),
-  )}
+    ],
+  ),
+)}
 
 ${table(
-    ['run', 'time', 'peak RSS', 'ratio', 'goal'],
+  ['run', 'time', 'peak RSS', 'ratio', 'goal'],
+  [
     [
-      ['cold full sync (nothing checked before; 2 runs)', both(colds.map((c) => c.ms)), fmtMb(Math.max(...colds.map((c) => c.maxRssKb))), `${fmtRatio(coldRatio)} parse floor (worse pair)`, verdict(coldRatio, 1.5)],
-      ['warm full sync (2 runs)', both(warm.map((w) => w.ms)), fmtMb(Math.max(...warm.map((w) => w.maxRssKb))), `${fmtRatio(warmRatio)} git floor (worse pair)`, verdict(warmRatio, 2)],
-      ['git floor: clone + copy (2 runs)', both(floors.map((f) => f.ms)), fmtMb(Math.max(...floors.map((f) => f.maxRssKb))), '1.00x', ''],
-      ['parse floor: YAML.parse of every file, one thread (2 runs)', both(parses.map((p) => p.parseMs)), fmtMb(parse.maxRssKb), '', ''],
+      'cold full sync (nothing checked before; 2 runs)',
+      both(colds.map((c) => c.ms)),
+      fmtMb(Math.max(...colds.map((c) => c.maxRssKb))),
+      `${fmtRatio(coldRatio)} parse floor (worse pair)`,
+      verdict(coldRatio, 1.5),
     ],
-  )}
+    [
+      'warm full sync (2 runs)',
+      both(warm.map((w) => w.ms)),
+      fmtMb(Math.max(...warm.map((w) => w.maxRssKb))),
+      `${fmtRatio(warmRatio)} git floor (worse pair)`,
+      verdict(warmRatio, 2),
+    ],
+    [
+      'git floor: clone + copy (2 runs)',
+      both(floors.map((f) => f.ms)),
+      fmtMb(Math.max(...floors.map((f) => f.maxRssKb))),
+      '1.00x',
+      '',
+    ],
+    [
+      'parse floor: YAML.parse of every file, one thread (2 runs)',
+      both(parses.map((p) => p.parseMs)),
+      fmtMb(parse.maxRssKb),
+      '',
+      '',
+    ],
+  ],
+)}
 
 Parsers and worker threads, measured before choosing (${altN} domains, ${alt.files} files, one process, same run; all warmed up, then two rounds in turn, the faster round of each):
 
 ${table(
-    ['way to check every file', 'time', 'vs YAML.parse'],
+  ['way to check every file', 'time', 'vs YAML.parse'],
+  [
+    ['`YAML.parse` (no positions: the floor)', fmtMs(alt.parseMs!), '1.00x'],
     [
-      ['`YAML.parse` (no positions: the floor)', fmtMs(alt.parseMs!), '1.00x'],
-      ['`parseDocument` (positions for error messages)', fmtMs(alt.parseDocumentMs!), fmtRatio(alt.parseDocumentMs! / alt.parseMs!)],
-      ['`parseConfigFile` (parseDocument + zod schema: the canonical check, and `validate`)', fmtMs(alt.parseConfigFileMs!), fmtRatio(alt.parseConfigFileMs! / alt.parseMs!)],
-      ['js-yaml 4 `load` (CORE_SCHEMA, no positions)', fmtMs(alt.jsyamlMs!), fmtRatio(alt.jsyamlMs! / alt.parseMs!)],
-      ['the fast path, else `parseConfigFile` (what a sync checks with: src/model/fast-accept.ts)', fmtMs(alt.checkMs!), fmtRatio(alt.checkMs! / alt.parseMs!)],
-      [`\`YAML.parse\` split over ${alt.workers} worker threads (start-up and copying included)`, fmtMs(alt.workersMs!), fmtRatio(alt.workersMs! / alt.parseMs!)],
+      '`parseDocument` (positions for error messages)',
+      fmtMs(alt.parseDocumentMs!),
+      fmtRatio(alt.parseDocumentMs! / alt.parseMs!),
     ],
-  )}`);
-
+    [
+      '`parseConfigFile` (parseDocument + zod schema: the canonical check, and `validate`)',
+      fmtMs(alt.parseConfigFileMs!),
+      fmtRatio(alt.parseConfigFileMs! / alt.parseMs!),
+    ],
+    ['js-yaml 4 `load` (CORE_SCHEMA, no positions)', fmtMs(alt.jsyamlMs!), fmtRatio(alt.jsyamlMs! / alt.parseMs!)],
+    [
+      'the fast path, else `parseConfigFile` (what a sync checks with: src/model/fast-accept.ts)',
+      fmtMs(alt.checkMs!),
+      fmtRatio(alt.checkMs! / alt.parseMs!),
+    ],
+    [
+      `\`YAML.parse\` split over ${alt.workers} worker threads (start-up and copying included)`,
+      fmtMs(alt.workersMs!),
+      fmtRatio(alt.workersMs! / alt.parseMs!),
+    ],
+  ],
+)}`);
 }
 
 async function partialScale(standbys: Map<number, string>): Promise<void> {
@@ -266,7 +319,10 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
   const rawBase = raw.get(SIZES[0]!)!;
   const rows = SIZES.map((n) => {
     const runs = partial.get(n)!;
-    const ratio = pairedRatio(runs.map((x) => x.ms), base.map((x) => x.ms));
+    const ratio = pairedRatio(
+      runs.map((x) => x.ms),
+      base.map((x) => x.ms),
+    );
     return [
       n.toLocaleString('en'),
       fmtMs(median(runs.map((x) => x.ms))),
@@ -279,8 +335,14 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
       fmtRatio(pairedRatio(raw.get(n)!, rawBase)),
     ];
   });
-  const phaseRows = SIZES.map((n) => [n.toLocaleString('en'), ...PHASES.map((k) => fmtMs(median(partial.get(n)!.map((x) => x.timings?.[k] ?? 0))))]);
-  sections.splice(want('full') ? sections.length - 1 : sections.length, 0, `## 2. Scale: a one-user partial sync
+  const phaseRows = SIZES.map((n) => [
+    n.toLocaleString('en'),
+    ...PHASES.map((k) => fmtMs(median(partial.get(n)!.map((x) => x.timings?.[k] ?? 0)))),
+  ]);
+  sections.splice(
+    want('full') ? sections.length - 1 : sections.length,
+    0,
+    `## 2. Scale: a one-user partial sync
 
 One commit changing one user file, fetched and applied by a standby that has the previous commit applied (${PARTIAL_ROUNDS} rounds; each round syncs every size in turn, so the ratio is taken round by round). **Raw git** is the same work done by a shell script in the same round: \`git fetch-pack\` of the commit into a bare clone one commit behind, \`update-ref\`, \`diff-tree\`, and \`cat-file\` of the changed blob (its time includes the shell's start-up). Its own growth from ${SIZES[0]} to ${BIG.toLocaleString('en')} domains is git's cost of a flat \`domains/\` tree of ${BIG.toLocaleString('en')} entries, which every one-file commit rewrites.
 
@@ -288,7 +350,8 @@ ${table(['domains', 'median', 'min', 'max', 'peak RSS', `vs ${SIZES[0]} (paired)
 
 Median time of each phase (the sync's own clock):
 
-${table(['domains', ...PHASES], phaseRows)}`);
+${table(['domains', ...PHASES], phaseRows)}`,
+  );
 }
 
 // ---- 1: latency ---------------------------------------------------------------------------
@@ -301,7 +364,10 @@ async function latency(): Promise<void> {
   await generateRepo(remote, n);
   const prodLive = join(dir, 'prod');
   await mustRun('git', ['clone', '-q', remote, join(dir, 'prod-clone')]);
-  await mustRun('sh', ['-c', `mkdir -p ${prodLive} && cp -r ${dir}/prod-clone/domains ${dir}/prod-clone/server.yaml ${prodLive}/`]);
+  await mustRun('sh', [
+    '-c',
+    `mkdir -p ${prodLive} && cp -r ${dir}/prod-clone/domains ${dir}/prod-clone/server.yaml ${prodLive}/`,
+  ]);
   // The baseline's own remote, primary work tree and standby clone.
   const bRemote = join(dir, 'base-remote.git');
   await mustRun('git', ['clone', '-q', '--bare', remote, bRemote]);
@@ -344,7 +410,10 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
         repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
         live: { dir: prodLive },
         record: { debounce: '0ms' },
-        notify: mode === 'notify' ? { standbys: [`http://127.0.0.1:${port}/notify`], secret: 'env:BENCH_NOTIFY_SECRET', heartbeat: '0ms' } : {},
+        notify:
+          mode === 'notify'
+            ? { standbys: [`http://127.0.0.1:${port}/notify`], secret: 'env:BENCH_NOTIFY_SECRET', heartbeat: '0ms' }
+            : {},
       }),
     );
     const standby = await startDaemon(['standby', '-c', sFile], /standby ready/, env);
@@ -353,7 +422,8 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
       const remoteHead = async () => (await run('git', ['--git-dir', remote, 'rev-parse', 'main'])).stdout.trim();
       const applied = () => {
         try {
-          return (JSON.parse(readFileSync(join(sDir, 'state', 'state.json'), 'utf8')) as { appliedCommit?: string }).appliedCommit;
+          return (JSON.parse(readFileSync(join(sDir, 'state', 'state.json'), 'utf8')) as { appliedCommit?: string })
+            .appliedCommit;
         } catch {
           return undefined;
         }
@@ -383,8 +453,22 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
       }
       const s = summarize(gf);
       const b = summarize(raw);
-      rows.push([`gitfailover, ${mode === 'notify' ? 'notify on' : 'polling only (interval 250ms)'}`, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), fmtMs(s.max), fmtRatio(s.p50 / b.p50)]);
-      rows.push([`raw git baseline (interleaved with the ${mode} run)`, fmtMs(b.p50), fmtMs(b.p95), fmtMs(b.p99), fmtMs(b.max), '1.00x']);
+      rows.push([
+        `gitfailover, ${mode === 'notify' ? 'notify on' : 'polling only (interval 250ms)'}`,
+        fmtMs(s.p50),
+        fmtMs(s.p95),
+        fmtMs(s.p99),
+        fmtMs(s.max),
+        fmtRatio(s.p50 / b.p50),
+      ]);
+      rows.push([
+        `raw git baseline (interleaved with the ${mode} run)`,
+        fmtMs(b.p50),
+        fmtMs(b.p95),
+        fmtMs(b.p99),
+        fmtMs(b.max),
+        '1.00x',
+      ]);
       log(`latency ${mode}: p50 ${fmtMs(s.p50)} p95 ${fmtMs(s.p95)} p99 ${fmtMs(s.p99)}; baseline p50 ${fmtMs(b.p50)}`);
     } finally {
       await primary.stop();
@@ -411,7 +495,16 @@ async function throughput(): Promise<void> {
   await mustRun('sh', ['-c', `mkdir -p ${prodLive} && cp -r ${dir}/work/domains ${dir}/work/server.yaml ${prodLive}/`]);
   const pFile = join(dir, 'primary.yaml');
   const writePrimary = (debounce: string) =>
-    writeFileSync(pFile, stringify({ node: 'bench-primary', role: 'primary', repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') }, live: { dir: prodLive }, record: { debounce } }));
+    writeFileSync(
+      pFile,
+      stringify({
+        node: 'bench-primary',
+        role: 'primary',
+        repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
+        live: { dir: prodLive },
+        record: { debounce },
+      }),
+    );
   // A first record outside the timing: the primary's stamp and its private index.
   writePrimary('0ms');
   await mustRun(process.execPath, [join(ROOT, 'bin', 'gitfailover.js'), 'record', '-c', pFile, '-m', 'bench start']);
@@ -436,15 +529,26 @@ async function throughput(): Promise<void> {
         'the burst on the remote',
         async () => {
           const ls = await run('git', ['--git-dir', remote, 'ls-tree', 'main', '--', ...want.keys()]);
-          const got = new Map(ls.stdout.split('\n').filter(Boolean).map((l) => [l.slice(l.indexOf('\t') + 1), l.split(/\s+/)[2]]));
+          const got = new Map(
+            ls.stdout
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => [l.slice(l.indexOf('\t') + 1), l.split(/\s+/)[2]]),
+          );
           return [...want].every(([p, id]) => got.get(p) === id);
         },
         120_000,
         20,
       );
-      const commits = Number((await mustRun('git', ['--git-dir', remote, 'rev-list', '--count', 'main'])).stdout.trim()) - before;
+      const commits =
+        Number((await mustRun('git', ['--git-dir', remote, 'rev-list', '--count', 'main'])).stdout.trim()) - before;
       const secs = (t1 - t0) / 1000;
-      rows.push([`primary daemon, debounce ${debounce === '0ms' ? 'off (0ms)' : 'on (500ms)'}`, `${BURST} in ${fmtMs(t1 - t0)}`, String(commits), (BURST / secs).toFixed(1)]);
+      rows.push([
+        `primary daemon, debounce ${debounce === '0ms' ? 'off (0ms)' : 'on (500ms)'}`,
+        `${BURST} in ${fmtMs(t1 - t0)}`,
+        String(commits),
+        (BURST / secs).toFixed(1),
+      ]);
       log(`burst debounce ${debounce}: ${BURST} changes in ${fmtMs(t1 - t0)}, ${commits} commits`);
     } finally {
       await primary.stop();
@@ -464,10 +568,28 @@ async function throughput(): Promise<void> {
     rawMs.push((await mustRun('sh', ['-c', `cd ${work} && git add -A && git commit -q -m change`])).ms);
   }
   const recordMs = median(gfMs);
-  const child = await runJson<{ ms: number[] }>('child-record.js', [pFile, '--inproc', String(RECORD_PAIRS)], {}).catch(() => undefined);
-  rows.push([`\`gitfailover record\` process, one change each (median of ${RECORD_PAIRS})`, fmtMs(recordMs), String(RECORD_PAIRS), (1000 / recordMs).toFixed(1)]);
-  if (child) rows.push([`\`record()\` in a running process (what the daemon calls), one change each`, fmtMs(median(child.ms)), String(child.ms.length), (1000 / median(child.ms)).toFixed(1)]);
-  rows.push([`baseline: \`git add -A\` + \`git commit\` in a work tree, one change each (interleaved)`, fmtMs(median(rawMs)), String(RECORD_PAIRS), (1000 / median(rawMs)).toFixed(1)]);
+  const child = await runJson<{ ms: number[] }>('child-record.js', [pFile, '--inproc', String(RECORD_PAIRS)], {}).catch(
+    () => undefined,
+  );
+  rows.push([
+    `\`gitfailover record\` process, one change each (median of ${RECORD_PAIRS})`,
+    fmtMs(recordMs),
+    String(RECORD_PAIRS),
+    (1000 / recordMs).toFixed(1),
+  ]);
+  if (child)
+    rows.push([
+      `\`record()\` in a running process (what the daemon calls), one change each`,
+      fmtMs(median(child.ms)),
+      String(child.ms.length),
+      (1000 / median(child.ms)).toFixed(1),
+    ]);
+  rows.push([
+    `baseline: \`git add -A\` + \`git commit\` in a work tree, one change each (interleaved)`,
+    fmtMs(median(rawMs)),
+    String(RECORD_PAIRS),
+    (1000 / median(rawMs)).toFixed(1),
+  ]);
   sections.push(`## 4. Primary throughput
 
 ${n.toLocaleString('en')} domains. A burst of ${BURST} one-user changes written as fast as the bench can, to the primary daemon; timed until the remote holds all of them (recorded *and* pushed; no standby to notify). Then one commit per change, each side ${RECORD_PAIRS} times, interleaved: \`gitfailover record\` without push (a process of its own) against \`git add -A\` + \`git commit\`.
@@ -502,12 +624,12 @@ async function validate(): Promise<void> {
 Whole processes, interleaved (${rounds} each): \`gitfailover validate DIR --format json\` (exit ${code}) against a Node process that reads every YAML file of DIR and \`YAML.parse\`s it.
 
 ${table(
-    ['what', 'time', 'ratio'],
-    [
-      ['`gitfailover validate`', fmtMs(median(v)), fmtRatio(pairedRatio(v, p))],
-      [`parse floor (read + YAML.parse every file; peak RSS ${fmtMb(parseRss)})`, fmtMs(median(p)), '1.00x'],
-    ],
-  )}`);
+  ['what', 'time', 'ratio'],
+  [
+    ['`gitfailover validate`', fmtMs(median(v)), fmtRatio(pairedRatio(v, p))],
+    [`parse floor (read + YAML.parse every file; peak RSS ${fmtMb(parseRss)})`, fmtMs(median(p)), '1.00x'],
+  ],
+)}`);
 }
 
 async function main(): Promise<void> {
@@ -537,7 +659,9 @@ ${sections.join('\n\n')}
 ${findings}`;
     if (!only) writeReport(join(ROOT, 'BENCHMARKS.md'), body);
     else writeFileSync(join(tmpdir(), 'gfbench-partial.md'), body);
-    log(`done in ${fmtMs(total)}${only ? ` (partial run: report in ${join(tmpdir(), 'gfbench-partial.md')})` : '; BENCHMARKS.md rewritten'}`);
+    log(
+      `done in ${fmtMs(total)}${only ? ` (partial run: report in ${join(tmpdir(), 'gfbench-partial.md')})` : '; BENCHMARKS.md rewritten'}`,
+    );
   } finally {
     if (!keep) rmSync(root, { recursive: true, force: true });
   }

@@ -15,7 +15,7 @@ const cfg = parseNodeFile(file, readFileSync(file, 'utf8'));
 const n = process.argv.includes('--inproc') ? Number(process.argv[process.argv.indexOf('--inproc') + 1]) : 0;
 if (n === 0) {
   const r = await record(cfg, { push: false, actor: 'bench' });
-  process.stdout.write(JSON.stringify({ commit: r.commit }) + '\n');
+  process.stdout.write(`${JSON.stringify({ commit: r.commit })}\n`);
 } else {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -26,5 +26,5 @@ if (n === 0) {
     ms.push(performance.now() - t0);
     if (!r.commit) throw new Error('child-record: no commit');
   }
-  process.stdout.write(JSON.stringify({ ms }) + '\n');
+  process.stdout.write(`${JSON.stringify({ ms })}\n`);
 }

@@ -18,5 +18,15 @@ const out = await syncOnce(cfg, { full: process.argv.includes('--full'), onDeman
 const ms = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(
-  JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, success: out.result.success, mode: out.result.mode, domains: out.result.domains.length, error: out.result.error, timings, cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 }) + '\n',
+  `${JSON.stringify({
+    ms,
+    maxRssKb: process.resourceUsage().maxRSS,
+    success: out.result.success,
+    mode: out.result.mode,
+    domains: out.result.domains.length,
+    error: out.result.error,
+    timings,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    sysMs: cpu.system / 1000,
+  })}\n`,
 );

@@ -24,7 +24,11 @@ export function domainIp(i: number): string {
 }
 
 export function userYaml(domain: string, user: string, rev = 0): string {
-  const hash = createHash('sha256').update(`${domain}/${user}/${rev}`).digest('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 31);
+  const hash = createHash('sha256')
+    .update(`${domain}/${user}/${rev}`)
+    .digest('base64')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 31);
   return `name: ${user}\npasswordHash: "$2b$12$${hash}${'x'.repeat(22)}"\nhome: /data/${domain}/${user}\npermissions: [read, write${rev ? `, rev${rev}` : ''}]\n`;
 }
 
@@ -38,7 +42,8 @@ export function domainFiles(i: number): [string, string][] {
       `services:\n  - name: sftp\n    protocol: sftp\n    ip: ${ip}\n    port: 22\n  - name: ftps\n    protocol: ftps\n    ip: ${ip}\n    port: 990\n  - name: web\n    protocol: https\n    ip: ${ip}\n    port: 443\n`,
     ],
   ];
-  for (let u = 1; u <= USERS_PER_DOMAIN; u++) files.push([`domains/${d}/users/${userName(u)}.yaml`, userYaml(d, userName(u))]);
+  for (let u = 1; u <= USERS_PER_DOMAIN; u++)
+    files.push([`domains/${d}/users/${userName(u)}.yaml`, userYaml(d, userName(u))]);
   return files;
 }
 
@@ -49,7 +54,9 @@ function data(text: string): string {
 /** Feed a fast-import stream to `gitDir`; resolves when git has written the pack. */
 function fastImport(gitDir: string, write: (out: (s: string) => Promise<void>) => Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['--git-dir', gitDir, 'fast-import', '--quiet', '--done'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('git', ['--git-dir', gitDir, 'fast-import', '--quiet', '--done'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
@@ -95,7 +102,9 @@ export async function commitUserChange(gitDir: string, i: number, user: number, 
   const d = domainName(i);
   await fastImport(gitDir, async (out) => {
     await out(commitHeader('refs/heads/main', `change ${d}/${userName(user)} rev ${rev}\n`));
-    await out(`from refs/heads/main^0\nM 100644 inline domains/${d}/users/${userName(user)}.yaml\n${data(userYaml(d, userName(user), rev))}`);
+    await out(
+      `from refs/heads/main^0\nM 100644 inline domains/${d}/users/${userName(user)}.yaml\n${data(userYaml(d, userName(user), rev))}`,
+    );
   });
   return (await git(['rev-parse', 'main'], { gitDir })).stdout.trim();
 }

@@ -26,10 +26,12 @@ async function readGit(gitDir: string, revision: string): Promise<{ path: string
   const blobs = new BlobReader(gitDir);
   try {
     const ls = (await git(['ls-tree', '-r', '-z', revision], { gitDir })).stdout.split('\0').filter(Boolean);
-    const entries = ls.map((l) => {
-      const tab = l.indexOf('\t');
-      return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) };
-    }).filter((e) => e.path.endsWith('.yaml'));
+    const entries = ls
+      .map((l) => {
+        const tab = l.indexOf('\t');
+        return { oid: l.slice(0, tab).split(' ')[2]!, path: l.slice(tab + 1) };
+      })
+      .filter((e) => e.path.endsWith('.yaml'));
     const bufs = await Promise.all(entries.map((e) => blobs.readBlob(e.oid)));
     return entries.map((e, i) => ({ path: e.path, text: bufs[i]!.toString('utf8') }));
   } finally {
@@ -68,12 +70,14 @@ async function parseInWorkers(texts: string[], n: number): Promise<number> {
     for (const t of workerData) parse(t); parentPort.postMessage(workerData.length);`;
   const chunk = Math.ceil(texts.length / n);
   await Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      new Promise<void>((resolve, reject) => {
-        const w = new Worker(code, { eval: true, workerData: texts.slice(i * chunk, (i + 1) * chunk) });
-        w.once('message', () => resolve());
-        w.once('error', reject);
-      }),
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const w = new Worker(code, { eval: true, workerData: texts.slice(i * chunk, (i + 1) * chunk) });
+          w.once('message', () => resolve());
+          w.once('error', reject);
+        }),
     ),
   );
   return performance.now() - t0;
@@ -96,17 +100,45 @@ if (variants) {
     jsyaml.load(f.text, { schema: jsyaml.CORE_SCHEMA });
     checkFile(f);
   }
-  const best: Record<string, number> = { parseMs: Infinity, parseDocumentMs: Infinity, parseConfigFileMs: Infinity, jsyamlMs: Infinity, checkMs: Infinity, workersMs: Infinity };
+  const best: Record<string, number> = {
+    parseMs: Infinity,
+    parseDocumentMs: Infinity,
+    parseConfigFileMs: Infinity,
+    jsyamlMs: Infinity,
+    checkMs: Infinity,
+    workersMs: Infinity,
+  };
   out.workers = Math.min(2, availableParallelism());
   for (let round = 0; round < 2; round++) {
-    best.parseMs = Math.min(best.parseMs!, timed(() => files.forEach((f) => parse(f.text))));
-    best.parseDocumentMs = Math.min(best.parseDocumentMs!, timed(() => files.forEach((f) => parseDocument(f.text))));
-    best.parseConfigFileMs = Math.min(best.parseConfigFileMs!, timed(() => files.forEach((f) => parseConfigFile(f.path, f.text))));
-    best.jsyamlMs = Math.min(best.jsyamlMs!, timed(() => files.forEach((f) => jsyaml.load(f.text, { schema: jsyaml.CORE_SCHEMA }))));
-    best.checkMs = Math.min(best.checkMs!, timed(() => files.forEach(checkFile)));
-    best.workersMs = Math.min(best.workersMs!, await parseInWorkers(files.map((f) => f.text), out.workers));
+    best.parseMs = Math.min(
+      best.parseMs!,
+      timed(() => files.forEach((f) => parse(f.text))),
+    );
+    best.parseDocumentMs = Math.min(
+      best.parseDocumentMs!,
+      timed(() => files.forEach((f) => parseDocument(f.text))),
+    );
+    best.parseConfigFileMs = Math.min(
+      best.parseConfigFileMs!,
+      timed(() => files.forEach((f) => parseConfigFile(f.path, f.text))),
+    );
+    best.jsyamlMs = Math.min(
+      best.jsyamlMs!,
+      timed(() => files.forEach((f) => jsyaml.load(f.text, { schema: jsyaml.CORE_SCHEMA }))),
+    );
+    best.checkMs = Math.min(
+      best.checkMs!,
+      timed(() => files.forEach(checkFile)),
+    );
+    best.workersMs = Math.min(
+      best.workersMs!,
+      await parseInWorkers(
+        files.map((f) => f.text),
+        out.workers,
+      ),
+    );
   }
   Object.assign(out, best);
 }
 out.maxRssKb = process.resourceUsage().maxRSS;
-process.stdout.write(JSON.stringify(out) + '\n');
+process.stdout.write(`${JSON.stringify(out)}\n`);

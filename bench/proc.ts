@@ -18,10 +18,18 @@ export interface Ran {
 }
 
 /** Run a command to its end; `ms` is wall time from spawn to exit (start-up included). */
-export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Ran> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...benchGitEnv, ...opts.env }, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...benchGitEnv, ...opts.env },
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -51,15 +59,26 @@ export const benchGitEnv: NodeJS.ProcessEnv = {
 };
 
 /** Run a bench child script that prints one JSON line last. */
-export async function runJson<T>(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<T & { wallMs: number }> {
+export async function runJson<T>(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<T & { wallMs: number }> {
   const r = await mustRun(process.execPath, [join(DIST_BENCH, script), ...args], { env });
   const last = r.stdout.trim().split('\n').pop() ?? '{}';
   return { ...(JSON.parse(last) as T), wallMs: r.ms };
 }
 
 /** A long-running CLI process; resolves when a line of its output matches `ready`. */
-export function startDaemon(args: string[], ready: RegExp, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...benchGitEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...benchGitEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const stop = () =>
     new Promise<void>((resolve) => {
@@ -69,7 +88,10 @@ export function startDaemon(args: string[], ready: RegExp, env: NodeJS.ProcessEn
       setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
     });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon ${args.join(' ')} not ready in 120s:\n${out.slice(-3000)}`)), 120_000);
+    const timer = setTimeout(
+      () => reject(new Error(`daemon ${args.join(' ')} not ready in 120s:\n${out.slice(-3000)}`)),
+      120_000,
+    );
     const onData = (d: Buffer) => {
       // Keep only the tail: a daemon logs every sync, and 400 syncs of output need not stay in memory.
       out = (out + d.toString()).slice(-20_000);
@@ -101,7 +123,12 @@ export function freePort(): Promise<number> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `check` every `everyMs` until true; returns when it became true (performance.now()). */
-export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000, everyMs = 2): Promise<number> {
+export async function waitUntil(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+  everyMs = 2,
+): Promise<number> {
   const until = performance.now() + timeoutMs;
   for (;;) {
     if (await check()) return performance.now();

@@ -1,14 +1,28 @@
 import type { Command } from 'commander';
 import { loadNodeFile, nodeFilePath, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { commands, gitVersion, notifyChecks, plaintextSecrets, remoteAndBranch, runningNodeFile, signaturesCheck, smtpChecks, stateDir, substitutionCheck, type CheckResult } from '../doctor/checks.js';
+import {
+  commands,
+  gitVersion,
+  notifyChecks,
+  plaintextSecrets,
+  remoteAndBranch,
+  runningNodeFile,
+  signaturesCheck,
+  smtpChecks,
+  stateDir,
+  substitutionCheck,
+  type CheckResult,
+} from '../doctor/checks.js';
 import { EXIT_FAILED, Exit } from './main.js';
 
 /** `gitfailover doctor [-c FILE]`: one line per check, the fix on the next line when it failed; exit 1 if any failed. */
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description("check this node's set-up: node file, git, remote and credentials, branch, state dir, commands, listener, SMTP, IP substitution, signatures")
+    .description(
+      "check this node's set-up: node file, git, remote and credentials, branch, state dir, commands, listener, SMTP, IP substitution, signatures",
+    )
     .option('-c, --config <file>', 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)')
     .action(async (o: { config?: string }) => {
       const results: CheckResult[] = [];
@@ -22,7 +36,12 @@ export function registerDoctor(program: Command): void {
         cfg = loadNodeFile({ file: o.config });
         print({ name: 'node file', ok: true, detail: `${cfg.file}: node ${cfg.node}, role ${cfg.role}` });
       } catch (err) {
-        print({ name: 'node file', ok: false, detail: errorMessage(err), fix: `fix ${nodeFilePath({ file: o.config })} (see schema/node-file.schema.json); the other checks need it` });
+        print({
+          name: 'node file',
+          ok: false,
+          detail: errorMessage(err),
+          fix: `fix ${nodeFilePath({ file: o.config })} (see schema/node-file.schema.json); the other checks need it`,
+        });
       }
       print(await gitVersion());
       if (cfg) {
@@ -35,10 +54,23 @@ export function registerDoctor(program: Command): void {
         ]);
         // After the others: it fetches into the clone the substitution check reads.
         const signatures = await signaturesCheck(cfg);
-        for (const r of [...plaintextSecrets(cfg), ...remote, ...stateDir(cfg), ...commands(cfg), ...notify, ...smtp, ...(subst ? [subst] : []), ...signatures, runningNodeFile(cfg)]) print(r);
+        for (const r of [
+          ...plaintextSecrets(cfg),
+          ...remote,
+          ...stateDir(cfg),
+          ...commands(cfg),
+          ...notify,
+          ...smtp,
+          ...(subst ? [subst] : []),
+          ...signatures,
+          runningNodeFile(cfg),
+        ])
+          print(r);
       }
       const failed = results.filter((r) => !r.ok && !r.warn).length;
-      process.stdout.write(failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`);
+      process.stdout.write(
+        failed === 0 ? `all ${results.length} checks passed\n` : `${failed} of ${results.length} checks failed\n`,
+      );
       if (failed > 0) throw new Exit(EXIT_FAILED);
     });
 }

@@ -9,7 +9,9 @@ import { EXIT_USAGE, Exit } from './main.js';
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description('scaffold a config repo: server.yaml, an example domain, a README and a CI workflow that validates every push')
+    .description(
+      'scaffold a config repo: server.yaml, an example domain, a README and a CI workflow that validates every push',
+    )
     .argument('<dir>', 'the folder to create (must be empty)')
     .option('--force', 'write the template into a folder that is not empty (template files are overwritten)')
     .action((dir: string, flags: { force?: boolean }) => {

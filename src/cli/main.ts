@@ -1,5 +1,15 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, GitfailoverError, classOfError, errorMessage, exitCodeOf, formatLocation } from '../errors.js';
+import {
+  ConfigError,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  GitfailoverError,
+  classOfError,
+  errorMessage,
+  exitCodeOf,
+  formatLocation,
+} from '../errors.js';
 import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerPrimaryCommands } from './primary.js';
@@ -50,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
 function reportError(err: unknown): number {
   if (err instanceof Exit) return err.code;
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return EXIT_OK;
     return EXIT_USAGE; // commander has printed the message
   }
   if (err instanceof ConfigError) {

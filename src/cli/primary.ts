@@ -51,24 +51,38 @@ export function registerPrimaryCommands(program: Command): void {
     .option('--since <date>', 'only commits after this date (2024-05-01, 2024-05-01T10:00:00Z, "3 days ago")')
     .option('-n, --max-count <n>', 'at most this many commits', positiveInt)
     .option('--json', 'a JSON array: commit, time, author, node, subject, changes')
-    .action(async (o: { config?: string; domain?: string; user?: string; since?: string; maxCount?: number; json?: boolean }) => {
-      const cfg = loadNodeFile({ file: o.config });
-      const r = await auditLog(cfg, { domain: o.domain, user: o.user, since: o.since, max: o.maxCount });
-      if (r.remoteError) process.stderr.write(`warning: ${r.remoteError}; showing the history as of the last fetch\n`);
-      if (!o.json && r.conflicts.length > 0) process.stdout.write(formatConflicts(r.conflicts) + '\n');
-      process.stdout.write(o.json ? JSON.stringify(r.entries, null, 2) + '\n' : formatLog(r.entries));
-    });
+    .action(
+      async (o: {
+        config?: string;
+        domain?: string;
+        user?: string;
+        since?: string;
+        maxCount?: number;
+        json?: boolean;
+      }) => {
+        const cfg = loadNodeFile({ file: o.config });
+        const r = await auditLog(cfg, { domain: o.domain, user: o.user, since: o.since, max: o.maxCount });
+        if (r.remoteError)
+          process.stderr.write(`warning: ${r.remoteError}; showing the history as of the last fetch\n`);
+        if (!o.json && r.conflicts.length > 0) process.stdout.write(`${formatConflicts(r.conflicts)}\n`);
+        process.stdout.write(o.json ? `${JSON.stringify(r.entries, null, 2)}\n` : formatLog(r.entries));
+      },
+    );
 
   program
     .command('revert')
-    .description("undo one commit: revert it, write the result into the live dir, reload the domains it touched, push")
+    .description('undo one commit: revert it, write the result into the live dir, reload the domains it touched, push')
     .argument('<commit>', 'the commit to undo (as shown by "gitfailover log")')
     .option('-c, --config <file>', CONFIG_HELP)
     .option('-m, --message <text>', 'why: added to the revert commit message')
     .option('--actor <name>', 'who reverts: "Name" or "Name <email>" (default: the login user)')
     .action(async (commit: string, o: { config?: string; message?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await revert(cfg, commit, { message: o.message, actor: o.actor, log: (l) => process.stdout.write(`${l}\n`) });
+      const r = await revert(cfg, commit, {
+        message: o.message,
+        actor: o.actor,
+        log: (l) => process.stdout.write(`${l}\n`),
+      });
       if (!r.commit) return;
       for (const f of r.files) process.stdout.write(`${f.action === 'delete' ? 'deleted' : 'wrote'} ${f.path}\n`);
       for (const c of r.commands) {
@@ -83,7 +97,9 @@ export function registerPrimaryCommands(program: Command): void {
       let failed = r.commands.some((c) => !c.ok);
       if (r.pushError) {
         process.stderr.write(`gitfailover: ${r.pushError.message}\n`);
-        process.stderr.write(`unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`);
+        process.stderr.write(
+          `unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`,
+        );
         if (r.pushError.kind === 'stalling') failed = true;
       }
       if (failed) throw new Exit(EXIT_FAILED);
@@ -98,8 +114,11 @@ export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<vo
   for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
   if (r.incoming) {
     const s = r.incoming.sync.result;
-    process.stdout.write(`applied ${r.incoming.incoming.length} commit(s) from ${cfg.repo.branch} to the live dir (${s.domains.length} domain(s) loaded${s.deleted.length ? `, ${s.deleted.length} deleted` : ''})\n`);
-    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
+    process.stdout.write(
+      `applied ${r.incoming.incoming.length} commit(s) from ${cfg.repo.branch} to the live dir (${s.domains.length} domain(s) loaded${s.deleted.length ? `, ${s.deleted.length} deleted` : ''})\n`,
+    );
+    for (const c of r.incoming.incoming)
+      process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
     await fireSyncEvents(cfg, r.incoming.sync, { wait: true });
   }
   if (!r.commit) process.stdout.write(r.incoming ? 'no live edit to record\n' : 'no change\n');
@@ -116,7 +135,9 @@ export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<vo
   }
   if (r.pushError) {
     process.stderr.write(`gitfailover: ${r.pushError.message}\n`);
-    process.stderr.write(`unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`);
+    process.stderr.write(
+      `unpushed: ${r.unpushed} (kept in ${cfg.repo.stateDir}; the next record or the running primary pushes them)\n`,
+    );
     // The change is safe locally: a transient push failure is not a failed record, a rejection is.
     if (r.pushError.kind === 'stalling') failed = true;
   }
@@ -137,7 +158,10 @@ async function notify(cfg: NodeConfig): Promise<void> {
     const head = await repo.resolve(repo.trackingRef);
     if (!head) return;
     for (const o of await notifyStandbys(cfg, { node: cfg.node, commit: head })) {
-      if (!o.ok) process.stderr.write(`warning: notify ${o.url} failed: ${o.detail} (the standby catches up on its own fetch interval)\n`);
+      if (!o.ok)
+        process.stderr.write(
+          `warning: notify ${o.url} failed: ${o.detail} (the standby catches up on its own fetch interval)\n`,
+        );
     }
   } finally {
     repo.close();

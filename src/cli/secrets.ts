@@ -23,14 +23,19 @@ export function registerSecretsCommands(program: Command): void {
   const secrets = program.command('secrets').description('declared secrets: recipients, list, rekey');
   secrets
     .command('add-recipient')
-    .description('primary: commit .gitfailover/recipients/<node> (the node may then decrypt the secrets encrypted after it) and push')
+    .description(
+      'primary: commit .gitfailover/recipients/<node> (the node may then decrypt the secrets encrypted after it) and push',
+    )
     .argument('<node>', 'the node name')
     .argument('<recipient>', 'its age1… recipient, as printed by "gitfailover keygen"')
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (node: string, recipient: string, o: { config?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      report(await (await manage()).setRecipient(cfg, node, recipient, { actor: o.actor }), 'recipient already listed: no change');
+      report(
+        await (await manage()).setRecipient(cfg, node, recipient, { actor: o.actor }),
+        'recipient already listed: no change',
+      );
       process.stderr.write('secrets already in the repo are not readable by it until "gitfailover secrets rekey"\n');
     });
   secrets
@@ -42,7 +47,9 @@ export function registerSecretsCommands(program: Command): void {
     .action(async (node: string, o: { config?: string; actor?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
       report(await (await manage()).setRecipient(cfg, node, undefined, { actor: o.actor }), 'no change');
-      process.stderr.write('the secrets already committed stay readable by it: run "gitfailover secrets rekey", and replace the secrets it held\n');
+      process.stderr.write(
+        'the secrets already committed stay readable by it: run "gitfailover secrets rekey", and replace the secrets it held\n',
+      );
     });
   secrets
     .command('list')
@@ -54,13 +61,16 @@ export function registerSecretsCommands(program: Command): void {
       const r = await (await manage()).listSecrets(cfg);
       if (r.fetchError) process.stderr.write(`warning: ${r.fetchError}; showing the repo as of the last fetch\n`);
       if (o.json) {
-        process.stdout.write(JSON.stringify({ commit: r.commit, recipients: r.recipients, files: r.files }, null, 2) + '\n');
+        process.stdout.write(
+          `${JSON.stringify({ commit: r.commit, recipients: r.recipients, files: r.files }, null, 2)}\n`,
+        );
         return;
       }
       process.stdout.write(`recipients (${r.recipients.length}):\n`);
       for (const x of r.recipients) process.stdout.write(`  ${x.node}  ${x.recipient}\n`);
       process.stdout.write(`secrets (${r.files.length}):\n`);
-      for (const f of r.files) process.stdout.write(`  ${f.path}  last changed ${f.commit.slice(0, 12)} ${f.time} by ${f.author}\n`);
+      for (const f of r.files)
+        process.stdout.write(`  ${f.path}  last changed ${f.commit.slice(0, 12)} ${f.time} by ${f.author}\n`);
     });
   secrets
     .command('rekey')

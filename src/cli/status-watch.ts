@@ -57,7 +57,9 @@ export async function watchStatus(cfg: NodeConfig, o: WatchOptions): Promise<voi
       text = `status failed: ${errorMessage(err)}\n`;
     }
     if (o.tty) {
-      o.write(`${CLEAR}every ${o.intervalMs / 1000}s: gitfailover status${o.fetch ? '' : ' --no-fetch'}    ${now().toISOString()}    (Ctrl-C to stop)\n\n${text}`);
+      o.write(
+        `${CLEAR}every ${o.intervalMs / 1000}s: gitfailover status${o.fetch ? '' : ' --no-fetch'}    ${now().toISOString()}    (Ctrl-C to stop)\n\n${text}`,
+      );
     } else if (text !== last) {
       o.write(o.json ? text : `${now().toISOString()} ${text}`);
     }

@@ -9,8 +9,14 @@ import { printableText } from '../model/admit.js';
  * (live edits are kept: merged and recorded on top). `--dry-run` prints what would change in the
  * live dir. `--to` has no meaning here: the primary only moves forward (use "gitfailover revert").
  */
-export async function syncPrimary(cfg: NodeConfig, o: { full?: boolean; to?: string; dryRun?: boolean }): Promise<void> {
-  if (o.to) throw new ConfigError(`sync --to is for standbys: ${cfg.node} is the primary, which always takes in the head of ${cfg.repo.branch} (undo a commit with "gitfailover revert <commit>")`);
+export async function syncPrimary(
+  cfg: NodeConfig,
+  o: { full?: boolean; to?: string; dryRun?: boolean },
+): Promise<void> {
+  if (o.to)
+    throw new ConfigError(
+      `sync --to is for standbys: ${cfg.node} is the primary, which always takes in the head of ${cfg.repo.branch} (undo a commit with "gitfailover revert <commit>")`,
+    );
   const r = await record(cfg, { dryRun: o.dryRun, full: o.full, log: (l) => process.stdout.write(`${l}\n`) });
   if (!o.dryRun) return reportRecord(cfg, r);
   if (!r.incoming) {
@@ -18,10 +24,17 @@ export async function syncPrimary(cfg: NodeConfig, o: { full?: boolean; to?: str
   } else {
     const p = r.incoming.sync.plan;
     process.stdout.write(`would apply ${r.incoming.incoming.length} commit(s) from ${cfg.repo.branch}:\n`);
-    for (const c of r.incoming.incoming) process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
-    if (p) process.stdout.write(`  load:   ${p.load.join(', ') || '-'}\n  delete: ${p.delete.join(', ') || '-'}\n  global: ${[...p.writeGlobal, ...p.removeGlobal].join(', ') || '-'}\n`);
+    for (const c of r.incoming.incoming)
+      process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
+    if (p)
+      process.stdout.write(
+        `  load:   ${p.load.join(', ') || '-'}\n  delete: ${p.delete.join(', ') || '-'}\n  global: ${[...p.writeGlobal, ...p.removeGlobal].join(', ') || '-'}\n`,
+      );
     for (const patch of r.incoming.sync.patches ?? []) process.stdout.write(patch);
     if (r.conflict) process.stdout.write(`${r.conflict.text}\n`);
   }
-  if (r.changes.length > 0 && !r.incoming) process.stdout.write(`live edits not recorded yet: ${r.changes.length} change(s) ("gitfailover record" records them)\n`);
+  if (r.changes.length > 0 && !r.incoming)
+    process.stdout.write(
+      `live edits not recorded yet: ${r.changes.length} change(s) ("gitfailover record" records them)\n`,
+    );
 }

@@ -18,7 +18,12 @@ export function registerTriggersCommands(program: Command): void {
     .description('fire a synthetic event through the configured triggers and report each action')
     .option('-c, --config <file>', 'node file (default: $GITFAILOVER_CONFIG or ./gitfailover.yaml)')
     .option('--event <name>', `event to fire: ${EVENT_NAMES.join(', ')}`, 'sync')
-    .option('--set <name=value>', 'set an event variable (repeatable): true/false/null/numbers are typed, lists comma-separated', collect, [])
+    .option(
+      '--set <name=value>',
+      'set an event variable (repeatable): true/false/null/numbers are typed, lists comma-separated',
+      collect,
+      [],
+    )
     .action(async (opts: { config?: string; event: string; set: string[] }) => {
       const code = await triggersTest(opts);
       if (code !== 0) throw new Exit(code);
@@ -60,7 +65,8 @@ export async function triggersTest(opts: { config?: string; event: string; set: 
       process.stdout.write(`${a.ok ? 'OK    ' : 'FAILED'}  ${d.id}  ${a.action} ${a.target}: ${a.detail}\n`);
     }
   }
-  if (!drained) process.stdout.write(`FAILED  deliveries did not finish within ${TEST_WAIT_MS / 1000}s and were cancelled\n`);
+  if (!drained)
+    process.stdout.write(`FAILED  deliveries did not finish within ${TEST_WAIT_MS / 1000}s and were cancelled\n`);
   return failed ? EXIT_FAILED : 0;
 }
 
@@ -74,7 +80,8 @@ function resolveSecrets(list: Trigger[], nodeFile: string): Trigger[] {
     if (value === undefined) return undefined;
     if (value.startsWith('env:')) {
       const v = process.env[value.slice(4)];
-      if (v === undefined || v === '') throw new ConfigError(`${nodeFile}: ${field}: environment variable ${value.slice(4)} is not set`);
+      if (v === undefined || v === '')
+        throw new ConfigError(`${nodeFile}: ${field}: environment variable ${value.slice(4)} is not set`);
       return v;
     }
     if (value.startsWith('file:')) {
@@ -89,7 +96,10 @@ function resolveSecrets(list: Trigger[], nodeFile: string): Trigger[] {
   };
   return list.map((t, i) => ({
     ...t,
-    email: t.email && { ...t.email, smtp: { ...t.email.smtp, pass: resolveOne(t.email.smtp.pass, `triggers[${i}].email.smtp.pass`) } },
+    email: t.email && {
+      ...t.email,
+      smtp: { ...t.email.smtp, pass: resolveOne(t.email.smtp.pass, `triggers[${i}].email.smtp.pass`) },
+    },
     webhook: t.webhook && { ...t.webhook, secret: resolveOne(t.webhook.secret, `triggers[${i}].webhook.secret`) },
   }));
 }

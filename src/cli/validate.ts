@@ -23,12 +23,17 @@ interface ValidateFlags {
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('check a config repo: YAML and schemas, duplicate ip:port, unsafe names, symlinks, sizes, plaintext passwords')
+    .description(
+      'check a config repo: YAML and schemas, duplicate ip:port, unsafe names, symlinks, sizes, plaintext passwords',
+    )
     .argument('[dir]', 'the config repo (a checkout)', '.')
     .option('--format <format>', `output: ${FORMATS.join(', ')} (github prints workflow annotations)`, 'text')
     .option('--node <file>', 'a node file: also check that its substitution.ips covers every service IP')
     .option('--max-files <count>', "most files allowed (default 500000, or the node file's repo.maxFiles)")
-    .option('--max-file-size <bytes>', `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's repo.maxFileSize)`)
+    .option(
+      '--max-file-size <bytes>',
+      `largest file allowed (default ${DEFAULT_MAX_FILE_SIZE}, or the node file's repo.maxFileSize)`,
+    )
     .action(async (dir: string, flags: ValidateFlags) => {
       const code = await runValidate(dir, flags);
       if (code !== EXIT_OK) throw new Exit(code);
@@ -36,17 +41,20 @@ export function registerValidate(program: Command): void {
 }
 
 async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
-  if (!(FORMATS as readonly string[]).includes(flags.format)) return usage(`unknown --format "${flags.format}": use one of ${FORMATS.join(', ')}`);
+  if (!(FORMATS as readonly string[]).includes(flags.format))
+    return usage(`unknown --format "${flags.format}": use one of ${FORMATS.join(', ')}`);
   const format = flags.format as Format;
   let maxFileSize: number | undefined;
   if (flags.maxFileSize !== undefined) {
     maxFileSize = Number(flags.maxFileSize);
-    if (!/^\d+$/.test(flags.maxFileSize) || maxFileSize <= 0) return usage(`--max-file-size "${flags.maxFileSize}" is not a positive number of bytes`);
+    if (!/^\d+$/.test(flags.maxFileSize) || maxFileSize <= 0)
+      return usage(`--max-file-size "${flags.maxFileSize}" is not a positive number of bytes`);
   }
   let maxFiles: number | undefined;
   if (flags.maxFiles !== undefined) {
     maxFiles = Number(flags.maxFiles);
-    if (!/^\d+$/.test(flags.maxFiles) || maxFiles <= 0) return usage(`--max-files "${flags.maxFiles}" is not a positive number`);
+    if (!/^\d+$/.test(flags.maxFiles) || maxFiles <= 0)
+      return usage(`--max-files "${flags.maxFiles}" is not a positive number`);
   }
   const root = resolve(dir);
   let isDir = false;
@@ -65,7 +73,10 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
   if (!existsSync(join(root, 'server.yaml')) && !existsSync(join(root, domainsDir))) {
     const message = `${dir} is not a config repo: it has neither server.yaml nor ${domainsDir}/; give the folder of a config repo, or create one with \`gitfailover init ${dir}\``;
     if (format === 'github') process.stdout.write(`::error title=E_NOT_CONFIG_REPO::${escapeData(message)}\n`);
-    if (format === 'json') process.stdout.write(`${JSON.stringify({ ok: false, dir, problems: [], error: { code: 'E_NOT_CONFIG_REPO', message } }, null, 2)}\n`);
+    if (format === 'json')
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, dir, problems: [], error: { code: 'E_NOT_CONFIG_REPO', message } }, null, 2)}\n`,
+      );
     process.stderr.write(`gitfailover validate: ${message}\n`);
     return EXIT_FAILED;
   }
@@ -90,11 +101,19 @@ function usage(message: string): number {
   return EXIT_USAGE;
 }
 
-export function render(format: Format, problems: readonly Problem[], dir: string, shown: (p: Problem) => string): string {
+export function render(
+  format: Format,
+  problems: readonly Problem[],
+  dir: string,
+  shown: (p: Problem) => string,
+): string {
   if (format === 'json') return `${JSON.stringify({ ok: problems.length === 0, dir, problems }, null, 2)}\n`;
   if (format === 'github') {
     return problems
-      .map((p) => `::error file=${escapeProperty(shown(p))},line=${p.line},col=${p.col},title=${escapeProperty(p.code)}::${escapeData(p.message)}\n`)
+      .map(
+        (p) =>
+          `::error file=${escapeProperty(shown(p))},line=${p.line},col=${p.col},title=${escapeProperty(p.code)}::${escapeData(p.message)}\n`,
+      )
       .join('');
   }
   const lines = problems.map((p) => `${shown(p)}:${p.line}:${p.col}: ${p.message} [${p.code}]\n`);

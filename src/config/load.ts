@@ -67,9 +67,16 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
   };
 
   const maxFileSize = cfg.repo.maxFileSize ?? cfg.live.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
-  if (cfg.repo.maxFileSize !== undefined && cfg.live.maxFileSize !== undefined && cfg.repo.maxFileSize !== cfg.live.maxFileSize) {
+  if (
+    cfg.repo.maxFileSize !== undefined &&
+    cfg.live.maxFileSize !== undefined &&
+    cfg.repo.maxFileSize !== cfg.live.maxFileSize
+  ) {
     const { line, col } = positionOf(src, ['live', 'maxFileSize']);
-    throw new ConfigError(`${file}:${line}:${col}: live.maxFileSize: ${cfg.live.maxFileSize} differs from repo.maxFileSize (${cfg.repo.maxFileSize}); live.maxFileSize is the older name of repo.maxFileSize: keep only repo.maxFileSize`, { file, line, col, field: 'live.maxFileSize' });
+    throw new ConfigError(
+      `${file}:${line}:${col}: live.maxFileSize: ${cfg.live.maxFileSize} differs from repo.maxFileSize (${cfg.repo.maxFileSize}); live.maxFileSize is the older name of repo.maxFileSize: keep only repo.maxFileSize`,
+      { file, line, col, field: 'live.maxFileSize' },
+    );
   }
   const stateDir = at(cfg.repo.stateDir);
   const liveDir = at(cfg.live.dir);
@@ -88,7 +95,11 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
         password: secretOf(cfg.repo.auth.password, ['repo', 'auth', 'password']),
         tokenFile: cfg.repo.auth.tokenFile && at(cfg.repo.auth.tokenFile),
       },
-      verify: cfg.repo.verify && { ...cfg.repo.verify, allowedSigners: cfg.repo.verify.allowedSigners && at(cfg.repo.verify.allowedSigners), gpgKeyring: cfg.repo.verify.gpgKeyring?.map(at) },
+      verify: cfg.repo.verify && {
+        ...cfg.repo.verify,
+        allowedSigners: cfg.repo.verify.allowedSigners && at(cfg.repo.verify.allowedSigners),
+        gpgKeyring: cfg.repo.verify.gpgKeyring?.map(at),
+      },
       sshKey: cfg.repo.sshKey && at(cfg.repo.sshKey),
       knownHosts: cfg.repo.knownHosts && at(cfg.repo.knownHosts),
     },
@@ -98,9 +109,16 @@ export function parseNodeFile(file: string, text: string, env: NodeJS.ProcessEnv
     triggers: cfg.triggers.map((t, i) => ({
       ...t,
       ...(t.email?.smtp.pass !== undefined
-        ? { email: { ...t.email, smtp: { ...t.email.smtp, pass: secretOf(t.email.smtp.pass, ['triggers', i, 'email', 'smtp', 'pass']) } } }
+        ? {
+            email: {
+              ...t.email,
+              smtp: { ...t.email.smtp, pass: secretOf(t.email.smtp.pass, ['triggers', i, 'email', 'smtp', 'pass']) },
+            },
+          }
         : {}),
-      ...(t.webhook?.secret !== undefined ? { webhook: { ...t.webhook, secret: secretOf(t.webhook.secret, ['triggers', i, 'webhook', 'secret']) } } : {}),
+      ...(t.webhook?.secret !== undefined
+        ? { webhook: { ...t.webhook, secret: secretOf(t.webhook.secret, ['triggers', i, 'webhook', 'secret']) } }
+        : {}),
     })),
   };
   if (plaintextSecrets.length > 0) loaded.plaintextSecrets = plaintextSecrets;
@@ -123,7 +141,12 @@ export function plaintextSecretWarning(cfg: NodeConfig): string | undefined {
 function checkFolders(src: YamlSource, stateDir: string, liveDir: string): void {
   const fail = (path: (string | number)[], message: string) => {
     const { line, col } = positionOf(src, path);
-    return new ConfigError(`${src.file}:${line}:${col}: ${formatPath(path)}: ${message}`, { file: src.file, line, col, field: formatPath(path) });
+    return new ConfigError(`${src.file}:${line}:${col}: ${formatPath(path)}: ${message}`, {
+      file: src.file,
+      line,
+      col,
+      field: formatPath(path),
+    });
   };
   for (const [dir, path] of [
     [stateDir, ['repo', 'stateDir']],
@@ -131,7 +154,10 @@ function checkFolders(src: YamlSource, stateDir: string, liveDir: string): void 
   ] as const) {
     const blocker = nonFolderOnPath(dir);
     if (blocker) {
-      throw fail([...path], `${blocker === dir ? `${dir} is` : `${blocker} (on the way to ${dir}) is`} a file, not a folder: point ${formatPath([...path])} at a folder, or move that file away`);
+      throw fail(
+        [...path],
+        `${blocker === dir ? `${dir} is` : `${blocker} (on the way to ${dir}) is`} a file, not a folder: point ${formatPath([...path])} at a folder, or move that file away`,
+      );
     }
   }
   const a = realish(stateDir);
@@ -141,7 +167,10 @@ function checkFolders(src: YamlSource, stateDir: string, liveDir: string): void 
     return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
   };
   if (inside(a, b) || inside(b, a)) {
-    throw fail(['repo', 'stateDir'], `the state dir ${stateDir} and the live dir ${liveDir} overlap (${a === b ? 'they are the same folder' : inside(a, b) ? 'the state dir is inside the live dir' : 'the live dir is inside the state dir'}): a commit could then overwrite the node's own clone and state. Put repo.stateDir outside live.dir, e.g. /var/lib/gitfailover`);
+    throw fail(
+      ['repo', 'stateDir'],
+      `the state dir ${stateDir} and the live dir ${liveDir} overlap (${a === b ? 'they are the same folder' : inside(a, b) ? 'the state dir is inside the live dir' : 'the live dir is inside the state dir'}): a commit could then overwrite the node's own clone and state. Put repo.stateDir outside live.dir, e.g. /var/lib/gitfailover`,
+    );
   }
 }
 
@@ -197,14 +226,20 @@ function schemaError(src: YamlSource, issues: z.core.$ZodIssue[]): ConfigError {
   });
   const first = lines[0]!;
   // Two checks of one field that fail alike (an integer check and a range) say it once.
-  return new ConfigError([...new Set(lines.map((l) => l.text))].join('\n'), { file: src.file, line: first.line, col: first.col, field: first.field }, {
-    problems: lines,
-  });
+  return new ConfigError(
+    [...new Set(lines.map((l) => l.text))].join('\n'),
+    { file: src.file, line: first.line, col: first.col, field: first.field },
+    {
+      problems: lines,
+    },
+  );
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')} (see schema/node-file.schema.json for the fields)`;
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')} (see schema/node-file.schema.json for the fields)`;
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
+    return `is required (${issue.expected})`;
   return issue.message;
 }
 
@@ -238,7 +273,10 @@ function resolveSecret(
       return readFileSync(isAbsolute(p) ? p : resolve(base, p), 'utf8').trim();
     } catch (err) {
       const l = loc();
-      throw new ConfigError(`${l.file}:${l.line}:${l.col}: ${l.field}: cannot read secret file ${p}: ${(err as Error).message}`, l);
+      throw new ConfigError(
+        `${l.file}:${l.line}:${l.col}: ${l.field}: cannot read secret file ${p}: ${(err as Error).message}`,
+        l,
+      );
     }
   }
   return value;

@@ -16,5 +16,5 @@ export function nodeFileJsonSchema(): Record<string, unknown> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schema', 'node-file.schema.json');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(nodeFileJsonSchema(), null, 2) + '\n');
+  writeFileSync(out, `${JSON.stringify(nodeFileJsonSchema(), null, 2)}\n`);
 }

@@ -7,7 +7,12 @@ export type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) 
 /** `host:port` -> parts; `[::1]:7420` for IPv6. */
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(listen) ?? /^([^:]+):(\d+)$/.exec(listen);
-  if (!m) throw new GitfailoverError('E_CONFIG', `notify.listen ${JSON.stringify(listen)} is not host:port (e.g. 127.0.0.1:7420)`, { kind: 'stalling' });
+  if (!m)
+    throw new GitfailoverError(
+      'E_CONFIG',
+      `notify.listen ${JSON.stringify(listen)} is not host:port (e.g. 127.0.0.1:7420)`,
+      { kind: 'stalling' },
+    );
   return { host: m[1]!, port: Number(m[2]) };
 }
 
@@ -15,7 +20,10 @@ export function parseListen(listen: string): { host: string; port: number } {
  * The daemon's one listener (loopback by default): notify, health and status routes.
  * Bodies over MAX_BODY_BYTES are refused before they are read into memory.
  */
-export function startHttp(listen: string, routes: Record<string, Handler>): Promise<{ server: Server; address: string }> {
+export function startHttp(
+  listen: string,
+  routes: Record<string, Handler>,
+): Promise<{ server: Server; address: string }> {
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -44,15 +52,22 @@ export function startHttp(listen: string, routes: Record<string, Handler>): Prom
     });
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (e) => reject(new GitfailoverError('E_LISTEN', `cannot listen on ${listen} (notify.listen): ${e.message}`, { kind: 'stalling' })));
+    server.once('error', (e) =>
+      reject(
+        new GitfailoverError('E_LISTEN', `cannot listen on ${listen} (notify.listen): ${e.message}`, {
+          kind: 'stalling',
+        }),
+      ),
+    );
     server.listen(port, host, () => {
       const a = server.address();
-      const address = a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : listen;
+      const address =
+        a && typeof a === 'object' ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : listen;
       resolve({ server, address });
     });
   });
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value) + '\n');
+  res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(value)}\n`);
 }

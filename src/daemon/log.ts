@@ -9,11 +9,15 @@ export interface Logger {
   error(msg: string, data?: Record<string, unknown>): void;
 }
 
-export function createLogger(node: string, format: LogFormat = 'text', out: NodeJS.WritableStream = process.stdout): Logger {
+export function createLogger(
+  node: string,
+  format: LogFormat = 'text',
+  out: NodeJS.WritableStream = process.stdout,
+): Logger {
   const write = (level: string, msg: string, data?: Record<string, unknown>) => {
     const time = new Date().toISOString();
     const line = oneLine(msg);
-    if (format === 'json') out.write(redact(JSON.stringify({ time, level, node, msg: line, ...data })) + '\n');
+    if (format === 'json') out.write(`${redact(JSON.stringify({ time, level, node, msg: line, ...data }))}\n`);
     else out.write(`${time} ${node} ${level === 'info' ? '' : `${level.toUpperCase()} `}${line}\n`);
   };
   return {

@@ -45,7 +45,12 @@ export type VerifyResult = { ok: true; via: NotifyVia; delivery?: string } | { o
  * its timestamp window), GitHub's (`X-Hub-Signature-256`), Gitea/Forgejo's (`X-Gitea-Signature`,
  * hex HMAC of the body) or GitLab's (`X-Gitlab-Token`, the secret itself).
  */
-export function verify(secret: string, headers: Record<string, string | string[] | undefined>, body: Buffer, now = Date.now()): VerifyResult {
+export function verify(
+  secret: string,
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  now = Date.now(),
+): VerifyResult {
   const h = (name: string) => {
     const v = headers[name];
     return Array.isArray(v) ? v[0] : v;
@@ -54,24 +59,34 @@ export function verify(secret: string, headers: Record<string, string | string[]
   if (ours) {
     const ts = h(TIMESTAMP_HEADER);
     if (!ts || !/^\d{1,12}$/.test(ts)) return { ok: false, reason: 'missing or bad timestamp' };
-    if (Math.abs(now - Number(ts) * 1000) > REPLAY_WINDOW_MS) return { ok: false, reason: 'timestamp outside the replay window' };
-    return equal(ours, sign(secret, ts, body)) ? { ok: true, via: 'gitfailover' } : { ok: false, reason: 'bad signature' };
+    if (Math.abs(now - Number(ts) * 1000) > REPLAY_WINDOW_MS)
+      return { ok: false, reason: 'timestamp outside the replay window' };
+    return equal(ours, sign(secret, ts, body))
+      ? { ok: true, via: 'gitfailover' }
+      : { ok: false, reason: 'bad signature' };
   }
-  const delivery = (via: 'github' | 'gitea' | 'gitlab') => DELIVERY_HEADERS[via].map(h).find((v) => v !== undefined && v !== '');
+  const delivery = (via: 'github' | 'gitea' | 'gitlab') =>
+    DELIVERY_HEADERS[via].map(h).find((v) => v !== undefined && v !== '');
   const github = h(GITHUB_SIGNATURE_HEADER);
   if (github) {
-    return equal(github, signBody(body, secret)) ? { ok: true, via: 'github', delivery: delivery('github') } : { ok: false, reason: 'bad signature' };
+    return equal(github, signBody(body, secret))
+      ? { ok: true, via: 'github', delivery: delivery('github') }
+      : { ok: false, reason: 'bad signature' };
   }
   const gitea = GITEA_SIGNATURE_HEADERS.map(h).find((v) => v !== undefined);
   if (gitea) {
     const expected = createHmac('sha256', secret).update(body).digest('hex');
-    return equal(gitea.toLowerCase(), expected) ? { ok: true, via: 'gitea', delivery: delivery('gitea') } : { ok: false, reason: 'bad signature' };
+    return equal(gitea.toLowerCase(), expected)
+      ? { ok: true, via: 'gitea', delivery: delivery('gitea') }
+      : { ok: false, reason: 'bad signature' };
   }
   const gitlab = h(GITLAB_TOKEN_HEADER);
   if (gitlab) {
     // GitLab sends the secret itself: compared as digests, so the lengths never leak.
     const digest = (v: string) => createHmac('sha256', 'gitlab-token').update(v).digest('hex');
-    return equal(digest(gitlab), digest(secret)) ? { ok: true, via: 'gitlab', delivery: delivery('gitlab') } : { ok: false, reason: 'bad token' };
+    return equal(digest(gitlab), digest(secret))
+      ? { ok: true, via: 'gitlab', delivery: delivery('gitlab') }
+      : { ok: false, reason: 'bad token' };
   }
   return { ok: false, reason: 'unsigned request' };
 }

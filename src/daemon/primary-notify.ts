@@ -24,7 +24,11 @@ export const NOTIFY_TIMEOUT_MS = 3_000;
  * standby delays nobody); never throws. A standby that missed a notify still catches up on its
  * own fetch interval, so a failure here is logged, not retried.
  */
-export async function notifyStandbys(cfg: NodeConfig, body: NotifyBody, timeoutMs = NOTIFY_TIMEOUT_MS): Promise<NotifyOutcome[]> {
+export async function notifyStandbys(
+  cfg: NodeConfig,
+  body: NotifyBody,
+  timeoutMs = NOTIFY_TIMEOUT_MS,
+): Promise<NotifyOutcome[]> {
   const secret = cfg.notify.secret;
   if (cfg.notify.standbys.length === 0 || !secret) return [];
   const text = JSON.stringify(body);
@@ -39,10 +43,15 @@ export async function notifyStandbys(cfg: NodeConfig, body: NotifyBody, timeoutM
           signal: AbortSignal.timeout(timeoutMs),
         });
         await res.arrayBuffer().catch(() => undefined); // free the connection
-        return res.ok ? { url: shown, ok: true, detail: `HTTP ${res.status}` } : { url: shown, ok: false, detail: `HTTP ${res.status}` };
+        return res.ok
+          ? { url: shown, ok: true, detail: `HTTP ${res.status}` }
+          : { url: shown, ok: false, detail: `HTTP ${res.status}` };
       } catch (err) {
         const e = err as Error;
-        const detail = e.name === 'TimeoutError' ? `no answer within ${timeoutMs}ms` : errorMessage((e.cause as Error | undefined) ?? e);
+        const detail =
+          e.name === 'TimeoutError'
+            ? `no answer within ${timeoutMs}ms`
+            : errorMessage((e.cause as Error | undefined) ?? e);
         return { url: shown, ok: false, detail };
       }
     }),

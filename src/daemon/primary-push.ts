@@ -16,7 +16,10 @@ export async function pushBranch(repo: NodeRepo, timeoutMs: number): Promise<{ p
   try {
     return await repo.push(timeoutMs);
   } catch (err) {
-    const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting', cause: err });
+    const e =
+      err instanceof GitfailoverError
+        ? err
+        : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting', cause: err });
     if (e.kind === 'stalling') throw e;
     let remoteHead: string | undefined;
     try {

@@ -96,21 +96,33 @@ export class PrimaryDaemon {
   async start(): Promise<void> {
     const { cfg } = this;
     if (effectiveRole(cfg) !== 'primary') {
-      throw new ConfigError(`${cfg.file}: role is ${effectiveRole(cfg)} (${roleSource(cfg)}): "gitfailover primary" runs only on a node whose role is primary (run "gitfailover standby" here, or "gitfailover promote")`, {
-        file: cfg.file,
-        field: 'role',
-      });
+      throw new ConfigError(
+        `${cfg.file}: role is ${effectiveRole(cfg)} (${roleSource(cfg)}): "gitfailover primary" runs only on a node whose role is primary (run "gitfailover standby" here, or "gitfailover promote")`,
+        {
+          file: cfg.file,
+          field: 'role',
+        },
+      );
     }
     if (cfg.notify.standbys.length > 0 && !cfg.notify.secret) {
-      throw new ConfigError(`${cfg.file}: notify.standbys is set but notify.secret is not: standbys only accept signed notifications (set notify.secret: env:NAME)`, {
-        file: cfg.file,
-        field: 'notify.secret',
-      });
+      throw new ConfigError(
+        `${cfg.file}: notify.standbys is set but notify.secret is not: standbys only accept signed notifications (set notify.secret: env:NAME)`,
+        {
+          file: cfg.file,
+          field: 'notify.secret',
+        },
+      );
     }
     if (!existsSync(cfg.live.dir)) {
-      throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file}): nothing to watch`, { kind: 'stalling' });
+      throw new GitfailoverError(
+        'E_LIVE_MISSING',
+        `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file}): nothing to watch`,
+        { kind: 'stalling' },
+      );
     }
-    this.output.out(`primary ${cfg.node}: live dir ${cfg.live.dir}, remote ${redact(cfg.repo.remote)} (${cfg.repo.branch})`);
+    this.output.out(
+      `primary ${cfg.node}: live dir ${cfg.live.dir}, remote ${redact(cfg.repo.remote)} (${cfg.repo.branch})`,
+    );
     await this.startListener();
 
     // Watch before the first record: a change made while it runs then queues another record.
@@ -156,10 +168,11 @@ export class PrimaryDaemon {
     await Promise.allSettled([...this.background]);
     await this.triggers.drain(5_000);
     this.observer?.close();
-    if (this.http) await new Promise<void>((resolve) => {
-      this.http!.server.close(() => resolve());
-      this.http!.server.closeAllConnections?.();
-    });
+    if (this.http)
+      await new Promise<void>((resolve) => {
+        this.http!.server.close(() => resolve());
+        this.http!.server.closeAllConnections?.();
+      });
     this.viewRepo?.close();
     this.output.out('stopped');
   }
@@ -224,7 +237,13 @@ export class PrimaryDaemon {
         // poll: said (and noted) once until it changes.
         if (msg !== this.lastIncomingError) {
           this.output.err(`record failed: ${msg}`);
-          this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: false, domains: [], detail: msg });
+          this.observer?.note({
+            time: new Date().toISOString(),
+            kind: 'record',
+            success: false,
+            domains: [],
+            detail: msg,
+          });
         }
         this.lastIncomingError = msg;
         return;
@@ -243,7 +262,15 @@ export class PrimaryDaemon {
       this.output.out(
         `applied ${r.incoming.incoming.length} commit(s) from ${this.cfg.repo.branch} up to ${r.incoming.head.slice(0, 12)}: ${s.domains.length} domain(s) loaded${s.deleted.length ? `, ${s.deleted.length} deleted` : ''}`,
       );
-      this.observer?.note({ time: new Date().toISOString(), kind: 'sync', success: true, domains: [...s.domains, ...s.deleted], fromCommit: s.fromCommit, toCommit: r.incoming.head, detail: r.incoming.incoming.map((c) => c.subject).join('; ') });
+      this.observer?.note({
+        time: new Date().toISOString(),
+        kind: 'sync',
+        success: true,
+        domains: [...s.domains, ...s.deleted],
+        fromCommit: s.fromCommit,
+        toCommit: r.incoming.head,
+        detail: r.incoming.incoming.map((c) => c.subject).join('; '),
+      });
       void fireSyncEvents(this.cfg, r.incoming.sync, { dispatcher: this.triggers });
       if (r.incoming.sync.result.domains.length + r.incoming.sync.result.deleted.length > 0 && !this.stopping) {
         // The loader swapped domain folders in by rename: a watcher can keep watching the old
@@ -255,12 +282,32 @@ export class PrimaryDaemon {
     }
     if (r.conflict) {
       this.output.err(r.conflict.text);
-      this.observer?.note({ time: r.conflict.time, kind: 'conflict', success: false, domains: [], detail: r.conflict.text });
+      this.observer?.note({
+        time: r.conflict.time,
+        kind: 'conflict',
+        success: false,
+        domains: [],
+        detail: r.conflict.text,
+      });
       this.triggers.fire(conflictEvent(this.cfg.node, r.conflict));
     }
     if (r.commit) this.output.out(`recorded ${r.commit.slice(0, 12)} ${r.subject}`);
     this.observer?.metrics.observeRecord(r.commit ? 'commit' : 'no_change');
-    if (r.commit) this.observer?.note({ time: new Date().toISOString(), kind: 'record', success: true, domains: [...new Set(r.changes.flatMap((c) => ('domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [])))], toCommit: r.commit, detail: r.subject });
+    if (r.commit)
+      this.observer?.note({
+        time: new Date().toISOString(),
+        kind: 'record',
+        success: true,
+        domains: [
+          ...new Set(
+            r.changes.flatMap((c) =>
+              'domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [],
+            ),
+          ),
+        ],
+        toCommit: r.commit,
+        detail: r.subject,
+      });
     unpushed = r.unpushed;
     if (r.commit || r.incoming) this.rejected = false; // a new head is worth one more try, and one more report
     if (unpushed > 0 && !this.rejected) {
@@ -308,8 +355,18 @@ export class PrimaryDaemon {
     this.unpushedSince = undefined;
     this.lastPushError = undefined;
     this.observer?.metrics.observePush('success');
-    this.observer?.note({ time: new Date().toISOString(), kind: 'push', success: true, domains: [], fromCommit: before, toCommit: head, detail: `${pending} commit(s)` });
-    this.output.out(`pushed ${pending} commit${pending === 1 ? '' : 's'} ${before ? `${before.slice(0, 12)}..` : ''}${head.slice(0, 12)} to ${cfg.repo.branch}`);
+    this.observer?.note({
+      time: new Date().toISOString(),
+      kind: 'push',
+      success: true,
+      domains: [],
+      fromCommit: before,
+      toCommit: head,
+      detail: `${pending} commit(s)`,
+    });
+    this.output.out(
+      `pushed ${pending} commit${pending === 1 ? '' : 's'} ${before ? `${before.slice(0, 12)}..` : ''}${head.slice(0, 12)} to ${cfg.repo.branch}`,
+    );
     this.notify({ node: cfg.node, commit: head });
   }
 
@@ -319,17 +376,27 @@ export class PrimaryDaemon {
       this.warnedDemoted = false;
       return false;
     }
-    if (!this.warnedDemoted) this.output.err(`demoted (${roleSource(this.cfg)}): not recording nor pushing; stop "gitfailover primary" and run "gitfailover standby" on this node`);
+    if (!this.warnedDemoted)
+      this.output.err(
+        `demoted (${roleSource(this.cfg)}): not recording nor pushing; stop "gitfailover primary" and run "gitfailover standby" on this node`,
+      );
     this.warnedDemoted = true;
     return true;
   }
 
   private pushFailed(err: unknown, unpushed: number): void {
-    const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+    const e =
+      err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     this.unpushedSince ??= Date.now();
     this.lastPushError = e.message;
     this.observer?.metrics.observePush(e.kind === 'stalling' ? 'rejected' : 'failure');
-    this.observer?.note({ time: new Date().toISOString(), kind: 'push', success: false, domains: [], detail: e.message });
+    this.observer?.note({
+      time: new Date().toISOString(),
+      kind: 'push',
+      success: false,
+      domains: [],
+      detail: e.message,
+    });
     if (e.code === 'E_PUSH_REJECTED' && this.rejectedStreak < RACE_LIMIT && !this.stopping) {
       // Someone pushed between our fetch and our push: take their commits in (record fetches,
       // applies them and replays ours on top), then push again. Never forced.
@@ -351,7 +418,9 @@ export class PrimaryDaemon {
       return;
     }
     const delay = this.backoff.next();
-    this.output.err(`push failed (${unpushed} unpushed, kept in ${this.cfg.repo.stateDir}; retry ${this.backoff.attempts} in ${delay}ms): ${e.message}`);
+    this.output.err(
+      `push failed (${unpushed} unpushed, kept in ${this.cfg.repo.stateDir}; retry ${this.backoff.attempts} in ${delay}ms): ${e.message}`,
+    );
     if (!this.failureReported) {
       // One event per outage, not one per retry.
       this.failureReported = true;
@@ -370,7 +439,15 @@ export class PrimaryDaemon {
     const problems = problemLines(err.data.problems as Problem[]);
     if (problems.join('\n') === this.lastRecordRefusal) return;
     this.lastRecordRefusal = problems.join('\n');
-    this.triggers.fire({ event: 'record.failed', node: this.cfg.node, time: new Date().toISOString(), error: err.message, errorFile: err.location.file, problems, problemsText: problems.map((p) => `  ${p}`).join('\n') });
+    this.triggers.fire({
+      event: 'record.failed',
+      node: this.cfg.node,
+      time: new Date().toISOString(),
+      error: err.message,
+      errorFile: err.location.file,
+      problems,
+      problemsText: problems.map((p) => `  ${p}`).join('\n'),
+    });
   }
 
   private reportPushFailed(unpushed: number, error: string): void {
@@ -407,9 +484,21 @@ export class PrimaryDaemon {
             const b = loadRecordBlocked(cfg.repo.stateDir);
             return b ? blockedLine(b) : null;
           })(),
-          push: { rejected: this.rejected ? (this.lastPushError ?? 'another node wrote to the remote') : undefined, failingForMs: this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince, retryMaxMs: cfg.record.retryMax, unpushed: pos.unpushed, error: this.lastPushError },
+          push: {
+            rejected: this.rejected ? (this.lastPushError ?? 'another node wrote to the remote') : undefined,
+            failingForMs: this.unpushedSince === undefined ? 0 : Date.now() - this.unpushedSince,
+            retryMaxMs: cfg.record.retryMax,
+            unpushed: pos.unpushed,
+            error: this.lastPushError,
+          },
         });
-        return { node: cfg.node, role: effectiveRole(cfg), ...pos, lastHeartbeat: this.lastHeartbeatSent, ready: { ok: r.ready, reason: r.reason } };
+        return {
+          node: cfg.node,
+          role: effectiveRole(cfg),
+          ...pos,
+          lastHeartbeat: this.lastHeartbeatSent,
+          ready: { ok: r.ready, reason: r.reason },
+        };
       },
     };
     this.observer = new Observer(cfg, view, repo);
@@ -428,9 +517,13 @@ export class PrimaryDaemon {
           sendJson(res, 202, { accepted: true });
         },
       });
-      this.output.out(`listening on ${this.http.address}: /notify (forge push webhooks), /metrics, /healthz, /readyz and the status page`);
+      this.output.out(
+        `listening on ${this.http.address}: /notify (forge push webhooks), /metrics, /healthz, /readyz and the status page`,
+      );
     } catch (err) {
-      this.output.err(`warning: ${errorMessage(err)}; /metrics and the status page are unavailable until notify.listen names a free host:port`);
+      this.output.err(
+        `warning: ${errorMessage(err)}; /metrics and the status page are unavailable until notify.listen names a free host:port`,
+      );
     }
   }
 
@@ -458,7 +551,8 @@ export class PrimaryDaemon {
     if (this.cfg.notify.standbys.length === 0) return;
     const p = notifyStandbys(this.cfg, body).then((outcomes) => {
       for (const o of outcomes) {
-        if (!o.ok) this.output.err(`notify ${o.url} failed: ${o.detail} (the standby catches up on its own fetch interval)`);
+        if (!o.ok)
+          this.output.err(`notify ${o.url} failed: ${o.detail} (the standby catches up on its own fetch interval)`);
       }
     });
     this.background.add(p);

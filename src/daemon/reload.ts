@@ -29,10 +29,20 @@ export function hashNodeFile(file: string): string | undefined {
   }
 }
 
-export function writeRunning(cfg: NodeConfig, daemon: RunningNodeFile['daemon'], sha256 = hashNodeFile(cfg.file)): void {
+export function writeRunning(
+  cfg: NodeConfig,
+  daemon: RunningNodeFile['daemon'],
+  sha256 = hashNodeFile(cfg.file),
+): void {
   try {
     mkdirSync(cfg.repo.stateDir, { recursive: true }); // a daemon's first start comes before its first clone
-    writeJsonAtomic(runningPath(cfg.repo.stateDir), { pid: process.pid, daemon, file: cfg.file, sha256: sha256 ?? '', time: new Date().toISOString() } satisfies RunningNodeFile);
+    writeJsonAtomic(runningPath(cfg.repo.stateDir), {
+      pid: process.pid,
+      daemon,
+      file: cfg.file,
+      sha256: sha256 ?? '',
+      time: new Date().toISOString(),
+    } satisfies RunningNodeFile);
   } catch {
     /* a full disk must not stop the daemon: doctor then says it cannot tell */
   }
@@ -53,7 +63,13 @@ export function loadRunning(stateDir: string): RunningNodeFile | undefined {
 }
 
 /** What a running daemon cannot change in place: its identity, its clone, its listener. */
-const NEEDS_RESTART: ((c: NodeConfig) => unknown)[] = [(c) => c.node, (c) => c.repo.remote, (c) => c.repo.branch, (c) => c.repo.stateDir, (c) => c.notify.listen];
+const NEEDS_RESTART: ((c: NodeConfig) => unknown)[] = [
+  (c) => c.node,
+  (c) => c.repo.remote,
+  (c) => c.repo.branch,
+  (c) => c.repo.stateDir,
+  (c) => c.notify.listen,
+];
 const NEEDS_RESTART_NAMES = ['node', 'repo.remote', 'repo.branch', 'repo.stateDir', 'notify.listen'];
 
 /**
@@ -62,18 +78,28 @@ const NEEDS_RESTART_NAMES = ['node', 'repo.remote', 'repo.branch', 'repo.stateDi
  * trigger uses them). An invalid file, or one that changes what needs a restart, keeps the old
  * configuration whole and says why. Returns whether the new file is in force.
  */
-export function reloadNodeFile(cfg: NodeConfig, daemon: RunningNodeFile['daemon'], log: { info(m: string): void; error(m: string): void }): boolean {
+export function reloadNodeFile(
+  cfg: NodeConfig,
+  daemon: RunningNodeFile['daemon'],
+  log: { info(m: string): void; error(m: string): void },
+): boolean {
   const sha256 = hashNodeFile(cfg.file);
   let next: NodeConfig;
   try {
     next = loadNodeFile({ file: cfg.file });
   } catch (err) {
-    log.error(`SIGHUP: ${cfg.file} was not reloaded, the daemon keeps the configuration it runs with: ${errorMessage(err)}`);
+    log.error(
+      `SIGHUP: ${cfg.file} was not reloaded, the daemon keeps the configuration it runs with: ${errorMessage(err)}`,
+    );
     return false;
   }
-  const changed = NEEDS_RESTART_NAMES.filter((_, i) => JSON.stringify(NEEDS_RESTART[i]!(cfg)) !== JSON.stringify(NEEDS_RESTART[i]!(next)));
+  const changed = NEEDS_RESTART_NAMES.filter(
+    (_, i) => JSON.stringify(NEEDS_RESTART[i]!(cfg)) !== JSON.stringify(NEEDS_RESTART[i]!(next)),
+  );
   if (changed.length > 0) {
-    log.error(`SIGHUP: ${cfg.file} changes ${changed.join(', ')}, which only a restart can apply; nothing was reloaded (restart the daemon: systemctl restart)`);
+    log.error(
+      `SIGHUP: ${cfg.file} changes ${changed.join(', ')}, which only a restart can apply; nothing was reloaded (restart the daemon: systemctl restart)`,
+    );
     return false;
   }
   Object.assign(cfg, next);

@@ -43,7 +43,9 @@ export class RoleFollower {
   }
 
   private async becomePrimary(): Promise<void> {
-    this.log.warn(`promoted (${roleSource(this.cfg)}): switching to primary behaviour: recording ${this.cfg.live.dir}, no more syncs`);
+    this.log.warn(
+      `promoted (${roleSource(this.cfg)}): switching to primary behaviour: recording ${this.cfg.live.dir}, no more syncs`,
+    );
     const daemon = new PrimaryDaemon(this.cfg, { out: (l) => this.log.info(l), err: (l) => this.log.error(l) });
     this.primary = daemon;
     try {

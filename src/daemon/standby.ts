@@ -38,7 +38,11 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync
   const plaintext = plaintextSecretWarning(cfg);
   if (plaintext) log.warn(plaintext);
-  const dispatcher = new TriggerDispatcher(cfg.triggers, { logger: log, domainTriggers: domainTriggersOf(cfg), allowHosts: cfg.domainTriggers.allowHosts });
+  const dispatcher = new TriggerDispatcher(cfg.triggers, {
+    logger: log,
+    domainTriggers: domainTriggersOf(cfg),
+    allowHosts: cfg.domainTriggers.allowHosts,
+  });
   let running: Promise<void> | undefined;
   let pending = false;
   let stopping = false;
@@ -59,9 +63,17 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     snapshot: async () => {
       const state = loadState(cfg.repo.stateDir);
       const role = effectiveRole(cfg);
-      const pos = await repoPosition(repo, times, role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef));
+      const pos = await repoPosition(
+        repo,
+        times,
+        role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef),
+      );
       const hb = loadHeartbeat(cfg.repo.stateDir);
-      const covered = !hb?.commit || (!!pos.appliedCommit && (hb.commit === pos.appliedCommit || (await repo.isAncestor(hb.commit, pos.appliedCommit).catch(() => false))));
+      const covered =
+        !hb?.commit ||
+        (!!pos.appliedCommit &&
+          (hb.commit === pos.appliedCommit ||
+            (await repo.isAncestor(hb.commit, pos.appliedCommit).catch(() => false))));
       // The one readiness rule (role/readiness.ts), over what this daemon knows without running commands.
       const r = judgeReadiness({
         node: cfg.node,
@@ -76,9 +88,22 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
         pinned: state.pinned,
         interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
         unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
-        heartbeat: hb ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000), node: hb.node, commit: hb.commit, covered } : null,
+        heartbeat: hb
+          ? {
+              ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000),
+              node: hb.node,
+              commit: hb.commit,
+              covered,
+            }
+          : null,
       });
-      return { node: cfg.node, role, ...pos, lastHeartbeat: lastHeartbeat ?? undefined, ready: { ok: r.ready, reason: r.reason } };
+      return {
+        node: cfg.node,
+        role,
+        ...pos,
+        lastHeartbeat: lastHeartbeat ?? undefined,
+        ready: { ok: r.ready, reason: r.reason },
+      };
     },
   };
   const observer = new Observer(cfg, view, repo);
@@ -98,10 +123,19 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   };
   const runOne = async (why: string): Promise<void> => {
     // promote/demote switch the running agent: while promoted it records and never syncs.
-    if (await follower.check().catch((err: unknown) => (log.error(`role: ${errorMessage(err)}`), follower.actingAsPrimary))) return;
+    if (
+      await follower.check().catch((err: unknown) => {
+        log.error(`role: ${errorMessage(err)}`);
+        return follower.actingAsPrimary;
+      })
+    )
+      return;
     // An interrupted apply is always finished, even with automatic sync off: the live dir must converge.
     if (!automaticOn() && !loadJournal(cfg.repo.stateDir)) {
-      if (!warnedOff) log.warn(`automatic sync is off (${loadState(cfg.repo.stateDir).disabled?.reason ?? `sync.automatic: false in ${cfg.file}`}); run "gitfailover sync" to sync by hand`);
+      if (!warnedOff)
+        log.warn(
+          `automatic sync is off (${loadState(cfg.repo.stateDir).disabled?.reason ?? `sync.automatic: false in ${cfg.file}`}); run "gitfailover sync" to sync by hand`,
+        );
       warnedOff = true;
       return;
     }
@@ -114,10 +148,18 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       if (!r.success) log.error(`sync failed (${why}): ${r.error}`, { commit: r.errorCommit, file: r.errorFile });
       else if (r.upToDate && r.error) {
         // A quarantined head: said once per commit, so "why does it stay behind?" has an answer in the log.
-        if (warnedQuarantine !== r.toCommit) log.warn(`not applying: ${r.error}; a newer commit, or "gitfailover sync" run by hand once fixed, moves on`);
+        if (warnedQuarantine !== r.toCommit)
+          log.warn(`not applying: ${r.error}; a newer commit, or "gitfailover sync" run by hand once fixed, moves on`);
         warnedQuarantine = r.toCommit;
-      } else if (!r.upToDate) log.info(`${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`, { domains: r.domains });
-      if (out.extraEvents.includes('sync.disabled')) log.warn('automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"');
+      } else if (!r.upToDate)
+        log.info(
+          `${r.mode} sync ${r.fromCommit?.slice(0, 12) ?? '(nothing)'} -> ${r.toCommit?.slice(0, 12)}: ${r.domains.length} domain(s) loaded, ${r.deleted.length} deleted in ${r.durationMs}ms (${why})`,
+          { domains: r.domains },
+        );
+      if (out.extraEvents.includes('sync.disabled'))
+        log.warn(
+          'automatic sync disabled after the failure (sync.disableOnFailure); fix the repo, then run "gitfailover sync" or "gitfailover sync --enable"',
+        );
       if (r.success && !r.upToDate) {
         dispatcher.setDomainTriggers(domainTriggersOf(cfg));
         lastDriftFiles = undefined;
@@ -168,7 +210,9 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       sendJson(res, 200, { ...s, remote: redact(s.remote), lastHeartbeat, triggers: dispatcher.deliveries() });
     }),
   });
-  log.info(`standby ready on ${address}: syncing ${redact(cfg.repo.remote)} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`);
+  log.info(
+    `standby ready on ${address}: syncing ${redact(cfg.repo.remote)} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`,
+  );
 
   // Lag and drift are watched on every tick, whether or not automatic sync is on: an operator
   // who turned sync off still wants to know the failover fell behind or was edited by hand.
@@ -180,7 +224,9 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const watch = async (): Promise<void> => {
     const now = Date.now();
     const state = loadState(cfg.repo.stateDir);
-    const head = automaticOn() ? await repo.resolve(repo.trackingRef) : await repo.fetch(cfg.sync.timeout).catch(() => repo.resolve(repo.trackingRef));
+    const head = automaticOn()
+      ? await repo.resolve(repo.trackingRef)
+      : await repo.fetch(cfg.sync.timeout).catch(() => repo.resolve(repo.trackingRef));
     const applied = state.appliedCommit ?? null;
     if (head && head !== applied) behindSince ??= now;
     else {
@@ -189,15 +235,33 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     }
     if (behindSince !== undefined && now - behindSince > cfg.sync.maxLag && !lagFired) {
       lagFired = true;
-      log.warn(`lag: ${applied?.slice(0, 12) ?? '(nothing)'} applied, remote at ${head?.slice(0, 12)} for ${Math.round((now - behindSince) / 1000)}s (sync.maxLag)`);
-      dispatcher.fire({ event: 'lag', node: cfg.node, time: new Date().toISOString(), behindSeconds: Math.round((now - behindSince) / 1000), reason: 'behind', appliedCommit: applied, targetCommit: head ?? null });
+      log.warn(
+        `lag: ${applied?.slice(0, 12) ?? '(nothing)'} applied, remote at ${head?.slice(0, 12)} for ${Math.round((now - behindSince) / 1000)}s (sync.maxLag)`,
+      );
+      dispatcher.fire({
+        event: 'lag',
+        node: cfg.node,
+        time: new Date().toISOString(),
+        behindSeconds: Math.round((now - behindSince) / 1000),
+        reason: 'behind',
+        appliedCommit: applied,
+        targetCommit: head ?? null,
+      });
     }
     const beat = lastHeartbeat ? Date.parse(lastHeartbeat) : undefined;
     if (beat !== undefined && now - beat > cfg.sync.maxLag) {
       if (!heartbeatFired) {
         heartbeatFired = true;
         log.warn(`lag: no heartbeat from the primary for ${Math.round((now - beat) / 1000)}s: production may be down`);
-        dispatcher.fire({ event: 'lag', node: cfg.node, time: new Date().toISOString(), behindSeconds: Math.round((now - beat) / 1000), reason: 'heartbeat', appliedCommit: applied, targetCommit: head ?? null });
+        dispatcher.fire({
+          event: 'lag',
+          node: cfg.node,
+          time: new Date().toISOString(),
+          behindSeconds: Math.round((now - beat) / 1000),
+          reason: 'heartbeat',
+          appliedCommit: applied,
+          targetCommit: head ?? null,
+        });
       }
     } else heartbeatFired = false;
     if (applied && now - lastDriftCheck >= cfg.sync.driftCheck && !loadJournal(cfg.repo.stateDir)) {
@@ -207,9 +271,18 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       lastDriftFiles = files;
       const key = files.join('\n');
       if (files.length > 0 && key !== lastDrift) {
-        log.warn(`drift: ${files.length} file(s) of the live dir differ from ${applied.slice(0, 12)}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`);
+        log.warn(
+          `drift: ${files.length} file(s) of the live dir differ from ${applied.slice(0, 12)}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`,
+        );
         const domains = [...new Set(files.map((f) => f.split('/')[1] ?? '').filter(Boolean))];
-        dispatcher.fire({ event: 'drift', node: cfg.node, time: new Date().toISOString(), files, domains, appliedCommit: applied });
+        dispatcher.fire({
+          event: 'drift',
+          node: cfg.node,
+          time: new Date().toISOString(),
+          files,
+          domains,
+          appliedCommit: applied,
+        });
       }
       lastDrift = key;
     }

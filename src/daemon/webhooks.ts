@@ -2,7 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { REPLAY_WINDOW_MS, verify, type NotifyVia } from './notify-sign.js';
 
 export type GateAnswer =
-  | { ok: true; via: NotifyVia; delivery?: string; /** a signed heartbeat from the primary (only that refreshes heartbeat.json) */ heartbeat: boolean }
+  | {
+      ok: true;
+      via: NotifyVia;
+      delivery?: string /** a signed heartbeat from the primary (only that refreshes heartbeat.json) */;
+      heartbeat: boolean;
+    }
   | { ok: false; status: 401 | 409; reason: string };
 
 /** Forge delivery ids are remembered this long (forges send no timestamp to bound a replay by). */
@@ -31,7 +36,8 @@ export class NotifyGate {
   ) {}
 
   check(headers: IncomingHttpHeaders, body: Buffer, from = 'unknown'): GateAnswer {
-    if (!this.secret) return this.refuse(401, 'notify.secret is not set on this node: unsigned requests never trigger anything', from);
+    if (!this.secret)
+      return this.refuse(401, 'notify.secret is not set on this node: unsigned requests never trigger anything', from);
     const now = this.now();
     const v = verify(this.secret, headers, body, now);
     if (!v.ok) return this.refuse(401, v.reason, from);
@@ -39,7 +45,12 @@ export class NotifyGate {
     if (v.via === 'gitfailover') {
       key = `gitfailover:${String(headers['x-gitfailover-signature'])}`;
     } else {
-      if (!v.delivery) return this.refuse(401, `${v.via} webhook without a delivery id header: refused, as it could not be told from a replay`, from);
+      if (!v.delivery)
+        return this.refuse(
+          401,
+          `${v.via} webhook without a delivery id header: refused, as it could not be told from a replay`,
+          from,
+        );
       key = `${v.via}:${v.delivery}`;
     }
     const payload = parse(body);
@@ -53,7 +64,12 @@ export class NotifyGate {
     if (this.seen.has(key)) return this.refuse(409, 'replayed delivery (already received)', from);
     this.seen.set(key, now + (v.via === 'gitfailover' ? 2 * REPLAY_WINDOW_MS : FORGE_MEMORY_MS));
     if (this.seen.size > MAX_REMEMBERED) this.seen.delete(this.seen.keys().next().value!);
-    return { ok: true, via: v.via, delivery: v.delivery, heartbeat: v.via === 'gitfailover' && payload?.heartbeat === true };
+    return {
+      ok: true,
+      via: v.via,
+      delivery: v.delivery,
+      heartbeat: v.via === 'gitfailover' && payload?.heartbeat === true,
+    };
   }
 
   private refuse(status: 401 | 409, reason: string, from: string): GateAnswer {

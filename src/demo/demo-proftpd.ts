@@ -28,7 +28,9 @@ const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => process.stdout.write(`\n${bold(`== ${s}`)}\n`);
 
 function curl(args: string[]): Promise<number> {
-  return new Promise((resolve) => execFile('curl', args, (err) => resolve(err ? Number((err as NodeJS.ErrnoException).code) || 1 : 0)));
+  return new Promise((resolve) =>
+    execFile('curl', args, (err) => resolve(err ? Number((err as NodeJS.ErrnoException).code) || 1 : 0)),
+  );
 }
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
@@ -53,7 +55,10 @@ function filesOf(dir: string): Map<string, Buffer> {
 }
 
 export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('--proftpd needs root (ProFTPD switches to each session user): run it as root, e.g. in the CI container');
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      '--proftpd needs root (ProFTPD switches to each session user): run it as root, e.g. in the CI container',
+    );
   try {
     execFileSync('proftpd', ['-v'], { stdio: 'ignore' });
   } catch {
@@ -77,23 +82,51 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     const prodFtpd = writeMainConfig(join(dir, 'production', 'proftpd'), { serverName: 'production' });
     const failFtpd = writeMainConfig(join(dir, 'failover', 'proftpd'), { serverName: 'failover' });
     children.push(await startProftpd(prodFtpd), await startProftpd(failFtpd));
-    const proftpd = { binary: 'proftpd', sftpHostKeys: [keys.sftpHostKey], tlsCertificate: keys.tlsCertificate, tlsKey: keys.tlsKey, uid: 65534, gid: 65534, createHomes: true, readyTimeout: 10_000 };
-    process.stdout.write(`ProFTPD production: ${prodFtpd.mainConfig} (pid ${readFileSync(prodFtpd.pidFile, 'utf8').trim()})\nProFTPD failover:   ${failFtpd.mainConfig} (pid ${readFileSync(failFtpd.pidFile, 'utf8').trim()})\n`);
+    const proftpd = {
+      binary: 'proftpd',
+      sftpHostKeys: [keys.sftpHostKey],
+      tlsCertificate: keys.tlsCertificate,
+      tlsKey: keys.tlsKey,
+      uid: 65534,
+      gid: 65534,
+      createHomes: true,
+      readyTimeout: 10_000,
+    };
+    process.stdout.write(
+      `ProFTPD production: ${prodFtpd.mainConfig} (pid ${readFileSync(prodFtpd.pidFile, 'utf8').trim()})\nProFTPD failover:   ${failFtpd.mainConfig} (pid ${readFileSync(failFtpd.pidFile, 'utf8').trim()})\n`,
+    );
 
     // Production's live dir in the default layout; its own ProFTPD is configured from it by the same loader.
     const prodLive = join(dir, 'production', 'etc');
     const domain = join(prodLive, 'domains', 'acme');
     const user = async (name: string, password: string) =>
-      writeFileSync(join(domain, 'users', `${name}.yaml`), stringify({ name, passwordHash: await cryptPassword(password), home: join(dir, 'homes', name), permissions: ['read', 'write', 'list'] }));
+      writeFileSync(
+        join(domain, 'users', `${name}.yaml`),
+        stringify({
+          name,
+          passwordHash: await cryptPassword(password),
+          home: join(dir, 'homes', name),
+          permissions: ['read', 'write', 'list'],
+        }),
+      );
     mkdirSync(join(domain, 'users'), { recursive: true });
     writeFileSync(join(domain, 'domain.yaml'), stringify({ name: 'acme', enabled: true }));
     writeFileSync(
       join(domain, 'services.yaml'),
-      stringify({ services: [{ name: 'ftp-main', protocol: 'ftp', ip: PROD_IP, port: FTP_PORT }, { name: 'sftp-main', protocol: 'sftp', ip: PROD_IP, port: SFTP_PORT }] }),
+      stringify({
+        services: [
+          { name: 'ftp-main', protocol: 'ftp', ip: PROD_IP, port: FTP_PORT },
+          { name: 'sftp-main', protocol: 'sftp', ip: PROD_IP, port: SFTP_PORT },
+        ],
+      }),
     );
     await user('alice', 'alice-pw');
     const applyProduction = async () => {
-      const loader = new ProftpdLoader(join(dir, 'production', 'rendered'), 'domains', { ...proftpd, configDir: prodFtpd.configDir, pidFile: prodFtpd.pidFile });
+      const loader = new ProftpdLoader(join(dir, 'production', 'rendered'), 'domains', {
+        ...proftpd,
+        configDir: prodFtpd.configDir,
+        pidFile: prodFtpd.pidFile,
+      });
       const ctx = { node: 'prod-1', commit: 'production', start: true };
       const files = filesOf(domain);
       await loader.validate({ load: new Map([['acme', files]]), delete: [] }, ctx);
@@ -126,7 +159,11 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
       repo: { remote, stateDir: join(dir, 'production', 'state') },
       live: { dir: prodLive },
       record: { debounce: '100ms' },
-      notify: { listen: '127.0.0.1:0', standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
+      notify: {
+        listen: '127.0.0.1:0',
+        standbys: [`http://${standby.address}/notify`],
+        secret: 'env:DEMO_NOTIFY_SECRET',
+      },
     });
     writeFileSync(primaryFile, primaryText);
     const primaryCfg = parseNodeFile(primaryFile, primaryText, env);
@@ -141,14 +178,24 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     await primary.start();
     await waitFor('the first sync', () => loadState(standbyCfg.repo.stateDir).appliedCommit !== undefined);
     process.stdout.write(`failover domains.d: ${readdirSync(join(failFtpd.configDir, 'domains.d')).join(', ')}\n`);
-    process.stdout.write(`login on ${FAIL_IP}:${FTP_PORT} now: curl exit ${await curl(['-sS', '--max-time', '5', '-u', 'alice:alice-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`])} (7 = nothing listens)\n`);
+    process.stdout.write(
+      `login on ${FAIL_IP}:${FTP_PORT} now: curl exit ${await curl(['-sS', '--max-time', '5', '-u', 'alice:alice-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`])} (7 = nothing listens)\n`,
+    );
 
     step('gitfailover sync --start on the failover (what promote does at failover time)');
     // What the command does: a sync (here up to date), then every domain of the live dir started.
     const started = await syncOnce(standbyCfg, { start: true, onDemand: true });
     if (!started.result.success) throw new Error(`sync --start failed: ${started.result.error}`);
-    const failedStarts = (await startDomains(standbyCfg, started.result.toCommit!, (l) => process.stdout.write(`${l}\n`), started.result.domains)).filter((s) => !s.ok);
-    if (failedStarts.length > 0) throw new Error(`sync --start: ${failedStarts.map((s) => `${s.domain}: ${s.error}`).join('; ')}`);
+    const failedStarts = (
+      await startDomains(
+        standbyCfg,
+        started.result.toCommit!,
+        (l) => process.stdout.write(`${l}\n`),
+        started.result.domains,
+      )
+    ).filter((s) => !s.ok);
+    if (failedStarts.length > 0)
+      throw new Error(`sync --start: ${failedStarts.map((s) => `${s.domain}: ${s.error}`).join('; ')}`);
     process.stdout.write(`failover domains.d: ${readdirSync(join(failFtpd.configDir, 'domains.d')).join(', ')}\n`);
     process.stdout.write(`${readFileSync(join(failFtpd.configDir, 'domains.d', 'acme.conf'), 'utf8')}`);
 
@@ -158,8 +205,12 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     await applyProduction();
     const proof = ['-sS', '--max-time', '5', '-u', 'carol:carol-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`];
     await waitFor('carol logging in on the failover', async () => (await curl(proof)) === 0);
-    process.stdout.write(`carol logs in on the failover ${Date.now() - t0}ms after the file was written on production (100ms debounce included)\n`);
-    process.stdout.write(`\nProve it yourself${opts.keep ? '' : ' (run with --keep to leave the daemons running)'}:\n  curl -u carol:carol-pw ftp://${FAIL_IP}:${FTP_PORT}/\n  curl -k -u carol:carol-pw sftp://${FAIL_IP}:${SFTP_PORT}/\n`);
+    process.stdout.write(
+      `carol logs in on the failover ${Date.now() - t0}ms after the file was written on production (100ms debounce included)\n`,
+    );
+    process.stdout.write(
+      `\nProve it yourself${opts.keep ? '' : ' (run with --keep to leave the daemons running)'}:\n  curl -u carol:carol-pw ftp://${FAIL_IP}:${FTP_PORT}/\n  curl -k -u carol:carol-pw sftp://${FAIL_IP}:${SFTP_PORT}/\n`,
+    );
 
     if (opts.keep) {
       process.stdout.write(`\nkept ${dir}; the daemons keep running: press Ctrl-C to stop them\n`);

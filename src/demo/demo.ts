@@ -49,7 +49,9 @@ async function main(): Promise<void> {
     const failLive = join(dir, 'failover', 'etc');
     mkdirSync(failLive, { recursive: true });
     scaffoldConfigRepo(prodLive);
-    process.stdout.write(`remote:     ${remote} (a bare git repo)\nproduction: ${prodLive} (live dir, domain acme on 10.0.0.5)\nfailover:   ${failLive} (empty; substitutes 10.0.0.5 -> 10.1.0.5)\n`);
+    process.stdout.write(
+      `remote:     ${remote} (a bare git repo)\nproduction: ${prodLive} (live dir, domain acme on 10.0.0.5)\nfailover:   ${failLive} (empty; substitutes 10.0.0.5 -> 10.1.0.5)\n`,
+    );
 
     const standbyFile = join(dir, 'failover.yaml');
     const standbyText = stringify({
@@ -73,7 +75,11 @@ async function main(): Promise<void> {
       live: { dir: prodLive },
       record: { debounce: '300ms' },
       // port 0: an ephemeral port, so that the demo runs beside anything that holds 7420
-      notify: { listen: '127.0.0.1:0', standbys: [`http://${standby.address}/notify`], secret: 'env:DEMO_NOTIFY_SECRET' },
+      notify: {
+        listen: '127.0.0.1:0',
+        standbys: [`http://${standby.address}/notify`],
+        secret: 'env:DEMO_NOTIFY_SECRET',
+      },
     });
     writeFileSync(primaryFile, primaryText);
     const primaryCfg = parseNodeFile(primaryFile, primaryText, env);
@@ -94,7 +100,15 @@ async function main(): Promise<void> {
 
     step('an admin adds user carol on production');
     const t0 = Date.now();
-    writeFileSync(join(prodLive, 'domains/acme/users/carol.yaml'), stringify({ name: 'carol', passwordHash: '$2b$12$KIXQJv9VnHjZ1oQx0oQ5BeZrSg8bD3T8c1kq3fW1hYp0e9aQ2mWcW', home: '/data/acme/carol', permissions: ['read', 'write'] }));
+    writeFileSync(
+      join(prodLive, 'domains/acme/users/carol.yaml'),
+      stringify({
+        name: 'carol',
+        passwordHash: '$2b$12$KIXQJv9VnHjZ1oQx0oQ5BeZrSg8bD3T8c1kq3fW1hYp0e9aQ2mWcW',
+        home: '/data/acme/carol',
+        permissions: ['read', 'write'],
+      }),
+    );
     await waitFor('carol on the failover', () => {
       try {
         return readFileSync(join(failLive, 'domains/acme/users/carol.yaml'), 'utf8').includes('carol');
@@ -102,7 +116,9 @@ async function main(): Promise<void> {
         return false;
       }
     });
-    process.stdout.write(`carol arrived on the failover ${Date.now() - t0}ms after the file was written (including the 300ms debounce)\n`);
+    process.stdout.write(
+      `carol arrived on the failover ${Date.now() - t0}ms after the file was written (including the 300ms debounce)\n`,
+    );
     const addCommit = await head();
 
     step('the audit trail: git log of the config repo');
@@ -121,7 +137,9 @@ async function main(): Promise<void> {
         return true;
       }
     });
-    process.stdout.write(`carol is gone from production and from the failover; the failover is at ${applied()?.slice(0, 12)} = remote head ${(await head()).slice(0, 12)}\n`);
+    process.stdout.write(
+      `carol is gone from production and from the failover; the failover is at ${applied()?.slice(0, 12)} = remote head ${(await head()).slice(0, 12)}\n`,
+    );
 
     step('done');
     await stopAll();
@@ -135,8 +153,10 @@ async function main(): Promise<void> {
 
 function show(title: string, file: string): void {
   process.stdout.write(`--- ${title}\n`);
-  const text = readFileSync(file, 'utf8').split('\n').filter((l) => !l.trim().startsWith('#') && l.trim() !== '');
-  process.stdout.write(text.map((l) => `    ${l}`).join('\n') + '\n');
+  const text = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => !l.trim().startsWith('#') && l.trim() !== '');
+  process.stdout.write(`${text.map((l) => `    ${l}`).join('\n')}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -5,7 +5,12 @@ function hold(host: string, port: number): Promise<{ port: number; release: () =
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(undefined));
-    s.listen(port, host, () => resolve({ port: (s.address() as { port: number }).port, release: () => new Promise<void>((r) => s.close(() => r())) }));
+    s.listen(port, host, () =>
+      resolve({
+        port: (s.address() as { port: number }).port,
+        release: () => new Promise<void>((r) => s.close(() => r())),
+      }),
+    );
   });
 }
 

@@ -39,9 +39,19 @@ export async function gitVersion(): Promise<CheckResult> {
     const out = (await git(['--version'])).stdout.trim();
     const m = /(\d+)\.(\d+)/.exec(out);
     const ok = !!m && (Number(m[1]) > MIN_GIT[0]! || (Number(m[1]) === MIN_GIT[0] && Number(m[2]) >= MIN_GIT[1]!));
-    return { name: 'git', ok, detail: out, fix: ok ? undefined : `install git ${MIN_GIT.join('.')} or newer (Debian 12+: apt-get install git)` };
+    return {
+      name: 'git',
+      ok,
+      detail: out,
+      fix: ok ? undefined : `install git ${MIN_GIT.join('.')} or newer (Debian 12+: apt-get install git)`,
+    };
   } catch (err) {
-    return { name: 'git', ok: false, detail: `git cannot be run: ${errorMessage(err)}`, fix: 'install git (apt-get install git) and make sure it is on PATH' };
+    return {
+      name: 'git',
+      ok: false,
+      detail: `git cannot be run: ${errorMessage(err)}`,
+      fix: 'install git (apt-get install git) and make sure it is on PATH',
+    };
   }
 }
 
@@ -57,7 +67,12 @@ export async function remoteAndBranch(cfg: NodeConfig): Promise<CheckResult[]> {
       remote,
       cfg.role === 'primary'
         ? { name: 'branch', ok: true, detail: `${cfg.repo.branch} does not exist yet: the first record creates it` }
-        : { name: 'branch', ok: false, detail: `the remote has no branch ${cfg.repo.branch}: nothing to sync`, fix: `check repo.branch in ${cfg.file}, or run "gitfailover record" on the primary first` },
+        : {
+            name: 'branch',
+            ok: false,
+            detail: `the remote has no branch ${cfg.repo.branch}: nothing to sync`,
+            fix: `check repo.branch in ${cfg.file}, or run "gitfailover record" on the primary first`,
+          },
     ];
   } catch (err) {
     return [
@@ -84,20 +99,44 @@ export function stateDir(cfg: NodeConfig): CheckResult[] {
     accessSync(existing, constants.W_OK | constants.X_OK);
     const mode = statSync(existing).mode;
     if (existing === dir && mode & 0o002) {
-      out.push({ name: 'state dir', ok: false, detail: `${dir} is writable by every user (mode ${(mode & 0o777).toString(8)})`, fix: `chmod o-w ${dir} (it holds the clone and the applied state; 0750 or 0700)` });
+      out.push({
+        name: 'state dir',
+        ok: false,
+        detail: `${dir} is writable by every user (mode ${(mode & 0o777).toString(8)})`,
+        fix: `chmod o-w ${dir} (it holds the clone and the applied state; 0750 or 0700)`,
+      });
     } else {
-      out.push({ name: 'state dir', ok: true, detail: existing === dir ? `${dir} is writable` : `${dir} will be created in ${existing}` });
+      out.push({
+        name: 'state dir',
+        ok: true,
+        detail: existing === dir ? `${dir} is writable` : `${dir} will be created in ${existing}`,
+      });
     }
   } catch {
-    out.push({ name: 'state dir', ok: false, detail: `${existing === dir ? dir : `${existing} (parent of ${dir})`} is not writable by this user`, fix: `chown the folder to the service user, or point ${field} elsewhere (systemd: StateDirectory=gitfailover)` });
+    out.push({
+      name: 'state dir',
+      ok: false,
+      detail: `${existing === dir ? dir : `${existing} (parent of ${dir})`} is not writable by this user`,
+      fix: `chown the folder to the service user, or point ${field} elsewhere (systemd: StateDirectory=gitfailover)`,
+    });
   }
   try {
     const s = statfsSync(existing);
     const free = s.bavail * s.bsize;
     const ok = free >= MIN_FREE_BYTES;
-    out.push({ name: 'free space', ok, detail: `${(free / 1024 / 1024).toFixed(0)} MiB free under ${existing}`, fix: ok ? undefined : `free at least ${MIN_FREE_BYTES / 1024 / 1024} MiB there, or move ${field}` });
+    out.push({
+      name: 'free space',
+      ok,
+      detail: `${(free / 1024 / 1024).toFixed(0)} MiB free under ${existing}`,
+      fix: ok ? undefined : `free at least ${MIN_FREE_BYTES / 1024 / 1024} MiB there, or move ${field}`,
+    });
   } catch (err) {
-    out.push({ name: 'free space', ok: false, detail: `cannot read the free space of ${existing}: ${errorMessage(err)}`, fix: `check ${field}` });
+    out.push({
+      name: 'free space',
+      ok: false,
+      detail: `cannot read the free space of ${existing}: ${errorMessage(err)}`,
+      fix: `check ${field}`,
+    });
   }
   return out;
 }
@@ -117,12 +156,22 @@ export function commands(cfg: NodeConfig, env: NodeJS.ProcessEnv = process.env):
   return list.map(({ field, argv }) => {
     const found = findExecutable(argv[0]!, env);
     if (found.ok) return { name: field, ok: true, detail: `${argv[0]} -> ${found.path}` };
-    return { name: field, ok: false, detail: `${argv[0]}: ${found.why}`, fix: `install it, give its absolute path in ${field} of ${cfg.file}, or chmod +x it` };
+    return {
+      name: field,
+      ok: false,
+      detail: `${argv[0]}: ${found.why}`,
+      fix: `install it, give its absolute path in ${field} of ${cfg.file}, or chmod +x it`,
+    };
   });
 }
 
 function findExecutable(cmd: string, env: NodeJS.ProcessEnv): { ok: true; path: string } | { ok: false; why: string } {
-  const candidates = cmd.includes('/') ? [cmd] : (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  const candidates = cmd.includes('/')
+    ? [cmd]
+    : (env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, cmd));
   let seen: string | undefined;
   for (const c of candidates) {
     if (!existsSync(c) || statSync(c).isDirectory()) continue;
@@ -148,18 +197,42 @@ export async function notifyChecks(cfg: NodeConfig): Promise<CheckResult[]> {
     s.listen(port, host, () => s.close(() => resolve(undefined)));
   });
   if (!bind) out.push({ name: 'notify.listen', ok: true, detail: `${cfg.notify.listen} can be bound` });
-  else if (bind === 'EADDRINUSE' && (await answers(`http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`))) {
-    out.push({ name: 'notify.listen', ok: true, detail: `${cfg.notify.listen}: a gitfailover daemon already answers there` });
+  else if (
+    bind === 'EADDRINUSE' &&
+    (await answers(`http://${host.includes(':') ? `[${host}]` : host}:${port}/healthz`))
+  ) {
+    out.push({
+      name: 'notify.listen',
+      ok: true,
+      detail: `${cfg.notify.listen}: a gitfailover daemon already answers there`,
+    });
   } else {
-    out.push({ name: 'notify.listen', ok: false, detail: `cannot bind ${cfg.notify.listen}: ${bind}`, fix: `choose a free host:port that exists on this host in notify.listen of ${cfg.file} (loopback unless standbys or Prometheus must reach it)` });
+    out.push({
+      name: 'notify.listen',
+      ok: false,
+      detail: `cannot bind ${cfg.notify.listen}: ${bind}`,
+      fix: `choose a free host:port that exists on this host in notify.listen of ${cfg.file} (loopback unless standbys or Prometheus must reach it)`,
+    });
   }
   if (cfg.role === 'standby' && !cfg.notify.secret) {
-    out.push({ name: 'notify.secret', ok: true, detail: 'not set: the standby accepts no notify (it syncs on its interval) and only loopback may read /metrics and the status page' });
+    out.push({
+      name: 'notify.secret',
+      ok: true,
+      detail:
+        'not set: the standby accepts no notify (it syncs on its interval) and only loopback may read /metrics and the status page',
+    });
   }
   for (const url of cfg.role === 'primary' ? cfg.notify.standbys : []) {
     const health = new URL('/healthz', url).toString();
     const ok = await answers(health);
-    out.push({ name: 'standby', ok, detail: `${redact(url)} ${ok ? 'answers' : 'does not answer'} (${redact(health)})`, fix: ok ? undefined : 'start "gitfailover standby" there, check notify.listen on the standby (loopback by default) and the firewall' });
+    out.push({
+      name: 'standby',
+      ok,
+      detail: `${redact(url)} ${ok ? 'answers' : 'does not answer'} (${redact(health)})`,
+      fix: ok
+        ? undefined
+        : 'start "gitfailover standby" there, check notify.listen on the standby (loopback by default) and the firewall',
+    });
   }
   return out;
 }
@@ -208,12 +281,29 @@ export async function substitutionCheck(cfg: NodeConfig): Promise<CheckResult> {
     const source: TreeSource = {
       list: async () =>
         (await repo.lsTree(head)).map(
-          (e): TreeEntry => ({ path: e.path, type: e.mode === '120000' ? 'symlink' : e.type === 'commit' ? 'submodule' : 'file', size: e.size || 0, mode: parseInt(e.mode, 8), id: e.oid }),
+          (e): TreeEntry => ({
+            path: e.path,
+            type: e.mode === '120000' ? 'symlink' : e.type === 'commit' ? 'submodule' : 'file',
+            size: e.size || 0,
+            mode: parseInt(e.mode, 8),
+            id: e.oid,
+          }),
         ),
       read: async (path: string) => (await repo.blobs.readBlob(`${head}:${path}`)) ?? Buffer.alloc(0),
     };
-    const problems = (await validateTree(source, { node: cfg, domainsDir: domainsDirOf(cfg.live.domains), maxFileSize: Number.MAX_SAFE_INTEGER })).filter((p) => p.code === CHECK.notSubstituted);
-    if (problems.length === 0) return { name: 'substitution', ok: true, detail: `substitution.ips covers every service IP at ${head.slice(0, 12)}` };
+    const problems = (
+      await validateTree(source, {
+        node: cfg,
+        domainsDir: domainsDirOf(cfg.live.domains),
+        maxFileSize: Number.MAX_SAFE_INTEGER,
+      })
+    ).filter((p) => p.code === CHECK.notSubstituted);
+    if (problems.length === 0)
+      return {
+        name: 'substitution',
+        ok: true,
+        detail: `substitution.ips covers every service IP at ${head.slice(0, 12)}`,
+      };
     const first = problems.slice(0, 3).map((p) => `${p.file}: ${p.message}`);
     return {
       name: 'substitution',
@@ -222,7 +312,12 @@ export async function substitutionCheck(cfg: NodeConfig): Promise<CheckResult> {
       fix: `add them to substitution.ips in ${cfg.file} (production IP: this node's IP); "gitfailover validate --node ${cfg.file} <checkout>" lists them all`,
     };
   } catch (err) {
-    return { name: 'substitution', ok: false, detail: `could not read the repo: ${errorMessage(err)}`, fix: 'fix the remote first' };
+    return {
+      name: 'substitution',
+      ok: false,
+      detail: `could not read the repo: ${errorMessage(err)}`,
+      fix: 'fix the remote first',
+    };
   } finally {
     repo.close();
   }
@@ -240,7 +335,8 @@ export async function signaturesCheck(cfg: NodeConfig): Promise<CheckResult[]> {
     out.push({
       name: 'record.signingKey',
       ok: false,
-      detail: "not set while repo.verify is: this node's own commits would be refused by every node that verifies, this one included",
+      detail:
+        "not set while repo.verify is: this node's own commits would be refused by every node that verifies, this one included",
       fix: `set record.signingKey in ${cfg.file} to an SSH private key whose public key is in repo.verify.allowedSigners`,
     });
   }
@@ -254,18 +350,43 @@ export async function signaturesCheck(cfg: NodeConfig): Promise<CheckResult[]> {
         const head = await repo.fetch(Math.min(cfg.sync.timeout, 15_000)).catch(() => repo.resolve(repo.trackingRef));
         if (!head) return undefined;
         const anchor = loadState(cfg.repo.stateDir).verifiedCommit;
-        return { head, anchor, checked: (await verifyRange(repo, { anchor, target: head, verify, file: cfg.file, stateDir: cfg.repo.stateDir })).checked.length };
+        return {
+          head,
+          anchor,
+          checked: (
+            await verifyRange(repo, { anchor, target: head, verify, file: cfg.file, stateDir: cfg.repo.stateDir })
+          ).checked.length,
+        };
       },
       5_000,
     );
     if (!found) out.push({ name: 'signatures', ok: true, detail: 'nothing to check: the remote has no commit yet' });
     else {
-      const since = found.anchor ? `above the verified commit ${found.anchor.slice(0, 12)}` : verify.anchor ? `above repo.verify.anchor ${verify.anchor.slice(0, 12)}` : 'since the first commit';
-      out.push({ name: 'signatures', ok: true, detail: `the remote head ${found.head.slice(0, 12)} passes repo.verify (${found.checked} commit(s) checked ${since})` });
+      const since = found.anchor
+        ? `above the verified commit ${found.anchor.slice(0, 12)}`
+        : verify.anchor
+          ? `above repo.verify.anchor ${verify.anchor.slice(0, 12)}`
+          : 'since the first commit';
+      out.push({
+        name: 'signatures',
+        ok: true,
+        detail: `the remote head ${found.head.slice(0, 12)} passes repo.verify (${found.checked} commit(s) checked ${since})`,
+      });
     }
   } catch (err) {
-    if (err instanceof GitfailoverError && err.code === 'E_LOCKED') out.push({ name: 'signatures', ok: true, detail: 'not checked: a sync holds the state dir (it runs the same check)' });
-    else out.push({ name: 'signatures', ok: false, detail: errorMessage(err), fix: 'see "Signed commits" in the README: sign the change with a trusted key, fix the key files, or set repo.verify.anchor' });
+    if (err instanceof GitfailoverError && err.code === 'E_LOCKED')
+      out.push({
+        name: 'signatures',
+        ok: true,
+        detail: 'not checked: a sync holds the state dir (it runs the same check)',
+      });
+    else
+      out.push({
+        name: 'signatures',
+        ok: false,
+        detail: errorMessage(err),
+        fix: 'see "Signed commits" in the README: sign the change with a trusted key, fix the key files, or set repo.verify.anchor',
+      });
   } finally {
     repo.close();
   }
@@ -275,14 +396,23 @@ export async function signaturesCheck(cfg: NodeConfig): Promise<CheckResult[]> {
 /** Whether the running daemon (stateDir/daemon.json) runs the node file as it is on disk now. */
 export function runningNodeFile(cfg: NodeConfig): CheckResult {
   const r = loadRunning(cfg.repo.stateDir);
-  if (!r || !pidAlive(r.pid)) return { name: 'daemon', ok: true, detail: 'no running gitfailover daemon recorded in the state dir' };
+  if (!r || !pidAlive(r.pid))
+    return { name: 'daemon', ok: true, detail: 'no running gitfailover daemon recorded in the state dir' };
   const now = hashNodeFile(r.file);
-  if (r.file === cfg.file && now === r.sha256) return { name: 'daemon', ok: true, detail: `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file} as it is on disk` };
+  if (r.file === cfg.file && now === r.sha256)
+    return {
+      name: 'daemon',
+      ok: true,
+      detail: `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file} as it is on disk`,
+    };
   return {
     name: 'daemon',
     ok: false,
     warn: true,
-    detail: r.file === cfg.file ? `gitfailover ${r.daemon} (pid ${r.pid}) runs an older ${r.file} (read at ${r.time}) than the one on disk` : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
+    detail:
+      r.file === cfg.file
+        ? `gitfailover ${r.daemon} (pid ${r.pid}) runs an older ${r.file} (read at ${r.time}) than the one on disk`
+        : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
     fix: `reload it: systemctl reload gitfailover-${r.daemon} (or kill -HUP ${r.pid}); its log says whether the file was taken`,
   };
 }

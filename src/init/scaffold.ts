@@ -36,11 +36,17 @@ export interface ScaffoldResult {
   files: string[];
 }
 
-export function scaffoldConfigRepo(dir: string, opts: { force?: boolean; template?: string; version?: string } = {}): ScaffoldResult {
+export function scaffoldConfigRepo(
+  dir: string,
+  opts: { force?: boolean; template?: string; version?: string } = {},
+): ScaffoldResult {
   const template = opts.template ?? templateDir();
   const version = opts.version ?? packageInfo().version;
   if (!existsSync(template)) {
-    throw new GitfailoverError('E_TEMPLATE_MISSING', `the config-repo template ${template} is missing from the installation`);
+    throw new GitfailoverError(
+      'E_TEMPLATE_MISSING',
+      `the config-repo template ${template} is missing from the installation`,
+    );
   }
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) {

@@ -16,7 +16,10 @@ export interface CommandContext {
  * runner. What it needs to know arrives in the environment: GITFAILOVER_ACTION, _NODE, _COMMIT,
  * _DOMAIN, _DIR, on top of the daemon's environment without its secrets (util/child-env.ts).
  */
-export async function runCommand(argv: readonly string[], ctx: CommandContext): Promise<{ stdout: string; stderr: string }> {
+export async function runCommand(
+  argv: readonly string[],
+  ctx: CommandContext,
+): Promise<{ stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = {
     GITFAILOVER_ACTION: ctx.action,
     GITFAILOVER_NODE: ctx.node,
@@ -26,14 +29,26 @@ export async function runCommand(argv: readonly string[], ctx: CommandContext): 
   };
   const what = `commands.${ctx.action}${ctx.domain ? ` for domain ${ctx.domain}` : ''} (${argv.join(' ')})`;
   const r = await runProcess(argv, { kind: 'command', env, timeoutMs: ctx.timeoutMs });
-  if (r.startError) throw new GitfailoverError('E_COMMAND', `${what} could not start: ${r.startError.message}`, { kind: 'stalling', data: { argv, ...ctx } });
-  if (r.killedFor) throw new GitfailoverError('E_COMMAND_TIMEOUT', `${what} did not finish within ${ctx.timeoutMs}ms and was killed`, { kind: 'waiting', data: { argv } });
+  if (r.startError)
+    throw new GitfailoverError('E_COMMAND', `${what} could not start: ${r.startError.message}`, {
+      kind: 'stalling',
+      data: { argv, ...ctx },
+    });
+  if (r.killedFor)
+    throw new GitfailoverError('E_COMMAND_TIMEOUT', `${what} did not finish within ${ctx.timeoutMs}ms and was killed`, {
+      kind: 'waiting',
+      data: { argv },
+    });
   if (r.code !== 0) {
     const tail = r.stderr.trim().split('\n').slice(-3).join(' / ');
-    throw new GitfailoverError('E_COMMAND', `${what} failed with ${r.signal ? `signal ${r.signal}` : `exit code ${r.code}`}${tail ? `: ${tail}` : ''}`, {
-      kind: 'stalling',
-      data: { argv, exitCode: r.code, stderr: r.stderr },
-    });
+    throw new GitfailoverError(
+      'E_COMMAND',
+      `${what} failed with ${r.signal ? `signal ${r.signal}` : `exit code ${r.code}`}${tail ? `: ${tail}` : ''}`,
+      {
+        kind: 'stalling',
+        data: { argv, exitCode: r.code, stderr: r.stderr },
+      },
+    );
   }
   return { stdout: r.stdout, stderr: r.stderr };
 }

@@ -13,7 +13,14 @@ export function confine(liveDir: string, rel: string): string {
   const segments = rel.split(/[\\/]+/).filter((s) => s !== '' && s !== '.');
   const abs = resolve(root, rel);
   const inside = relative(root, abs);
-  if (isAbsolute(rel) || segments.includes('..') || inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || isAbsolute(inside)) {
+  if (
+    isAbsolute(rel) ||
+    segments.includes('..') ||
+    inside === '' ||
+    inside.startsWith(`..${sep}`) ||
+    inside === '..' ||
+    isAbsolute(inside)
+  ) {
     throw outside(liveDir, rel, 'it does not lie inside the live dir');
   }
   // The folders between the live dir and the path (not the path itself: a link there is replaced
@@ -21,7 +28,7 @@ export function confine(liveDir: string, rel: string): string {
   let dir = root;
   for (const s of inside.split(sep).slice(0, -1)) {
     dir = join(dir, s);
-    let st;
+    let st: import('node:fs').Stats;
     try {
       st = lstatSync(dir);
     } catch {
@@ -33,8 +40,12 @@ export function confine(liveDir: string, rel: string): string {
 }
 
 function outside(liveDir: string, rel: string, why: string): GitfailoverError {
-  return new GitfailoverError('E_OUTSIDE_LIVE_DIR', `refusing to write or remove ${JSON.stringify(rel)} in the live dir ${liveDir}: ${why}; nothing outside the live dir is ever changed (check live.domains and the repo's paths)`, {
-    kind: 'stalling',
-    location: { file: rel },
-  });
+  return new GitfailoverError(
+    'E_OUTSIDE_LIVE_DIR',
+    `refusing to write or remove ${JSON.stringify(rel)} in the live dir ${liveDir}: ${why}; nothing outside the live dir is ever changed (check live.domains and the repo's paths)`,
+    {
+      kind: 'stalling',
+      location: { file: rel },
+    },
+  );
 }

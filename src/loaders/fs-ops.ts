@@ -26,7 +26,7 @@ export const realFsOps: FsOps = {
   rename: (a, b) => renameSync(a, b),
   removeTree: (p) => rmSync(p, { recursive: true, force: true }),
   removeFile: (p) => {
-    let st;
+    let st: import('node:fs').Stats;
     try {
       st = lstatSync(p);
     } catch {

@@ -10,7 +10,11 @@ import { ProftpdLoader } from './proftpd/proftpd-loader.js';
 export function makeLoader(cfg: NodeConfig, domainsDir: string, fsOps?: FsOps): Loader {
   if (cfg.loader !== 'proftpd') return new FilesLoader(cfg.live.dir, domainsDir, fsOps);
   const p = cfg.proftpd;
-  if (!p) throw new ConfigError(`${cfg.file}: loader: proftpd needs a "proftpd" section (configDir, pidFile): see README, "Replicating a ProFTPD server"`, { file: cfg.file, field: 'proftpd' });
+  if (!p)
+    throw new ConfigError(
+      `${cfg.file}: loader: proftpd needs a "proftpd" section (configDir, pidFile): see README, "Replicating a ProFTPD server"`,
+      { file: cfg.file, field: 'proftpd' },
+    );
   // Paths in a node file are relative to the node file, as everywhere else.
   const at = (x: string) => (isAbsolute(x) ? x : resolve(dirname(cfg.file), x));
   return new ProftpdLoader(cfg.live.dir, domainsDir, {

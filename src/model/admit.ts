@@ -56,29 +56,114 @@ const NOT_ON_DISK = 'a file system cannot hold it; only a crafted git tree can';
 
 /** Every rule, in the order of the README's table. */
 export const RULES: readonly RuleInfo[] = [
-  { code: RULE.unsafePath, means: 'a path segment that is empty, ".", "..", ".git", or holds a backslash or a control character (newline, escape, NUL)', fix: 'rename the file or folder' },
-  { code: RULE.nameTooLong, means: 'a file or folder name over 255 bytes, which no Linux file system can hold', fix: 'shorten the name', cannotArise: { validate: NOT_ON_DISK, record: NOT_ON_DISK } },
-  { code: RULE.unsafeName, means: 'a domain folder or user file name outside letters, digits, ".", "_", "@", "-" (starting with a letter or digit, no ".."): such names reach commands as arguments', fix: 'rename the domain folder or user file' },
-  { code: RULE.gitControlFile, means: 'a .gitattributes or .gitmodules file: git would run filters or fetch other repos on checkout', fix: 'delete it (or add it to live.exclude)' },
-  { code: RULE.symlink, means: 'a symbolic link: it could point out of the live dir', fix: 'put the file itself there' },
-  { code: RULE.submodule, means: 'a git submodule or nested repository: its content is not part of the repo', fix: 'copy the files in instead' },
-  { code: RULE.executable, means: 'a file with the executable bit: configuration is replicated as plain files (mode 644), so the bit would be lost', fix: 'chmod -x it (or add it to live.exclude)' },
-  { code: RULE.tooLarge, means: 'a file over repo.maxFileSize: only configuration is replicated, not data', fix: 'add it to live.exclude, or raise repo.maxFileSize on every node' },
-  { code: RULE.tooMany, means: 'more files than repo.maxFiles', fix: 'exclude data folders (live.exclude), or raise repo.maxFiles on every node' },
-  { code: RULE.duplicateEntry, means: 'a git tree listing the same name twice', fix: 'rewrite the commit with a normal git (git revert it)', cannotArise: { validate: NOT_ON_DISK, record: NOT_ON_DISK } },
-  { code: RULE.typeClash, means: 'a path that is a file where a folder is expected (the domains folder, or a domain) or a folder where a file is', fix: 'move the file away, or rename it' },
+  {
+    code: RULE.unsafePath,
+    means:
+      'a path segment that is empty, ".", "..", ".git", or holds a backslash or a control character (newline, escape, NUL)',
+    fix: 'rename the file or folder',
+  },
+  {
+    code: RULE.nameTooLong,
+    means: 'a file or folder name over 255 bytes, which no Linux file system can hold',
+    fix: 'shorten the name',
+    cannotArise: { validate: NOT_ON_DISK, record: NOT_ON_DISK },
+  },
+  {
+    code: RULE.unsafeName,
+    means:
+      'a domain folder or user file name outside letters, digits, ".", "_", "@", "-" (starting with a letter or digit, no ".."): such names reach commands as arguments',
+    fix: 'rename the domain folder or user file',
+  },
+  {
+    code: RULE.gitControlFile,
+    means: 'a .gitattributes or .gitmodules file: git would run filters or fetch other repos on checkout',
+    fix: 'delete it (or add it to live.exclude)',
+  },
+  {
+    code: RULE.symlink,
+    means: 'a symbolic link: it could point out of the live dir',
+    fix: 'put the file itself there',
+  },
+  {
+    code: RULE.submodule,
+    means: 'a git submodule or nested repository: its content is not part of the repo',
+    fix: 'copy the files in instead',
+  },
+  {
+    code: RULE.executable,
+    means:
+      'a file with the executable bit: configuration is replicated as plain files (mode 644), so the bit would be lost',
+    fix: 'chmod -x it (or add it to live.exclude)',
+  },
+  {
+    code: RULE.tooLarge,
+    means: 'a file over repo.maxFileSize: only configuration is replicated, not data',
+    fix: 'add it to live.exclude, or raise repo.maxFileSize on every node',
+  },
+  {
+    code: RULE.tooMany,
+    means: 'more files than repo.maxFiles',
+    fix: 'exclude data folders (live.exclude), or raise repo.maxFiles on every node',
+  },
+  {
+    code: RULE.duplicateEntry,
+    means: 'a git tree listing the same name twice',
+    fix: 'rewrite the commit with a normal git (git revert it)',
+    cannotArise: { validate: NOT_ON_DISK, record: NOT_ON_DISK },
+  },
+  {
+    code: RULE.typeClash,
+    means:
+      'a path that is a file where a folder is expected (the domains folder, or a domain) or a folder where a file is',
+    fix: 'move the file away, or rename it',
+  },
   { code: RULE.notUtf8, means: 'a YAML file of the layout that is not UTF-8 text', fix: 'save it as UTF-8' },
-  { code: RULE.yaml, means: 'YAML that does not parse (syntax, duplicate key, too deep, aliases)', fix: 'fix the YAML at the line given' },
-  { code: RULE.schema, means: 'a known field with a value of the wrong type, or a required field missing (fields the layout does not know are replicated as they are)', fix: 'fix the field named' },
+  {
+    code: RULE.yaml,
+    means: 'YAML that does not parse (syntax, duplicate key, too deep, aliases)',
+    fix: 'fix the YAML at the line given',
+  },
+  {
+    code: RULE.schema,
+    means:
+      'a known field with a value of the wrong type, or a required field missing (fields the layout does not know are replicated as they are)',
+    fix: 'fix the field named',
+  },
   { code: RULE.ip, means: "a service's ip that is not an IPv4 or IPv6 address", fix: 'write the address in full' },
   { code: RULE.port, means: "a service's port outside 1-65535", fix: 'fix the port' },
-  { code: RULE.nameMismatch, means: 'a domain.yaml or user file whose name differs from its folder or file name', fix: 'make them agree (a domain is named by its folder, a user by its file)' },
+  {
+    code: RULE.nameMismatch,
+    means: 'a domain.yaml or user file whose name differs from its folder or file name',
+    fix: 'make them agree (a domain is named by its folder, a user by its file)',
+  },
   { code: RULE.duplicateService, means: 'two services of one domain with the same name', fix: 'rename one' },
-  { code: RULE.triggers, means: "a domain's triggers.yaml that does not fit the triggers schema", fix: 'fix the trigger named' },
-  { code: RULE.ipNotRewritable, means: "a service's ip written in a form IP substitution cannot rewrite exactly (a block scalar, an alias, a tag)", fix: 'write it as a plain or quoted scalar: ip: 10.0.0.5' },
-  { code: RULE.duplicateBinding, means: 'two services on the same address and port, or a wildcard (0.0.0.0, ::) beside an address of its family on the same port', fix: 'change the port or address of one' },
-  { code: RULE.plaintextPassword, means: 'a password-like field holding a plain value', fix: 'store a hash ($2b$..., $6$..., {SSHA}...) or an env:NAME reference' },
-  { code: RULE.privateKey, means: 'a private key block (-----BEGIN ... PRIVATE KEY-----), or at record the value of one of the node file\'s secrets: a secret in the repo stays in its history for good', fix: 'declare the file a secret (secrets.files in the node file: recorded encrypted with age as <path>.age), keep the key out of the live dir, or add it to live.exclude' },
+  {
+    code: RULE.triggers,
+    means: "a domain's triggers.yaml that does not fit the triggers schema",
+    fix: 'fix the trigger named',
+  },
+  {
+    code: RULE.ipNotRewritable,
+    means: "a service's ip written in a form IP substitution cannot rewrite exactly (a block scalar, an alias, a tag)",
+    fix: 'write it as a plain or quoted scalar: ip: 10.0.0.5',
+  },
+  {
+    code: RULE.duplicateBinding,
+    means:
+      'two services on the same address and port, or a wildcard (0.0.0.0, ::) beside an address of its family on the same port',
+    fix: 'change the port or address of one',
+  },
+  {
+    code: RULE.plaintextPassword,
+    means: 'a password-like field holding a plain value',
+    fix: 'store a hash ($2b$..., $6$..., {SSHA}...) or an env:NAME reference',
+  },
+  {
+    code: RULE.privateKey,
+    means:
+      "a private key block (-----BEGIN ... PRIVATE KEY-----), or at record the value of one of the node file's secrets: a secret in the repo stays in its history for good",
+    fix: 'declare the file a secret (secrets.files in the node file: recorded encrypted with age as <path>.age), keep the key out of the live dir, or add it to live.exclude',
+  },
 ];
 
 export interface AdmitLimits {
@@ -94,7 +179,11 @@ export const DEFAULT_MAX_FILE_SIZE = 1024 * 1024;
 /** 10,000 domains of 20 users each are 220,000 files: twice that leaves room. */
 export const DEFAULT_MAX_FILES = 500_000;
 
-export const DEFAULT_LIMITS: AdmitLimits = { domainsDir: DEFAULT_DOMAINS_DIR, maxFileSize: DEFAULT_MAX_FILE_SIZE, maxFiles: DEFAULT_MAX_FILES };
+export const DEFAULT_LIMITS: AdmitLimits = {
+  domainsDir: DEFAULT_DOMAINS_DIR,
+  maxFileSize: DEFAULT_MAX_FILE_SIZE,
+  maxFiles: DEFAULT_MAX_FILES,
+};
 
 /** What every gate knows of an entry before reading it. */
 export interface EntryFacts {
@@ -136,20 +225,51 @@ export function admitPath(path: string, domainsDir: string = DEFAULT_DOMAINS_DIR
     const at = segs.slice(0, i + 1).join('/');
     // eslint-disable-next-line no-control-regex
     if (s === '' || s === '.' || s === '..' || s.toLowerCase() === '.git' || /[\u0000-\u001f\u007f\\]/.test(s)) {
-      return [problem(at, RULE.unsafePath, `${JSON.stringify(s)} is not a usable path segment (empty, ".", "..", ".git", a backslash or a control character): rename it`)];
+      return [
+        problem(
+          at,
+          RULE.unsafePath,
+          `${JSON.stringify(s)} is not a usable path segment (empty, ".", "..", ".git", a backslash or a control character): rename it`,
+        ),
+      ];
     }
-    if (Buffer.byteLength(s) > 255) return [problem(at, RULE.nameTooLong, `a name of ${Buffer.byteLength(s)} bytes, over the 255 a file system can hold: shorten it`)];
+    if (Buffer.byteLength(s) > 255)
+      return [
+        problem(
+          at,
+          RULE.nameTooLong,
+          `a name of ${Buffer.byteLength(s)} bytes, over the 255 a file system can hold: shorten it`,
+        ),
+      ];
     if (GIT_CONTROL_FILES.has(s.toLowerCase())) {
-      return [problem(at, RULE.gitControlFile, `a git control file (${s}), which could make git run commands or fetch other repos: it is never replicated; delete it`)];
+      return [
+        problem(
+          at,
+          RULE.gitControlFile,
+          `a git control file (${s}), which could make git run commands or fetch other repos: it is never replicated; delete it`,
+        ),
+      ];
     }
     if (i === 1 && segs[0] === domainsDir && (segs.length > 2 || isDir) && !isSafeSegment(s)) {
-      return [problem(at, RULE.unsafeName, `domain name ${JSON.stringify(s)} is not a safe folder name (letters, digits, ".", "_", "@", "-", starting with a letter or digit, no ".."): rename the folder`)];
+      return [
+        problem(
+          at,
+          RULE.unsafeName,
+          `domain name ${JSON.stringify(s)} is not a safe folder name (letters, digits, ".", "_", "@", "-", starting with a letter or digit, no ".."): rename the folder`,
+        ),
+      ];
     }
   }
   if (!isDir) {
     const c = classifyPath(path, domainsDir);
     if (c.kind === 'domain' && c.file === 'user' && !isSafeSegment(c.user!)) {
-      return [problem(path, RULE.unsafeName, `user name ${JSON.stringify(c.user)} is not a safe file name (letters, digits, ".", "_", "@", "-", starting with a letter or digit, no ".."): rename the file`)];
+      return [
+        problem(
+          path,
+          RULE.unsafeName,
+          `user name ${JSON.stringify(c.user)} is not a safe file name (letters, digits, ".", "_", "@", "-", starting with a letter or digit, no ".."): rename the file`,
+        ),
+      ];
     }
   }
   return [];
@@ -159,32 +279,74 @@ export function admitPath(path: string, domainsDir: string = DEFAULT_DOMAINS_DIR
 export function admitEntry(e: EntryFacts, limits: AdmitLimits): Problem[] {
   const named = admitPath(e.path, limits.domainsDir, e.kind === 'dir');
   if (named.length > 0) return named;
-  if (e.kind === 'symlink') return [problem(e.path, RULE.symlink, 'a symbolic link: links are not replicated (they can point out of the live dir); put the file itself here')];
-  if (e.kind === 'submodule') return [problem(e.path, RULE.submodule, 'a git submodule (or nested repository): its content is not part of this repo; copy the files in instead')];
+  if (e.kind === 'symlink')
+    return [
+      problem(
+        e.path,
+        RULE.symlink,
+        'a symbolic link: links are not replicated (they can point out of the live dir); put the file itself here',
+      ),
+    ];
+  if (e.kind === 'submodule')
+    return [
+      problem(
+        e.path,
+        RULE.submodule,
+        'a git submodule (or nested repository): its content is not part of this repo; copy the files in instead',
+      ),
+    ];
   if (e.kind === 'file' && e.mode !== undefined && (e.mode & 0o111) !== 0) {
-    return [problem(e.path, RULE.executable, `an executable file (mode ${(e.mode & 0o777).toString(8)}): files are replicated as plain files, so the bit would be lost; chmod -x it, or exclude it`)];
+    return [
+      problem(
+        e.path,
+        RULE.executable,
+        `an executable file (mode ${(e.mode & 0o777).toString(8)}): files are replicated as plain files, so the bit would be lost; chmod -x it, or exclude it`,
+      ),
+    ];
   }
   if (e.kind === 'file' && e.size > limits.maxFileSize) {
-    return [problem(e.path, RULE.tooLarge, `${e.size} bytes, over repo.maxFileSize (${limits.maxFileSize} bytes); only configuration is replicated, not data: exclude it, or raise the limit on every node`)];
+    return [
+      problem(
+        e.path,
+        RULE.tooLarge,
+        `${e.size} bytes, over repo.maxFileSize (${limits.maxFileSize} bytes); only configuration is replicated, not data: exclude it, or raise the limit on every node`,
+      ),
+    ];
   }
   return [];
 }
 
 export function admitCount(files: number, limits: AdmitLimits, where = '.'): Problem[] {
   if (files <= limits.maxFiles) return [];
-  return [problem(where, RULE.tooMany, `${files} files, over repo.maxFiles (${limits.maxFiles}): exclude data folders (live.exclude), or raise the limit on every node`)];
+  return [
+    problem(
+      where,
+      RULE.tooMany,
+      `${files} files, over repo.maxFiles (${limits.maxFiles}): exclude data folders (live.exclude), or raise the limit on every node`,
+    ),
+  ];
 }
 
 /**
  * The shape of a listing: no name twice (only a crafted git tree can), no path that is both a
  * file and a folder, and the domains folder and each domain a folder.
  */
-export function admitShape(entries: readonly { path: string; kind: EntryFacts['kind'] }[], domainsDir: string): Problem[] {
+export function admitShape(
+  entries: readonly { path: string; kind: EntryFacts['kind'] }[],
+  domainsDir: string,
+): Problem[] {
   const out: Problem[] = [];
   const seen = new Set<string>();
   const files = new Set<string>();
   for (const e of entries) {
-    if (seen.has(e.path)) out.push(problem(e.path, RULE.duplicateEntry, 'listed twice in its git tree (a crafted tree): which one a checkout gets is undefined'));
+    if (seen.has(e.path))
+      out.push(
+        problem(
+          e.path,
+          RULE.duplicateEntry,
+          'listed twice in its git tree (a crafted tree): which one a checkout gets is undefined',
+        ),
+      );
     seen.add(e.path);
     if (e.kind !== 'dir') files.add(e.path);
   }
@@ -200,7 +362,15 @@ export function admitShape(entries: readonly { path: string; kind: EntryFacts['k
     }
     const segs = e.path.split('/');
     if (e.kind !== 'dir' && segs[0] === domainsDir && segs.length <= 2) {
-      out.push(problem(e.path, RULE.typeClash, segs.length === 1 ? `a file where the domains folder (${domainsDir}/) belongs` : `a file directly in ${domainsDir}/, where only domain folders belong`));
+      out.push(
+        problem(
+          e.path,
+          RULE.typeClash,
+          segs.length === 1
+            ? `a file where the domains folder (${domainsDir}/) belongs`
+            : `a file directly in ${domainsDir}/, where only domain folders belong`,
+        ),
+      );
     }
   }
   return out;
@@ -219,7 +389,10 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 /** The text of a YAML file of the layout, or the problem: invalid UTF-8 is never guessed at. */
 export function admitText(path: string, bytes: Uint8Array): { text?: string; problems: Problem[] } {
   const text = decodeUtf8(bytes);
-  if (text === undefined) return { problems: [problem(path, RULE.notUtf8, 'not UTF-8 text, so it cannot be read as YAML: save it as UTF-8')] };
+  if (text === undefined)
+    return {
+      problems: [problem(path, RULE.notUtf8, 'not UTF-8 text, so it cannot be read as YAML: save it as UTF-8')],
+    };
   return { text, problems: [] };
 }
 
@@ -231,7 +404,13 @@ export const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?----
 export function admitBytes(path: string, bytes: Buffer): Problem[] {
   // The marker test first: a memchr-like scan, so the 200,000 files of a full sync cost little.
   if (bytes.indexOf(PEM_MARKER) < 0 || !PRIVATE_KEY.test(bytes.toString('latin1'))) return [];
-  return [problem(path, RULE.privateKey, 'holds a private key block (-----BEGIN ... PRIVATE KEY-----): a secret in the config repo stays in its history; declare the file a secret (secrets.files: recorded encrypted with age), keep it out of the live dir or exclude it')];
+  return [
+    problem(
+      path,
+      RULE.privateKey,
+      'holds a private key block (-----BEGIN ... PRIVATE KEY-----): a secret in the config repo stays in its history; declare the file a secret (secrets.files: recorded encrypted with age), keep it out of the live dir or exclude it',
+    ),
+  ];
 }
 
 /**
@@ -243,7 +422,14 @@ export function admitParsed(f: ParsedFile): Problem[] {
   if (f.kind === 'other' || f.source.value === undefined) return [];
   const out: Problem[] = [];
   for (const p of plaintextPasswords(f.source.value)) {
-    out.push(at(f.source, p, RULE.plaintextPassword, `${p.map(String).join('.')}: looks like a plaintext password; store a hash (bcrypt $2b$..., $6$..., $argon2id$..., {SSHA}...) or an env:NAME reference`));
+    out.push(
+      at(
+        f.source,
+        p,
+        RULE.plaintextPassword,
+        `${p.map(String).join('.')}: looks like a plaintext password; store a hash (bcrypt $2b$..., $6$..., $argon2id$..., {SSHA}...) or an env:NAME reference`,
+      ),
+    );
   }
   if (f.kind === 'services') out.push(...unrewritableIps(f));
   return out;
@@ -256,7 +442,15 @@ export function admitTriggers(path: string, text: string): Problem[] {
     return [];
   } catch (err) {
     const loc = err instanceof GitfailoverError ? err.location : {};
-    return [{ file: path, line: loc.line ?? 1, col: loc.col ?? 1, code: RULE.triggers, message: errorMessage(err).replace(/^[^:]*:\d+:\d+: /, '') }];
+    return [
+      {
+        file: path,
+        line: loc.line ?? 1,
+        col: loc.col ?? 1,
+        code: RULE.triggers,
+        message: errorMessage(err).replace(/^[^:]*:\d+:\d+: /, ''),
+      },
+    ];
   }
 }
 
@@ -269,12 +463,21 @@ function unrewritableIps(f: Extract<ParsedFile, { kind: 'services' }>): Problem[
     if (!isMap(item)) return;
     const node = item.get('ip', true);
     if (node === undefined || node === null) return;
-    const plain = isScalar(node) && (node.type === Scalar.PLAIN || node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE);
+    const plain =
+      isScalar(node) &&
+      (node.type === Scalar.PLAIN || node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE);
     if (plain) return;
     const value = isAlias(node) ? node.resolve(f.source.doc) : node;
     if (!isScalar(value) || typeof value.value !== 'string' || !isValidIp(value.value.trim())) return; // E_IP_INVALID or the schema says why
     const how = isAlias(node) ? 'an alias' : 'a block scalar';
-    out.push(at(f.source, ['services', i, 'ip'], RULE.ipNotRewritable, `services[${i}].ip: ${value.value.trim()} is written as ${how}, which IP substitution cannot rewrite exactly: write it as a plain or quoted scalar (ip: ${value.value.trim()})`));
+    out.push(
+      at(
+        f.source,
+        ['services', i, 'ip'],
+        RULE.ipNotRewritable,
+        `services[${i}].ip: ${value.value.trim()} is written as ${how}, which IP substitution cannot rewrite exactly: write it as a plain or quoted scalar (ip: ${value.value.trim()})`,
+      ),
+    );
   });
   return out;
 }
@@ -314,7 +517,8 @@ export function plaintextPasswords(value: unknown): (string | number)[][] {
     if (Array.isArray(v)) v.forEach((x, i) => visit(x, [...path, i]));
     else if (v !== null && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
-        if (typeof x === 'string' && x !== '' && isPasswordKey(k) && !looksLikeHashOrReference(x)) out.push([...path, k]);
+        if (typeof x === 'string' && x !== '' && isPasswordKey(k) && !looksLikeHashOrReference(x))
+          out.push([...path, k]);
         else visit(x, [...path, k]);
       }
     }
@@ -349,14 +553,25 @@ interface Bound extends BindingFact {
  */
 export class BindingIndex {
   private seq = 0;
-  private readonly byPort = new Map<number, { byAddress: Map<string, Bound>; firstOfFamily: Map<string, Bound>; firstWildcard: Map<string, Bound> }>();
+  private readonly byPort = new Map<
+    number,
+    { byAddress: Map<string, Bound>; firstOfFamily: Map<string, Bound>; firstWildcard: Map<string, Bound> }
+  >();
 
   add(b: BindingFact): BindingFact | undefined {
     const norm = normalizeIp(b.ip) ?? b.ip;
     const family = isValidIp(b.ip) ? ipaddr.process(b.ip).kind() : 'unknown';
     const me: Bound = { ...b, seq: this.seq++, norm, family, wildcard: isWildcardIp(b.ip) };
-    const same = this.byPort.get(b.port) ?? { byAddress: new Map(), firstOfFamily: new Map(), firstWildcard: new Map() };
-    const candidates = [same.byAddress.get(norm), same.firstWildcard.get(family), me.wildcard ? same.firstOfFamily.get(family) : undefined];
+    const same = this.byPort.get(b.port) ?? {
+      byAddress: new Map(),
+      firstOfFamily: new Map(),
+      firstWildcard: new Map(),
+    };
+    const candidates = [
+      same.byAddress.get(norm),
+      same.firstWildcard.get(family),
+      me.wildcard ? same.firstOfFamily.get(family) : undefined,
+    ];
     const first = candidates.reduce<Bound | undefined>((a, c) => (c && (!a || c.seq < a.seq) ? c : a), undefined);
     if (!same.byAddress.has(norm)) same.byAddress.set(norm, me);
     if (!same.firstOfFamily.has(family)) same.firstOfFamily.set(family, me);
@@ -388,7 +603,11 @@ export interface Unmapped {
  * non-empty `ips`, such a service would listen on production's address on the failover. Wildcard
  * and loopback addresses, the standby's own addresses (the map's values) and `keep` are left alone.
  */
-export function unmappedBindings(bindings: Readonly<Record<string, readonly string[]>>, ips: Readonly<Record<string, string>>, keep: readonly string[]): Unmapped[] {
+export function unmappedBindings(
+  bindings: Readonly<Record<string, readonly string[]>>,
+  ips: Readonly<Record<string, string>>,
+  keep: readonly string[],
+): Unmapped[] {
   if (Object.keys(ips).length === 0) return [];
   const own = new Set([...Object.values(ips), ...keep].map((ip) => normalizeIp(ip) ?? ip));
   const out: Unmapped[] = [];

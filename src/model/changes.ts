@@ -89,9 +89,15 @@ function layoutFileChange(path: string, a: string | undefined, b: string | undef
   return [domain === undefined ? { kind, path } : { kind, path, domain }];
 }
 
-function diffFiles(a: Map<string, string>, b: Map<string, string>, pathOf: (key: string) => string, domain?: string): Change[] {
+function diffFiles(
+  a: Map<string, string>,
+  b: Map<string, string>,
+  pathOf: (key: string) => string,
+  domain?: string,
+): Change[] {
   const out: Change[] = [];
-  for (const key of union(a.keys(), b.keys())) out.push(...layoutFileChange(pathOf(key), a.get(key), b.get(key), domain));
+  for (const key of union(a.keys(), b.keys()))
+    out.push(...layoutFileChange(pathOf(key), a.get(key), b.get(key), domain));
   return out;
 }
 
@@ -203,7 +209,13 @@ export function diffFields(a: unknown, b: unknown, ignore: readonly string[] = [
   return out;
 }
 
-function walk(a: Record<string, unknown>, b: Record<string, unknown>, prefix: string, ignore: readonly string[], out: FieldChange[]): void {
+function walk(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  prefix: string,
+  ignore: readonly string[],
+  out: FieldChange[],
+): void {
   for (const key of union(Object.keys(a), Object.keys(b))) {
     if (!prefix && ignore.includes(key)) continue;
     const field = prefix + key;

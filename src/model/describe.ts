@@ -84,7 +84,10 @@ function phrase(c: Change, short: boolean): string {
     case 'file.changed': {
       const verb = c.kind === 'file.added' ? 'add' : c.kind === 'file.removed' ? 'remove' : 'change';
       // A declared secret (its ciphertext `x.age`): named, never shown.
-      if (isSecretPath(c.path)) return c.kind === 'file.changed' ? `${relPath(plainPathOf(c.path), c.domain)} <secret changed>` : `${verb} secret ${relPath(plainPathOf(c.path), c.domain)}`;
+      if (isSecretPath(c.path))
+        return c.kind === 'file.changed'
+          ? `${relPath(plainPathOf(c.path), c.domain)} <secret changed>`
+          : `${verb} secret ${relPath(plainPathOf(c.path), c.domain)}`;
       return `${verb} file ${relPath(c.path, c.domain)}`;
     }
   }

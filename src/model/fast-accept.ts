@@ -63,7 +63,8 @@ const NON_STRING_FIRST = new Set('~nNtTfF0123456789+-.'.split('').map((ch) => ch
 
 /** Whether every string in `v` (values and keys) is one `yaml` would also have read as a string. */
 function stringsAgree(v: unknown): boolean {
-  if (typeof v === 'string') return v.length > 0 && (!NON_STRING_FIRST.has(v.charCodeAt(0)) || !YAML_CORE_NON_STRING.test(v));
+  if (typeof v === 'string')
+    return v.length > 0 && (!NON_STRING_FIRST.has(v.charCodeAt(0)) || !YAML_CORE_NON_STRING.test(v));
   if (Array.isArray(v)) return v.every(stringsAgree);
   if (v !== null && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) if (!stringsAgree(k) || !stringsAgree(x)) return false;
@@ -84,7 +85,11 @@ export function passesFastCheck(path: string, text: string, domainsDir: string =
  * as strings go (keys and string values alike); a number or boolean in a key no schema knows may
  * differ (js-yaml reads `0b11` as 3), so use it only for checks on strings.
  */
-export function fastAccept(path: string, text: string, domainsDir: string = DEFAULT_DOMAINS_DIR): { value: unknown } | undefined {
+export function fastAccept(
+  path: string,
+  text: string,
+  domainsDir: string = DEFAULT_DOMAINS_DIR,
+): { value: unknown } | undefined {
   const c = classifyPath(path, domainsDir);
   if (c.kind !== 'domain' || (c.file !== 'user' && c.file !== 'domain')) return undefined;
   if (OUTSIDE_SUBSET.test(text) || (text.length > 1000 && LONG_LINE.test(text))) return undefined;
@@ -104,7 +109,11 @@ export function fastAccept(path: string, text: string, domainsDir: string = DEFA
         }
         const open = opened.pop()!;
         if (open.line === state.line) return;
-        if (state.kind === 'scalar' || (state.kind === 'sequence' && /^\s*\[/.test(text.slice(open.position, open.position + 200)))) multiLine = true;
+        if (
+          state.kind === 'scalar' ||
+          (state.kind === 'sequence' && /^\s*\[/.test(text.slice(open.position, open.position + 200)))
+        )
+          multiLine = true;
       },
     });
   } catch {

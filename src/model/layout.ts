@@ -7,7 +7,14 @@ export type PathClass =
   | { kind: 'meta'; path: string }
   | { kind: 'server'; path: string }
   | { kind: 'global'; path: string }
-  | { kind: 'domain'; path: string; domain: string; file: 'domain' | 'services' | 'triggers' | 'user' | 'other'; rel: string; user?: string };
+  | {
+      kind: 'domain';
+      path: string;
+      domain: string;
+      file: 'domain' | 'services' | 'triggers' | 'user' | 'other';
+      rel: string;
+      user?: string;
+    };
 
 export const META_DIR = '.gitfailover';
 /**

@@ -68,7 +68,14 @@ export function parseConfigFile(path: string, text: string, domainsDir: string =
     let value: DomainSettings | undefined;
     if (r.value) {
       if (r.value.name !== undefined && r.value.name !== domain) {
-        r.problems.push(at(r.source, ['name'], PROBLEM.nameMismatch, `name: "${r.value.name}" differs from the domain folder "${domain}"; a domain is named by its folder`));
+        r.problems.push(
+          at(
+            r.source,
+            ['name'],
+            PROBLEM.nameMismatch,
+            `name: "${r.value.name}" differs from the domain folder "${domain}"; a domain is named by its folder`,
+          ),
+        );
       } else {
         value = { ...r.value, name: domain, enabled: r.value.enabled };
       }
@@ -87,7 +94,14 @@ export function parseConfigFile(path: string, text: string, domainsDir: string =
         if (first === undefined) seen.set(s.name, i);
         else {
           const p = positionOf(r.source, ['services', first, 'name']);
-          r.problems.push(at(r.source, ['services', i, 'name'], PROBLEM.duplicateService, `services[${i}].name: service "${s.name}" is already defined at line ${p.line}`));
+          r.problems.push(
+            at(
+              r.source,
+              ['services', i, 'name'],
+              PROBLEM.duplicateService,
+              `services[${i}].name: service "${s.name}" is already defined at line ${p.line}`,
+            ),
+          );
         }
       });
     }
@@ -99,7 +113,14 @@ export function parseConfigFile(path: string, text: string, domainsDir: string =
   let value: User | undefined;
   if (r.value) {
     if (r.value.name !== undefined && r.value.name !== user) {
-      r.problems.push(at(r.source, ['name'], PROBLEM.nameMismatch, `name: "${r.value.name}" differs from the file name "${user}.yaml"; a user is named by its file`));
+      r.problems.push(
+        at(
+          r.source,
+          ['name'],
+          PROBLEM.nameMismatch,
+          `name: "${r.value.name}" differs from the file name "${user}.yaml"; a user is named by its file`,
+        ),
+      );
     } else {
       value = { ...r.value, name: user };
     }
@@ -131,7 +152,12 @@ function issueProblem(source: YamlSource, issue: z.core.$ZodIssue): Problem {
   const field = formatPath(path);
   const last = path[path.length - 1];
   // ip and port get their own codes: they are the errors a person most often makes by hand.
-  const code = path[0] === 'services' && last === 'ip' ? PROBLEM.ip : path[0] === 'services' && last === 'port' ? PROBLEM.port : PROBLEM.schema;
+  const code =
+    path[0] === 'services' && last === 'ip'
+      ? PROBLEM.ip
+      : path[0] === 'services' && last === 'port'
+        ? PROBLEM.port
+        : PROBLEM.schema;
   let message: string;
   if (path.length === 0 && issue.code === 'invalid_type') message = 'the file must be a YAML mapping (key: value)';
   else message = `${field}: ${issue.message}${gotValue(source.value, path, issue)}`;
@@ -200,7 +226,13 @@ export function parseTree(entries: readonly ModelEntry[], domainsDir: string = D
     if (c.kind === 'domain' && c.file === 'other') continue;
 
     if (entry.text === undefined) {
-      problems.push({ file: entry.path, line: 1, col: 1, code: PROBLEM.notRead, message: 'the file was not read, so it could not be checked' });
+      problems.push({
+        file: entry.path,
+        line: 1,
+        col: 1,
+        code: PROBLEM.notRead,
+        message: 'the file was not read, so it could not be checked',
+      });
       if (c.kind === 'domain' && c.file !== 'triggers') domain!.files.set(c.rel, entry.id);
       continue;
     }
@@ -243,7 +275,10 @@ export function treeProblems(entries: readonly ModelEntry[], domainsDir: string 
 }
 
 export function sortProblems(problems: Problem[]): Problem[] {
-  return problems.sort((a, b) => cmp(a.file, b.file) || a.line - b.line || a.col - b.col || cmp(a.code, b.code) || cmp(a.message, b.message));
+  return problems.sort(
+    (a, b) =>
+      cmp(a.file, b.file) || a.line - b.line || a.col - b.col || cmp(a.code, b.code) || cmp(a.message, b.message),
+  );
 }
 
 /** Code-point order, never locale order: the same result on every machine. */

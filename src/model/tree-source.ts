@@ -50,11 +50,15 @@ export function dirTreeSource(dir: string, opts: DirTreeOptions = {}): TreeSourc
   const excluded = opts.exclude && opts.exclude.length > 0 ? picomatch([...opts.exclude], { dot: true }) : () => false;
 
   async function walk(rel: string, out: TreeEntry[]): Promise<void> {
-    const names = (await readdir(rel ? join(dir, rel) : dir)).sort(cmp).filter((name) => (rel || name !== '.git') && !excluded(rel ? `${rel}/${name}` : name));
+    const names = (await readdir(rel ? join(dir, rel) : dir))
+      .sort(cmp)
+      .filter((name) => (rel || name !== '.git') && !excluded(rel ? `${rel}/${name}` : name));
     // One folder's lstats at once: one at a time, 220,000 of them kept `validate` waiting on the
     // thread pool for seconds.
     const stats = await Promise.all(names.map((name) => lstat(join(dir, rel, name))));
-    const nested = await Promise.all(names.map((name, i) => (stats[i]!.isDirectory() ? exists(join(dir, rel, name, '.git')) : false)));
+    const nested = await Promise.all(
+      names.map((name, i) => (stats[i]!.isDirectory() ? exists(join(dir, rel, name, '.git')) : false)),
+    );
     for (const [i, name] of names.entries()) {
       const path = rel ? `${rel}/${name}` : name;
       const st = stats[i]!;
@@ -119,7 +123,9 @@ export async function readModelEntries(
     const model = isModelFile(e.path, domainsDir);
     if (!model && e.id) return { path: e.path, id: e.id };
     const buf = await source.read(e.path);
-    return model ? { path: e.path, id: e.id ?? gitBlobId(buf), text: decodeUtf8(buf) } : { path: e.path, id: gitBlobId(buf) };
+    return model
+      ? { path: e.path, id: e.id ?? gitBlobId(buf), text: decodeUtf8(buf) }
+      : { path: e.path, id: gitBlobId(buf) };
   };
   await forEachConcurrently(files, async (e, i) => {
     out[i] = await entryOf(e);
@@ -132,7 +138,11 @@ export async function readModelEntries(
  * idle a third of `validate` (each read is four thread-pool round trips: open, fstat, read,
  * close). Calls start in the items' order.
  */
-export async function forEachConcurrently<T>(items: readonly T[], fn: (item: T, index: number) => Promise<void>, inFlight = 16): Promise<void> {
+export async function forEachConcurrently<T>(
+  items: readonly T[],
+  fn: (item: T, index: number) => Promise<void>,
+  inFlight = 16,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

@@ -1,4 +1,21 @@
-import { admitBytes, admitCount, admitEntry, admitParsed, admitShape, admitText, admitTriggers, BindingIndex, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_FILES, hostPort, isAdmitted, plaintextPasswords, printable, RULE, type AdmitLimits } from './admit.js';
+import {
+  admitBytes,
+  admitCount,
+  admitEntry,
+  admitParsed,
+  admitShape,
+  admitText,
+  admitTriggers,
+  BindingIndex,
+  DEFAULT_MAX_FILE_SIZE,
+  DEFAULT_MAX_FILES,
+  hostPort,
+  isAdmitted,
+  plaintextPasswords,
+  printable,
+  RULE,
+  type AdmitLimits,
+} from './admit.js';
 import { DEFAULT_DOMAINS_DIR } from './layout.js';
 import { fastAccept } from './fast-accept.js';
 import { at, isModelFile, parseTree, sortProblems, type ModelEntry, type ParsedFile, type Problem } from './parse.js';
@@ -46,18 +63,28 @@ export interface ValidateOptions {
 }
 
 export async function validateTree(source: TreeSource, opts: ValidateOptions = {}): Promise<Problem[]> {
-  const limits: AdmitLimits = { domainsDir: opts.domainsDir ?? DEFAULT_DOMAINS_DIR, maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE, maxFiles: opts.maxFiles ?? DEFAULT_MAX_FILES };
+  const limits: AdmitLimits = {
+    domainsDir: opts.domainsDir ?? DEFAULT_DOMAINS_DIR,
+    maxFileSize: opts.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
+    maxFiles: opts.maxFiles ?? DEFAULT_MAX_FILES,
+  };
   const domainsDir = limits.domainsDir;
   const problems: Problem[] = [];
   const entries = (await source.list()).filter((e) => isAdmitted(e.path));
 
-  problems.push(...admitShape(entries.map((e) => ({ path: e.path, kind: e.type })), domainsDir));
+  problems.push(
+    ...admitShape(
+      entries.map((e) => ({ path: e.path, kind: e.type })),
+      domainsDir,
+    ),
+  );
   problems.push(...admitCount(entries.filter((e) => e.type !== 'dir').length, limits));
   const readable: TreeEntry[] = [];
   // A folder's fault is reported once, not again for each file in it.
   const refused = new Set<string>();
   const under = (path: string) => {
-    for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) if (refused.has(printable(path.slice(0, cut)))) return true;
+    for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1))
+      if (refused.has(printable(path.slice(0, cut)))) return true;
     return false;
   };
   for (const e of entries) {
@@ -128,7 +155,14 @@ export function checkBindings(files: readonly ParsedFile[]): Problem[] {
       const s = item as { name?: unknown; ip?: unknown; port?: unknown } | null;
       if (!s || typeof s.ip !== 'string' || !isValidIp(s.ip) || !isPort(s.port)) return;
       const pos = positionOf(raw.source, ['services', i, 'ip']);
-      const b = { file: f.path, line: pos.line, col: pos.col, service: typeof s.name === 'string' ? s.name : `#${i + 1}`, ip: s.ip, port: s.port };
+      const b = {
+        file: f.path,
+        line: pos.line,
+        col: pos.col,
+        service: typeof s.name === 'string' ? s.name : `#${i + 1}`,
+        ip: s.ip,
+        port: s.port,
+      };
       const first = index.add(b);
       if (first) {
         const how = normalizeIp(first.ip) === normalizeIp(b.ip) ? 'is already used by' : 'overlaps';
@@ -171,7 +205,14 @@ function checkSubstitution(files: readonly ParsedFile[], node: NodeSubstitution)
       if (!s || typeof s.ip !== 'string' || !isValidIp(s.ip) || isWildcardIp(s.ip) || isLoopbackIp(s.ip)) return;
       if (covered.has(normalizeIp(s.ip)!)) return;
       const name = typeof s.name === 'string' ? s.name : `#${i + 1}`;
-      out.push(at(raw.source, ['services', i, 'ip'], CHECK.notSubstituted, `services[${i}].ip: ${s.ip} of service ${name} has no substitution in ${nodeName} (add it under substitution.ips)`));
+      out.push(
+        at(
+          raw.source,
+          ['services', i, 'ip'],
+          CHECK.notSubstituted,
+          `services[${i}].ip: ${s.ip} of service ${name} has no substitution in ${nodeName} (add it under substitution.ips)`,
+        ),
+      );
     });
   }
   return out;

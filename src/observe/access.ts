@@ -41,10 +41,21 @@ function cookieOf(req: IncomingMessage, name: string): string | undefined {
 
 export function checkAccess(req: IncomingMessage, secret: string | undefined): Access {
   if (isLoopback(req.socket.remoteAddress)) return { ok: true };
-  if (!secret) return { ok: false, status: 403, reason: 'only loopback may read this: set notify.secret in the node file to allow other hosts (with the secret as a bearer token)' };
+  if (!secret)
+    return {
+      ok: false,
+      status: 403,
+      reason:
+        'only loopback may read this: set notify.secret in the node file to allow other hosts (with the secret as a bearer token)',
+    };
   const auth = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
   if (auth && sameSecret(auth[1]!.trim(), secret)) return { ok: true };
   const cookie = cookieOf(req, SESSION_COOKIE);
   if (cookie && sameSecret(cookie, sessionValue(secret))) return { ok: true };
-  return { ok: false, status: 401, reason: 'the notify secret is required from another host: send "Authorization: Bearer <notify.secret>", or log in on the status page' };
+  return {
+    ok: false,
+    status: 401,
+    reason:
+      'the notify secret is required from another host: send "Authorization: Bearer <notify.secret>", or log in on the status page',
+  };
 }

@@ -24,7 +24,8 @@ const ZERO = /^0+$/;
  * then says how to see the rest.
  */
 export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ files: FileDiff[]; more: number }> {
-  const parent = (await repo.git(['rev-list', '--parents', '-n', '1', commit])).stdout.trim().split(' ')[1] ?? EMPTY_TREE;
+  const parent =
+    (await repo.git(['rev-list', '--parents', '-n', '1', commit])).stdout.trim().split(' ')[1] ?? EMPTY_TREE;
   const raw = (await repo.git(['diff-tree', '-r', '-z', '--no-renames', '--no-commit-id', parent, commit])).stdout;
   const parts = raw.split('\0');
   const entries: { oldOid: string; newOid: string; status: string; path: string }[] = [];
@@ -41,10 +42,15 @@ export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ file
       files.push({ path: e.path, status, note: SECRET_CHANGED }); // ciphertext: nothing a reader can use, and nothing to show
       continue;
     }
-    const read = async (oid: string) => (ZERO.test(oid) ? Buffer.alloc(0) : ((await repo.blobs.readBlob(oid)) ?? Buffer.alloc(0)));
+    const read = async (oid: string) =>
+      ZERO.test(oid) ? Buffer.alloc(0) : ((await repo.blobs.readBlob(oid)) ?? Buffer.alloc(0));
     const [before, after] = await Promise.all([read(e.oldOid), read(e.newOid)]);
     if (before.length + after.length > MAX_FILE_BYTES) {
-      files.push({ path: e.path, status, note: `too large to show here (${before.length + after.length} bytes): git show ${commit.slice(0, 12)} -- ${e.path}` });
+      files.push({
+        path: e.path,
+        status,
+        note: `too large to show here (${before.length + after.length} bytes): git show ${commit.slice(0, 12)} -- ${e.path}`,
+      });
     } else if (before.includes(0) || after.includes(0)) {
       files.push({ path: e.path, status, note: 'binary file' });
     } else {

@@ -21,7 +21,13 @@ export class LagHistory {
   /** Keeps a sample when the value changed or enough time passed: a busy daemon does not flood the chart. */
   add(s: LagSample): void {
     const last = this.samples.at(-1);
-    if (last && s.t - last.t < this.minGapMs && last.behindSeconds === s.behindSeconds && last.behindCommits === s.behindCommits) return;
+    if (
+      last &&
+      s.t - last.t < this.minGapMs &&
+      last.behindSeconds === s.behindSeconds &&
+      last.behindCommits === s.behindCommits
+    )
+      return;
     this.samples.push(s);
     const cutoff = s.t - this.keepMs;
     while (this.samples.length > 0 && this.samples[0]!.t < cutoff) this.samples.shift();

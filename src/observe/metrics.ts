@@ -38,7 +38,11 @@ export class DaemonMetrics {
     // One snapshot per scrape, shared by the gauges below (each collect() runs in the same scrape).
     let pending: ReturnType<NodeView['snapshot']> | undefined;
     const snap = () => (pending ??= view.snapshot().finally(() => setImmediate(() => (pending = undefined))));
-    const gauge = (name: string, help: string, pick: (s: Awaited<ReturnType<NodeView['snapshot']>>) => number | undefined) =>
+    const gauge = (
+      name: string,
+      help: string,
+      pick: (s: Awaited<ReturnType<NodeView['snapshot']>>) => number | undefined,
+    ) =>
       new Gauge({
         name,
         help,
@@ -48,21 +52,45 @@ export class DaemonMetrics {
           this.set(v ?? Number.NaN);
         },
       });
-    gauge('gitfailover_applied_commit_timestamp_seconds', 'Commit time of the applied commit (standby) or of the local branch head (primary); NaN before the first', (s) => s.appliedTime);
-    gauge('gitfailover_remote_head_timestamp_seconds', 'Commit time of the remote branch head as last fetched; NaN while the remote has no branch', (s) => s.headTime);
+    gauge(
+      'gitfailover_applied_commit_timestamp_seconds',
+      'Commit time of the applied commit (standby) or of the local branch head (primary); NaN before the first',
+      (s) => s.appliedTime,
+    );
+    gauge(
+      'gitfailover_remote_head_timestamp_seconds',
+      'Commit time of the remote branch head as last fetched; NaN while the remote has no branch',
+      (s) => s.headTime,
+    );
     gauge(
       'gitfailover_behind_seconds',
       'How far the applied commit is behind the remote head: head commit time minus applied commit time (0 when at the head; since the head commit time when nothing is applied yet)',
       (s) => s.behindSeconds,
     );
-    gauge('gitfailover_behind_commits', 'Commits of the remote head not applied yet; NaN when the history was rewritten (a full sync is needed)', (s) => s.behindCommits ?? undefined);
-    gauge('gitfailover_unpushed_commits', "Commits in this node's clone that the remote does not have", (s) => s.unpushed);
-    gauge('gitfailover_heartbeat_age_seconds', 'Seconds since the last heartbeat: received from the primary (standby) or sent to the standbys (primary); NaN before the first', (s) =>
-      s.lastHeartbeat === undefined ? undefined : Math.max(0, (Date.now() - Date.parse(s.lastHeartbeat)) / 1000),
+    gauge(
+      'gitfailover_behind_commits',
+      'Commits of the remote head not applied yet; NaN when the history was rewritten (a full sync is needed)',
+      (s) => s.behindCommits ?? undefined,
+    );
+    gauge(
+      'gitfailover_unpushed_commits',
+      "Commits in this node's clone that the remote does not have",
+      (s) => s.unpushed,
+    );
+    gauge(
+      'gitfailover_heartbeat_age_seconds',
+      'Seconds since the last heartbeat: received from the primary (standby) or sent to the standbys (primary); NaN before the first',
+      (s) =>
+        s.lastHeartbeat === undefined ? undefined : Math.max(0, (Date.now() - Date.parse(s.lastHeartbeat)) / 1000),
     );
     gauge('gitfailover_ready', '1 when /readyz answers 200', (s) => (s.ready.ok ? 1 : 0));
 
-    this.syncs = new Counter({ name: 'gitfailover_syncs_total', help: 'Syncs by mode (partial, full) and result (success, failure, up_to_date)', labelNames: ['mode', 'result'], registers });
+    this.syncs = new Counter({
+      name: 'gitfailover_syncs_total',
+      help: 'Syncs by mode (partial, full) and result (success, failure, up_to_date)',
+      labelNames: ['mode', 'result'],
+      registers,
+    });
     this.syncDuration = new Histogram({
       name: 'gitfailover_sync_duration_seconds',
       help: 'Duration of syncs that applied something or failed (up-to-date checks are not counted)',
@@ -70,8 +98,18 @@ export class DaemonMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     });
-    this.records = new Counter({ name: 'gitfailover_records_total', help: 'Primary: records by result (commit, no_change, failure)', labelNames: ['result'], registers });
-    this.pushes = new Counter({ name: 'gitfailover_pushes_total', help: 'Primary: push attempts by result (success, failure, rejected)', labelNames: ['result'], registers });
+    this.records = new Counter({
+      name: 'gitfailover_records_total',
+      help: 'Primary: records by result (commit, no_change, failure)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.pushes = new Counter({
+      name: 'gitfailover_pushes_total',
+      help: 'Primary: push attempts by result (success, failure, rejected)',
+      labelNames: ['result'],
+      registers,
+    });
 
     const fromDeliveries = (name: string, help: string, count: (d: TriggerDelivery) => number) =>
       new Counter({
@@ -85,9 +123,21 @@ export class DaemonMetrics {
           for (const d of view.deliveries()) this.inc({ trigger: d.id, on: d.on }, count(d));
         },
       });
-    fromDeliveries('gitfailover_trigger_deliveries_total', 'Trigger deliveries finished (succeeded or failed, after retries)', (d) => d.succeeded + d.failed);
-    fromDeliveries('gitfailover_trigger_failures_total', 'Trigger deliveries that failed after their retries', (d) => d.failed);
-    fromDeliveries('gitfailover_trigger_dropped_total', 'Matched events replaced by a newer one before delivery (only the newest is kept)', (d) => d.dropped);
+    fromDeliveries(
+      'gitfailover_trigger_deliveries_total',
+      'Trigger deliveries finished (succeeded or failed, after retries)',
+      (d) => d.succeeded + d.failed,
+    );
+    fromDeliveries(
+      'gitfailover_trigger_failures_total',
+      'Trigger deliveries that failed after their retries',
+      (d) => d.failed,
+    );
+    fromDeliveries(
+      'gitfailover_trigger_dropped_total',
+      'Matched events replaced by a newer one before delivery (only the newest is kept)',
+      (d) => d.dropped,
+    );
   }
 
   /** Count a sync once, whoever ran it (the daemon, or `gitfailover sync` seen through state.json). */

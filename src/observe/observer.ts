@@ -15,7 +15,8 @@ import type { NodeView } from './view.js';
 const AUDIT_COMMITS = 20;
 const SAMPLE_EVERY_MS = 30_000;
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
@@ -50,7 +51,17 @@ export class Observer {
   syncFinished(r: SyncResult): void {
     this.metrics.observeSync(r);
     if (!r.upToDate && !r.dryRun) {
-      this.activity.add({ time: r.time, kind: 'sync', mode: r.mode, success: r.success, durationMs: r.durationMs, domains: r.domains, fromCommit: r.fromCommit, toCommit: r.toCommit, detail: r.error });
+      this.activity.add({
+        time: r.time,
+        kind: 'sync',
+        mode: r.mode,
+        success: r.success,
+        durationMs: r.durationMs,
+        domains: r.domains,
+        fromCommit: r.fromCommit,
+        toCommit: r.toCommit,
+        detail: r.error,
+      });
     }
   }
 
@@ -73,14 +84,25 @@ export class Observer {
       (req, body, res) => {
         const a = checkAccess(req, this.cfg.notify.secret);
         if (a.ok) return h(req, body, res);
-        if (req.url === '/' || req.url?.startsWith('/?')) return sendHtml(res, a.status, loginPage(a.reason, !!this.cfg.notify.secret));
-        res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.status === 401 ? { 'www-authenticate': 'Bearer realm="gitfailover"' } : {}) }).end(`${a.reason}\n`);
+        if (req.url === '/' || req.url?.startsWith('/?'))
+          return sendHtml(res, a.status, loginPage(a.reason, !!this.cfg.notify.secret));
+        res
+          .writeHead(a.status, {
+            'content-type': 'text/plain',
+            ...(a.status === 401 ? { 'www-authenticate': 'Bearer realm="gitfailover"' } : {}),
+          })
+          .end(`${a.reason}\n`);
       };
     return {
       'GET /healthz': (_req, _body, res) => sendJsonNoStore(res, 200, { ok: true }),
       'GET /readyz': async (_req, _body, res) => {
         const s = await this.view.snapshot();
-        sendJsonNoStore(res, s.ready.ok ? 200 : 503, { ready: s.ready.ok, reason: s.ready.reason, behind: s.behindCommits, unpushed: s.unpushed });
+        sendJsonNoStore(res, s.ready.ok ? 200 : 503, {
+          ready: s.ready.ok,
+          reason: s.ready.reason,
+          behind: s.behindCommits,
+          unpushed: s.unpushed,
+        });
       },
       'GET /metrics': guard(async (_req, _body, res) => {
         const m = await this.metrics.render();
@@ -89,10 +111,23 @@ export class Observer {
       'GET /': guard(async (_req, _body, res) => sendHtml(res, 200, renderPage(await this.pageData()))),
       'GET /ui.json': guard(async (_req, _body, res) => {
         const d = await this.pageData();
-        sendJsonNoStore(res, 200, { generatedAt: d.generatedAt, snapshot: d.snapshot, latestCommit: d.audit[0]?.commit ?? null, html: renderSections(d) });
+        sendJsonNoStore(res, 200, {
+          generatedAt: d.generatedAt,
+          snapshot: d.snapshot,
+          latestCommit: d.audit[0]?.commit ?? null,
+          html: renderSections(d),
+        });
       }),
-      'GET /ui.js': guard((_req, _body, res) => void res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', ...SECURITY_HEADERS }).end(PAGE_JS)),
-      'GET /ui.css': guard((_req, _body, res) => void res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', ...SECURITY_HEADERS }).end(PAGE_CSS)),
+      'GET /ui.js': guard(
+        (_req, _body, res) =>
+          void res
+            .writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', ...SECURITY_HEADERS })
+            .end(PAGE_JS),
+      ),
+      'GET /ui.css': guard(
+        (_req, _body, res) =>
+          void res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', ...SECURITY_HEADERS }).end(PAGE_CSS),
+      ),
       'POST /login': (req, body, res) => this.login(req, body, res),
     };
   }
@@ -110,11 +145,24 @@ export class Observer {
     const secret = this.cfg.notify.secret;
     const given = new URLSearchParams(body.toString('utf8')).get('secret') ?? '';
     if (!secret || !sameSecret(given, secret)) {
-      sendHtml(res, 401, loginPage(secret ? 'wrong secret' : 'this node has no notify.secret: only loopback may read the page', !!secret));
+      sendHtml(
+        res,
+        401,
+        loginPage(
+          secret ? 'wrong secret' : 'this node has no notify.secret: only loopback may read the page',
+          !!secret,
+        ),
+      );
       return;
     }
     // HttpOnly: the page's script never needs it; SameSite=Strict: no other site can ride on it.
-    res.writeHead(303, { location: '/', 'set-cookie': `${SESSION_COOKIE}=${sessionValue(secret)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200`, ...SECURITY_HEADERS }).end();
+    res
+      .writeHead(303, {
+        location: '/',
+        'set-cookie': `${SESSION_COOKIE}=${sessionValue(secret)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200`,
+        ...SECURITY_HEADERS,
+      })
+      .end();
   }
 
   async pageData(): Promise<PageData> {
@@ -124,16 +172,34 @@ export class Observer {
     if (last) this.syncFinished(last); // a sync run from the command line shows up too
     const head = snapshot.role === 'standby' ? snapshot.headCommit : (snapshot.appliedCommit ?? snapshot.headCommit);
     if (!this.audit || this.audit.head !== head) this.audit = await this.loadAudit(head);
-    return { generatedAt: new Date().toISOString(), snapshot, samples: this.lag.list(), activity: this.activity.list(), audit: this.audit.items, auditError: this.audit.error };
+    return {
+      generatedAt: new Date().toISOString(),
+      snapshot,
+      samples: this.lag.list(),
+      activity: this.activity.list(),
+      audit: this.audit.items,
+      auditError: this.audit.error,
+    };
   }
 
   /** Cached per head: the trail only changes when the head does. */
-  private async loadAudit(head: string | undefined): Promise<{ head: string | undefined; items: AuditItem[]; error?: string }> {
+  private async loadAudit(
+    head: string | undefined,
+  ): Promise<{ head: string | undefined; items: AuditItem[]; error?: string }> {
     try {
       const r = await auditLog(this.cfg, { fetch: false, max: AUDIT_COMMITS });
       const items: AuditItem[] = [];
       for (const e of r.entries) {
-        items.push({ commit: e.commit, time: e.time, author: e.author, node: e.node, subject: e.subject, pushed: e.pushed, changes: e.changes.map((c) => c.text), diff: await commitDiff(this.repo, e.commit) });
+        items.push({
+          commit: e.commit,
+          time: e.time,
+          author: e.author,
+          node: e.node,
+          subject: e.subject,
+          pushed: e.pushed,
+          changes: e.changes.map((c) => c.text),
+          diff: await commitDiff(this.repo, e.commit),
+        });
       }
       return { head, items };
     } catch (err) {
@@ -147,7 +213,9 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
 }
 
 function sendJsonNoStore(res: ServerResponse, status: number, value: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(value) + '\n');
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+    .end(`${JSON.stringify(value)}\n`);
 }
 
 function loginPage(reason: string, canLogin: boolean): string {

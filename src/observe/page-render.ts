@@ -35,7 +35,8 @@ export function escapeHtml(text: string): string {
 }
 
 const short = (c: string | undefined | null) => (c ? c.slice(0, 12) : '-');
-const code = (c: string | undefined | null) => (c ? `<code title="${escapeHtml(c)}">${escapeHtml(short(c))}</code>` : '-');
+const code = (c: string | undefined | null) =>
+  c ? `<code title="${escapeHtml(c)}">${escapeHtml(short(c))}</code>` : '-';
 
 export function renderPage(d: PageData): string {
   const s = renderSections(d);
@@ -62,7 +63,12 @@ export function renderPage(d: PageData): string {
 }
 
 export function renderSections(d: PageData): Sections {
-  return { summary: renderSummary(d.snapshot), lag: lagChart(d.samples, Date.parse(d.generatedAt)), activity: renderActivity(d.activity), audit: renderAudit(d.audit, d.snapshot, d.auditError) };
+  return {
+    summary: renderSummary(d.snapshot),
+    lag: lagChart(d.samples, Date.parse(d.generatedAt)),
+    activity: renderActivity(d.activity),
+    audit: renderAudit(d.audit, d.snapshot, d.auditError),
+  };
 }
 
 function renderSummary(s: NodeSnapshot): string {
@@ -70,10 +76,18 @@ function renderSummary(s: NodeSnapshot): string {
     ['role', escapeHtml(s.role)],
     [s.role === 'standby' ? 'applied' : 'local head', code(s.appliedCommit)],
     ['remote head', code(s.headCommit)],
-    ['behind', s.behindCommits === null ? 'history differs (a full sync is needed)' : `${s.behindCommits} commit(s), ${Math.round(s.behindSeconds)}s`],
+    [
+      'behind',
+      s.behindCommits === null
+        ? 'history differs (a full sync is needed)'
+        : `${s.behindCommits} commit(s), ${Math.round(s.behindSeconds)}s`,
+    ],
     ['unpushed', String(s.unpushed)],
     ['last heartbeat', escapeHtml(s.lastHeartbeat ?? '-')],
-    ['ready', `<span class="${s.ready.ok ? 'ok' : 'bad'}" id="ready">${s.ready.ok ? 'yes' : 'no'}</span> ${escapeHtml(s.ready.reason)}`],
+    [
+      'ready',
+      `<span class="${s.ready.ok ? 'ok' : 'bad'}" id="ready">${s.ready.ok ? 'yes' : 'no'}</span> ${escapeHtml(s.ready.reason)}`,
+    ],
   ];
   return `<table class="kv">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('')}</table>`;
 }
@@ -106,7 +120,10 @@ export function lagChart(samples: readonly LagSample[], now: number, width = 640
 function renderActivity(items: readonly Activity[]): string {
   if (items.length === 0) return '<p class="muted">nothing yet since the daemon started</p>';
   const rows = items.map((a) => {
-    const domains = a.domains.length > 8 ? `${a.domains.slice(0, 8).join(', ')} and ${a.domains.length - 8} more` : a.domains.join(', ');
+    const domains =
+      a.domains.length > 8
+        ? `${a.domains.slice(0, 8).join(', ')} and ${a.domains.length - 8} more`
+        : a.domains.join(', ');
     return `<tr class="${a.success ? '' : 'failed'}"><td>${escapeHtml(a.time)}</td><td>${escapeHtml(a.kind)}${a.mode ? ` ${escapeHtml(a.mode)}` : ''}</td><td class="${a.success ? 'ok' : 'bad'}">${a.success ? 'ok' : 'FAILED'}</td><td>${a.durationMs === undefined ? '' : `${a.durationMs}ms`}</td><td>${code(a.fromCommit)} &rarr; ${code(a.toCommit)}</td><td>${escapeHtml(domains || '-')}</td><td>${escapeHtml(a.detail ?? '')}</td></tr>`;
   });
   return `<table class="list"><tr><th>time</th><th>what</th><th>result</th><th>duration</th><th>commits</th><th>domains</th><th>detail</th></tr>${rows.join('')}</table>`;
@@ -116,10 +133,22 @@ function renderAudit(items: readonly AuditItem[], s: NodeSnapshot, error: string
   const head = error ? `<p class="bad">${escapeHtml(error)}</p>` : '';
   if (items.length === 0) return `${head}<p class="muted">no commits</p>`;
   const blocks = items.map((e) => {
-    const tags = [e.commit === s.appliedCommit && s.role === 'standby' ? '<span class="tag">applied</span>' : '', e.commit === s.headCommit ? '<span class="tag">remote head</span>' : '', e.pushed ? '' : '<span class="tag bad">not pushed</span>'].join('');
+    const tags = [
+      e.commit === s.appliedCommit && s.role === 'standby' ? '<span class="tag">applied</span>' : '',
+      e.commit === s.headCommit ? '<span class="tag">remote head</span>' : '',
+      e.pushed ? '' : '<span class="tag bad">not pushed</span>',
+    ].join('');
     const changes = e.changes.length ? `<ul>${e.changes.map((c) => `<li>${escapeHtml(c)}</li>`).join('')}</ul>` : '';
-    const files = e.diff.files.map((f) => `<div class="file"><div class="path">${escapeHtml(f.status)} ${escapeHtml(f.path)}</div>${f.patch ? renderPatch(f.patch) : `<p class="muted">${escapeHtml(f.note ?? '')}</p>`}</div>`).join('');
-    const more = e.diff.more > 0 ? `<p class="muted">and ${e.diff.more} more file(s): git show ${escapeHtml(short(e.commit))}</p>` : '';
+    const files = e.diff.files
+      .map(
+        (f) =>
+          `<div class="file"><div class="path">${escapeHtml(f.status)} ${escapeHtml(f.path)}</div>${f.patch ? renderPatch(f.patch) : `<p class="muted">${escapeHtml(f.note ?? '')}</p>`}</div>`,
+      )
+      .join('');
+    const more =
+      e.diff.more > 0
+        ? `<p class="muted">and ${e.diff.more} more file(s): git show ${escapeHtml(short(e.commit))}</p>`
+        : '';
     return `<article class="commit" data-commit="${escapeHtml(e.commit)}"><div class="line">${code(e.commit)} <span class="subject">${escapeHtml(e.subject)}</span> ${tags}</div><div class="muted">${escapeHtml(e.time)} ${escapeHtml(e.author)}${e.node ? ` @ ${escapeHtml(e.node)}` : ''}</div>${changes}<details data-commit="${escapeHtml(e.commit)}"><summary>diff (${e.diff.files.length + e.diff.more} file(s))</summary>${files}${more}</details></article>`;
   });
   return head + blocks.join('');
@@ -132,7 +161,18 @@ export function renderPatch(patch: string): string {
   const out: string[] = [];
   for (const l of lines) {
     if (/^=+$/.test(l) || l.startsWith('Index: ')) continue; // the diff package's header, not part of the change
-    const cls = l.startsWith('+++') || l.startsWith('---') ? 'hdr' : l.startsWith('@@') ? 'hunk' : l.startsWith('+') ? 'add' : l.startsWith('-') ? 'del' : l.startsWith('\\') ? 'meta' : 'ctx';
+    const cls =
+      l.startsWith('+++') || l.startsWith('---')
+        ? 'hdr'
+        : l.startsWith('@@')
+          ? 'hunk'
+          : l.startsWith('+')
+            ? 'add'
+            : l.startsWith('-')
+              ? 'del'
+              : l.startsWith('\\')
+                ? 'meta'
+                : 'ctx';
     out.push(`<span class="${cls}">${escapeHtml(l)}</span>`);
   }
   return `<pre class="diff">${out.join('\n')}</pre>`;

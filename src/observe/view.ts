@@ -63,14 +63,20 @@ export async function repoPosition(
   repo: NodeRepo,
   times: CommitTimes,
   applied: string | undefined,
-): Promise<Pick<NodeSnapshot, 'appliedCommit' | 'headCommit' | 'appliedTime' | 'headTime' | 'behindCommits' | 'behindSeconds' | 'unpushed'>> {
+): Promise<
+  Pick<
+    NodeSnapshot,
+    'appliedCommit' | 'headCommit' | 'appliedTime' | 'headTime' | 'behindCommits' | 'behindSeconds' | 'unpushed'
+  >
+> {
   const head = await repo.resolve(repo.trackingRef);
   const local = await repo.resolve(repo.branchRef);
   const [appliedTime, headTime] = await Promise.all([times.of(applied), times.of(head)]);
   const behindCommits = await behindOf(repo, applied, head);
   let behindSeconds = 0;
   if (head && head !== applied && behindCommits !== 0 && headTime !== undefined) {
-    behindSeconds = appliedTime !== undefined ? Math.max(0, headTime - appliedTime) : Math.max(0, Date.now() / 1000 - headTime);
+    behindSeconds =
+      appliedTime !== undefined ? Math.max(0, headTime - appliedTime) : Math.max(0, Date.now() / 1000 - headTime);
   }
   const unpushed = local && local !== head ? await repo.count(head, local) : 0;
   return { appliedCommit: applied, headCommit: head, appliedTime, headTime, behindCommits, behindSeconds, unpushed };

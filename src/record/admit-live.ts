@@ -2,7 +2,20 @@ import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
-import { admitBytes, admitCount, admitEntry, admitParsed, admitShape, admitText, admitTriggers, plaintextPasswords, printable, RULE, type AdmitLimits, type EntryFacts } from '../model/admit.js';
+import {
+  admitBytes,
+  admitCount,
+  admitEntry,
+  admitParsed,
+  admitShape,
+  admitText,
+  admitTriggers,
+  plaintextPasswords,
+  printable,
+  RULE,
+  type AdmitLimits,
+  type EntryFacts,
+} from '../model/admit.js';
 import { fastAccept } from '../model/fast-accept.js';
 import { domainsDirOf, REPO_ONLY } from '../model/layout.js';
 import { isModelFile, parseConfigFile, sortProblems, type ParsedFile, type Problem } from '../model/parse.js';
@@ -23,12 +36,24 @@ export interface LiveAdmission {
 }
 
 /** `excludes`: pathspecs record's `git add` leaves out too (declared secrets, which are recorded encrypted). */
-export async function admitLive(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, excludes: readonly string[] = []): Promise<LiveAdmission> {
+export async function admitLive(
+  repo: NodeRepo,
+  cfg: NodeConfig,
+  env: NodeJS.ProcessEnv,
+  excludes: readonly string[] = [],
+): Promise<LiveAdmission> {
   const domainsDir = domainsDirOf(cfg.live.domains);
   const limits: AdmitLimits = { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles };
   const repoOnly = REPO_ONLY.map((p) => `:(top,exclude)${p}`);
   // One scan of the live dir for both lists; -t tags each path: `?` untracked, `C` modified.
-  const listed = (await repo.git(['ls-files', '-z', '-t', '--others', '--modified', '--exclude-standard', '--', '.', ...repoOnly, ...excludes], { env, workTree: cfg.live.dir })).stdout.split('\0').filter(Boolean);
+  const listed = (
+    await repo.git(
+      ['ls-files', '-z', '-t', '--others', '--modified', '--exclude-standard', '--', '.', ...repoOnly, ...excludes],
+      { env, workTree: cfg.live.dir },
+    )
+  ).stdout
+    .split('\0')
+    .filter(Boolean);
   const others = listed.filter((l) => l.startsWith('? ')).map((l) => l.slice(2));
   const modified = listed.filter((l) => !l.startsWith('? ')).map((l) => l.slice(2));
 
@@ -40,15 +65,26 @@ export async function admitLive(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Pro
   for (const raw of new Set([...others, ...modified])) {
     // ls-files shows an untracked nested repository as `dir/`: a submodule to git add.
     const path = raw.endsWith('/') ? raw.slice(0, -1) : raw;
-    let st;
+    let st: import('node:fs').Stats;
     try {
       st = lstatSync(join(cfg.live.dir, path));
     } catch {
       deleted++;
       continue;
     }
-    const kind: EntryFacts['kind'] = raw.endsWith('/') ? 'submodule' : st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'submodule' : 'file';
-    const e: EntryFacts = { path, kind, mode: kind === 'file' ? st.mode : undefined, size: kind === 'file' ? st.size : 0 };
+    const kind: EntryFacts['kind'] = raw.endsWith('/')
+      ? 'submodule'
+      : st.isSymbolicLink()
+        ? 'symlink'
+        : st.isDirectory()
+          ? 'submodule'
+          : 'file';
+    const e: EntryFacts = {
+      path,
+      kind,
+      mode: kind === 'file' ? st.mode : undefined,
+      size: kind === 'file' ? st.size : 0,
+    };
     facts.push(e);
     const found = admitEntry(e, limits);
     if (found.length === 1 && found[0]!.code === RULE.tooLarge) leftOut.push({ path, size: e.size });
@@ -69,7 +105,14 @@ export async function admitLive(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Pro
     const bytes = readFileSync(join(cfg.live.dir, path));
     const own = secretIn(bytes, secrets);
     // A private key is the shared rule (admitBytes); a value of this node's own secrets only this node knows.
-    if (own && !own.startsWith('a private key')) problems.push({ file: printable(path), line: 1, col: 1, code: RULE.privateKey, message: `holds ${own}: a secret committed to the config repo stays in its history; declare the file a secret (secrets.files in ${cfg.file}: it is then recorded encrypted with age), move it out of the live dir, or add the file to live.exclude` });
+    if (own && !own.startsWith('a private key'))
+      problems.push({
+        file: printable(path),
+        line: 1,
+        col: 1,
+        code: RULE.privateKey,
+        message: `holds ${own}: a secret committed to the config repo stays in its history; declare the file a secret (secrets.files in ${cfg.file}: it is then recorded encrypted with age), move it out of the live dir, or add the file to live.exclude`,
+      });
     problems.push(...admitBytes(path, bytes));
     if (!isModelFile(path, domainsDir)) continue;
     const t = admitText(path, bytes);
@@ -90,7 +133,10 @@ export async function admitLive(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.Pro
   if (problems.length > 0) throw refusal(sortProblems(problems), cfg);
   return {
     leftOut,
-    warnings: leftOut.map((l) => `${printable(l.path)} is ${l.size} bytes, over repo.maxFileSize (${cfg.repo.maxFileSize}): not recorded; the repo keeps the version recorded before, if any, so no node loses it (add it to live.exclude if it is data)`),
+    warnings: leftOut.map(
+      (l) =>
+        `${printable(l.path)} is ${l.size} bytes, over repo.maxFileSize (${cfg.repo.maxFileSize}): not recorded; the repo keeps the version recorded before, if any, so no node loses it (add it to live.exclude if it is data)`,
+    ),
   };
 }
 

@@ -16,7 +16,10 @@ export interface RecordBlocked {
 const FILE = 'record-blocked.json';
 
 export function saveRecordBlocked(stateDir: string, problems: readonly Problem[]): void {
-  writeJsonAtomic(join(stateDir, FILE), { time: new Date().toISOString(), problems: problems.map(({ file, line, col, code, message }) => ({ file, line, col, code, message })) });
+  writeJsonAtomic(join(stateDir, FILE), {
+    time: new Date().toISOString(),
+    problems: problems.map(({ file, line, col, code, message }) => ({ file, line, col, code, message })),
+  });
 }
 
 export function clearRecordBlocked(stateDir: string): void {

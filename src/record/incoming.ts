@@ -53,7 +53,13 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
   const incoming = await repo.log(`${local}..${remoteHead}`, [], 50);
   if (cfg.repo.verify) {
     // The primary applies only what a standby would: the same signature rule for the new commits.
-    await verifyRange(repo, { anchor: local, target: remoteHead, verify: cfg.repo.verify, file: cfg.file, stateDir: cfg.repo.stateDir });
+    await verifyRange(repo, {
+      anchor: local,
+      target: remoteHead,
+      verify: cfg.repo.verify,
+      file: cfg.file,
+      stateDir: cfg.repo.stateDir,
+    });
   }
 
   // The live dir as a commit on what it was applied from: the conflict branch, and the "from" of the apply.
@@ -61,7 +67,12 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
   let liveCommit = local;
   if (input.liveTree !== localTree) {
     const changes = await changesBetween(repo, localTree, input.liveTree, domainsDir);
-    const msg = commitMessage({ changes, operatorMessage: input.operatorMessage, actor: input.actor.name, node: cfg.node });
+    const msg = commitMessage({
+      changes,
+      operatorMessage: input.operatorMessage,
+      actor: input.actor.name,
+      node: cfg.node,
+    });
     liveCommit = await writeCommit(repo, cfg, input.liveTree, [local], msg, input.actor);
   }
 
@@ -83,7 +94,9 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
       { kind: 'stalling', location: { commit: remoteHead } },
     );
   }
-  const ours = (await repo.git(['rev-list', '--reverse', '--first-parent', `${base}..${liveCommit}`])).stdout.split('\n').filter(Boolean);
+  const ours = (await repo.git(['rev-list', '--reverse', '--first-parent', `${base}..${liveCommit}`])).stdout
+    .split('\n')
+    .filter(Boolean);
   let head = remoteHead;
   let headTree = await repo.treeOf(head);
   const conflicts: MergeConflict[] = [];
@@ -99,13 +112,22 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
     if (c === liveCommit && liveCommit !== local) {
       // The live edits, described against the commit they now sit on.
       changes = await changesBetween(repo, headTree, m.tree, domainsDir);
-      const msg = commitMessage({ changes, operatorMessage: input.operatorMessage, actor: input.actor.name, node: cfg.node });
+      const msg = commitMessage({
+        changes,
+        operatorMessage: input.operatorMessage,
+        actor: input.actor.name,
+        node: cfg.node,
+      });
       subject = msg.split('\n')[0];
       head = commit = await writeCommit(repo, cfg, m.tree, [head], msg, input.actor);
     } else {
       // An earlier commit of this node that never reached the remote: same message and author.
       const meta = (await repo.git(['log', '-1', '--format=%an%x00%ae%x00%aI%x00%B', c])).stdout.split('\0');
-      head = commit = await writeCommit(repo, cfg, m.tree, [head], meta[3] ?? '', { name: meta[0]!, email: meta[1]!, date: meta[2] });
+      head = commit = await writeCommit(repo, cfg, m.tree, [head], meta[3] ?? '', {
+        name: meta[0]!,
+        email: meta[1]!,
+        date: meta[2],
+      });
       subject = (meta[3] ?? '').split('\n')[0];
     }
     headTree = m.tree;
@@ -117,13 +139,21 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
     input.log?.(conflict.text);
   }
 
-  const sync = await syncOnce(cfg, { primaryApply: { from: liveCommit }, to: head, dryRun: input.dryRun, full: input.full, log: input.log }, repo);
+  const sync = await syncOnce(
+    cfg,
+    { primaryApply: { from: liveCommit }, to: head, dryRun: input.dryRun, full: input.full, log: input.log },
+    repo,
+  );
   if (!sync.result.success) {
     const short = remoteHead.slice(0, 12);
     throw new GitfailoverError(
       'E_INCOMING_FAILED',
       `commit ${short} from ${cfg.repo.branch} could not be applied to this primary's live dir: ${sync.result.error}. Nothing was recorded or pushed and the live dir was left as it was; fix or revert the commit in the repo (check it with "gitfailover validate") and the primary applies the fix`,
-      { kind: 'stalling', location: { commit: sync.result.errorCommit ?? remoteHead, file: sync.result.errorFile }, data: { conflict, sync: sync.result } },
+      {
+        kind: 'stalling',
+        location: { commit: sync.result.errorCommit ?? remoteHead, file: sync.result.errorFile },
+        data: { conflict, sync: sync.result },
+      },
     );
   }
   if (!input.dryRun) {

@@ -110,7 +110,16 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
       .filter((s) => s.trim())
       .map((s) => {
         const [commit, parents, time, author, email, committer, subject, body] = s.split(FIELD);
-        return { commit: commit!, parent: parents!.split(' ')[0] || undefined, time: time!, author: author!, email: email!, committer: committer!, subject: subject!, body: (body ?? '').trimEnd() };
+        return {
+          commit: commit!,
+          parent: parents!.split(' ')[0] || undefined,
+          time: time!,
+          author: author!,
+          email: email!,
+          committer: committer!,
+          subject: subject!,
+          body: (body ?? '').trimEnd(),
+        };
       });
 
     const domainsDir = domainsDirOf(cfg.live.domains);
@@ -146,9 +155,15 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
 /** Pathspecs for --domain/--user; the names are checked so they cannot widen the pathspec. */
 function pathsFor(cfg: NodeConfig, opts: LogOptions): string[] {
   const dir = domainsDirOf(cfg.live.domains);
-  for (const [flag, name] of [['--domain', opts.domain], ['--user', opts.user]] as const) {
+  for (const [flag, name] of [
+    ['--domain', opts.domain],
+    ['--user', opts.user],
+  ] as const) {
     if (name !== undefined && !isSafeSegment(name)) {
-      throw new ConfigError(`${flag} ${JSON.stringify(name)}: not a domain or user name (letters, digits, ".", "_", "@", "-")`, { field: flag });
+      throw new ConfigError(
+        `${flag} ${JSON.stringify(name)}: not a domain or user name (letters, digits, ".", "_", "@", "-")`,
+        { field: flag },
+      );
     }
   }
   if (opts.domain && opts.user) return [`${dir}/${opts.domain}/users/${opts.user}.yaml`];
@@ -164,16 +179,24 @@ function sinceArg(since: string | undefined): string | undefined {
   if (RELATIVE_DATE.test(text)) return text;
   const t = Date.parse(text);
   if (Number.isNaN(t)) {
-    throw new ConfigError(`--since ${JSON.stringify(since)}: not a date; use an ISO date such as 2024-05-01 or 2024-05-01T10:00:00Z, or "3 days ago"`, {
-      field: '--since',
-    });
+    throw new ConfigError(
+      `--since ${JSON.stringify(since)}: not a date; use an ISO date such as 2024-05-01 or 2024-05-01T10:00:00Z, or "3 days ago"`,
+      {
+        field: '--since',
+      },
+    );
   }
   return new Date(t).toISOString();
 }
 
 /** Live edits the primary kept on conflict branches (record/incoming.ts), newest first, as `log` and `status` show them. */
 export function formatConflicts(conflicts: readonly ConflictRecord[]): string {
-  return conflicts.map((c) => `CONFLICT ${c.time}: ${c.files.map((f) => f.path).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`).join('');
+  return conflicts
+    .map(
+      (c) =>
+        `CONFLICT ${c.time}: ${c.files.map((f) => f.path).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`,
+    )
+    .join('');
 }
 
 /** The trail for people: one block per commit, newest first. */
@@ -181,12 +204,18 @@ export function formatLog(entries: readonly LogEntry[]): string {
   if (entries.length === 0) return 'no commits\n';
   const blocks = entries.map((e) => {
     // A commit someone else made the object of (a forge's merge) says so; our own say the node.
-    const by = e.committer && e.committer !== e.author && !e.committer.startsWith('gitfailover') ? `, committed by ${e.committer}` : '';
+    const by =
+      e.committer && e.committer !== e.author && !e.committer.startsWith('gitfailover')
+        ? `, committed by ${e.committer}`
+        : '';
     // Names and subjects come from the repo: control characters (escape sequences) are printed escaped.
     const who = printableText(`${e.author}${e.node ? ` @ ${e.node}` : ''}${by}`);
-    const lines = [`${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`, `    ${printableText(e.subject)}`];
+    const lines = [
+      `${e.commit.slice(0, 12)}  ${e.time}  ${who}${e.pushed ? '' : '  (not pushed yet)'}`,
+      `    ${printableText(e.subject)}`,
+    ];
     for (const c of e.changes) lines.push(`      - ${printableText(c.text)}`);
     return lines.join('\n');
   });
-  return blocks.join('\n\n') + '\n';
+  return `${blocks.join('\n\n')}\n`;
 }

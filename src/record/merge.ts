@@ -26,7 +26,13 @@ const REGULAR = new Set(['100644', '100755']);
  * changed under them, and the losing version stays in git (see incoming.ts).
  * Works on a throw-away index (`indexFile`), so neither the live dir nor the record index moves.
  */
-export async function mergeTrees(repo: NodeRepo, base: string, ours: string, theirs: string, indexFile: string): Promise<TreeMerge> {
+export async function mergeTrees(
+  repo: NodeRepo,
+  base: string,
+  ours: string,
+  theirs: string,
+  indexFile: string,
+): Promise<TreeMerge> {
   if (ours === base || ours === theirs) return { tree: theirs, conflicts: [] };
   if (theirs === base) return { tree: ours, conflicts: [] };
   const [mine, others] = await Promise.all([repo.diff(base, ours), repo.diff(base, theirs)]);
@@ -42,7 +48,10 @@ export async function mergeTrees(repo: NodeRepo, base: string, ours: string, the
       continue;
     }
     if (t.newOid === d.newOid && t.newMode === d.newMode) continue; // both made the same change
-    const merged = d.status === 'M' && t.status === 'M' && REGULAR.has(d.newMode) && REGULAR.has(t.newMode) ? await mergeFile(repo, d, t) : undefined;
+    const merged =
+      d.status === 'M' && t.status === 'M' && REGULAR.has(d.newMode) && REGULAR.has(t.newMode)
+        ? await mergeFile(repo, d, t)
+        : undefined;
     if (merged === undefined) {
       conflicts.push({ path: d.path, reason: conflictReason(d, t) });
       continue;
@@ -55,7 +64,8 @@ export async function mergeTrees(repo: NodeRepo, base: string, ours: string, the
     const mode = t.newMode !== t.oldMode ? t.newMode : d.newMode;
     updates.push(`${mode} ${merged}\t${d.path}`);
   }
-  if (updates.length > 0) await repo.git(['update-index', '-z', '--index-info'], { env, input: updates.join('\0') + '\0' });
+  if (updates.length > 0)
+    await repo.git(['update-index', '-z', '--index-info'], { env, input: `${updates.join('\0')}\0` });
   const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
   return { tree, conflicts };
 }
@@ -87,7 +97,9 @@ async function mergeFile(repo: NodeRepo, d: DiffEntry, t: DiffEntry): Promise<st
       files.push(file);
     }
     // Exit code = number of conflicts (1..127); 128 and over: git could not merge at all.
-    const r = await repo.git(['merge-file', '-p', '-L', 'live', '-L', 'base', '-L', 'repo', ...files], { okCodes: Array.from({ length: 255 }, (_, i) => i + 1) });
+    const r = await repo.git(['merge-file', '-p', '-L', 'live', '-L', 'base', '-L', 'repo', ...files], {
+      okCodes: Array.from({ length: 255 }, (_, i) => i + 1),
+    });
     if (r.code > 127) return undefined;
     if (r.code !== 0) return null;
     return (await repo.git(['hash-object', '-w', '--stdin'], { input: r.stdoutBuf })).stdout.trim();

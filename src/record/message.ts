@@ -14,12 +14,14 @@ export interface MessageInput {
  * the operator's own words, and trailers (`Changed-By:`, `Node:`) that `log` parses back.
  */
 export function commitMessage(m: MessageInput): string {
-  const subject = m.firstRecord ? `initial configuration of ${m.node}` : summarizeChanges(m.changes, 72) || 'update configuration';
+  const subject = m.firstRecord
+    ? `initial configuration of ${m.node}`
+    : summarizeChanges(m.changes, 72) || 'update configuration';
   const parts = [subject];
   if (m.operatorMessage?.trim()) parts.push(m.operatorMessage.trim());
   if (m.changes.length > 0) parts.push(['Changes:', ...m.changes.map((c) => `- ${describeChange(c)}`)].join('\n'));
   parts.push(`Changed-By: ${m.actor}\nNode: ${m.node}`);
-  return parts.join('\n\n') + '\n';
+  return `${parts.join('\n\n')}\n`;
 }
 
 /** `Key: value` trailers of a commit body. */

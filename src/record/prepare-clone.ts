@@ -23,12 +23,22 @@ export interface PreparedClone {
  * kept and pushed later), build on the newest history this node can see, and refuse when the
  * repo names another node as primary.
  */
-export async function prepareClone(cfg: NodeConfig, repo: NodeRepo, opts: { followRemote?: boolean } = {}): Promise<PreparedClone> {
+export async function prepareClone(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  opts: { followRemote?: boolean } = {},
+): Promise<PreparedClone> {
   if (!existsSync(cfg.live.dir)) {
-    throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, { kind: 'stalling' });
+    throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, {
+      kind: 'stalling',
+    });
   }
   if (effectiveRole(cfg) === 'standby') {
-    throw new GitfailoverError('E_NOT_PRIMARY', `${cfg.node} is a standby (${roleSource(cfg)}): a standby never records nor pushes configuration. Run "gitfailover promote" to take over.`, { kind: 'stalling' });
+    throw new GitfailoverError(
+      'E_NOT_PRIMARY',
+      `${cfg.node} is a standby (${roleSource(cfg)}): a standby never records nor pushes configuration. Run "gitfailover promote" to take over.`,
+      { kind: 'stalling' },
+    );
   }
   await repo.ensure();
   // Under the record lock: lock files a killed git left (the private index's too) would block every write.

@@ -19,14 +19,22 @@ import { parseRawDiff } from '../repo/node-repo.js';
  * A map that cannot be reversed unambiguously throws E_SUBST_AMBIGUOUS (reverseIpMap).
  * Returns warnings (a changed template recorded with its rendered values).
  */
-export async function toProductionTerms(repo: NodeRepo, cfg: NodeConfig, local: string | undefined, env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function toProductionTerms(
+  repo: NodeRepo,
+  cfg: NodeConfig,
+  local: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<string[]> {
   const domainsDir = domainsDirOf(cfg.live.domains);
   const forward = renderOptionsFor(cfg.substitution, cfg.file, domainsDir);
   if (forward.ipMap.entries.length === 0 && Object.keys(cfg.substitution.vars).length === 0) return [];
   const reverse = reverseIpMap(forward.ipMap);
-  const textGlobs = cfg.substitution.files.length > 0 ? picomatch([...cfg.substitution.files], { dot: true }) : () => false;
+  const textGlobs =
+    cfg.substitution.files.length > 0 ? picomatch([...cfg.substitution.files], { dot: true }) : () => false;
 
-  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--raw', '--no-renames', local ?? EMPTY_TREE], { env });
+  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--raw', '--no-renames', local ?? EMPTY_TREE], {
+    env,
+  });
   const updates: string[] = [];
   const warnings: string[] = [];
   for (const d of parseRawDiff(r.stdout)) {
@@ -39,18 +47,27 @@ export async function toProductionTerms(repo: NodeRepo, cfg: NodeConfig, local: 
         updates.push(`${d.oldMode} ${d.oldOid}\t${d.path}`);
         continue;
       }
-      if (before?.includes('{{')) warnings.push(`${d.path} is a template in the repo; it was changed here and is recorded with its rendered values (put the {{ placeholders }} back by hand if they matter)`);
+      if (before?.includes('{{'))
+        warnings.push(
+          `${d.path} is a template in the repo; it was changed here and is recorded with its rendered values (put the {{ placeholders }} back by hand if they matter)`,
+        );
     }
     const back = reverseFile(d.path, live, reverse, domainsDir, textGlobs);
     if (back === live) continue;
     const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: back })).stdout.trim();
     updates.push(`${d.newMode} ${oid}\t${d.path}`);
   }
-  if (updates.length > 0) await repo.git(['update-index', '-z', '--index-info'], { env, input: updates.join('\0') + '\0' });
+  if (updates.length > 0)
+    await repo.git(['update-index', '-z', '--index-info'], { env, input: `${updates.join('\0')}\0` });
   return warnings;
 }
 
-function renderedEquals(path: string, repoVersion: Buffer, live: Buffer, opts: ReturnType<typeof renderOptionsFor>): boolean {
+function renderedEquals(
+  path: string,
+  repoVersion: Buffer,
+  live: Buffer,
+  opts: ReturnType<typeof renderOptionsFor>,
+): boolean {
   try {
     return renderFile(path, repoVersion, opts).equals(live);
   } catch {
@@ -59,7 +76,13 @@ function renderedEquals(path: string, repoVersion: Buffer, live: Buffer, opts: R
 }
 
 /** The live file with the reversed map applied where the forward map would apply; the same Buffer when nothing changed. */
-export function reverseFile(path: string, content: Buffer, reverse: IpMap, domainsDir: string, textGlob: (p: string) => boolean): Buffer {
+export function reverseFile(
+  path: string,
+  content: Buffer,
+  reverse: IpMap,
+  domainsDir: string,
+  textGlob: (p: string) => boolean,
+): Buffer {
   if (reverse.entries.length === 0 || isBinary(content)) return content;
   const cls = classifyPath(path, domainsDir);
   const services = cls.kind === 'domain' && cls.file === 'services';

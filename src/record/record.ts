@@ -101,18 +101,22 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   const secretExcludes = await secretAddExcludes(repo, cfg, env);
   // The admission rules first, on the live dir itself: a refused record hashes nothing into the
   // object store and stages nothing (the index is as it was); an oversized file is left out.
-  let admitted;
+  let admitted: Awaited<ReturnType<typeof admitLive>>;
   try {
     admitted = await admitLive(repo, cfg, env, secretExcludes);
   } catch (err) {
-    if (err instanceof GitfailoverError && Array.isArray(err.data.problems)) saveRecordBlocked(cfg.repo.stateDir, err.data.problems as Problem[]);
+    if (err instanceof GitfailoverError && Array.isArray(err.data.problems))
+      saveRecordBlocked(cfg.repo.stateDir, err.data.problems as Problem[]);
     throw err;
   }
   clearRecordBlocked(cfg.repo.stateDir);
   warnings.push(...admitted.warnings);
   const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
   if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, [...leftOut, ...secretExcludes]);
-  await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes], { env, workTree: cfg.live.dir });
+  await repo.git(
+    ['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes],
+    { env, workTree: cfg.live.dir },
+  );
   const secrets = await recordSecrets(repo, cfg, env, local);
   warnings.push(...secrets.warnings);
   if (!role) await stampPrimary(repo, cfg, env);
@@ -126,28 +130,52 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   let incoming: IncomingOutcome | undefined;
   if (local && remoteHead && !offline && !(await repo.isAncestor(remoteHead, local))) {
     // The remote has commits this node did not make: into the live dir first, live edits on top.
-    incoming = await applyIncoming(cfg, repo, { local, remoteHead, liveTree: tree, actor: parseActor(opts.actor), operatorMessage: opts.message, dryRun: opts.dryRun, full: opts.full, log: opts.log });
+    incoming = await applyIncoming(cfg, repo, {
+      local,
+      remoteHead,
+      liveTree: tree,
+      actor: parseActor(opts.actor),
+      operatorMessage: opts.message,
+      dryRun: opts.dryRun,
+      full: opts.full,
+      log: opts.log,
+    });
     ({ commit, subject, changes } = incoming);
-    if (opts.dryRun) return { commit, subject, changes, pushed: false, unpushed: 0, warnings, incoming, conflict: incoming.conflict };
+    if (opts.dryRun)
+      return { commit, subject, changes, pushed: false, unpushed: 0, warnings, incoming, conflict: incoming.conflict };
     if (commit) opts.log?.(`recorded ${commit.slice(0, 12)} ${subject}`);
   } else if (opts.dryRun) {
-    return { changes: tree !== baseTree ? await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains)) : [], pushed: false, unpushed: 0, warnings };
+    return {
+      changes: tree !== baseTree ? await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains)) : [],
+      pushed: false,
+      unpushed: 0,
+      warnings,
+    };
   } else if (tree !== baseTree) {
     changes = await changesBetween(repo, baseTree, tree, domainsDirOf(cfg.live.domains));
     const actor = parseActor(opts.actor);
-    let msg = commitMessage({ changes, operatorMessage: opts.message, actor: actor.name, node: cfg.node, firstRecord: !local });
+    let msg = commitMessage({
+      changes,
+      operatorMessage: opts.message,
+      actor: actor.name,
+      node: cfg.node,
+      firstRecord: !local,
+    });
     if (secrets.trailer) msg += `${secrets.trailer}\n`;
     subject = msg.split('\n')[0];
     const sign = signingArgs(cfg.record.signingKey);
-    const r = await repo.git([...sign.config, 'commit-tree', ...sign.flag, tree, ...(local ? ['-p', local] : []), '-F', '-'], {
-      input: msg,
-      env: {
-        GIT_AUTHOR_NAME: actor.name,
-        GIT_AUTHOR_EMAIL: actor.email,
-        GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-        GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+    const r = await repo.git(
+      [...sign.config, 'commit-tree', ...sign.flag, tree, ...(local ? ['-p', local] : []), '-F', '-'],
+      {
+        input: msg,
+        env: {
+          GIT_AUTHOR_NAME: actor.name,
+          GIT_AUTHOR_EMAIL: actor.email,
+          GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
+          GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+        },
       },
-    });
+    );
     commit = r.stdout.trim();
     await repo.updateRef(repo.branchRef, commit, local ?? '');
     writeFileSync(basePath, commit);
@@ -161,11 +189,13 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     try {
       pushed = (await repo.push(cfg.sync.timeout, head)).pushed;
     } catch (err) {
-      pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+      pushError =
+        err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
   // A push that went through left the tracking ref at head: nothing unpushed, no processes to ask.
-  const unpushed = !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
+  const unpushed =
+    !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
   return { commit, subject, changes, pushed, unpushed, pushError, warnings, incoming, conflict: incoming?.conflict };
 }
 
@@ -175,22 +205,29 @@ export function writeExcludes(gitDir: string, exclude: string[]): void {
   mkdirSync(dir, { recursive: true });
   // .gitfailover itself stays out through the REPO_ONLY pathspecs: as an ignore rule too, git add would fail on it ("paths are ignored").
   const lines = ['# written by gitfailover from live.exclude', '/.gitfailover-*', ...exclude];
-  writeFileSync(join(dir, 'exclude'), lines.join('\n') + '\n');
+  writeFileSync(join(dir, 'exclude'), `${lines.join('\n')}\n`);
 }
 
 async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<void> {
-  const text = formatPrimaryRecord({ node: cfg.node, epoch: 1, time: new Date().toISOString(), reason: 'first record' });
+  const text = formatPrimaryRecord({
+    node: cfg.node,
+    epoch: 1,
+    time: new Date().toISOString(),
+    reason: 'first record',
+  });
   const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: text })).stdout.trim();
   await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
 }
-
 
 export function parseActor(actor: string | undefined): { name: string; email: string } {
   const text = actor ?? process.env.SUDO_USER ?? safeUser();
   // The name goes into the commit's author and its Changed-By trailer: a newline would forge a trailer.
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(text)) {
-    throw new ConfigError(`--actor ${JSON.stringify(text)}: a name with a control character (a newline, a tab, an escape) would forge lines of the audit trail; give a plain name, such as "Ada Admin <ada@example.com>"`, { field: 'actor' });
+    throw new ConfigError(
+      `--actor ${JSON.stringify(text)}: a name with a control character (a newline, a tab, an escape) would forge lines of the audit trail; give a plain name, such as "Ada Admin <ada@example.com>"`,
+      { field: 'actor' },
+    );
   }
   const m = /^(.*?)\s*<([^>]*)>$/.exec(text);
   if (m) return { name: m[1] || m[2]!, email: m[2]! };
@@ -210,16 +247,28 @@ function safeUser(): string {
  * told; the whole-tree `git add` after it then finds them staged (git's stat cache) and is quick.
  * Without one, the single `git add` is the cheapest path.
  */
-async function addByDomain(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, progress: Progress, exclude: readonly string[]): Promise<void> {
+async function addByDomain(
+  repo: NodeRepo,
+  cfg: NodeConfig,
+  env: NodeJS.ProcessEnv,
+  progress: Progress,
+  exclude: readonly string[],
+): Promise<void> {
   const dir = domainsDirOf(cfg.live.domains);
   const root = join(cfg.live.dir, dir);
   if (!existsSync(root)) return;
-  const domains = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  const domains = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
   const BATCH = 250;
   for (let i = 0; i < domains.length; i += BATCH) {
     progress(i, domains.length);
     const batch = domains.slice(i, i + BATCH).map((d) => `:(literal)${dir}/${d}`);
-    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], { env, workTree: cfg.live.dir, input: [...batch, ...exclude].join('\0') });
+    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], {
+      env,
+      workTree: cfg.live.dir,
+      input: [...batch, ...exclude].join('\0'),
+    });
   }
   progress(domains.length, domains.length);
 }

@@ -67,7 +67,10 @@ const REV = /^[A-Za-z0-9][A-Za-z0-9._/^~@{}-]*$/;
  * and its base follow the new commit; the domains it touched are reloaded; the commit is pushed.
  */
 export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions = {}): Promise<RevertResult> {
-  if (!REV.test(rev)) throw new ConfigError(`${JSON.stringify(rev)} is not a commit: give a commit id as shown by "gitfailover log"`, { field: 'commit' });
+  if (!REV.test(rev))
+    throw new ConfigError(`${JSON.stringify(rev)} is not a commit: give a commit id as shown by "gitfailover log"`, {
+      field: 'commit',
+    });
   const repo = new NodeRepo(cfg.repo);
   try {
     return await withLock(cfg.repo.stateDir, 'record', () => revertLocked(cfg, repo, rev, opts));
@@ -81,7 +84,11 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
   const { offline } = prepared;
   const local = prepared.local;
   if (!local) {
-    throw new GitfailoverError('E_REVERT_EMPTY', `nothing has been recorded in ${redact(cfg.repo.remote)} yet: there is no commit to revert`, { kind: 'stalling' });
+    throw new GitfailoverError(
+      'E_REVERT_EMPTY',
+      `nothing has been recorded in ${redact(cfg.repo.remote)} yet: there is no commit to revert`,
+      { kind: 'stalling' },
+    );
   }
   if (prepared.remoteHead && !(await repo.isAncestor(prepared.remoteHead, local))) {
     // The revert is written into the live dir on top of what it holds: that must be the repo's head first.
@@ -94,31 +101,47 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
 
   const target = await repo.resolve(rev);
   if (!target) {
-    throw new GitfailoverError('E_REVERT_UNKNOWN', `commit ${rev} is not in this node's clone of ${redact(cfg.repo.remote)}: see "gitfailover log" for the commits`, {
-      kind: 'stalling',
-      location: { commit: rev },
-    });
+    throw new GitfailoverError(
+      'E_REVERT_UNKNOWN',
+      `commit ${rev} is not in this node's clone of ${redact(cfg.repo.remote)}: see "gitfailover log" for the commits`,
+      {
+        kind: 'stalling',
+        location: { commit: rev },
+      },
+    );
   }
   const short = target.slice(0, 12);
   const info = await repo.commitInfo(target);
   if (!(await repo.isAncestor(target, local))) {
-    throw new GitfailoverError('E_REVERT_NOT_IN_HISTORY', `commit ${short} is not in the history of ${cfg.repo.branch}: only commits of the recorded history can be reverted`, {
-      kind: 'stalling',
-      location: { commit: target },
-    });
+    throw new GitfailoverError(
+      'E_REVERT_NOT_IN_HISTORY',
+      `commit ${short} is not in the history of ${cfg.repo.branch}: only commits of the recorded history can be reverted`,
+      {
+        kind: 'stalling',
+        location: { commit: target },
+      },
+    );
   }
   const parents = (await repo.git(['rev-list', '--parents', '-n1', target])).stdout.trim().split(' ').slice(1);
   if (parents.length > 1) {
-    throw new GitfailoverError('E_REVERT_MERGE', `commit ${short} is a merge: revert the commits it merged one by one instead`, {
-      kind: 'stalling',
-      location: { commit: target },
-    });
+    throw new GitfailoverError(
+      'E_REVERT_MERGE',
+      `commit ${short} is a merge: revert the commits it merged one by one instead`,
+      {
+        kind: 'stalling',
+        location: { commit: target },
+      },
+    );
   }
   const parentTree = parents[0] ? await repo.treeOf(parents[0]) : EMPTY_TREE;
 
   // The scratch commit: "the state before target", as a child of target (see the doc comment).
-  const scratch = (await repo.git(['commit-tree', parentTree, '-p', target, '-m', `gitfailover: scratch for reverting ${target}`])).stdout.trim();
-  const merged = await repo.git(['merge-tree', '--write-tree', '--name-only', '--no-messages', local, scratch], { okCodes: [1] });
+  const scratch = (
+    await repo.git(['commit-tree', parentTree, '-p', target, '-m', `gitfailover: scratch for reverting ${target}`])
+  ).stdout.trim();
+  const merged = await repo.git(['merge-tree', '--write-tree', '--name-only', '--no-messages', local, scratch], {
+    okCodes: [1],
+  });
   const [treeLine, ...rest] = merged.stdout.split('\n');
   if (merged.code === 1) {
     const files = [...new Set(rest.filter(Boolean))];
@@ -131,7 +154,15 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
   const newTree = treeLine!.trim();
   const headTree = await repo.treeOf(local);
   const diff = await repo.diff(headTree, newTree);
-  const base: RevertResult = { reverted: target, revertedSubject: info.subject, changes: [], files: [], commands: [], pushed: false, unpushed: 0 };
+  const base: RevertResult = {
+    reverted: target,
+    revertedSubject: info.subject,
+    changes: [],
+    files: [],
+    commands: [],
+    pushed: false,
+    unpushed: 0,
+  };
   if (diff.length === 0) {
     opts.log?.(`nothing to revert: the changes of ${short} are already undone in ${local.slice(0, 12)}`);
     return { ...base, unpushed: await repo.count(await repo.resolve(repo.trackingRef), local) };
@@ -156,28 +187,51 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
   }
   const odd = diff.filter((d) => d.status !== 'D' && !['100644', '100755'].includes(d.newMode));
   if (odd.length > 0) {
-    throw new GitfailoverError('E_REVERT_FILE_TYPE', `reverting ${short} would create ${odd.map((d) => d.path).join(', ')}, which is not a regular file (mode ${odd[0]!.newMode}): gitfailover writes regular files only`, {
-      kind: 'stalling',
-      location: { commit: target, file: odd[0]!.path },
-    });
+    throw new GitfailoverError(
+      'E_REVERT_FILE_TYPE',
+      `reverting ${short} would create ${odd.map((d) => d.path).join(', ')}, which is not a regular file (mode ${odd[0]!.newMode}): gitfailover writes regular files only`,
+      {
+        kind: 'stalling',
+        location: { commit: target, file: odd[0]!.path },
+      },
+    );
   }
   await refuseUnrecordedEdits(cfg, repo, diff, local);
 
   const domainsDir = domainsDirOf(cfg.live.domains);
   const changes = await changesBetween(repo, headTree, newTree, domainsDir);
   const actor = parseActor(opts.actor);
-  const msg = revertMessage({ commit: target, subject: info.subject, changes, actor: actor.name, node: cfg.node, operatorMessage: opts.message });
+  const msg = revertMessage({
+    commit: target,
+    subject: info.subject,
+    changes,
+    actor: actor.name,
+    node: cfg.node,
+    operatorMessage: opts.message,
+  });
   const subject = msg.split('\n')[0]!;
   const commit = (
-    await repo.git([...signingArgs(cfg.record.signingKey).config, 'commit-tree', ...signingArgs(cfg.record.signingKey).flag, newTree, '-p', local, '-F', '-'], {
-      input: msg,
-      env: {
-        GIT_AUTHOR_NAME: actor.name,
-        GIT_AUTHOR_EMAIL: actor.email,
-        GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-        GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+    await repo.git(
+      [
+        ...signingArgs(cfg.record.signingKey).config,
+        'commit-tree',
+        ...signingArgs(cfg.record.signingKey).flag,
+        newTree,
+        '-p',
+        local,
+        '-F',
+        '-',
+      ],
+      {
+        input: msg,
+        env: {
+          GIT_AUTHOR_NAME: actor.name,
+          GIT_AUTHOR_EMAIL: actor.email,
+          GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
+          GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+        },
       },
-    })
+    )
   ).stdout.trim();
 
   const files = await writeLive(cfg, repo, diff);
@@ -193,19 +247,27 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
     try {
       pushed = (await pushBranch(repo, cfg.sync.timeout)).pushed;
     } catch (err) {
-      pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+      pushError =
+        err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
   const unpushed = await repo.count(await repo.resolve(repo.trackingRef), commit);
   return { ...base, commit, subject, changes, files, commands, pushed, unpushed, pushError };
 }
 
-export function revertMessage(m: { commit: string; subject: string; changes: Change[]; actor: string; node: string; operatorMessage?: string }): string {
+export function revertMessage(m: {
+  commit: string;
+  subject: string;
+  changes: Change[];
+  actor: string;
+  node: string;
+  operatorMessage?: string;
+}): string {
   const parts = [`Revert "${m.subject}"`, `This reverts commit ${m.commit}.`];
   if (m.operatorMessage?.trim()) parts.push(m.operatorMessage.trim());
   if (m.changes.length > 0) parts.push(['Changes:', ...m.changes.map((c) => `- ${describeChange(c)}`)].join('\n'));
   parts.push(`Changed-By: ${m.actor}\nNode: ${m.node}`);
-  return parts.join('\n\n') + '\n';
+  return `${parts.join('\n\n')}\n`;
 }
 
 /**
@@ -228,9 +290,12 @@ async function refuseUnrecordedEdits(cfg: NodeConfig, repo: NodeRepo, diff: Diff
     else if (exists !== inHead) differing.push(d.path);
   }
   if (present.length > 0) {
-    const r = await repo.git(['hash-object', '--no-filters', '--stdin-paths'], { input: present.map((p) => p.path).join('\n') + '\n' });
+    const r = await repo.git(['hash-object', '--no-filters', '--stdin-paths'], {
+      input: `${present.map((p) => p.path).join('\n')}\n`,
+    });
     r.stdout.split('\n').forEach((oid, i) => {
-      if (i < present.length && oid.trim() !== present[i]!.oid) differing.push(present[i]!.path.slice(cfg.live.dir.length + 1));
+      if (i < present.length && oid.trim() !== present[i]!.oid)
+        differing.push(present[i]!.path.slice(cfg.live.dir.length + 1));
     });
   }
   if (differing.length > 0) {
@@ -243,7 +308,11 @@ async function refuseUnrecordedEdits(cfg: NodeConfig, repo: NodeRepo, diff: Diff
 }
 
 /** Each file the revert changed, atomically; removed files are deleted with the folders they leave empty. */
-async function writeLive(cfg: NodeConfig, repo: NodeRepo, diff: DiffEntry[]): Promise<{ path: string; action: 'write' | 'delete' }[]> {
+async function writeLive(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  diff: DiffEntry[],
+): Promise<{ path: string; action: 'write' | 'delete' }[]> {
   const out: { path: string; action: 'write' | 'delete' }[] = [];
   for (const d of diff) {
     const abs = join(cfg.live.dir, d.path);
@@ -254,7 +323,12 @@ async function writeLive(cfg: NodeConfig, repo: NodeRepo, diff: DiffEntry[]): Pr
       continue;
     }
     const blob = await repo.blobs.readBlob(d.newOid);
-    if (!blob) throw new GitfailoverError('E_REVERT_BLOB', `blob ${d.newOid} of ${d.path} is missing from the clone in ${cfg.repo.stateDir}`, { kind: 'stalling', location: { file: d.path } });
+    if (!blob)
+      throw new GitfailoverError(
+        'E_REVERT_BLOB',
+        `blob ${d.newOid} of ${d.path} is missing from the clone in ${cfg.repo.stateDir}`,
+        { kind: 'stalling', location: { file: d.path } },
+      );
     mkdirSync(dirname(abs), { recursive: true });
     writeFileAtomic(abs, blob, { fsync: true, mode: d.newMode === '100755' ? 0o755 : 0o644 });
     out.push({ path: d.path, action: 'write' });
@@ -263,7 +337,7 @@ async function writeLive(cfg: NodeConfig, repo: NodeRepo, diff: DiffEntry[]): Pr
 }
 
 function pruneEmptyDirs(dir: string, root: string): void {
-  while (dir.startsWith(root + '/') && dir !== root) {
+  while (dir.startsWith(`${root}/`) && dir !== root) {
     try {
       if (readdirSync(dir).length > 0) return;
       rmdirSync(dir);
@@ -282,7 +356,8 @@ function pruneEmptyDirs(dir: string, root: string): void {
 async function syncIndex(cfg: NodeConfig, repo: NodeRepo, commit: string): Promise<void> {
   const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
   const basePath = join(cfg.repo.stateDir, 'index.base');
-  const merged = existsSync(env.GIT_INDEX_FILE) && existsSync(basePath) && readFileSync(basePath, 'utf8').trim() !== 'none';
+  const merged =
+    existsSync(env.GIT_INDEX_FILE) && existsSync(basePath) && readFileSync(basePath, 'utf8').trim() !== 'none';
   try {
     await repo.git(merged ? ['read-tree', '-m', commit] : ['read-tree', commit], { env });
   } catch {

@@ -30,6 +30,8 @@ export function nodeSecrets(cfg: NodeConfig): { field: string; value: string }[]
 export function secretIn(content: Buffer, secrets: readonly { field: string; value: string }[]): string | undefined {
   const text = content.toString('latin1'); // byte-exact: a secret is searched as the bytes of its UTF-8 form
   if (PRIVATE_KEY.test(text)) return 'a private key block (-----BEGIN ... PRIVATE KEY-----)';
-  for (const s of secrets) if (text.includes(Buffer.from(s.value, 'utf8').toString('latin1'))) return `the value of ${s.field} (a secret of the node file)`;
+  for (const s of secrets)
+    if (text.includes(Buffer.from(s.value, 'utf8').toString('latin1')))
+      return `the value of ${s.field} (a secret of the node file)`;
   return undefined;
 }

@@ -157,7 +157,11 @@ function checkSide(value: string, what: string, field: string, where: string, lo
     throw new ConfigError(`${where}${field}: ${what} "${value}" is not an IP address${hint}`, loc, { value });
   }
   if (p.zone !== undefined) {
-    throw new ConfigError(`${where}${field}: ${what} "${value}" carries a zone id (%${p.zone}); write the address without it`, loc, { value });
+    throw new ConfigError(
+      `${where}${field}: ${what} "${value}" carries a zone id (%${p.zone}); write the address without it`,
+      loc,
+      { value },
+    );
   }
   if (p.mappedV4 !== undefined) {
     throw new ConfigError(

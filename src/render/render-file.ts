@@ -23,7 +23,11 @@ export interface RenderOptions {
  * ConfigError naming `substitution.ips.<key>` in `file`). Build once per sync, reuse per file.
  */
 export function renderOptionsFor(
-  substitution: { ips: Readonly<Record<string, string>>; files: readonly string[]; vars: Readonly<Record<string, string>> },
+  substitution: {
+    ips: Readonly<Record<string, string>>;
+    files: readonly string[];
+    vars: Readonly<Record<string, string>>;
+  },
   file?: string,
   domainsDir?: string,
 ): RenderOptions {
@@ -124,14 +128,19 @@ function matcherFor(globs: readonly string[]): (path: string) => boolean {
 export function substituteServicesYaml(text: string, map: IpMap, file: string, parsed?: Document.Parsed): string {
   if (map.entries.length === 0) return text;
   const lines = new LineCounter();
-  const doc = parsed && parsed.errors.length === 0 ? parsed : parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const doc =
+    parsed && parsed.errors.length === 0 ? parsed : parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = lines.linePos(e.pos[0]);
-    throw new GitfailoverError('E_RENDER_YAML', `${file}:${pos.line}:${pos.col}: cannot substitute IPs: invalid YAML: ${e.message.split('\n')[0]}`, {
-      kind: 'stalling',
-      location: { file, line: pos.line, col: pos.col },
-    });
+    throw new GitfailoverError(
+      'E_RENDER_YAML',
+      `${file}:${pos.line}:${pos.col}: cannot substitute IPs: invalid YAML: ${e.message.split('\n')[0]}`,
+      {
+        kind: 'stalling',
+        location: { file, line: pos.line, col: pos.col },
+      },
+    );
   }
   const root = doc.contents;
   const list = isMap(root) ? root.get('services', true) : root;

@@ -72,7 +72,7 @@ export function renderTemplate(text: string, vars: Readonly<Record<string, strin
   }
 
   TOKEN.lastIndex = 0;
-  return text.replace(TOKEN, (whole: string, name: string | undefined) =>
+  return text.replace(TOKEN, (_whole: string, name: string | undefined) =>
     name === undefined ? '{{' : (vars[name] as string),
   );
 }

@@ -6,7 +6,11 @@ import type { NodeRepo } from './node-repo.js';
  * same, or when `applied` is ahead (a primary's unpushed commits); null when neither descends from
  * the other (the history diverged: a partial sync cannot get there).
  */
-export async function behindOf(repo: NodeRepo, applied: string | undefined, head: string | undefined): Promise<number | null> {
+export async function behindOf(
+  repo: NodeRepo,
+  applied: string | undefined,
+  head: string | undefined,
+): Promise<number | null> {
   if (!head || applied === head) return 0;
   if (!applied) return repo.count(undefined, head);
   if (await repo.isAncestor(applied, head)) return repo.count(applied, head);

@@ -33,7 +33,10 @@ export class BlobReader {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
-    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch'], { env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch'], {
+      env: gitEnv(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     child.stdout.on('data', (d: Buffer) => {
       this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
       this.drain();
@@ -47,7 +50,9 @@ export class BlobReader {
       this.buf = Buffer.alloc(0);
     };
     child.on('error', (e) => fail(new GitfailoverError('E_GIT_MISSING', `cannot run git cat-file: ${e.message}`)));
-    child.on('close', () => fail(new GitfailoverError('E_GIT', 'git cat-file --batch exited unexpectedly', { kind: 'waiting' })));
+    child.on('close', () =>
+      fail(new GitfailoverError('E_GIT', 'git cat-file --batch exited unexpectedly', { kind: 'waiting' })),
+    );
     child.stdin.on('error', () => {});
     this.child = child;
     return child;
@@ -84,7 +89,8 @@ export class BlobReader {
 
   /** `rev` is an object id or `<commit>:<path>`; undefined when it does not exist. */
   read(rev: string): Promise<BlobObject | undefined> {
-    if (rev.includes('\n')) return Promise.reject(new GitfailoverError('E_BAD_REV', `invalid object name ${JSON.stringify(rev)}`));
+    if (rev.includes('\n'))
+      return Promise.reject(new GitfailoverError('E_BAD_REV', `invalid object name ${JSON.stringify(rev)}`));
     const child = this.start();
     return new Promise((resolve, reject) => {
       this.queue.push({ resolve, reject });

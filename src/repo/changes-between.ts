@@ -9,7 +9,12 @@ import type { NodeRepo } from './node-repo.js';
  * model of just those domains (plus changed files outside domains), so unchanged parts are absent
  * from both and cannot show up as changes. Cost grows with the change, not with the repo.
  */
-export async function changesBetween(repo: NodeRepo, fromTree: string, toTree: string, domainsDir: string): Promise<Change[]> {
+export async function changesBetween(
+  repo: NodeRepo,
+  fromTree: string,
+  toTree: string,
+  domainsDir: string,
+): Promise<Change[]> {
   const diff = await repo.diff(fromTree, toTree);
   const domains = new Set<string>();
   const globals: string[] = [];
@@ -20,12 +25,20 @@ export async function changesBetween(repo: NodeRepo, fromTree: string, toTree: s
   }
   const paths = [...[...domains].map((d) => `${domainsDir}/${d}`), ...globals];
   if (paths.length === 0) return [];
-  const [before, after] = await Promise.all([entriesOf(repo, fromTree, paths, domainsDir), entriesOf(repo, toTree, paths, domainsDir)]);
+  const [before, after] = await Promise.all([
+    entriesOf(repo, fromTree, paths, domainsDir),
+    entriesOf(repo, toTree, paths, domainsDir),
+  ]);
   return diffModels(buildModel(before, domainsDir), buildModel(after, domainsDir));
 }
 
 /** The entries of `tree` under `paths`, with the text of the YAML files the model parses. */
-export async function entriesOf(repo: NodeRepo, tree: string, paths: string[], domainsDir: string): Promise<ModelEntry[]> {
+export async function entriesOf(
+  repo: NodeRepo,
+  tree: string,
+  paths: string[],
+  domainsDir: string,
+): Promise<ModelEntry[]> {
   // Past a few hundred paths (a first record) one listing of the whole tree is cheaper than a long argv.
   const wanted = new Set(paths);
   const all = paths.length > 500;

@@ -28,10 +28,23 @@ export interface GitResult {
 }
 
 export class GitError extends GitfailoverError {
-  constructor(args: string[], result: { code: number | null; stderr: string; stdout?: string }, kind: 'waiting' | 'stalling' | 'generic' = 'generic') {
+  constructor(
+    args: string[],
+    result: { code: number | null; stderr: string; stdout?: string },
+    kind: 'waiting' | 'stalling' | 'generic' = 'generic',
+  ) {
     const cmd = redact(`git ${args.join(' ')}`);
-    const detail = redact(result.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ')) || `exit code ${result.code}`;
-    super('E_GIT', `${cmd} failed: ${detail}`, { kind, data: { args: args.map(redact), exitCode: result.code, stderr: redact(result.stderr), stdout: redact(result.stdout ?? '') } });
+    const detail =
+      redact(result.stderr.trim().split('\n').filter(Boolean).slice(-3).join(' / ')) || `exit code ${result.code}`;
+    super('E_GIT', `${cmd} failed: ${detail}`, {
+      kind,
+      data: {
+        args: args.map(redact),
+        exitCode: result.code,
+        stderr: redact(result.stderr),
+        stdout: redact(result.stdout ?? ''),
+      },
+    });
   }
   get stderr(): string {
     return String(this.data.stderr ?? '');
@@ -90,12 +103,21 @@ export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
-      reject(new GitfailoverError('E_GIT_MISSING', `cannot run git: ${e.message} (is git installed and on PATH?)`, { kind: 'stalling' }));
+      reject(
+        new GitfailoverError('E_GIT_MISSING', `cannot run git: ${e.message} (is git installed and on PATH?)`, {
+          kind: 'stalling',
+        }),
+      );
     });
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
       const stdoutBuf = Buffer.concat(out);
-      const result = { stdout: stdoutBuf.toString('utf8'), stdoutBuf, stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
+      const result = {
+        stdout: stdoutBuf.toString('utf8'),
+        stdoutBuf,
+        stderr: Buffer.concat(err).toString('utf8'),
+        code: code ?? -1,
+      };
       if (timedOut) {
         reject(new GitError(full, { code, stderr: `timed out after ${opts.timeoutMs}ms` }, 'waiting'));
       } else if (code === 0 || opts.okCodes?.includes(code ?? -1)) {

@@ -38,8 +38,14 @@ export async function gpgHome(stateDir: string, keyFiles: readonly string[], nod
     try {
       return readFileSync(f);
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as Error).message})`;
-      throw keyringError(`repo.verify.gpgKeyring ${f} (in ${nodeFile}) ${why}: export the trusted public keys there ("gpg --export KEYID > ${f}", or an armored .asc file) or remove it from repo.verify.gpgKeyring`, nodeFile);
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'does not exist'
+          : `cannot be read (${(err as Error).message})`;
+      throw keyringError(
+        `repo.verify.gpgKeyring ${f} (in ${nodeFile}) ${why}: export the trusted public keys there ("gpg --export KEYID > ${f}", or an armored .asc file) or remove it from repo.verify.gpgKeyring`,
+        nodeFile,
+      );
     }
   });
   for (const [i, c] of contents.entries()) hash.update(`${keyFiles[i]}\0${c.length}\0`).update(c);
@@ -59,12 +65,24 @@ export async function gpgHome(stateDir: string, keyFiles: readonly string[], nod
       const out = await runGpg(tmp, ['--import', f], nodeFile);
       // IMPORT_RES: count, no_user_id, imported, imported_rsa, unchanged, ..., sec_read (10th).
       const res = /^\[GNUPG:\] IMPORT_RES ([\d ]+)$/m.exec(out.stdout)?.[1]?.split(' ').map(Number);
-      if (!res) throw keyringError(`repo.verify.gpgKeyring ${f} (in ${nodeFile}) could not be imported: ${lastLine(out.stderr)}; give a public key exported with "gpg --export KEYID" (binary or --armor)`, nodeFile);
+      if (!res)
+        throw keyringError(
+          `repo.verify.gpgKeyring ${f} (in ${nodeFile}) could not be imported: ${lastLine(out.stderr)}; give a public key exported with "gpg --export KEYID" (binary or --armor)`,
+          nodeFile,
+        );
       // A secret key has no business in a verifier's keyring (the agent-less home refuses its secret part anyway).
-      if ((res[9] ?? 0) > 0) throw keyringError(`repo.verify.gpgKeyring ${f} (in ${nodeFile}) holds a secret key: give public keys only ("gpg --export KEYID", never --export-secret-keys) and keep the secret key off this node`, nodeFile);
-      if ((res[2] ?? 0) + (res[4] ?? 0) === 0) throw keyringError(`repo.verify.gpgKeyring ${f} (in ${nodeFile}) holds no OpenPGP public key: give a key exported with "gpg --export KEYID" (binary or --armor)`, nodeFile);
+      if ((res[9] ?? 0) > 0)
+        throw keyringError(
+          `repo.verify.gpgKeyring ${f} (in ${nodeFile}) holds a secret key: give public keys only ("gpg --export KEYID", never --export-secret-keys) and keep the secret key off this node`,
+          nodeFile,
+        );
+      if ((res[2] ?? 0) + (res[4] ?? 0) === 0)
+        throw keyringError(
+          `repo.verify.gpgKeyring ${f} (in ${nodeFile}) holds no OpenPGP public key: give a key exported with "gpg --export KEYID" (binary or --armor)`,
+          nodeFile,
+        );
     }
-    writeFileSync(join(tmp, COMPLETE), keyFiles.join('\n') + '\n');
+    writeFileSync(join(tmp, COMPLETE), `${keyFiles.join('\n')}\n`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (err) {
@@ -72,13 +90,17 @@ export async function gpgHome(stateDir: string, keyFiles: readonly string[], nod
     throw err;
   }
   for (const entry of readdirSync(stateDir)) {
-    if (entry !== name && (entry.startsWith(PREFIX) || (entry.startsWith(`.${PREFIX}`) && entry.endsWith('.tmp')))) rmSync(join(stateDir, entry), { recursive: true, force: true });
+    if (entry !== name && (entry.startsWith(PREFIX) || (entry.startsWith(`.${PREFIX}`) && entry.endsWith('.tmp'))))
+      rmSync(join(stateDir, entry), { recursive: true, force: true });
   }
   return home;
 }
 
 function keyringError(message: string, nodeFile: string): GitfailoverError {
-  return new GitfailoverError('E_CONFIG', message, { kind: 'stalling', location: { file: nodeFile, field: 'repo.verify.gpgKeyring' } });
+  return new GitfailoverError('E_CONFIG', message, {
+    kind: 'stalling',
+    location: { file: nodeFile, field: 'repo.verify.gpgKeyring' },
+  });
 }
 
 function lastLine(text: string): string {
@@ -86,7 +108,11 @@ function lastLine(text: string): string {
 }
 
 /** gpg with the private home and nothing else from this process's environment that gpg reads. */
-function runGpg(home: string, args: string[], nodeFile: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function runGpg(
+  home: string,
+  args: string[],
+  nodeFile: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       'gpg',
@@ -94,10 +120,19 @@ function runGpg(home: string, args: string[], nodeFile: string): Promise<{ code:
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GNUPGHOME: home, LC_ALL: 'C' }, timeout: 60_000 },
       (err, stdout, stderr) => {
         if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(keyringError(`repo.verify.gpgKeyring (in ${nodeFile}) needs gpg, which is not installed: install gnupg (apt-get install gnupg) or remove repo.verify.gpgKeyring`, nodeFile));
+          reject(
+            keyringError(
+              `repo.verify.gpgKeyring (in ${nodeFile}) needs gpg, which is not installed: install gnupg (apt-get install gnupg) or remove repo.verify.gpgKeyring`,
+              nodeFile,
+            ),
+          );
           return;
         }
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+        const code = err
+          ? typeof (err as NodeJS.ErrnoException).code === 'number'
+            ? Number((err as NodeJS.ErrnoException).code)
+            : 1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );

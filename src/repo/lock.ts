@@ -26,10 +26,14 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
       },
     });
   } catch (err) {
-    throw new GitfailoverError('E_LOCKED', `${stateDir} is busy (${name} lock held by another gitfailover process); try again`, {
-      kind: 'waiting',
-      cause: err,
-    });
+    throw new GitfailoverError(
+      'E_LOCKED',
+      `${stateDir} is busy (${name} lock held by another gitfailover process); try again`,
+      {
+        kind: 'waiting',
+        cause: err,
+      },
+    );
   }
   const ownerFile = `${target}.owner`;
   try {

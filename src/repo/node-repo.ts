@@ -104,7 +104,12 @@ export class NodeRepo {
    * killed process is given that long to finish). Returns the files removed.
    */
   async clearStaleLocks(extra: string[] = []): Promise<string[]> {
-    const candidates = [...extra, ...['index.lock', 'HEAD.lock', 'config.lock', 'packed-refs.lock', 'shallow.lock', 'objects/maintenance.lock'].map((f) => join(this.gitDir, f))];
+    const candidates = [
+      ...extra,
+      ...['index.lock', 'HEAD.lock', 'config.lock', 'packed-refs.lock', 'shallow.lock', 'objects/maintenance.lock'].map(
+        (f) => join(this.gitDir, f),
+      ),
+    ];
     const walk = (dir: string) => {
       if (!existsSync(dir)) return;
       for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -181,10 +186,20 @@ export class NodeRepo {
       // deflated, unpack-objects skips compressing it and diff-tree, cat-file and ls-tree skip
       // inflating it: fetch + diff + list + read took 96 ms against 121 ms at 10,000 domains
       // (30 paired rounds; no difference at 100), for ~35% more disk until maintenance packs them.
-      const r = await this.remoteGit('fetch-pack', ['--thin', '--no-progress', '--lock-pack', this.spec.remote, this.branchRef], timeoutMs, LOOSE_STORED);
+      const r = await this.remoteGit(
+        'fetch-pack',
+        ['--thin', '--no-progress', '--lock-pack', this.spec.remote, this.branchRef],
+        timeoutMs,
+        LOOSE_STORED,
+      );
       locks = fetchPackLocks(r.stdout);
       head = parseFetchPack(r.stdout, this.branchRef);
-      if (!head) throw new GitError(['fetch-pack', this.spec.remote, this.branchRef], { code: 0, stderr: `fetch-pack printed no ${this.branchRef}`, stdout: r.stdout });
+      if (!head)
+        throw new GitError(['fetch-pack', this.spec.remote, this.branchRef], {
+          code: 0,
+          stderr: `fetch-pack printed no ${this.branchRef}`,
+          stdout: r.stdout,
+        });
     } catch (err) {
       await before;
       // "no such remote ref": the remote has other branches; "no matching remote head": it has
@@ -208,7 +223,10 @@ export class NodeRepo {
       // objects would pile up: run it when git's own estimate says it has work (a process
       // per fetch for a no-op cost ~3 ms of every sync's latency).
       // Its failure never fails the fetch: the objects are in and the ref is moved.
-      if (this.mayNeedMaintenance()) await this.git(['maintenance', 'run', '--auto', '--quiet'], { timeoutMs: Math.max(deadline - Date.now(), 5_000) }).catch(() => undefined);
+      if (this.mayNeedMaintenance())
+        await this.git(['maintenance', 'run', '--auto', '--quiet'], {
+          timeoutMs: Math.max(deadline - Date.now(), 5_000),
+        }).catch(() => undefined);
     }
     return head;
   }
@@ -218,7 +236,8 @@ export class NodeRepo {
     for (const lock of locks) {
       const file = resolvePath(lock);
       // Only a fetch-pack lock inside this clone's pack folder: never a path from elsewhere.
-      if (dirname(file) === resolvePath(this.gitDir, 'objects', 'pack') && file.endsWith('.keep')) rmSync(file, { force: true });
+      if (dirname(file) === resolvePath(this.gitDir, 'objects', 'pack') && file.endsWith('.keep'))
+        rmSync(file, { force: true });
     }
   }
 
@@ -234,12 +253,20 @@ export class NodeRepo {
         return 0;
       }
     };
-    return count('17', (n) => /^[0-9a-f]{38,62}$/.test(n)) > Math.ceil(6700 / 256) || count('pack', (n) => n.endsWith('.pack')) > 50;
+    return (
+      count('17', (n) => /^[0-9a-f]{38,62}$/.test(n)) > Math.ceil(6700 / 256) ||
+      count('pack', (n) => n.endsWith('.pack')) > 50
+    );
   }
 
   private async fetchWithGitFetch(timeoutMs: number): Promise<string | undefined> {
     try {
-      await this.remoteGit('fetch', ['--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`], timeoutMs, LOOSE_STORED);
+      await this.remoteGit(
+        'fetch',
+        ['--quiet', '--no-tags', '--prune', this.spec.remote, `+${this.branchRef}:${this.trackingRef}`],
+        timeoutMs,
+        LOOSE_STORED,
+      );
     } catch (err) {
       if (err instanceof GitError && /couldn't find remote ref/i.test(err.stderr)) {
         await this.deleteRef(this.trackingRef);
@@ -254,7 +281,10 @@ export class NodeRepo {
   async remoteHead(timeoutMs = 60_000): Promise<string | undefined> {
     const access = remoteAccess(this.spec.remote, this.spec);
     try {
-      const r = await this.git([...access.args, 'ls-remote', '--heads', this.spec.remote, this.branchRef], { timeoutMs, env: access.env });
+      const r = await this.git([...access.args, 'ls-remote', '--heads', this.spec.remote, this.branchRef], {
+        timeoutMs,
+        env: access.env,
+      });
       return r.stdout.split('\t')[0]?.trim() || undefined;
     } catch (err) {
       if (err instanceof GitError) err.data.stderr = scrub(err.stderr, access.secrets);
@@ -271,9 +301,18 @@ export class NodeRepo {
     const head = knownHead ?? (await this.resolve(this.branchRef));
     if (!head) return { pushed: false };
     try {
-      await this.remoteGit('push', ['--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`], timeoutMs);
+      await this.remoteGit(
+        'push',
+        ['--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`],
+        timeoutMs,
+      );
     } catch (err) {
-      if (err instanceof GitError && /\[rejected\]|non-fast-forward|fetch first|\(stale info\)|cannot lock ref .* but expected/.test(err.stderr + err.stdout)) {
+      if (
+        err instanceof GitError &&
+        /\[rejected\]|non-fast-forward|fetch first|\(stale info\)|cannot lock ref .* but expected/.test(
+          err.stderr + err.stdout,
+        )
+      ) {
         throw new GitfailoverError(
           'E_PUSH_REJECTED',
           `push to ${redact(this.spec.remote)} was rejected: the remote branch ${this.spec.branch} has commits this node does not have (another node wrote to the repo). Nothing was forced; run "gitfailover status" and see the failback runbook in the README.`,
@@ -334,7 +373,18 @@ export class NodeRepo {
 
   /** Net changes between two trees or commits (no rename detection: a rename is delete + add). */
   async diff(from: string | undefined, to: string, paths: string[] = []): Promise<DiffEntry[]> {
-    const r = await this.git(['diff-tree', '-r', '-z', '--raw', '--no-renames', '--no-commit-id', from ?? EMPTY_TREE, to, '--', ...paths]);
+    const r = await this.git([
+      'diff-tree',
+      '-r',
+      '-z',
+      '--raw',
+      '--no-renames',
+      '--no-commit-id',
+      from ?? EMPTY_TREE,
+      to,
+      '--',
+      ...paths,
+    ]);
     return parseRawDiff(r.stdout);
   }
 
@@ -346,7 +396,14 @@ export class NodeRepo {
   async commitInfo(rev: string): Promise<CommitInfo> {
     const r = await this.git(['log', '-1', '--format=%H%x00%aI%x00%an%x00%ae%x00%s%x00%b', rev]);
     const [commit, time, author, email, subject, body] = r.stdout.split('\0');
-    return { commit: commit!, time: time!, author: author!, email: email!, subject: subject!, body: (body ?? '').trimEnd() };
+    return {
+      commit: commit!,
+      time: time!,
+      author: author!,
+      email: email!,
+      subject: subject!,
+      body: (body ?? '').trimEnd(),
+    };
   }
 
   async log(range: string, paths: string[] = [], max?: number): Promise<CommitInfo[]> {
@@ -415,7 +472,14 @@ export function parseRawDiff(out: string): DiffEntry[] {
     const meta = parts[i]!;
     if (!meta.startsWith(':')) break;
     const [oldMode, newMode, oldOid, newOid, status] = meta.slice(1).split(' ');
-    entries.push({ status: status![0] as DiffEntry['status'], path: parts[i + 1]!, oldOid: oldOid!, newOid: newOid!, oldMode: oldMode!, newMode: newMode! });
+    entries.push({
+      status: status![0] as DiffEntry['status'],
+      path: parts[i + 1]!,
+      oldOid: oldOid!,
+      newOid: newOid!,
+      oldMode: oldMode!,
+      newMode: newMode!,
+    });
   }
   return entries;
 }
@@ -426,7 +490,13 @@ export function parseLsTree(out: string): LsEntry[] {
     if (!line) continue;
     const tab = line.indexOf('\t');
     const [mode, type, oid, size] = line.slice(0, tab).split(/ +/);
-    entries.push({ mode: mode!, type: type as LsEntry['type'], oid: oid!, size: size === '-' ? 0 : Number(size), path: line.slice(tab + 1) });
+    entries.push({
+      mode: mode!,
+      type: type as LsEntry['type'],
+      oid: oid!,
+      size: size === '-' ? 0 : Number(size),
+      path: line.slice(tab + 1),
+    });
   }
   return entries;
 }
@@ -434,11 +504,20 @@ export function parseLsTree(out: string): LsEntry[] {
 function remoteError(what: string, spec: RemoteSpec, err: unknown, write = false): GitfailoverError {
   if (err instanceof GitfailoverError && err.code !== 'E_GIT') return err;
   const remote = redact(spec.remote);
-  const detail = err instanceof GitError ? redact(err.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ')) : String(err);
+  const detail =
+    err instanceof GitError ? redact(err.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ')) : String(err);
   // Refused credentials or host keys do not heal by retrying: a person must act (stalling).
   const failure = err instanceof GitError ? remoteFailure(err.stderr, spec, write) : undefined;
   if (failure) {
-    return new GitfailoverError(failure.code, `cannot ${what} ${remote}: ${failure.hint} (git said: ${detail})`, { kind: 'stalling', cause: err, data: { remote } });
+    return new GitfailoverError(failure.code, `cannot ${what} ${remote}: ${failure.hint} (git said: ${detail})`, {
+      kind: 'stalling',
+      cause: err,
+      data: { remote },
+    });
   }
-  return new GitfailoverError('E_REMOTE', `cannot ${what} ${remote}: ${detail}`, { kind: 'waiting', cause: err, data: { remote } });
+  return new GitfailoverError('E_REMOTE', `cannot ${what} ${remote}: ${detail}`, {
+    kind: 'waiting',
+    cause: err,
+    data: { remote },
+  });
 }

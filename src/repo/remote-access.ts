@@ -46,12 +46,18 @@ export function remoteAccess(remote: string, creds: RemoteCredentials): RemoteAc
   const transport = transportOf(remote);
   const hasSsh = creds.sshKey !== undefined || creds.knownHosts !== undefined;
   if (creds.auth && transport !== 'http') {
-    throw new ConfigError(`repo.auth is for https remotes, but repo.remote is a ${transport === 'ssh' ? 'ssh' : 'local'} remote: remove repo.auth or use the https URL`, { field: 'repo.auth' });
+    throw new ConfigError(
+      `repo.auth is for https remotes, but repo.remote is a ${transport === 'ssh' ? 'ssh' : 'local'} remote: remove repo.auth or use the https URL`,
+      { field: 'repo.auth' },
+    );
   }
   if (hasSsh && transport !== 'ssh') {
-    throw new ConfigError(`repo.sshKey and repo.knownHosts are for ssh remotes, but repo.remote is not one: remove them or use the ssh URL`, {
-      field: creds.sshKey !== undefined ? 'repo.sshKey' : 'repo.knownHosts',
-    });
+    throw new ConfigError(
+      `repo.sshKey and repo.knownHosts are for ssh remotes, but repo.remote is not one: remove them or use the ssh URL`,
+      {
+        field: creds.sshKey !== undefined ? 'repo.sshKey' : 'repo.knownHosts',
+      },
+    );
   }
   if (creds.auth) return httpAccess(creds.auth);
   if (hasSsh || (transport === 'ssh' && creds.strictHostKeyChecking === 'accept-new')) return sshAccess(creds);
@@ -77,11 +83,17 @@ function readTokenFile(file: string): string {
   try {
     token = readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new ConfigError(`repo.auth.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (it must hold the token, readable by this node's user)`, {
+    throw new ConfigError(
+      `repo.auth.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (it must hold the token, readable by this node's user)`,
+      {
+        field: 'repo.auth.tokenFile',
+      },
+    );
+  }
+  if (!token)
+    throw new ConfigError(`repo.auth.tokenFile: ${file} is empty: write the token into it`, {
       field: 'repo.auth.tokenFile',
     });
-  }
-  if (!token) throw new ConfigError(`repo.auth.tokenFile: ${file} is empty: write the token into it`, { field: 'repo.auth.tokenFile' });
   return token;
 }
 
@@ -91,9 +103,12 @@ function sshAccess(creds: RemoteCredentials): RemoteAccess {
     ['repo.knownHosts', creds.knownHosts],
   ] as const) {
     if (path !== undefined && !existsSync(path)) {
-      throw new ConfigError(`${field}: ${path} does not exist${field === 'repo.knownHosts' ? ' (create it with the server\'s host key: ssh-keyscan HOST > FILE, then compare the fingerprint)' : ''}`, {
-        field,
-      });
+      throw new ConfigError(
+        `${field}: ${path} does not exist${field === 'repo.knownHosts' ? " (create it with the server's host key: ssh-keyscan HOST > FILE, then compare the fingerprint)" : ''}`,
+        {
+          field,
+        },
+      );
     }
   }
   return {
@@ -116,7 +131,8 @@ function sshAccess(creds: RemoteCredentials): RemoteAccess {
  * expands `%` tokens, so quote it and double every `%`.
  */
 export function sshPathOption(path: string): string {
-  if (/[\n\r]/.test(path)) throw new ConfigError(`ssh key or known-hosts path ${JSON.stringify(path)} contains a line break`, {});
+  if (/[\n\r]/.test(path))
+    throw new ConfigError(`ssh key or known-hosts path ${JSON.stringify(path)} contains a line break`, {});
   return `"${path.replace(/%/g, '%%').replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
@@ -156,7 +172,10 @@ export function remoteFailure(stderr: string, creds: RemoteCredentials, write: b
     };
   }
   if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr)) {
-    return { code: 'E_REMOTE_KEY', hint: `ssh refuses the key repo.sshKey (${creds.sshKey}) because others can read it: chmod 600 it` };
+    return {
+      code: 'E_REMOTE_KEY',
+      hint: `ssh refuses the key repo.sshKey (${creds.sshKey}) because others can read it: chmod 600 it`,
+    };
   }
   if (/Permission denied \(publickey|Permission denied, please try again|Load key .*: invalid format/i.test(stderr)) {
     return {
@@ -166,7 +185,11 @@ export function remoteFailure(stderr: string, creds: RemoteCredentials, write: b
         : `the server refused this node's ssh key: set repo.sshKey to a deploy key with ${access} access to the repo`,
     };
   }
-  if (/Authentication failed|HTTP (401|403)|returned error: (401|403)|could not read (Username|Password)|terminal prompts disabled/i.test(stderr)) {
+  if (
+    /Authentication failed|HTTP (401|403)|returned error: (401|403)|could not read (Username|Password)|terminal prompts disabled/i.test(
+      stderr,
+    )
+  ) {
     return {
       code: 'E_REMOTE_AUTH',
       hint: creds.auth

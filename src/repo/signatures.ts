@@ -93,9 +93,13 @@ export function whyRefused(s: CommitSignature): string {
     case 'N':
       return 'is not signed';
     case 'U':
-      return ssh ? `is signed by an SSH key${key} that is not in repo.verify.allowedSigners` : `is signed by an OpenPGP key${key} that is not trusted`;
+      return ssh
+        ? `is signed by an SSH key${key} that is not in repo.verify.allowedSigners`
+        : `is signed by an OpenPGP key${key} that is not trusted`;
     case 'E':
-      return ssh ? `has an SSH signature that cannot be checked${key ? ` (key${key})` : ''}` : `is signed by an OpenPGP key${key} that is not in repo.verify.gpgKeyring`;
+      return ssh
+        ? `has an SSH signature that cannot be checked${key ? ` (key${key})` : ''}`
+        : `is signed by an OpenPGP key${key} that is not in repo.verify.gpgKeyring`;
     case 'B':
       return 'has a bad signature (the commit was changed after it was signed)';
     case 'X':
@@ -135,13 +139,18 @@ export interface VerifyRangeResult {
 export async function verifyRange(repo: NodeRepo, input: VerifyRangeInput): Promise<VerifyRangeResult> {
   const { verify, file, target } = input;
   if (verify.allowedSigners && !existsSync(verify.allowedSigners)) {
-    throw new GitfailoverError('E_CONFIG', `repo.verify.allowedSigners ${verify.allowedSigners} (in ${file}) does not exist: create it (lines of "principal namespaces=\\"git\\" ssh-ed25519 AAAA...") or remove repo.verify.allowedSigners`, {
-      kind: 'stalling',
-      location: { file, field: 'repo.verify.allowedSigners' },
-    });
+    throw new GitfailoverError(
+      'E_CONFIG',
+      `repo.verify.allowedSigners ${verify.allowedSigners} (in ${file}) does not exist: create it (lines of "principal namespaces=\\"git\\" ssh-ed25519 AAAA...") or remove repo.verify.allowedSigners`,
+      {
+        kind: 'stalling',
+        location: { file, field: 'repo.verify.allowedSigners' },
+      },
+    );
   }
   // Full ids only (the schema's rule and state.json's): read from the kept-open cat-file, no process.
-  const isCommit = async (id: string) => /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(id) && (await repo.blobs.read(id))?.type === 'commit';
+  const isCommit = async (id: string) =>
+    /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(id) && (await repo.blobs.read(id))?.type === 'commit';
   const trusted: string[] = [];
   if (verify.anchor) {
     if (!(await isCommit(verify.anchor))) {
@@ -157,16 +166,28 @@ export async function verifyRange(repo: NodeRepo, input: VerifyRangeInput): Prom
   if (input.anchor && (await isCommit(input.anchor))) trusted.push(input.anchor);
 
   const home = await gpgHome(input.stateDir, verify.gpgKeyring ?? [], file);
-  const sigs = await commitSignatures(repo, ['--first-parent', target, ...(trusted.length > 0 ? ['--not', ...trusted] : [])], {
-    allowedSigners: verify.allowedSigners ?? home.noAllowedSigners,
-    gnupgHome: home.dir,
-  });
+  const sigs = await commitSignatures(
+    repo,
+    ['--first-parent', target, ...(trusted.length > 0 ? ['--not', ...trusted] : [])],
+    {
+      allowedSigners: verify.allowedSigners ?? home.noAllowedSigners,
+      gnupgHome: home.dir,
+    },
+  );
   const bad = sigs.filter((s) => s.status !== 'G');
   if (bad.length > 0) {
     const first = bad[bad.length - 1]!; // log lists newest first: name the oldest offender
-    const since = trusted.length > 0 ? `since the trusted commit ${trusted[trusted.length - 1]!.slice(0, 12)}` : "since the repo's first commit (no trusted commit yet)";
+    const since =
+      trusted.length > 0
+        ? `since the trusted commit ${trusted[trusted.length - 1]!.slice(0, 12)}`
+        : "since the repo's first commit (no trusted commit yet)";
     const more = bad.length > 1 ? ` (${bad.length} of the ${sigs.length} commits checked fail)` : '';
-    const keys = [verify.allowedSigners && `allowedSigners ${verify.allowedSigners}`, verify.gpgKeyring && `gpgKeyring ${verify.gpgKeyring.join(', ')}`].filter(Boolean).join(' or ');
+    const keys = [
+      verify.allowedSigners && `allowedSigners ${verify.allowedSigners}`,
+      verify.gpgKeyring && `gpgKeyring ${verify.gpgKeyring.join(', ')}`,
+    ]
+      .filter(Boolean)
+      .join(' or ');
     // A signed commit on top does not help (the offender stays in every node's range): say what does.
     throw new GitfailoverError(
       'E_SIGNATURE',
@@ -175,6 +196,11 @@ export async function verifyRange(repo: NodeRepo, input: VerifyRangeInput): Prom
     );
   }
   // Keep the newer anchor when the target lies below it (`sync --to` an older commit).
-  const keep = sigs.length === 0 && input.anchor && trusted.includes(input.anchor) && input.anchor !== target && (await repo.isAncestor(target, input.anchor));
+  const keep =
+    sigs.length === 0 &&
+    input.anchor &&
+    trusted.includes(input.anchor) &&
+    input.anchor !== target &&
+    (await repo.isAncestor(target, input.anchor));
   return { checked: sigs, anchor: keep ? input.anchor! : target };
 }

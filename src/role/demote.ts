@@ -36,7 +36,10 @@ export interface DemoteResult {
  * branch then follows the remote; the role switch is written before the full sync so no record
  * can slip in between.
  */
-export async function demote(cfg: NodeConfig, opts: { reason?: string; log?: (line: string) => void } = {}): Promise<DemoteResult> {
+export async function demote(
+  cfg: NodeConfig,
+  opts: { reason?: string; log?: (line: string) => void } = {},
+): Promise<DemoteResult> {
   const log = opts.log ?? (() => {});
   const repo = new NodeRepo(cfg.repo);
   let orphan: KeptOrphan | undefined;
@@ -52,7 +55,9 @@ export async function demote(cfg: NodeConfig, opts: { reason?: string; log?: (li
         unrecorded = await commitUnrecorded(cfg, repo, await lastRecorded(cfg, repo));
         if (unrecorded) {
           await repo.updateRef(repo.branchRef, unrecorded.commit);
-          log(`took in an unrecorded live edit (${unrecorded.files.length} file(s): ${unrecorded.files.slice(0, 3).join(', ')}${unrecorded.files.length > 3 ? ', ...' : ''}) as ${unrecorded.commit.slice(0, 12)}`);
+          log(
+            `took in an unrecorded live edit (${unrecorded.files.length} file(s): ${unrecorded.files.slice(0, 3).join(', ')}${unrecorded.files.length > 3 ? ', ...' : ''}) as ${unrecorded.commit.slice(0, 12)}`,
+          );
         }
       }
       let remoteHead: string | undefined;
@@ -85,12 +90,22 @@ export async function demote(cfg: NodeConfig, opts: { reason?: string; log?: (li
     repo.close();
   }
   // A standby serves nothing unless it starts domains after a sync: stop what this node served.
-  const stopped = wasPrimary || !cfg.sync.startAfterSync ? await stopDomains(cfg, loadState(cfg.repo.stateDir).appliedCommit ?? '', log) : [];
+  const stopped =
+    wasPrimary || !cfg.sync.startAfterSync
+      ? await stopDomains(cfg, loadState(cfg.repo.stateDir).appliedCommit ?? '', log)
+      : [];
   // Not an operator's sync: a full sync is this command's job even while automatic sync is on.
   const out = await syncOnce(cfg, { full: true, log });
   await fireSyncEvents(cfg, out, { wait: true });
   await fireRoleEvent(cfg, 'demote', out.result.toCommit, primary?.node ?? '');
-  return { primary, orphan, sync: out.result, stopped, ...(unrecorded ? { unrecorded } : {}), ...(remoteError ? { remoteError } : {}) };
+  return {
+    primary,
+    orphan,
+    sync: out.result,
+    stopped,
+    ...(unrecorded ? { unrecorded } : {}),
+    ...(remoteError ? { remoteError } : {}),
+  };
 }
 
 /**

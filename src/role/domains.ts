@@ -18,7 +18,12 @@ export interface DomainAction {
  * commands.start runs for each domain, whatever the loader. `except`: domains this run already
  * started (a `sync --start` that just loaded them).
  */
-export async function startDomains(cfg: NodeConfig, commit: string, log: (line: string) => void, except: readonly string[] = []): Promise<DomainAction[]> {
+export async function startDomains(
+  cfg: NodeConfig,
+  commit: string,
+  log: (line: string) => void,
+  except: readonly string[] = [],
+): Promise<DomainAction[]> {
   const server = makeLoader(cfg, domainsDirOf(cfg.live.domains));
   const out: DomainAction[] = [];
   if (server.startAll) {
@@ -40,8 +45,14 @@ export async function startDomains(cfg: NodeConfig, commit: string, log: (line: 
  * live dir, then the loader's own stop (loader: proftpd stops serving them). Run before the demote's
  * full sync, so nothing this node served keeps answering while production serves again.
  */
-export async function stopDomains(cfg: NodeConfig, commit: string, log: (line: string) => void): Promise<DomainAction[]> {
-  const out: DomainAction[] = cfg.commands.stop ? await eachDomain(cfg, 'stop', cfg.commands.stop, commit, log, []) : [];
+export async function stopDomains(
+  cfg: NodeConfig,
+  commit: string,
+  log: (line: string) => void,
+): Promise<DomainAction[]> {
+  const out: DomainAction[] = cfg.commands.stop
+    ? await eachDomain(cfg, 'stop', cfg.commands.stop, commit, log, [])
+    : [];
   const server = makeLoader(cfg, domainsDirOf(cfg.live.domains));
   if (server.stopAll) {
     try {
@@ -56,14 +67,28 @@ export async function stopDomains(cfg: NodeConfig, commit: string, log: (line: s
   return out;
 }
 
-async function eachDomain(cfg: NodeConfig, action: 'start' | 'stop', argv: string[], commit: string, log: (line: string) => void, except: readonly string[]): Promise<DomainAction[]> {
+async function eachDomain(
+  cfg: NodeConfig,
+  action: 'start' | 'stop',
+  argv: string[],
+  commit: string,
+  log: (line: string) => void,
+  except: readonly string[],
+): Promise<DomainAction[]> {
   const loader = new FilesLoader(cfg.live.dir, domainsDirOf(cfg.live.domains));
   const skip = new Set(except);
   const out: DomainAction[] = [];
   for (const domain of loader.liveDomains()) {
     if (skip.has(domain)) continue;
     try {
-      await runCommand(argv, { action, node: cfg.node, commit, domain, dir: loader.domainDir(domain), timeoutMs: cfg.commands.timeout });
+      await runCommand(argv, {
+        action,
+        node: cfg.node,
+        commit,
+        domain,
+        dir: loader.domainDir(domain),
+        timeoutMs: cfg.commands.timeout,
+      });
       out.push({ domain, ok: true });
       log(`${action === 'start' ? 'started' : 'stopped'} ${domain}`);
     } catch (err) {

@@ -16,7 +16,10 @@ export interface Orphan {
 
 export function orphanBranch(node: string, at: Date): string {
   // A ref name may not hold ':'; compact ISO time keeps the branches sorted by age.
-  return `gitfailover/orphaned/${node}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `gitfailover/orphaned/${node}-${at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 }
 
 export async function listOrphans(repo: NodeRepo, head: string | undefined): Promise<Orphan[]> {
@@ -40,7 +43,14 @@ export interface KeptOrphan {
 }
 
 /** Put `commit` on a new orphan branch (and push that branch when `push`): the commits survive whatever the main branch does. */
-export async function keepOrphan(cfg: NodeConfig, repo: NodeRepo, commit: string, remoteHead: string | undefined, at: Date, push: boolean): Promise<KeptOrphan> {
+export async function keepOrphan(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  commit: string,
+  remoteHead: string | undefined,
+  at: Date,
+  push: boolean,
+): Promise<KeptOrphan> {
   const branch = orphanBranch(cfg.node, at);
   const ref = `refs/heads/${branch}`;
   await repo.updateRef(ref, commit, '');

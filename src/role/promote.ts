@@ -93,7 +93,10 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
           offline
             ? `promote refused: ${r.error}. If production and the remote are both down, run "gitfailover promote --offline" (the role change is pushed when the remote returns)`
             : `promote refused: the sync before promoting failed: ${r.error}. The live dir would not be the newest configuration; fix the repo (gitfailover status), then promote again`,
-          { kind: offline ? 'waiting' : 'stalling', location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {} },
+          {
+            kind: offline ? 'waiting' : 'stalling',
+            location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {},
+          },
         );
       }
       overridden = await judgeBeforePromote(cfg, opts, log);
@@ -122,21 +125,40 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
       withLock(cfg.repo.stateDir, 'record', async () => {
         const base = loadState(cfg.repo.stateDir).appliedCommit;
         if (!base) {
-          throw new GitfailoverError('E_PROMOTE_NOTHING_APPLIED', `promote refused: ${cfg.node} has never applied a commit (${cfg.repo.stateDir}/state.json), so it has no configuration to serve; run "gitfailover sync" first`, {
-            kind: 'stalling',
-          });
+          throw new GitfailoverError(
+            'E_PROMOTE_NOTHING_APPLIED',
+            `promote refused: ${cfg.node} has never applied a commit (${cfg.repo.stateDir}/state.json), so it has no configuration to serve; run "gitfailover sync" first`,
+            {
+              kind: 'stalling',
+            },
+          );
         }
         const tracking = await repo.resolve(repo.trackingRef);
         const { record: previous } = await governingPrimary(repo, base, opts.offline ? tracking : base);
         const why = opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted');
-        const record: PrimaryRecord = { node: cfg.node, epoch: (previous?.epoch ?? 0) + 1, time: at.toISOString(), reason: overridden.length > 0 ? `${why} (--force over: ${overridden.join('; ')})` : why };
+        const record: PrimaryRecord = {
+          node: cfg.node,
+          epoch: (previous?.epoch ?? 0) + 1,
+          time: at.toISOString(),
+          reason: overridden.length > 0 ? `${why} (--force over: ${overridden.join('; ')})` : why,
+        };
 
         // Commits of an earlier tenure of this node that the remote never got stay on a branch.
         const oldBranch = await repo.resolve(repo.branchRef);
         let orphan: string | undefined;
-        if (oldBranch && oldBranch !== base && !(await repo.isAncestor(oldBranch, base))) orphan = (await keepOrphan(cfg, repo, oldBranch, base, at, !opts.offline)).branch;
+        if (oldBranch && oldBranch !== base && !(await repo.isAncestor(oldBranch, base)))
+          orphan = (await keepOrphan(cfg, repo, oldBranch, base, at, !opts.offline)).branch;
 
-        const commit = await roleCommit(repo, { base, record, previous, change: 'promote', actor, node: cfg.node, stateDir: cfg.repo.stateDir, signingKey: cfg.record.signingKey });
+        const commit = await roleCommit(repo, {
+          base,
+          record,
+          previous,
+          change: 'promote',
+          actor,
+          node: cfg.node,
+          stateDir: cfg.repo.stateDir,
+          signingKey: cfg.record.signingKey,
+        });
         await repo.updateRef(repo.branchRef, commit);
         let pushed = false;
         if (!opts.offline) {
@@ -149,9 +171,25 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
             throw await fenced(cfg, repo, err);
           }
         }
-        saveRoleOverride(cfg.repo.stateDir, { role: 'primary', epoch: record.epoch, time: record.time, reason: record.reason, commit, pushed });
-        log(`${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`);
-        return { commit, epoch: record.epoch, previous, pushed, orphan, ...(overridden.length > 0 ? { overridden } : {}) };
+        saveRoleOverride(cfg.repo.stateDir, {
+          role: 'primary',
+          epoch: record.epoch,
+          time: record.time,
+          reason: record.reason,
+          commit,
+          pushed,
+        });
+        log(
+          `${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`,
+        );
+        return {
+          commit,
+          epoch: record.epoch,
+          previous,
+          pushed,
+          orphan,
+          ...(overridden.length > 0 ? { overridden } : {}),
+        };
       }),
     );
 
@@ -172,7 +210,10 @@ async function alreadyPrimary(cfg: NodeConfig, repo: NodeRepo, opts: PromoteOpti
       try {
         remoteHead = await repo.fetch(cfg.sync.timeout);
       } catch (err) {
-        remoteError = err instanceof GitfailoverError ? err : new GitfailoverError('E_REMOTE', errorMessage(err), { kind: 'waiting' });
+        remoteError =
+          err instanceof GitfailoverError
+            ? err
+            : new GitfailoverError('E_REMOTE', errorMessage(err), { kind: 'waiting' });
       }
     }
     remoteHead ??= await repo.resolve(repo.trackingRef);
@@ -192,17 +233,28 @@ async function alreadyPrimary(cfg: NodeConfig, repo: NodeRepo, opts: PromoteOpti
       try {
         pushed = (await repo.push(cfg.sync.timeout)).pushed;
       } catch (err) {
-        pushError = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+        pushError =
+          err instanceof GitfailoverError
+            ? err
+            : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
       }
     }
     if (pushed && override) saveRoleOverride(cfg.repo.stateDir, { ...override, pushed: true });
-    return { commit: override?.commit ?? local ?? '', epoch: gov.record?.epoch ?? override?.epoch ?? 0, pushed, already: true, ...(pushError ? { pushError } : {}), started: [] };
+    return {
+      commit: override?.commit ?? local ?? '',
+      epoch: gov.record?.epoch ?? override?.epoch ?? 0,
+      pushed,
+      already: true,
+      ...(pushError ? { pushError } : {}),
+      started: [],
+    };
   });
 }
 
 /** A failed push of the role commit, said in terms of the fence. */
 async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<GitfailoverError> {
-  const e = err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
+  const e =
+    err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
   if (e.code !== 'E_PUSH_REJECTED') {
     return new GitfailoverError(
       'E_PROMOTE_REMOTE',
@@ -214,7 +266,8 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
   try {
     const head = await repo.fetch(cfg.sync.timeout);
     const gov = await governingPrimary(repo, head, head);
-    if (head && gov.record) who = `${gov.record.node} (the repo's primary at ${head.slice(0, 12)}, epoch ${gov.record.epoch})`;
+    if (head && gov.record)
+      who = `${gov.record.node} (the repo's primary at ${head.slice(0, 12)}, epoch ${gov.record.epoch})`;
   } catch {
     /* the rejection itself says enough */
   }
@@ -230,7 +283,11 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
  * promote unless --force, which is said and returned (it goes into the role commit's reason).
  * Drift refused here is what keeps a failover's hand edit from being recorded as production's change.
  */
-async function judgeBeforePromote(cfg: NodeConfig, opts: PromoteOptions, log: (line: string) => void): Promise<string[]> {
+async function judgeBeforePromote(
+  cfg: NodeConfig,
+  opts: PromoteOptions,
+  log: (line: string) => void,
+): Promise<string[]> {
   const r = await readiness(cfg, { fetch: false });
   // The role check is promote's own business (alreadyPrimary); the remote was asked by the catch-up sync.
   const failed = r.checks.filter((c) => c.status === 'fail' && c.name !== 'role');

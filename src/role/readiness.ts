@@ -70,12 +70,25 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
   const asStandby = f.role === 'standby' || f.takeover === true;
 
   if (f.runsAs === 'primary' && f.role !== 'primary') {
-    add('role', 'fail', `demoted (${f.roleSource}): this "gitfailover primary" process neither records nor syncs; stop it and run "gitfailover standby"`);
+    add(
+      'role',
+      'fail',
+      `demoted (${f.roleSource}): this "gitfailover primary" process neither records nor syncs; stop it and run "gitfailover standby"`,
+    );
     return { node: f.node, ready: false, reason: `role: ${checks[0]!.detail}`, checks };
   }
-  if (f.takeover) add('role', f.role === 'standby' ? 'ok' : 'fail', f.role === 'standby' ? `standby (${f.roleSource})` : `already the primary (${f.roleSource})`);
+  if (f.takeover)
+    add(
+      'role',
+      f.role === 'standby' ? 'ok' : 'fail',
+      f.role === 'standby' ? `standby (${f.roleSource})` : `already the primary (${f.roleSource})`,
+    );
   else if (f.role === 'primary' && f.repoPrimary && f.repoPrimary.node !== f.node) {
-    add('role', 'fail', `SPLIT BRAIN: acts as primary (${f.roleSource}) but the repo names ${f.repoPrimary.node} (epoch ${f.repoPrimary.epoch}); it does not record. Run "gitfailover demote" here`);
+    add(
+      'role',
+      'fail',
+      `SPLIT BRAIN: acts as primary (${f.roleSource}) but the repo names ${f.repoPrimary.node} (epoch ${f.repoPrimary.epoch}); it does not record. Run "gitfailover demote" here`,
+    );
   } else add('role', 'ok', `${f.role} (${f.roleSource})`);
 
   if (f.remote) add('remote', f.remote.ok ? 'ok' : 'fail', f.remote.detail);
@@ -97,12 +110,20 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
     add(
       'last sync',
       last?.success || transient ? 'ok' : 'fail',
-      last ? `${last.success ? 'succeeded' : transient ? 'failed transiently (the applied commit is intact)' : 'FAILED'} at ${last.time}${last.error && !last.success ? `: ${last.error}` : ''}` : 'no sync yet: run "gitfailover sync"',
+      last
+        ? `${last.success ? 'succeeded' : transient ? 'failed transiently (the applied commit is intact)' : 'FAILED'} at ${last.time}${last.error && !last.success ? `: ${last.error}` : ''}`
+        : 'no sync yet: run "gitfailover sync"',
     );
     if (f.drift === undefined) add('drift', 'skip', 'not looked at here ("gitfailover ready" does)');
     else {
       const d = f.drift;
-      add('drift', d.length === 0 ? 'ok' : 'fail', d.length === 0 ? 'none' : `${d.length} file(s) differ from the applied commit: ${d.slice(0, 3).join(', ')}${d.length > 3 ? ', ...' : ''} ("gitfailover sync --full" puts them back)`);
+      add(
+        'drift',
+        d.length === 0 ? 'ok' : 'fail',
+        d.length === 0
+          ? 'none'
+          : `${d.length} file(s) differ from the applied commit: ${d.slice(0, 3).join(', ')}${d.length > 3 ? ', ...' : ''} ("gitfailover sync --full" puts them back)`,
+      );
     }
     if (f.unmapped !== undefined) {
       const u = f.unmapped;
@@ -114,40 +135,84 @@ export function judgeReadiness(f: ReadinessFacts): Readiness {
           : `the failover would listen on production's address: ${u.slice(0, 3).join(', ')}${u.length > 3 ? ', ...' : ''} (map it under substitution.ips, or list it under substitution.keep)`,
       );
     }
-    add('quarantine', f.quarantined ? 'fail' : 'ok', f.quarantined ? `commit ${short(f.quarantined.commit)} is quarantined: ${f.quarantined.reason}` : 'none');
-    if (f.interruptedApply) add('journal', 'fail', `an apply to ${short(f.interruptedApply)} was interrupted; the next sync finishes it`);
+    add(
+      'quarantine',
+      f.quarantined ? 'fail' : 'ok',
+      f.quarantined ? `commit ${short(f.quarantined.commit)} is quarantined: ${f.quarantined.reason}` : 'none',
+    );
+    if (f.interruptedApply)
+      add('journal', 'fail', `an apply to ${short(f.interruptedApply)} was interrupted; the next sync finishes it`);
     const hb = f.heartbeat;
-    if (!hb) add('heartbeat', 'skip', 'no primary heartbeat recorded (the standby daemon records them when the primary notifies it)');
+    if (!hb)
+      add(
+        'heartbeat',
+        'skip',
+        'no primary heartbeat recorded (the standby daemon records them when the primary notifies it)',
+      );
     else {
       const from = `from ${hb.node ?? 'the primary'} ${Math.round(hb.ageSeconds)}s ago`;
       // A late heartbeat is what a failover looks like: the check is that nothing the primary last announced is missing here.
-      add('heartbeat', hb.covered ? 'ok' : 'fail', hb.covered ? `last ${from}${hb.commit ? `, announced ${short(hb.commit)} (applied here)` : ''}` : `last ${from} announced ${short(hb.commit)}, which is not applied here`);
+      add(
+        'heartbeat',
+        hb.covered ? 'ok' : 'fail',
+        hb.covered
+          ? `last ${from}${hb.commit ? `, announced ${short(hb.commit)} (applied here)` : ''}`
+          : `last ${from} announced ${short(hb.commit)}, which is not applied here`,
+      );
     }
     if (f.checks === null) add('check', 'skip', 'commands.check is not set');
-    else if (f.checks === undefined) add('check', 'skip', 'commands.check is not run here ("gitfailover ready" runs it)');
+    else if (f.checks === undefined)
+      add('check', 'skip', 'commands.check is not run here ("gitfailover ready" runs it)');
     else if (f.checks.length === 0) add('check', 'skip', 'no domains in the live dir');
-    else for (const c of f.checks) add(`check ${c.domain}`, c.ok ? 'ok' : 'fail', c.ok ? 'commands.check passed' : (c.error ?? 'failed'));
+    else
+      for (const c of f.checks)
+        add(`check ${c.domain}`, c.ok ? 'ok' : 'fail', c.ok ? 'commands.check passed' : (c.error ?? 'failed'));
   } else {
-    add('behind', f.behind === null ? 'fail' : 'ok', f.behind === null ? `the local branch ${short(f.appliedCommit)} and the remote head ${short(f.headCommit)} diverged` : f.behind > 0 ? `${f.behind} commit(s) of the remote not taken in yet` : 'has every commit of the remote');
+    add(
+      'behind',
+      f.behind === null ? 'fail' : 'ok',
+      f.behind === null
+        ? `the local branch ${short(f.appliedCommit)} and the remote head ${short(f.headCommit)} diverged`
+        : f.behind > 0
+          ? `${f.behind} commit(s) of the remote not taken in yet`
+          : 'has every commit of the remote',
+    );
     if (f.recordBlocked) add('record', 'fail', f.recordBlocked);
     const p = f.push;
     if (!p) add('push', 'skip', 'no running primary daemon here');
     else if (p.rejected) add('push', 'fail', `push rejected: ${p.rejected}`);
-    else if ((p.failingForMs ?? 0) > p.retryMaxMs) add('push', 'fail', `${p.unpushed} commit(s) unpushed for ${Math.round((p.failingForMs ?? 0) / 1000)}s (over record.retryMax): ${p.error ?? ''}`);
-    else add('push', 'ok', p.unpushed > 0 ? `${p.unpushed} commit(s) waiting for the next push` : 'everything recorded is pushed');
+    else if ((p.failingForMs ?? 0) > p.retryMaxMs)
+      add(
+        'push',
+        'fail',
+        `${p.unpushed} commit(s) unpushed for ${Math.round((p.failingForMs ?? 0) / 1000)}s (over record.retryMax): ${p.error ?? ''}`,
+      );
+    else
+      add(
+        'push',
+        'ok',
+        p.unpushed > 0 ? `${p.unpushed} commit(s) waiting for the next push` : 'everything recorded is pushed',
+      );
   }
 
   // The one-line reason names the cause, not its symptom: a quarantined head also leaves the node behind.
   const failing = checks.filter((c) => c.status === 'fail');
   const failed = CAUSES.map((n) => failing.find((c) => c.name === n)).find((c) => c !== undefined) ?? failing[0];
   const ready = failed === undefined;
-  const reason = failed ? `${failed.name}: ${failed.detail}` : asStandby ? 'at the remote head, last sync good: could take over' : 'recording and pushing';
+  const reason = failed
+    ? `${failed.name}: ${failed.detail}`
+    : asStandby
+      ? 'at the remote head, last sync good: could take over'
+      : 'recording and pushing';
   return { node: f.node, ready, reason, checks };
 }
 
 export function formatReadiness(r: Readiness, question = 'take over'): string {
   const width = Math.max(...r.checks.map((c) => c.name.length));
-  const lines = r.checks.map((c) => `${c.status === 'ok' ? 'ok  ' : c.status === 'skip' ? 'skip' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}`);
+  const lines = r.checks.map(
+    (c) =>
+      `${c.status === 'ok' ? 'ok  ' : c.status === 'skip' ? 'skip' : 'FAIL'}  ${c.name.padEnd(width)}  ${c.detail}`,
+  );
   lines.push(r.ready ? `${r.node} is ready to ${question}` : `${r.node} is NOT ready to ${question}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

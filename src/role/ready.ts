@@ -16,16 +16,30 @@ export { formatReadiness, type ReadyCheck, type Readiness } from './readiness.js
  */
 export async function readiness(cfg: NodeConfig, opts: { fetch?: boolean } = {}): Promise<Readiness> {
   const { ready: _, ...s } = await statusOf(cfg, { fetch: opts.fetch !== false });
-  return judgeReadiness({ ...readinessFacts(s, roleSource(cfg), { fetched: opts.fetch !== false }), takeover: true, checks: await runChecks(cfg, s.appliedCommit) });
+  return judgeReadiness({
+    ...readinessFacts(s, roleSource(cfg), { fetched: opts.fetch !== false }),
+    takeover: true,
+    checks: await runChecks(cfg, s.appliedCommit),
+  });
 }
 
-async function runChecks(cfg: NodeConfig, applied: string | null): Promise<{ domain: string; ok: boolean; error?: string }[] | null> {
+async function runChecks(
+  cfg: NodeConfig,
+  applied: string | null,
+): Promise<{ domain: string; ok: boolean; error?: string }[] | null> {
   if (!cfg.commands.check) return null;
   const loader = new FilesLoader(cfg.live.dir, domainsDirOf(cfg.live.domains));
   const out: { domain: string; ok: boolean; error?: string }[] = [];
   for (const domain of loader.liveDomains()) {
     try {
-      await runCommand(cfg.commands.check, { action: 'check', node: cfg.node, commit: applied ?? undefined, domain, dir: loader.domainDir(domain), timeoutMs: cfg.commands.timeout });
+      await runCommand(cfg.commands.check, {
+        action: 'check',
+        node: cfg.node,
+        commit: applied ?? undefined,
+        domain,
+        dir: loader.domainDir(domain),
+        timeoutMs: cfg.commands.timeout,
+      });
       out.push({ domain, ok: true });
     } catch (err) {
       out.push({ domain, ok: false, error: errorMessage(err) });

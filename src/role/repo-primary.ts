@@ -35,7 +35,12 @@ export async function governingPrimary(
  * primary (node file or promote), that is a split brain averted: fire `split-brain` once per
  * epoch seen (a daemon retrying every change must not flood the operators).
  */
-export async function refuseNotPrimary(cfg: NodeConfig, primary: PrimaryRecord, commit: string | undefined, what = 'record'): Promise<never> {
+export async function refuseNotPrimary(
+  cfg: NodeConfig,
+  primary: PrimaryRecord,
+  commit: string | undefined,
+  what = 'record',
+): Promise<never> {
   const believes = effectiveRole(cfg) === 'primary';
   if (believes) await reportSplitBrain(cfg, primary, commit);
   throw new GitfailoverError(
@@ -59,6 +64,12 @@ async function reportSplitBrain(cfg: NodeConfig, primary: PrimaryRecord, commit:
   writeJsonAtomic(marker, { node: primary.node, epoch: primary.epoch, commit, time: new Date().toISOString() });
   if (cfg.triggers.length === 0) return;
   const dispatcher = new TriggerDispatcher(cfg.triggers);
-  dispatcher.fire({ event: 'split-brain', node: cfg.node, time: new Date().toISOString(), primaries: [cfg.node, primary.node], ...(commit ? { commit } : {}) });
+  dispatcher.fire({
+    event: 'split-brain',
+    node: cfg.node,
+    time: new Date().toISOString(),
+    primaries: [cfg.node, primary.node],
+    ...(commit ? { commit } : {}),
+  });
   await dispatcher.drain(Math.min(cfg.sync.timeout, 15_000));
 }

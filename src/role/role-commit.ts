@@ -25,7 +25,9 @@ export async function roleCommit(repo: NodeRepo, c: RoleCommitInput): Promise<st
   const env = { GIT_INDEX_FILE: join(c.stateDir, 'role.index') };
   try {
     await repo.git(['read-tree', c.base], { env });
-    const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: formatPrimaryRecord(c.record) })).stdout.trim();
+    const oid = (
+      await repo.git(['hash-object', '-w', '--stdin'], { input: formatPrimaryRecord(c.record) })
+    ).stdout.trim();
     await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
     const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
     const sign = signingArgs(c.signingKey);
@@ -59,5 +61,5 @@ export function roleMessage(c: Pick<RoleCommitInput, 'record' | 'previous' | 'ch
       `Node: ${c.node}`,
     ].join('\n'),
   ];
-  return parts.join('\n\n') + '\n';
+  return `${parts.join('\n\n')}\n`;
 }

@@ -2,7 +2,12 @@ import type { NodeConfig } from '../config/load.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 
 /** `promote` / `demote` through the node's triggers; a one-shot command waits (bounded) so the message leaves. */
-export async function fireRoleEvent(cfg: NodeConfig, change: 'promote' | 'demote', commit: string | undefined, primary?: string): Promise<void> {
+export async function fireRoleEvent(
+  cfg: NodeConfig,
+  change: 'promote' | 'demote',
+  commit: string | undefined,
+  primary?: string,
+): Promise<void> {
   if (cfg.triggers.length === 0) return;
   const dispatcher = new TriggerDispatcher(cfg.triggers);
   dispatcher.fire({

@@ -34,7 +34,14 @@ export function loadRoleOverride(stateDir: string): RoleOverride | undefined {
   try {
     const v = JSON.parse(readFileSync(p, 'utf8')) as Partial<RoleOverride>;
     if (v.role !== 'primary' && v.role !== 'standby') return undefined;
-    return { role: v.role, epoch: Number(v.epoch ?? 0), time: String(v.time ?? ''), reason: String(v.reason ?? ''), commit: v.commit, pushed: v.pushed };
+    return {
+      role: v.role,
+      epoch: Number(v.epoch ?? 0),
+      time: String(v.time ?? ''),
+      reason: String(v.reason ?? ''),
+      commit: v.commit,
+      pushed: v.pushed,
+    };
   } catch {
     return undefined; // unreadable: fall back to the node file, which is the safer default for a standby
   }
@@ -52,7 +59,9 @@ export function effectiveRole(cfg: Pick<NodeConfig, 'role' | 'repo'>): Role {
 /** Where the effective role comes from, for messages ("role: standby in FILE" or "promoted: stateDir/role.json"). */
 export function roleSource(cfg: Pick<NodeConfig, 'role' | 'repo' | 'file'>): string {
   const o = loadRoleOverride(cfg.repo.stateDir);
-  return o ? `${rolePath(cfg.repo.stateDir)}, written by "gitfailover ${o.role === 'primary' ? 'promote' : 'demote'}" at ${o.time}` : `role: ${cfg.role} in ${cfg.file}`;
+  return o
+    ? `${rolePath(cfg.repo.stateDir)}, written by "gitfailover ${o.role === 'primary' ? 'promote' : 'demote'}" at ${o.time}`
+    : `role: ${cfg.role} in ${cfg.file}`;
 }
 
 /** A primary's live dir is the source of truth: syncing the repo over it would undo its own edits. */

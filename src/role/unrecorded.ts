@@ -23,7 +23,11 @@ export interface UnrecordedEdit {
  * oversized file, no secret) but without record's catch-up and primary check: a demoted node may
  * no longer be the repo's primary, and its edit must survive anyway. undefined: nothing unrecorded.
  */
-export async function commitUnrecorded(cfg: NodeConfig, repo: NodeRepo, local: string | undefined): Promise<UnrecordedEdit | undefined> {
+export async function commitUnrecorded(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  local: string | undefined,
+): Promise<UnrecordedEdit | undefined> {
   if (!existsSync(cfg.live.dir)) return undefined;
   const index = join(cfg.repo.stateDir, 'demote-index');
   const env = { GIT_INDEX_FILE: index };
@@ -36,14 +40,26 @@ export async function commitUnrecorded(cfg: NodeConfig, repo: NodeRepo, local: s
     const secretExcludes = await secretAddExcludes(repo, cfg, env);
     const admitted = await admitLive(repo, cfg, env, secretExcludes);
     const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
-    await repo.git(['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes], { env, workTree: cfg.live.dir });
+    await repo.git(
+      ['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes],
+      { env, workTree: cfg.live.dir },
+    );
     await toProductionTerms(repo, cfg, local, env);
     const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
     if (tree === (await repo.treeOf(local))) return undefined;
-    const files = (await repo.git(['diff-tree', '-r', '--name-only', '--no-renames', local ?? EMPTY_TREE, tree])).stdout.split('\n').filter(Boolean);
+    const files = (await repo.git(['diff-tree', '-r', '--name-only', '--no-renames', local ?? EMPTY_TREE, tree])).stdout
+      .split('\n')
+      .filter(Boolean);
     const msg = `unrecorded live edit on ${cfg.node}, kept by demote\n\n${files.map((f) => `  ${f}`).join('\n')}\n\nNode: ${cfg.node}\n`;
-    const who = { GIT_AUTHOR_NAME: `gitfailover (${cfg.node})`, GIT_AUTHOR_EMAIL: `gitfailover@${cfg.node}`, GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`, GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}` };
-    const commit = (await repo.git(['commit-tree', tree, ...(local ? ['-p', local] : []), '-F', '-'], { input: msg, env: who })).stdout.trim();
+    const who = {
+      GIT_AUTHOR_NAME: `gitfailover (${cfg.node})`,
+      GIT_AUTHOR_EMAIL: `gitfailover@${cfg.node}`,
+      GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
+      GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
+    };
+    const commit = (
+      await repo.git(['commit-tree', tree, ...(local ? ['-p', local] : []), '-F', '-'], { input: msg, env: who })
+    ).stdout.trim();
     return { commit, files };
   } finally {
     rmSync(index, { force: true });

@@ -31,7 +31,10 @@ export class DecryptError extends Error {
 
 export async function decryptWith(ciphertext: Uint8Array, identities: readonly string[]): Promise<Buffer> {
   if (Buffer.from(ciphertext.subarray(0, AGE_HEADER.length)).toString('latin1') !== AGE_HEADER) {
-    throw new DecryptError('malformed', 'it is not an age file (no "age-encryption.org/v1" header; armored files are not supported)');
+    throw new DecryptError(
+      'malformed',
+      'it is not an age file (no "age-encryption.org/v1" header; armored files are not supported)',
+    );
   }
   const d = new (await lib()).Decrypter();
   for (const id of identities) d.addIdentity(id);
@@ -39,7 +42,8 @@ export async function decryptWith(ciphertext: Uint8Array, identities: readonly s
     return Buffer.from(await d.decrypt(ciphertext));
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    if (/no identity matched/i.test(msg)) throw new DecryptError('not-a-recipient', 'it is not encrypted to this node\'s identity');
+    if (/no identity matched/i.test(msg))
+      throw new DecryptError('not-a-recipient', "it is not encrypted to this node's identity");
     throw new DecryptError('malformed', `it cannot be decrypted (${msg})`);
   }
 }

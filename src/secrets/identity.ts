@@ -19,13 +19,20 @@ export function identityPath(cfg: Pick<NodeConfig, 'file' | 'secrets'>): string 
 export function loadIdentities(cfg: Pick<NodeConfig, 'file' | 'secrets'>): string[] {
   const path = identityPath(cfg);
   if (!path) {
-    throw new ConfigError(`${cfg.file}: secrets.identity is not set, so this node cannot decrypt secrets: run "gitfailover keygen -c ${cfg.file}" after adding "secrets: { identity: file:/etc/gitfailover/age.key }"`, { file: cfg.file, field: 'secrets.identity' });
+    throw new ConfigError(
+      `${cfg.file}: secrets.identity is not set, so this node cannot decrypt secrets: run "gitfailover keygen -c ${cfg.file}" after adding "secrets: { identity: file:/etc/gitfailover/age.key }"`,
+      { file: cfg.file, field: 'secrets.identity' },
+    );
   }
   let text: string;
   try {
     const st = statSync(path);
     if ((st.mode & 0o077) !== 0) {
-      throw new GitfailoverError('E_SECRET_IDENTITY', `age identity ${path} (secrets.identity in ${cfg.file}) can be read by others (mode ${(st.mode & 0o777).toString(8)}): run "chmod 600 ${path}"`, { kind: 'stalling', location: { file: path } });
+      throw new GitfailoverError(
+        'E_SECRET_IDENTITY',
+        `age identity ${path} (secrets.identity in ${cfg.file}) can be read by others (mode ${(st.mode & 0o777).toString(8)}): run "chmod 600 ${path}"`,
+        { kind: 'stalling', location: { file: path } },
+      );
     }
     text = readFileSync(path, 'utf8');
   } catch (err) {
@@ -40,6 +47,11 @@ export function loadIdentities(cfg: Pick<NodeConfig, 'file' | 'secrets'>): strin
     );
   }
   const ids = parseIdentityFile(text);
-  if (ids.length === 0) throw new GitfailoverError('E_SECRET_IDENTITY', `age identity ${path} (secrets.identity in ${cfg.file}) holds no AGE-SECRET-KEY-1… line: write it with "gitfailover keygen" or age-keygen`, { kind: 'stalling', location: { file: path } });
+  if (ids.length === 0)
+    throw new GitfailoverError(
+      'E_SECRET_IDENTITY',
+      `age identity ${path} (secrets.identity in ${cfg.file}) holds no AGE-SECRET-KEY-1… line: write it with "gitfailover keygen" or age-keygen`,
+      { kind: 'stalling', location: { file: path } },
+    );
   return ids;
 }

@@ -2,7 +2,11 @@
 export const SECRET_SUFFIX = '.age';
 
 export function isSecretPath(repoPath: string): boolean {
-  return repoPath.endsWith(SECRET_SUFFIX) && repoPath.length > SECRET_SUFFIX.length && !repoPath.endsWith(`/${SECRET_SUFFIX}`);
+  return (
+    repoPath.endsWith(SECRET_SUFFIX) &&
+    repoPath.length > SECRET_SUFFIX.length &&
+    !repoPath.endsWith(`/${SECRET_SUFFIX}`)
+  );
 }
 
 /** `keys/host.key.age` -> `keys/host.key` */

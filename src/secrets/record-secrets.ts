@@ -51,7 +51,12 @@ export interface CacheFile {
  * randomized, so an unchanged secret must keep its old ciphertext (else every record would be a
  * commit): `stateDir/secrets.json` remembers plaintext hash -> ciphertext blob.
  */
-export async function recordSecrets(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv, base: string | undefined): Promise<RecordedSecrets> {
+export async function recordSecrets(
+  repo: NodeRepo,
+  cfg: NodeConfig,
+  env: NodeJS.ProcessEnv,
+  base: string | undefined,
+): Promise<RecordedSecrets> {
   const out: RecordedSecrets = { encrypted: [], removed: [], warnings: [] };
   const indexed = await indexedCiphertexts(repo, env);
   if (cfg.secrets.files.length === 0 && indexed.size === 0) return out;
@@ -59,15 +64,28 @@ export async function recordSecrets(repo: NodeRepo, cfg: NodeConfig, env: NodeJS
 
   // A file recorded in clear before it was declared a secret: out of the index now (its history keeps it).
   if (globs.length > 0) {
-    const clear = lines(await repo.git(['ls-files', '-z', '--cached', '--', ...globs], { env })).filter((p) => !isSecretPath(p));
+    const clear = lines(await repo.git(['ls-files', '-z', '--cached', '--', ...globs], { env })).filter(
+      (p) => !isSecretPath(p),
+    );
     if (clear.length > 0) {
-      await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], { env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: clear.join('\0') });
-      for (const p of clear) out.warnings.push(`${p} is now a secret: recorded encrypted from this commit on, but earlier commits hold it in clear; replace the key (rotate it)`);
+      await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], {
+        env: { ...env, GIT_LITERAL_PATHSPECS: '1' },
+        input: clear.join('\0'),
+      });
+      for (const p of clear)
+        out.warnings.push(
+          `${p} is now a secret: recorded encrypted from this commit on, but earlier commits hold it in clear; replace the key (rotate it)`,
+        );
     }
   }
 
   const known = [...indexed.keys()].map((p) => `:(top,literal)${plainPathOf(p)}`);
-  const listed = lines(await repo.git(['ls-files', '-z', '--others', '--exclude-standard', '--', ...globs, ...known], { env, workTree: cfg.live.dir }));
+  const listed = lines(
+    await repo.git(['ls-files', '-z', '--others', '--exclude-standard', '--', ...globs, ...known], {
+      env,
+      workTree: cfg.live.dir,
+    }),
+  );
   const live: string[] = [];
   for (const p of new Set(listed)) {
     if (isSecretPath(p)) continue;
@@ -99,7 +117,13 @@ export async function recordSecrets(repo: NodeRepo, cfg: NodeConfig, env: NodeJS
       // node can read it and it holds the same plaintext, it stays as it is.
       identities ??= tryIdentities(cfg);
       const blob = identities ? await repo.blobs.readBlob(current) : undefined;
-      const same = blob && identities ? await decryptWith(blob, identities).then((b) => b.equals(plain), () => false) : false;
+      const same =
+        blob && identities
+          ? await decryptWith(blob, identities).then(
+              (b) => b.equals(plain),
+              () => false,
+            )
+          : false;
       if (same) {
         cache.files[p] = { sha256, oid: current };
         continue;
@@ -136,7 +160,8 @@ export async function recordSecrets(repo: NodeRepo, cfg: NodeConfig, env: NodeJS
     out.removed.push(p);
     delete cache.files[p];
   }
-  if (entries.length > 0) await repo.git(['update-index', '-z', '--index-info'], { env, input: entries.join('\0') + '\0' });
+  if (entries.length > 0)
+    await repo.git(['update-index', '-z', '--index-info'], { env, input: `${entries.join('\0')}\0` });
   saveCache(cfg.repo.stateDir, cache);
   return out;
 }
@@ -168,7 +193,9 @@ export async function writeBlobs(repo: NodeRepo, stateDir: string, contents: Buf
       writeFileSync(p, c, { mode: 0o600 });
       return p;
     });
-    const r = await repo.git(['hash-object', '-w', '--no-filters', '--stdin-paths'], { input: paths.join('\n') + '\n' });
+    const r = await repo.git(['hash-object', '-w', '--no-filters', '--stdin-paths'], {
+      input: `${paths.join('\n')}\n`,
+    });
     return r.stdout.trim().split('\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -203,7 +230,7 @@ export function loadCache(stateDir: string): CacheFile {
 export function saveCache(stateDir: string, cache: CacheFile): void {
   const file = join(stateDir, CACHE);
   const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(cache) + '\n', { mode: 0o600 });
+  writeFileSync(tmp, `${JSON.stringify(cache)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
 }

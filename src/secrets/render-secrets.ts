@@ -30,18 +30,28 @@ export class SecretOpener {
   async open(repoPath: string, ciphertext: Buffer): Promise<{ path: string; content: Buffer }> {
     const path = plainPathOf(repoPath);
     const refuse = (code: string, why: string, fix: string, cause?: unknown): never => {
-      throw new GitfailoverError(code, `${repoPath} in commit ${this.commit.slice(0, 12)} is a secret that node ${this.cfg.node} cannot open: ${why}. Nothing was applied. ${fix}`, {
-        kind: 'stalling',
-        location: { file: repoPath, commit: this.commit },
-        cause,
-      });
+      throw new GitfailoverError(
+        code,
+        `${repoPath} in commit ${this.commit.slice(0, 12)} is a secret that node ${this.cfg.node} cannot open: ${why}. Nothing was applied. ${fix}`,
+        {
+          kind: 'stalling',
+          location: { file: repoPath, commit: this.commit },
+          cause,
+        },
+      );
     };
     if (!this.identities) {
       try {
         this.identities = loadIdentities(this.cfg);
       } catch (err) {
-        const why = err instanceof ConfigError ? `secrets.identity is not set in ${this.cfg.file}` : (err as Error).message;
-        refuse('E_SECRET_IDENTITY', why, `Give the node its identity ("gitfailover keygen -c ${this.cfg.file}"), add the recipient it prints on the primary ("gitfailover secrets add-recipient ${this.cfg.node} <age1…>", then "gitfailover secrets rekey"), and sync again`, err);
+        const why =
+          err instanceof ConfigError ? `secrets.identity is not set in ${this.cfg.file}` : (err as Error).message;
+        refuse(
+          'E_SECRET_IDENTITY',
+          why,
+          `Give the node its identity ("gitfailover keygen -c ${this.cfg.file}"), add the recipient it prints on the primary ("gitfailover secrets add-recipient ${this.cfg.node} <age1…>", then "gitfailover secrets rekey"), and sync again`,
+          err,
+        );
       }
     }
     let plain: Buffer;
@@ -50,16 +60,32 @@ export class SecretOpener {
     } catch (err) {
       if (!(err instanceof DecryptError)) throw err;
       if (err.reason === 'not-a-recipient') {
-        refuse('E_SECRET_NOT_RECIPIENT', `${err.message} (this node is not one of its recipients, or its identity changed)`, `On the primary, add this node's recipient ("gitfailover secrets add-recipient ${this.cfg.node} <age1… printed by gitfailover keygen>") and run "gitfailover secrets rekey"; then sync again`, err);
+        refuse(
+          'E_SECRET_NOT_RECIPIENT',
+          `${err.message} (this node is not one of its recipients, or its identity changed)`,
+          `On the primary, add this node's recipient ("gitfailover secrets add-recipient ${this.cfg.node} <age1… printed by gitfailover keygen>") and run "gitfailover secrets rekey"; then sync again`,
+          err,
+        );
       }
-      refuse('E_SECRET_MALFORMED', err.message, 'Fix the file in the repo (git revert the commit, or encrypt it again with "age -r") and push', err);
+      refuse(
+        'E_SECRET_MALFORMED',
+        err.message,
+        'Fix the file in the repo (git revert the commit, or encrypt it again with "age -r") and push',
+        err,
+      );
     }
-    const content = this.textual(path) ? renderFile(path, plain!, { ...this.renderOpts, substituteGlobs: ALL }) : plain!;
+    const content = this.textual(path)
+      ? renderFile(path, plain!, { ...this.renderOpts, substituteGlobs: ALL })
+      : plain!;
     return { path, content: markSecret(content, this.secretMark()) };
   }
 
   private secretMark(): SecretMark {
-    this.mark ??= { mode: 0o600, uid: idOf(this.cfg.secrets.owner, '/etc/passwd', this.cfg, 'owner'), gid: idOf(this.cfg.secrets.group, '/etc/group', this.cfg, 'group') };
+    this.mark ??= {
+      mode: 0o600,
+      uid: idOf(this.cfg.secrets.owner, '/etc/passwd', this.cfg, 'owner'),
+      gid: idOf(this.cfg.secrets.group, '/etc/group', this.cfg, 'group'),
+    };
     return this.mark;
   }
 }
@@ -79,10 +105,14 @@ export async function openRenderedSecrets(
 ): Promise<Set<string>> {
   const secrets = new Set<string>();
   const clash = (repoPath: string) => {
-    throw new GitfailoverError('E_SECRET_CONFLICT', `${repoPath} and ${plainPathOf(repoPath)} are both in the repo: the secret would overwrite the plain file. Nothing was applied; remove one of them and push`, {
-      kind: 'stalling',
-      location: { file: repoPath },
-    });
+    throw new GitfailoverError(
+      'E_SECRET_CONFLICT',
+      `${repoPath} and ${plainPathOf(repoPath)} are both in the repo: the secret would overwrite the plain file. Nothing was applied; remove one of them and push`,
+      {
+        kind: 'stalling',
+        location: { file: repoPath },
+      },
+    );
   };
   for (const [p, content] of [...rendered.globals]) {
     if (!isSecretPath(p)) continue;
@@ -108,14 +138,19 @@ export async function openRenderedSecrets(
     }
     rendered.domains.set(d, next);
   }
-  const removed = plan.removeGlobal.map((p) => (isSecretPath(p) ? plainPathOf(p) : p)).filter((p) => !rendered.globals.has(p));
+  const removed = plan.removeGlobal
+    .map((p) => (isSecretPath(p) ? plainPathOf(p) : p))
+    .filter((p) => !rendered.globals.has(p));
   for (const p of plan.removeGlobal) if (isSecretPath(p)) secrets.add(plainPathOf(p));
   plan.removeGlobal.splice(0, plan.removeGlobal.length, ...removed);
   return secrets;
 }
 
 /** Opens the secrets among files read from a commit (rollback's reading of the applied commit), in place. */
-export async function openTargetSecrets(opener: SecretOpener, files: { path: string; content: Buffer }[]): Promise<void> {
+export async function openTargetSecrets(
+  opener: SecretOpener,
+  files: { path: string; content: Buffer }[],
+): Promise<void> {
   for (const f of files) {
     if (!isSecretPath(f.path)) continue;
     const opened = await opener.open(f.path, f.content);
@@ -138,5 +173,8 @@ function idOf(v: string | number | undefined, file: string, cfg: NodeConfig, fie
     const [name, , id] = line.split(':');
     if (name === v && id !== undefined && /^\d+$/.test(id)) return Number(id);
   }
-  throw new ConfigError(`${cfg.file}: secrets.${field}: no ${field} named ${JSON.stringify(v)} on this host (${file}); give an existing name or a number`, { file: cfg.file, field: `secrets.${field}` });
+  throw new ConfigError(
+    `${cfg.file}: secrets.${field}: no ${field} named ${JSON.stringify(v)} on this host (${file}); give an existing name or a number`,
+    { file: cfg.file, field: `secrets.${field}` },
+  );
 }

@@ -13,7 +13,12 @@ export async function setAutomatic(cfg: NodeConfig, enabled: boolean): Promise<v
     if (enabled) {
       delete state.disabled;
       delete state.pinned; // --enable is how a pin ends: the node follows the head again
-    } else state.disabled = { reason: 'disabled by an operator (gitfailover sync --disable)', time: new Date().toISOString(), cause: 'operator' };
+    } else
+      state.disabled = {
+        reason: 'disabled by an operator (gitfailover sync --disable)',
+        time: new Date().toISOString(),
+        cause: 'operator',
+      };
     saveState(cfg.repo.stateDir, state);
   });
 }

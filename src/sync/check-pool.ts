@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { checkAndRender, renderOptionsOf, type FileJob, type FileVerdict, type RenderSettings } from './check-render.js';
+import {
+  checkAndRender,
+  renderOptionsOf,
+  type FileJob,
+  type FileVerdict,
+  type RenderSettings,
+} from './check-render.js';
 
 /**
  * Runs checkAndRender over many files on worker threads: a cold full sync of 10,000 domains
@@ -80,7 +86,8 @@ export class CheckPool {
   private pump(): void {
     while (this.queue.length > 0) {
       let w: Worker | undefined;
-      for (const c of this.workers) if (this.running.get(c)!.length < (w ? this.running.get(w)!.length : IN_FLIGHT)) w = c;
+      for (const c of this.workers)
+        if (this.running.get(c)!.length < (w ? this.running.get(w)!.length : IN_FLIGHT)) w = c;
       if (!w) return;
       const t = this.queue.shift()!;
       this.running.get(w)!.push(t);
@@ -94,7 +101,10 @@ export class CheckPool {
         ends.push((at += j.content.length));
       }
       const ab = bytes.buffer as ArrayBuffer;
-      w.postMessage({ id: t.id, paths: t.jobs.map((j) => j.path), checks: t.jobs.map((j) => j.check), ends, bytes: ab }, [ab]);
+      w.postMessage(
+        { id: t.id, paths: t.jobs.map((j) => j.path), checks: t.jobs.map((j) => j.check), ends, bytes: ab },
+        [ab],
+      );
     }
   }
 
@@ -103,7 +113,8 @@ export class CheckPool {
     if (t) {
       if (m.verdicts) {
         // Rendered bytes come back as Uint8Arrays: Buffers again, without a copy.
-        for (const v of m.verdicts) if (v.rendered) v.rendered = Buffer.from(v.rendered.buffer, v.rendered.byteOffset, v.rendered.byteLength);
+        for (const v of m.verdicts)
+          if (v.rendered) v.rendered = Buffer.from(v.rendered.buffer, v.rendered.byteOffset, v.rendered.byteLength);
         t.resolve(m.verdicts);
       } else t.reject(new Error(`check worker failed: ${m.error}`));
     }

@@ -31,7 +31,11 @@ export interface FileVerdict {
 
 /** What a check worker needs to build the same RenderOptions as the sync (the node file's `substitution`). */
 export interface RenderSettings {
-  substitution: { ips: Readonly<Record<string, string>>; files: readonly string[]; vars: Readonly<Record<string, string>> };
+  substitution: {
+    ips: Readonly<Record<string, string>>;
+    files: readonly string[];
+    vars: Readonly<Record<string, string>>;
+  };
   /** The node file, for messages about the substitution section. */
   file?: string;
   domainsDir: string;
@@ -60,7 +64,8 @@ export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: st
     const parsed = parseConfigFile(job.path, text, domainsDir);
     if (parsed.kind === 'services') doc = parsed.source.doc;
     out.problems.push(...parsed.problems, ...admitParsed(parsed));
-    if (parsed.kind === 'services' && out.problems.length === 0) out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
+    if (parsed.kind === 'services' && out.problems.length === 0)
+      out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
     // The triggers module owns its schema: a bad triggers.yaml refuses the commit like any other file.
     if (parsed.kind === 'triggers' && parsed.problems.length === 0) out.problems.push(...admitTriggers(job.path, text));
   }

@@ -69,7 +69,11 @@ export class CheckWork {
         else this.byDomain.set(d, [f]);
       }
       // A known-good blob is not checked again (content addressed): at most rendered.
-      const job: FileJob = { path: f.path, content: f.content, check: isModelFile(f.path, this.domainsDir) && !this.checked?.has(f.oid, f.path) };
+      const job: FileJob = {
+        path: f.path,
+        content: f.content,
+        check: isModelFile(f.path, this.domainsDir) && !this.checked?.has(f.oid, f.path),
+      };
       if (!needsWork(job, this.opts, this.domainsDir)) continue;
       picked.push(f);
       jobs.push(job);
@@ -78,7 +82,10 @@ export class CheckWork {
       jobs.forEach((j, i) => this.verdicts.set(picked[i]!, checkAndRender(j, this.opts, this.domainsDir)));
       return;
     }
-    const run = jobs.length === 0 ? Promise.resolve() : this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
+    const run =
+      jobs.length === 0
+        ? Promise.resolve()
+        : this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
     run.catch(() => {}); // awaited in finish(); a failure before then is not unhandled
     this.pending.push(run);
     if (this.stage && complete.length > 0) {
@@ -116,7 +123,10 @@ export class CheckWork {
     return m;
   }
 
-  async finish(files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] }, commit: string): Promise<Rendered> {
+  async finish(
+    files: { domains: Map<string, TargetFile[]>; globals: TargetFile[] },
+    commit: string,
+  ): Promise<Rendered> {
     await Promise.all(this.pending);
     await this.staging;
     const ordered = [...[...files.domains.values()].flat(), ...files.globals];
@@ -125,23 +135,35 @@ export class CheckWork {
     if (problems.length > 0) {
       sortProblems(problems);
       const p = problems[0]!;
-      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")` : '';
+      const more =
+        problems.length > 1
+          ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: run "gitfailover validate")`
+          : '';
       throw new GitfailoverError(
         p.code,
         `commit ${commit.slice(0, 12)} is refused: ${p.file}:${p.line}:${p.col}: ${p.field ? `${p.field}: ` : ''}${p.message}${more}. Nothing was applied; fix the file (or git revert the commit) and push`,
-        { kind: 'stalling', location: { file: p.file, line: p.line, col: p.col, field: p.field, commit }, data: { problems } },
+        {
+          kind: 'stalling',
+          location: { file: p.file, line: p.line, col: p.col, field: p.field, commit },
+          data: { problems },
+        },
       );
     }
     if (this.checked) {
       for (const f of ordered) {
         const v = this.verdicts.get(f);
         // Checked now (not vouched for already) and passed: remembered, services with their bindings.
-        if (v && isModelFile(f.path, this.domainsDir) && !this.checked.has(f.oid, f.path)) this.checked.add(f.oid, f.path, v.bindings ?? []);
+        if (v && isModelFile(f.path, this.domainsDir) && !this.checked.has(f.oid, f.path))
+          this.checked.add(f.oid, f.path, v.bindings ?? []);
       }
     }
     for (const f of ordered) {
       const e = this.verdicts.get(f)?.renderError;
-      if (e) throw new GitfailoverError(e.code, `commit ${commit.slice(0, 12)} is refused: ${e.message}`, { kind: 'stalling', location: { ...e.location, file: e.location.file ?? f.path, commit } });
+      if (e)
+        throw new GitfailoverError(e.code, `commit ${commit.slice(0, 12)} is refused: ${e.message}`, {
+          kind: 'stalling',
+          location: { ...e.location, file: e.location.file ?? f.path, commit },
+        });
     }
     const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {}, oids: new WeakMap() };
     for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
@@ -160,7 +182,11 @@ export class CheckWork {
     // Every services.yaml was either checked now (its verdict has the bindings) or is in the
     // known-good list (which has them): no third way, so no second parse here.
     const raw = this.verdicts.get(services)?.bindings ?? this.checked?.bindings(services.oid, services.path);
-    if (!raw) throw new GitfailoverError('E_INTERNAL', `${services.path}: no bindings from its check nor from the known-good list`);
+    if (!raw)
+      throw new GitfailoverError(
+        'E_INTERNAL',
+        `${services.path}: no bindings from its check nor from the known-good list`,
+      );
     return raw.map((b) => {
       const bar = b.lastIndexOf('|');
       const ip = b.slice(0, bar);

@@ -9,15 +9,22 @@ import { checkAndRender, renderOptionsOf, type FileJob, type RenderSettings } fr
 const settings = workerData as RenderSettings;
 const opts = renderOptionsOf(settings);
 
-parentPort!.on('message', (msg: { id: number; paths: string[]; checks: boolean[]; ends: number[]; bytes: ArrayBuffer }) => {
-  try {
-    const verdicts = msg.paths.map((path, i) => {
-      const start = i === 0 ? 0 : msg.ends[i - 1]!;
-      const job: FileJob = { path, content: Buffer.from(msg.bytes, start, msg.ends[i]! - start), check: msg.checks[i]! };
-      return checkAndRender(job, opts, settings.domainsDir);
-    });
-    parentPort!.postMessage({ id: msg.id, verdicts });
-  } catch (err) {
-    parentPort!.postMessage({ id: msg.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  }
-});
+parentPort!.on(
+  'message',
+  (msg: { id: number; paths: string[]; checks: boolean[]; ends: number[]; bytes: ArrayBuffer }) => {
+    try {
+      const verdicts = msg.paths.map((path, i) => {
+        const start = i === 0 ? 0 : msg.ends[i - 1]!;
+        const job: FileJob = {
+          path,
+          content: Buffer.from(msg.bytes, start, msg.ends[i]! - start),
+          check: msg.checks[i]!,
+        };
+        return checkAndRender(job, opts, settings.domainsDir);
+      });
+      parentPort!.postMessage({ id: msg.id, verdicts });
+    } catch (err) {
+      parentPort!.postMessage({ id: msg.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    }
+  },
+);

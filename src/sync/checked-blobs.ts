@@ -74,7 +74,7 @@ export class CheckedBlobs {
       return;
     }
     if (this.added.length === 0) return;
-    const body = this.added.join('\n') + '\n';
+    const body = `${this.added.join('\n')}\n`;
     if (existsSync(this.path) && this.known.size > this.added.length) appendFileSync(this.path, body);
     else writeFileSync(this.path, `${this.header}\n${body}`);
     this.added = [];

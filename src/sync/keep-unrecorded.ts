@@ -9,7 +9,12 @@ import type { NodeConfig } from '../config/load.js';
  * primary applies commits from the repo, those files are carried into the new folder as they are;
  * a standby never has them. Mutates `domains` (domain -> relative path -> bytes).
  */
-export function keepUnrecorded(cfg: NodeConfig, domains: Map<string, Map<string, Buffer>>, domainsDir: string, globals?: Map<string, Buffer>): void {
+export function keepUnrecorded(
+  cfg: NodeConfig,
+  domains: Map<string, Map<string, Buffer>>,
+  domainsDir: string,
+  globals?: Map<string, Buffer>,
+): void {
   const excluded = cfg.live.exclude.length > 0 ? picomatch([...cfg.live.exclude], { dot: true }) : () => false;
   // A file the primary excludes is production's data, never the repo's to overwrite: should a
   // commit carry one (pushed by hand), the live file stays as it is, in a domain folder or not.
@@ -19,7 +24,7 @@ export function keepUnrecorded(cfg: NodeConfig, domains: Map<string, Map<string,
   for (const [domain, files] of domains) {
     const root = join(cfg.live.dir, domainsDir, domain);
     const walk = (dir: string, prefix: string): void => {
-      let entries;
+      let entries: import('node:fs').Dirent[];
       try {
         entries = readdirSync(dir, { withFileTypes: true });
       } catch {

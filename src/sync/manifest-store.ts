@@ -37,7 +37,8 @@ export function hasManifestShards(stateDir: string): boolean {
 export function loadManifest(stateDir: string): Record<string, string> {
   const out: Record<string, string> = { ...readShard(globalsShard(stateDir)) };
   const dir = domainsShardDir(stateDir);
-  if (existsSync(dir)) for (const f of readdirSync(dir)) if (f.endsWith('.json')) Object.assign(out, readShard(join(dir, f)));
+  if (existsSync(dir))
+    for (const f of readdirSync(dir)) if (f.endsWith('.json')) Object.assign(out, readShard(join(dir, f)));
   return out;
 }
 
@@ -50,7 +51,12 @@ export function loadGlobalsManifest(stateDir: string): Record<string, string> {
  * shard first and leave it when it already holds these entries (reading is cheaper than a write
  * and a rename, for a full sync that mostly re-applies what the shards say).
  */
-export function writeDomainManifest(stateDir: string, domain: string, entries: Record<string, string> | undefined, opts: { unlessSame?: boolean } = {}): void {
+export function writeDomainManifest(
+  stateDir: string,
+  domain: string,
+  entries: Record<string, string> | undefined,
+  opts: { unlessSame?: boolean } = {},
+): void {
   const path = join(domainsShardDir(stateDir), `${domain}.json`);
   if (entries === undefined) {
     rmSync(path, { force: true });

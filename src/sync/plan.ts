@@ -26,7 +26,10 @@ export function planPartial(
   domainsDir: string,
   domainInTarget: (d: string) => boolean,
   /** What an interrupted apply (its journal) may have left changed: brought in line with the target too. */
-  interrupted: { domains: readonly string[]; globals: readonly { path: string; inTarget: boolean }[] } = { domains: [], globals: [] },
+  interrupted: { domains: readonly string[]; globals: readonly { path: string; inTarget: boolean }[] } = {
+    domains: [],
+    globals: [],
+  },
 ): SyncPlan {
   const touched = new Set<string>(interrupted.domains);
   const writeGlobal = new Set<string>();

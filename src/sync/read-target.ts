@@ -1,7 +1,16 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitfailoverError } from '../errors.js';
-import { admitCount, admitEntry, admitPath, admitShape, printable, RULE, type AdmitLimits, type EntryFacts } from '../model/admit.js';
+import {
+  admitCount,
+  admitEntry,
+  admitPath,
+  admitShape,
+  printable,
+  RULE,
+  type AdmitLimits,
+  type EntryFacts,
+} from '../model/admit.js';
 import { classifyPath } from '../model/layout.js';
 import type { Problem } from '../model/parse.js';
 import type { LsEntry, NodeRepo } from '../repo/node-repo.js';
@@ -38,11 +47,19 @@ export async function readTarget(
 ): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
   const domainSet = new Set(want.domains);
   const globalSet = new Set(want.globals);
-  const pathspec = want.all || want.domains.length + want.globals.length > 500 ? [] : [...want.domains.map((d) => `${opts.domainsDir}/${d}`), ...want.globals];
-  if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0) return { domains: new Map(), globals: [] };
+  const pathspec =
+    want.all || want.domains.length + want.globals.length > 500
+      ? []
+      : [...want.domains.map((d) => `${opts.domainsDir}/${d}`), ...want.globals];
+  if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0)
+    return { domains: new Map(), globals: [] };
   const listing = opts.listing && pathspec.length === 0 ? opts.listing : await repo.lsTree(target, pathspec);
   const picked: { entry: LsEntry; domain?: string }[] = [];
-  const limits: AdmitLimits = { domainsDir: opts.domainsDir, maxFileSize: opts.maxFileSize, maxFiles: opts.maxFiles ?? Infinity };
+  const limits: AdmitLimits = {
+    domainsDir: opts.domainsDir,
+    maxFileSize: opts.maxFileSize,
+    maxFiles: opts.maxFiles ?? Infinity,
+  };
   for (const e of listing) {
     const c = classifyPath(e.path, opts.domainsDir);
     if (c.kind === 'meta') continue;
@@ -54,7 +71,13 @@ export async function readTarget(
     if (refused.length > 0) await refuse({ ...refused[0]!, file: printable(e.path) }, target, repo);
     picked.push({ entry: e, domain });
   }
-  const shape = [...admitCount(picked.length, limits), ...admitShape(picked.map((p) => factsOf(p.entry)), opts.domainsDir)];
+  const shape = [
+    ...admitCount(picked.length, limits),
+    ...admitShape(
+      picked.map((p) => factsOf(p.entry)),
+      opts.domainsDir,
+    ),
+  ];
   if (shape.length > 0) await refuse(shape[0]!, target, repo);
   // Every read is queued at once (cat-file answers in order); batches are handed on as they complete.
   const reads = picked.map(({ entry }) => repo.blobs.readBlob(entry.oid));
@@ -95,7 +118,14 @@ export async function readTarget(
 export const READ_BATCH = 2000;
 
 function factsOf(e: LsEntry): EntryFacts {
-  const kind = e.type === 'commit' || e.mode === '160000' ? 'submodule' : e.mode === '120000' ? 'symlink' : e.type === 'tree' ? 'dir' : 'file';
+  const kind =
+    e.type === 'commit' || e.mode === '160000'
+      ? 'submodule'
+      : e.mode === '120000'
+        ? 'symlink'
+        : e.type === 'tree'
+          ? 'dir'
+          : 'file';
   return { path: e.path, kind, mode: kind === 'file' ? parseInt(e.mode, 8) : undefined, size: e.size };
 }
 
@@ -110,11 +140,19 @@ async function refuse(p: Problem, commit: string, repo?: NodeRepo): Promise<neve
   throw refusal(p, commit);
 }
 
-export function refusal(p: Problem, commit: string, fix = 'fix it in the repo (git revert the commit) and push'): GitfailoverError {
-  return new GitfailoverError(p.code, `${p.file} in commit ${commit.slice(0, 12)}: ${p.message}. Nothing was applied; ${fix}`, {
-    kind: 'stalling',
-    location: { file: p.file, commit },
-  });
+export function refusal(
+  p: Problem,
+  commit: string,
+  fix = 'fix it in the repo (git revert the commit) and push',
+): GitfailoverError {
+  return new GitfailoverError(
+    p.code,
+    `${p.file} in commit ${commit.slice(0, 12)}: ${p.message}. Nothing was applied; ${fix}`,
+    {
+      kind: 'stalling',
+      location: { file: p.file, commit },
+    },
+  );
 }
 
 /**
@@ -137,7 +175,12 @@ export function checkDomainName(domain: string, commit: string, domainsDir: stri
  * the domains folder is a file), a global file where a folder is or under a file. Nothing of the
  * live dir is touched yet; the refusal names the file and the commit.
  */
-export function checkLiveShape(liveDir: string, plan: { load: readonly string[]; writeGlobal: readonly string[] }, domainsDir: string, commit: string): void {
+export function checkLiveShape(
+  liveDir: string,
+  plan: { load: readonly string[]; writeGlobal: readonly string[] },
+  domainsDir: string,
+  commit: string,
+): void {
   const kindAt = (rel: string): 'dir' | 'file' | 'none' => {
     try {
       const st = lstatSync(join(liveDir, rel));
@@ -154,20 +197,31 @@ export function checkLiveShape(liveDir: string, plan: { load: readonly string[];
     throw refusal({ file: printable(file), line: 1, col: 1, code: RULE.typeClash, message: why }, commit, fix);
   };
   function link(rel: string): never {
-    throw new GitfailoverError('E_OUTSIDE_LIVE_DIR', `${printable(rel)} is a symbolic link in the live dir ${liveDir}, where commit ${commit.slice(0, 12)} writes: nothing is written through a link (it could lead out of the live dir). Nothing was applied; remove the link, then sync again`, {
-      kind: 'stalling',
-      location: { file: printable(rel), commit },
-    });
+    throw new GitfailoverError(
+      'E_OUTSIDE_LIVE_DIR',
+      `${printable(rel)} is a symbolic link in the live dir ${liveDir}, where commit ${commit.slice(0, 12)} writes: nothing is written through a link (it could lead out of the live dir). Nothing was applied; remove the link, then sync again`,
+      {
+        kind: 'stalling',
+        location: { file: printable(rel), commit },
+      },
+    );
   }
   const parentsOk = (rel: string) => {
     const segs = rel.split('/');
     for (let i = 1; i < segs.length; i++) {
       const parent = segs.slice(0, i).join('/');
-      if (kindAt(parent) === 'file') clash(rel, `the commit has a file under ${printable(parent)}, which is a file in the live dir ${liveDir}, not a folder`);
+      if (kindAt(parent) === 'file')
+        clash(
+          rel,
+          `the commit has a file under ${printable(parent)}, which is a file in the live dir ${liveDir}, not a folder`,
+        );
     }
   };
-  if (plan.load.length > 0 && kindAt(domainsDir) === 'file') clash(domainsDir, `is a file in the live dir ${liveDir}, where the commit has the domains folder`);
-  for (const d of plan.load) if (kindAt(`${domainsDir}/${d}`) === 'file') clash(`${domainsDir}/${d}`, `is a file in the live dir ${liveDir}, where the commit has domain ${d}`);
+  if (plan.load.length > 0 && kindAt(domainsDir) === 'file')
+    clash(domainsDir, `is a file in the live dir ${liveDir}, where the commit has the domains folder`);
+  for (const d of plan.load)
+    if (kindAt(`${domainsDir}/${d}`) === 'file')
+      clash(`${domainsDir}/${d}`, `is a file in the live dir ${liveDir}, where the commit has domain ${d}`);
   for (const g of plan.writeGlobal) {
     if (kindAt(g) === 'dir') clash(g, `is a file in the commit but a folder in the live dir ${liveDir}`);
     parentsOk(g);

@@ -34,7 +34,17 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
       durationMs: r.durationMs,
     },
   ];
-  if (r.success) for (const u of r.unmapped ?? []) events.push({ event: 'substitution.unmapped', node: cfg.node, time, domain: u.domain, ip: u.ip, port: u.port, toCommit: r.toCommit ?? '' });
+  if (r.success)
+    for (const u of r.unmapped ?? [])
+      events.push({
+        event: 'substitution.unmapped',
+        node: cfg.node,
+        time,
+        domain: u.domain,
+        ip: u.ip,
+        port: u.port,
+        toCommit: r.toCommit ?? '',
+      });
   for (const name of out.extraEvents) {
     if (name === 'sync.disabled') {
       events.push({
@@ -48,7 +58,14 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
         appliedCommit: out.state.appliedCommit ?? null,
       });
     } else {
-      events.push({ event: 'sync.recovered', node: cfg.node, time, failures: out.recoveredAfter, toCommit: r.toCommit ?? '', domains: r.domains });
+      events.push({
+        event: 'sync.recovered',
+        node: cfg.node,
+        time,
+        failures: out.recoveredAfter,
+        toCommit: r.toCommit ?? '',
+        domains: r.domains,
+      });
     }
   }
   return events;
@@ -65,7 +82,13 @@ export async function fireSyncEvents(
 ): Promise<void> {
   const events = syncEvents(cfg, out);
   if (events.length === 0) return;
-  const dispatcher = opts.dispatcher ?? new TriggerDispatcher(cfg.triggers, { logger: opts.logger, domainTriggers: domainTriggersOf(cfg), allowHosts: cfg.domainTriggers.allowHosts });
+  const dispatcher =
+    opts.dispatcher ??
+    new TriggerDispatcher(cfg.triggers, {
+      logger: opts.logger,
+      domainTriggers: domainTriggersOf(cfg),
+      allowHosts: cfg.domainTriggers.allowHosts,
+    });
   for (const e of events) dispatcher.fire(e);
   if (opts.wait) await dispatcher.drain(cfg.sync.timeout);
 }

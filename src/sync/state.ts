@@ -89,7 +89,9 @@ export function statePath(stateDir: string): string {
  */
 export function loadState(stateDir: string, opts: { domainsDir?: string } = {}): StandbyState {
   const p = statePath(stateDir);
-  const s = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState> & { bindings?: Record<string, string[]> }) : {};
+  const s = existsSync(p)
+    ? (JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState> & { bindings?: Record<string, string[]> })
+    : {};
   let manifest = s.manifest;
   delete s.manifest;
   if (manifest && !hasManifestShards(stateDir) && opts.domainsDir !== undefined) {
@@ -140,7 +142,11 @@ export function saveState(stateDir: string, state: StandbyState): void {
   const legacy = !hasManifestShards(stateDir) && Object.keys(state.manifest).length > 0;
   const held = heldBindings.get(state);
   const bindings = held?.legacy ? held.map : undefined;
-  writeJsonAtomic(statePath(stateDir), { ...state, ...(legacy ? { manifest: state.manifest } : {}), ...(bindings ? { bindings } : {}) });
+  writeJsonAtomic(statePath(stateDir), {
+    ...state,
+    ...(legacy ? { manifest: state.manifest } : {}),
+    ...(bindings ? { bindings } : {}),
+  });
 }
 
 /**
@@ -226,7 +232,8 @@ function removeUnusedBindingsFiles(stateDir: string, keep: string | undefined): 
   if (!existsSync(stateDir)) return;
   for (const f of readdirSync(stateDir)) {
     if (f === keep) continue;
-    if (BINDINGS_FILE.test(f) || (f.startsWith('.bindings-') && f.endsWith('.tmp'))) rmSync(join(stateDir, f), { force: true });
+    if (BINDINGS_FILE.test(f) || (f.startsWith('.bindings-') && f.endsWith('.tmp')))
+      rmSync(join(stateDir, f), { force: true });
   }
 }
 

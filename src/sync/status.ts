@@ -59,12 +59,25 @@ export interface NodeStatus {
 }
 
 /** The facts of a status for judgeReadiness(). */
-export function readinessFacts(s: Omit<NodeStatus, 'ready'>, roleSource: string, opts: { fetched: boolean }): ReadinessFacts {
+export function readinessFacts(
+  s: Omit<NodeStatus, 'ready'>,
+  roleSource: string,
+  opts: { fetched: boolean },
+): ReadinessFacts {
   return {
     node: s.node,
     role: s.role,
     roleSource,
-    ...(opts.fetched ? { remote: s.remoteError ? { ok: false as const, detail: s.remoteError } : { ok: true as const, detail: `${s.remote} (${s.branch}) answers, head ${s.targetCommit ? s.targetCommit.slice(0, 12) : '(none)'}` } } : {}),
+    ...(opts.fetched
+      ? {
+          remote: s.remoteError
+            ? { ok: false as const, detail: s.remoteError }
+            : {
+                ok: true as const,
+                detail: `${s.remote} (${s.branch}) answers, head ${s.targetCommit ? s.targetCommit.slice(0, 12) : '(none)'}`,
+              },
+        }
+      : {}),
     appliedCommit: s.appliedCommit,
     headCommit: s.targetCommit,
     behind: s.behind,
@@ -73,7 +86,14 @@ export function readinessFacts(s: Omit<NodeStatus, 'ready'>, roleSource: string,
     quarantined: s.quarantined,
     pinned: s.pinned,
     interruptedApply: s.interruptedApply,
-    heartbeat: s.heartbeat ? { ageSeconds: Math.max(0, (Date.now() - Date.parse(s.heartbeat.time)) / 1000), node: s.heartbeat.node, commit: s.heartbeat.commit, covered: s.heartbeat.covered } : null,
+    heartbeat: s.heartbeat
+      ? {
+          ageSeconds: Math.max(0, (Date.now() - Date.parse(s.heartbeat.time)) / 1000),
+          node: s.heartbeat.node,
+          commit: s.heartbeat.commit,
+          covered: s.heartbeat.covered,
+        }
+      : null,
     unmapped: s.unmapped,
     recordBlocked: s.recordBlocked,
     repoPrimary: splitBrainOf(s),
@@ -107,7 +127,9 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
     const hb = loadHeartbeat(cfg.repo.stateDir);
     let heartbeat: NodeStatus['heartbeat'] = null;
     if (hb) {
-      const covered = !hb.commit || (!!applied && (hb.commit === applied || (await repo.isAncestor(hb.commit, applied).catch(() => false))));
+      const covered =
+        !hb.commit ||
+        (!!applied && (hb.commit === applied || (await repo.isAncestor(hb.commit, applied).catch(() => false))));
       heartbeat = { ...hb, covered };
     }
     const s: Omit<NodeStatus, 'ready'> = {
@@ -181,7 +203,9 @@ function* walk(dir: string): Generator<string> {
  * Acting as primary while the repo names another node. Not while this node's own newer role
  * commit waits for the remote (promote --offline): that is a promote in progress.
  */
-export function splitBrainOf(s: Pick<NodeStatus, 'node' | 'role' | 'primary' | 'roleOverride'>): { node: string; epoch: number } | null {
+export function splitBrainOf(
+  s: Pick<NodeStatus, 'node' | 'role' | 'primary' | 'roleOverride'>,
+): { node: string; epoch: number } | null {
   if (s.role !== 'primary' || !s.primary || s.primary.node === s.node) return null;
   const o = s.roleOverride;
   if (o?.role === 'primary' && o.pushed === false && o.epoch > s.primary.epoch) return null;
@@ -213,10 +237,15 @@ export function formatStatus(s: NodeStatus): string {
     lines.push(`automatic:   ${s.automatic ? 'on' : `off${s.disabledReason ? ` (${s.disabledReason})` : ''}`}`);
     if (s.lastSync) {
       const l = s.lastSync;
-      lines.push(`last sync:   ${l.success ? 'ok' : 'FAILED'} ${l.mode} ${short(l.fromCommit ?? null)} -> ${short(l.toCommit ?? null)} at ${l.time} (${l.durationMs}ms)${l.error ? `: ${l.error}` : ''}`);
+      lines.push(
+        `last sync:   ${l.success ? 'ok' : 'FAILED'} ${l.mode} ${short(l.fromCommit ?? null)} -> ${short(l.toCommit ?? null)} at ${l.time} (${l.durationMs}ms)${l.error ? `: ${l.error}` : ''}`,
+      );
     }
     if (s.quarantined) lines.push(`quarantined: ${short(s.quarantined.commit)} (${s.quarantined.reason})`);
-    if (s.pinned) lines.push(`pinned:      ${short(s.pinned.commit)} by "gitfailover sync --to" since ${s.pinned.time} ("gitfailover sync --enable" un-pins)`);
+    if (s.pinned)
+      lines.push(
+        `pinned:      ${short(s.pinned.commit)} by "gitfailover sync --to" since ${s.pinned.time} ("gitfailover sync --enable" un-pins)`,
+      );
     const d = s.drift;
     const n = d.changed.length + d.missing.length + d.extra.length;
     lines.push(`drift:       ${n === 0 ? 'none' : `${n} file(s) differ from the applied commit`}`);
@@ -226,13 +255,21 @@ export function formatStatus(s: NodeStatus): string {
     for (const p of d.extra) lines.push(`  extra    ${printable(p)}`);
   }
   if (splitBrainOf(s) && s.primary) {
-    lines.push(`SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`);
+    lines.push(
+      `SPLIT BRAIN: this node acts as primary but the repo names ${s.primary.node} (epoch ${s.primary.epoch}); it does not record. Run "gitfailover demote" here.`,
+    );
   }
-  for (const o of s.orphaned) lines.push(`orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`);
+  for (const o of s.orphaned)
+    lines.push(
+      `orphaned:    ${o.branch} (${o.commits} commit(s) not in the remote head, ${short(o.commit)}): kept by demote; merge or drop it by hand`,
+    );
   for (const c of s.conflicts) {
-    lines.push(`conflict:    ${c.time} ${c.files.map((f) => f.path).join(', ')}: live edit kept on ${c.branch} (${short(c.liveCommit)}), ${short(c.incomingCommit)} from the repo applied; merge the branch to keep the edit`);
+    lines.push(
+      `conflict:    ${c.time} ${c.files.map((f) => f.path).join(', ')}: live edit kept on ${c.branch} (${short(c.liveCommit)}), ${short(c.incomingCommit)} from the repo applied; merge the branch to keep the edit`,
+    );
   }
-  if (s.interruptedApply) lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
+  if (s.interruptedApply)
+    lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
   lines.push(`ready:       ${s.ready.ready ? 'yes' : 'no'} (${s.ready.reason})`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

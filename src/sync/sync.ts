@@ -8,7 +8,15 @@ import { runCommand } from '../loaders/commands.js';
 import type { FsOps } from '../loaders/fs-ops.js';
 import type { Loader, LoaderContext } from '../loaders/loader.js';
 import { makeLoader } from '../loaders/make-loader.js';
-import { admitCount, BindingIndex, hostPort, isAdmitted, splitBinding, unmappedBindings, type BindingFact } from '../model/admit.js';
+import {
+  admitCount,
+  BindingIndex,
+  hostPort,
+  isAdmitted,
+  splitBinding,
+  unmappedBindings,
+  type BindingFact,
+} from '../model/admit.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
@@ -24,10 +32,27 @@ import { CheckedBlobs } from './checked-blobs.js';
 import { keepUnrecorded } from './keep-unrecorded.js';
 import { renderOptionsOf, type RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
-import { loadGlobalsManifest, removeDomainManifestsExcept, writeDomainManifest, writeGlobalsManifest } from './manifest-store.js';
+import {
+  loadGlobalsManifest,
+  removeDomainManifestsExcept,
+  writeDomainManifest,
+  writeGlobalsManifest,
+} from './manifest-store.js';
 import { planFull, planIsEmpty, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkLiveShape, checkTargetPath, readTarget, refusal } from './read-target.js';
-import { clearJournal, loadJournal, loadState, sameBindings, saveBindings, saveJournal, saveState, storedBindingsOf, type Journal, type StandbyState, type SyncResult } from './state.js';
+import {
+  clearJournal,
+  loadJournal,
+  loadState,
+  sameBindings,
+  saveBindings,
+  saveJournal,
+  saveState,
+  storedBindingsOf,
+  type Journal,
+  type StandbyState,
+  type SyncResult,
+} from './state.js';
 import type { Progress } from '../util/progress.js';
 
 export interface SyncOptions {
@@ -95,8 +120,10 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
   // own target, which may be the very commit that failed: this sync goes to the newest target and
   // brings whatever the journal says may have changed in line with it. A full apply's journal
   // lists no domains, so only another full sync reaches all it may have changed.
-  const recovering = journal !== undefined;
-  let mode: 'partial' | 'full' = opts.full || !applied || (journal !== undefined && (journal.mode === 'full' || !journal.domains)) ? 'full' : 'partial';
+  const mode: 'partial' | 'full' =
+    opts.full || !applied || (journal !== undefined && (journal.mode === 'full' || !journal.domains))
+      ? 'full'
+      : 'partial';
   const result: SyncResult = {
     success: false,
     mode,
@@ -140,10 +167,18 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     headCommit = head;
     mark('fetch');
     let target: string | undefined;
-    if (journal) opts.log?.(`an interrupted ${journal.mode} sync to ${journal.target.slice(0, 12)} is brought in line with this sync's target`);
+    if (journal)
+      opts.log?.(
+        `an interrupted ${journal.mode} sync to ${journal.target.slice(0, 12)} is brought in line with this sync's target`,
+      );
     if (opts.to) {
       target = await repo.resolve(opts.to);
-      if (!target) throw new GitfailoverError('E_BAD_REV', `--to ${opts.to}: no such commit in ${redact(cfg.repo.remote)} (fetched ${cfg.repo.branch})`, { kind: 'stalling' });
+      if (!target)
+        throw new GitfailoverError(
+          'E_BAD_REV',
+          `--to ${opts.to}: no such commit in ${redact(cfg.repo.remote)} (fetched ${cfg.repo.branch})`,
+          { kind: 'stalling' },
+        );
     } else {
       target = head;
     }
@@ -156,14 +191,23 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const theLoader = makeLoader(cfg, domainsDir, opts.fsOps);
     loader = theLoader;
     discardStaged = () => theLoader.discardStaged?.();
-    const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
+    const loaderCtx: LoaderContext = {
+      node: cfg.node,
+      commit: target,
+      start: Boolean(cfg.sync.startAfterSync || opts.start),
+      log: opts.log,
+    };
     if (!journal && target === applied && mode === 'partial') {
       loader.finish(); // what a clean-up that failed earlier left in staging (best effort)
       result.success = true;
       result.upToDate = true;
       // Recorded only when it changes something: it ends a failed last sync (a remote that is back),
       // and an operator's sync at the head ends a pin or a failure's disable (endOrKeepPin).
-      return finish(Boolean(!opts.dryRun && (state.lastSync?.success === false || (opts.onDemand && (state.pinned || state.disabled)))));
+      return finish(
+        Boolean(
+          !opts.dryRun && (state.lastSync?.success === false || (opts.onDemand && (state.pinned || state.disabled))),
+        ),
+      );
     }
     if (!journal && !opts.onDemand && state.quarantined?.commit === target) {
       result.success = true;
@@ -172,7 +216,12 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       return finish(false);
     }
     // `--to` an older commit of the branch is a pin back in history: the tree diff applies it like any other.
-    if (mode === 'partial' && !opts.primaryApply && !(await repo.isAncestor(applied!, target)) && !(opts.to && (await repo.isAncestor(target, applied!)))) {
+    if (
+      mode === 'partial' &&
+      !opts.primaryApply &&
+      !(await repo.isAncestor(applied!, target)) &&
+      !(opts.to && (await repo.isAncestor(target, applied!)))
+    ) {
       throw opts.to
         ? new GitfailoverError(
             'E_PIN_NOT_IN_HISTORY',
@@ -187,9 +236,24 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     }
     // One rule for partial and full syncs (signatures.ts): every change above the trusted anchor.
     // The primary's apply (incoming.ts) verified the remote's commits with the same rule before building on them.
-    if (cfg.repo.verify && !opts.primaryApply) verifiedAnchor = (await verifyRange(repo, { anchor: state.verifiedCommit, target, verify: cfg.repo.verify, file: cfg.file, stateDir })).anchor;
+    if (cfg.repo.verify && !opts.primaryApply)
+      verifiedAnchor = (
+        await verifyRange(repo, {
+          anchor: state.verifiedCommit,
+          target,
+          verify: cfg.repo.verify,
+          file: cfg.file,
+          stateDir,
+        })
+      ).anchor;
     // A partial sync got here only because applied is an ancestor: no second merge-base process (~15 ms).
-    result.commits = (await repo.log(applied && (mode === 'partial' || (await repo.isAncestor(applied, target))) ? `${applied}..${target}` : target, [], 50)).map((c) => ({
+    result.commits = (
+      await repo.log(
+        applied && (mode === 'partial' || (await repo.isAncestor(applied, target))) ? `${applied}..${target}` : target,
+        [],
+        50,
+      )
+    ).map((c) => ({
       id: c.commit,
       subject: c.subject,
       author: c.author,
@@ -205,12 +269,19 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       const added = diff.filter((d) => d.status === 'A' && isAdmitted(d.path)).length;
       const removed = diff.filter((d) => d.status === 'D' && isAdmitted(d.path)).length;
       if (added > 0 || state.files !== undefined) {
-        const before = state.files ?? (await repo.lsTree(applied!)).filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
+        const before =
+          state.files ?? (await repo.lsTree(applied!)).filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
         filesAfter = before + added - removed;
-        const over = admitCount(filesAfter, { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles });
+        const over = admitCount(filesAfter, {
+          domainsDir,
+          maxFileSize: cfg.repo.maxFileSize,
+          maxFiles: cfg.repo.maxFiles,
+        });
         if (over.length > 0) throw refusal(over[0]!, target);
       }
-      const touched = new Set(diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])));
+      const touched = new Set(
+        diff.map((d) => classifyPath(d.path, domainsDir)).flatMap((c) => (c.kind === 'domain' ? [c.domain] : [])),
+      );
       for (const d of journal?.domains ?? []) touched.add(d);
       for (const d of touched) checkDomainName(d, target, domainsDir);
       // Which touched domains the target still has. A few: pipelined reads from the kept-open
@@ -229,16 +300,27 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         }
       }
       const interruptedGlobals = await Promise.all(
-        (journal?.globals ?? []).map(async (path) => ({ path, inTarget: (await repo.blobs.read(`${target}:${path}`))?.type === 'blob' })),
+        (journal?.globals ?? []).map(async (path) => ({
+          path,
+          inTarget: (await repo.blobs.read(`${target}:${path}`))?.type === 'blob',
+        })),
       );
-      plan = planPartial(diff, domainsDir, (d) => present.has(d), { domains: journal?.domains ?? [], globals: interruptedGlobals });
+      plan = planPartial(diff, domainsDir, (d) => present.has(d), {
+        domains: journal?.domains ?? [],
+        globals: interruptedGlobals,
+      });
     } else {
       fullListing = await repo.lsTree(target);
       filesAfter = fullListing.filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
       const previousGlobals = [
         ...new Set([...Object.keys(loadGlobalsManifest(stateDir)), ...(journal?.globals ?? [])]),
       ].filter((p) => classifyPath(p, domainsDir).kind === 'global');
-      plan = planFull(fullListing.map((e) => e.path), loader.liveDomains(), previousGlobals, domainsDir);
+      plan = planFull(
+        fullListing.map((e) => e.path),
+        loader.liveDomains(),
+        previousGlobals,
+        domainsDir,
+      );
       for (const d of plan.load) checkDomainName(d, target, domainsDir);
     }
     if (plan.writeGlobal.includes(domainsDir)) {
@@ -264,14 +346,30 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     const work = new CheckWork(settings, renderOpts, checked, opts.dryRun ? undefined : loader.stage?.bind(loader));
     let rendered: Rendered;
     try {
-      const files = await readTarget(repo, target, { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' }, { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles, listing: fullListing, onBatch: (b, complete) => work.add(b, complete) });
+      const files = await readTarget(
+        repo,
+        target,
+        { domains: plan.load, globals: plan.writeGlobal, all: mode === 'full' },
+        {
+          domainsDir,
+          maxFileSize: cfg.repo.maxFileSize,
+          maxFiles: cfg.repo.maxFiles,
+          listing: fullListing,
+          onBatch: (b, complete) => work.add(b, complete),
+        },
+      );
       rendered = await work.finish(files, target);
     } finally {
       await work.close();
     }
     if (!opts.dryRun) checked?.save(mode === 'full');
     // Secrets (`x.age`) are opened here, before anything is applied: one this node cannot open refuses the sync.
-    const secretPaths = await openRenderedSecrets(new SecretOpener(cfg, target, renderOpts), rendered, plan, domainsDir);
+    const secretPaths = await openRenderedSecrets(
+      new SecretOpener(cfg, target, renderOpts),
+      rendered,
+      plan,
+      domainsDir,
+    );
     mark('read+check+render');
     checkBindings(rendered.bindings, state, plan, target, domainsDir);
     if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir, rendered.globals);
@@ -282,12 +380,19 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       const u = unmapped[0]!;
       const what = `${domainsDir}/${u.domain}/services.yaml: ${hostPort(u.ip, u.port)} is not in substitution.ips of ${cfg.file}, so the failover would listen on production's address`;
       if (cfg.substitution.strict) {
-        throw new GitfailoverError('E_IP_NOT_SUBSTITUTED', `commit ${target.slice(0, 12)} is refused: ${what}${unmapped.length > 1 ? ` (and ${unmapped.length - 1} more)` : ''}. Nothing was applied; map it under substitution.ips, or list it under substitution.keep if it is shared on purpose`, {
-          kind: 'stalling',
-          location: { file: `${domainsDir}/${u.domain}/services.yaml`, commit: target },
-        });
+        throw new GitfailoverError(
+          'E_IP_NOT_SUBSTITUTED',
+          `commit ${target.slice(0, 12)} is refused: ${what}${unmapped.length > 1 ? ` (and ${unmapped.length - 1} more)` : ''}. Nothing was applied; map it under substitution.ips, or list it under substitution.keep if it is shared on purpose`,
+          {
+            kind: 'stalling',
+            location: { file: `${domainsDir}/${u.domain}/services.yaml`, commit: target },
+          },
+        );
       }
-      for (const x of unmapped) opts.log?.(`warning: ${domainsDir}/${x.domain}/services.yaml: ${hostPort(x.ip, x.port)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`);
+      for (const x of unmapped)
+        opts.log?.(
+          `warning: ${domainsDir}/${x.domain}/services.yaml: ${hostPort(x.ip, x.port)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`,
+        );
       result.unmapped = unmapped;
     }
 
@@ -334,7 +439,16 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       try {
         const l = loader ?? makeLoader(cfg, domainsDir, opts.fsOps);
         l.prepare({ node: cfg.node, commit: applied ?? '', start: false, log: opts.log });
-        await rollback(cfg, l, journal.domains, journal.globals ?? [], applied, repo, domainsDir, renderOptionsOf({ substitution: cfg.substitution, file: cfg.file, domainsDir }));
+        await rollback(
+          cfg,
+          l,
+          journal.domains,
+          journal.globals ?? [],
+          applied,
+          repo,
+          domainsDir,
+          renderOptionsOf({ substitution: cfg.substitution, file: cfg.file, domainsDir }),
+        );
         await l.activate?.({ node: cfg.node, commit: applied ?? '', start: false, log: opts.log }).catch(() => {}); // the server reads what was put back
         l.finish();
         clearJournal(stateDir);
@@ -367,7 +481,9 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.
       const changed =
-        plan.mode === 'full' || plan.delete.some((d) => storedBindingsOf(state, d) !== undefined) || [...rendered.domains.keys()].some((d) => !sameBindings(state, d, rendered.bindings[d]));
+        plan.mode === 'full' ||
+        plan.delete.some((d) => storedBindingsOf(state, d) !== undefined) ||
+        [...rendered.domains.keys()].some((d) => !sameBindings(state, d, rendered.bindings[d]));
       if (changed) {
         const bindings = plan.mode === 'full' ? {} : { ...state.bindings };
         for (const d of plan.delete) delete bindings[d];
@@ -382,7 +498,8 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       for (const d of plan.delete) writeDomainManifest(stateDir, d, undefined);
       for (const [d, dfiles] of rendered.domains) {
         const entries: Record<string, string> = {};
-        for (const [rel, content] of dfiles) entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);
+        for (const [rel, content] of dfiles)
+          entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);
         writeDomainManifest(stateDir, d, entries, { unlessSame: plan.mode === 'full' });
       }
       if (plan.mode === 'full' || plan.removeGlobal.length > 0 || rendered.globals.size > 0) {
@@ -415,7 +532,12 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
         // Only the repo's content disables automatic sync: a remote that is down or a busy lock is
         // retried (with backoff by the daemon) and must not need an operator once it is back.
         if (result.errorClass === 'content' && cfg.sync.disableOnFailure && cfg.sync.automatic && !state.disabled) {
-          state.disabled = { reason: result.error ?? 'sync failed', time: new Date().toISOString(), commit: result.toCommit, cause: 'failure' };
+          state.disabled = {
+            reason: result.error ?? 'sync failed',
+            time: new Date().toISOString(),
+            commit: result.toCommit,
+            cause: 'failure',
+          };
           extraEvents.push('sync.disabled');
         }
       }
@@ -434,7 +556,12 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     if (opts.to && result.toCommit !== headCommit) {
       state.pinned = { commit: result.toCommit, time: new Date().toISOString() };
       if (state.disabled?.cause !== 'operator') {
-        state.disabled = { reason: `pinned to ${result.toCommit.slice(0, 12)} by "gitfailover sync --to" ("gitfailover sync --enable" un-pins)`, time: new Date().toISOString(), commit: result.toCommit, cause: 'pin' };
+        state.disabled = {
+          reason: `pinned to ${result.toCommit.slice(0, 12)} by "gitfailover sync --to" ("gitfailover sync --enable" un-pins)`,
+          time: new Date().toISOString(),
+          commit: result.toCommit,
+          cause: 'pin',
+        };
       }
       result.pinned = true;
       return;
@@ -448,7 +575,13 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
  * Two services of the standby may not bind one ip:port: checked against the domains left as they
  * are (the applied bindings in `state`, read from their file on first use; not by a full sync).
  */
-function checkBindings(fresh: Record<string, string[]>, state: StandbyState, plan: SyncPlan, commit: string, domainsDir: string): void {
+function checkBindings(
+  fresh: Record<string, string[]>,
+  state: StandbyState,
+  plan: SyncPlan,
+  commit: string,
+  domainsDir: string,
+): void {
   // admit.ts's rule: one ip:port per service, and a wildcard overlaps its family on that port.
   const index = new BindingIndex();
   const replaced = new Set([...plan.load, ...plan.delete]);
@@ -459,7 +592,8 @@ function checkBindings(fresh: Record<string, string[]>, state: StandbyState, pla
     // it bound before (a user change, the common case) the result binds what the applied state
     // does and cannot conflict: no map of every domain's bindings (30,000 at 10,000 domains).
     if (plan.load.every((d) => sameBindings(state, d, fresh[d]))) return;
-    for (const [d, list] of Object.entries(state.bindings)) if (!replaced.has(d)) for (const b of list) index.add(factOf(b, d));
+    for (const [d, list] of Object.entries(state.bindings))
+      if (!replaced.has(d)) for (const b of list) index.add(factOf(b, d));
   }
   for (const [d, list] of Object.entries(fresh)) {
     for (const b of list) {
@@ -495,7 +629,12 @@ async function applyPlan(
   renderOpts: RenderOptions,
   interrupted: Journal | undefined,
 ): Promise<void> {
-  const loaderCtx: LoaderContext = { node: cfg.node, commit: target, start: Boolean(cfg.sync.startAfterSync || opts.start), log: opts.log };
+  const loaderCtx: LoaderContext = {
+    node: cfg.node,
+    commit: target,
+    start: Boolean(cfg.sync.startAfterSync || opts.start),
+    log: opts.log,
+  };
   loader.prepare(loaderCtx);
   const ctx = (action: 'load' | 'start' | 'delete' | 'reload' | 'check', domain?: string) => ({
     action,
@@ -533,11 +672,20 @@ async function applyPlan(
         try {
           await runCommand(cfg.commands.check, ctx('check', d));
         } catch (err) {
-          state.quarantined = { commit: target, reason: errorMessage(err), domains: [d], time: new Date().toISOString() };
-          throw new GitfailoverError('E_CHECK_FAILED', `health check of domain ${d} failed at commit ${target.slice(0, 12)}; the domain was put back as the last good commit had it and the commit is quarantined: ${errorMessage(err)}`, {
-            kind: 'stalling',
-            location: { commit: target, file: `${domainsDir}/${d}` },
-          });
+          state.quarantined = {
+            commit: target,
+            reason: errorMessage(err),
+            domains: [d],
+            time: new Date().toISOString(),
+          };
+          throw new GitfailoverError(
+            'E_CHECK_FAILED',
+            `health check of domain ${d} failed at commit ${target.slice(0, 12)}; the domain was put back as the last good commit had it and the commit is quarantined: ${errorMessage(err)}`,
+            {
+              kind: 'stalling',
+              location: { commit: target, file: `${domainsDir}/${d}` },
+            },
+          );
         }
       }
     }
@@ -561,7 +709,8 @@ async function applyPlan(
     loader.finish(); // nothing of this apply left in staging
     // A full apply interrupted earlier may have changed domains no journal names: keep its journal
     // so that the next sync is full again.
-    if (interrupted && (interrupted.mode === 'full' || !interrupted.domains)) saveJournal(cfg.repo.stateDir, interrupted);
+    if (interrupted && (interrupted.mode === 'full' || !interrupted.domains))
+      saveJournal(cfg.repo.stateDir, interrupted);
     else clearJournal(cfg.repo.stateDir);
     throw applyError(err, target, state.appliedCommit);
   }
@@ -588,7 +737,9 @@ function fsErrorSentence(err: unknown, target: string | undefined, liveTouched: 
 /** A raw file-system error of the apply as a sentence naming the commit, the file and the outcome. */
 function applyError(err: unknown, target: string, applied: string | undefined): unknown {
   if (err instanceof GitfailoverError) return err;
-  const back = applied ? `the live dir was put back as commit ${applied.slice(0, 12)} had it` : 'what it had written was removed';
+  const back = applied
+    ? `the live dir was put back as commit ${applied.slice(0, 12)} had it`
+    : 'what it had written was removed';
   return new GitfailoverError(
     'E_APPLY',
     `applying commit ${target.slice(0, 12)} failed: ${errnoText(err)}; ${back}. Fix the cause (a file where the repo has a folder, a full disk, permissions), then sync again`,
@@ -643,7 +794,12 @@ async function rollback(
     for (const d of domains) steps.push(() => loader.deleteDomain(d));
   } else {
     // A secret is `x.age` in the commit and `x` in the live dir: read either, open what is sealed.
-    const files = await readTarget(repo, applied, { domains, globals: [...globals, ...globals.map((p) => `${p}.age`)] }, { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER });
+    const files = await readTarget(
+      repo,
+      applied,
+      { domains, globals: [...globals, ...globals.map((p) => `${p}.age`)] },
+      { domainsDir, maxFileSize: Number.MAX_SAFE_INTEGER },
+    );
     const opener = new SecretOpener(cfg, applied, renderOpts);
     for (const list of [files.globals, ...files.domains.values()]) await openTargetSecrets(opener, list);
     const previous = new Map(files.globals.map((f) => [f.path, f]));
@@ -651,7 +807,9 @@ async function rollback(
     // that folder can be put back.
     for (const p of [...globals].sort((a, b) => Number(previous.has(a)) - Number(previous.has(b)))) {
       const f = previous.get(p);
-      steps.push(f ? () => loader.writeGlobal(p, renderFile(f.path, f.content, renderOpts)) : () => loader.removeGlobal(p));
+      steps.push(
+        f ? () => loader.writeGlobal(p, renderFile(f.path, f.content, renderOpts)) : () => loader.removeGlobal(p),
+      );
     }
     for (const d of domains) {
       const dfiles = files.domains.get(d) ?? [];
@@ -660,11 +818,20 @@ async function rollback(
         continue;
       }
       const prefix = `${domainsDir}/${d}/`;
-      const rendered = new Map(dfiles.map((f) => [f.path.slice(prefix.length), renderFile(f.path, f.content, renderOpts)]));
+      const rendered = new Map(
+        dfiles.map((f) => [f.path.slice(prefix.length), renderFile(f.path, f.content, renderOpts)]),
+      );
       steps.push(async () => {
         loader.writeDomain(d, rendered);
         if (cfg.commands.load) {
-          await runCommand(cfg.commands.load, { action: 'load', node: cfg.node, commit: applied, domain: d, dir: loader.domainDir(d), timeoutMs: cfg.commands.timeout }).catch(() => {});
+          await runCommand(cfg.commands.load, {
+            action: 'load',
+            node: cfg.node,
+            commit: applied,
+            domain: d,
+            dir: loader.domainDir(d),
+            timeoutMs: cfg.commands.timeout,
+          }).catch(() => {});
         }
       });
     }
@@ -686,23 +853,42 @@ async function rollback(
   if (pending.length > 0) throw lastError;
 }
 
-function dryRunPatches(liveDir: string, rendered: Rendered, plan: SyncPlan, loader: Loader, domainsDir: string, secrets: ReadonlySet<string>): string[] {
+function dryRunPatches(
+  liveDir: string,
+  rendered: Rendered,
+  plan: SyncPlan,
+  loader: Loader,
+  domainsDir: string,
+  secrets: ReadonlySet<string>,
+): string[] {
   const patches: string[] = [];
   const patch = (path: string, next: Buffer | undefined) => {
     const file = join(liveDir, path);
     if (secrets.has(path)) {
       const old = existsSync(file) ? readFileSync(file) : undefined;
-      if (!next || !old || !old.equals(next)) patches.push(`${path}: ${next ? (old ? SECRET_CHANGED : '<secret added>') : '<secret removed>'}\n`);
+      if (!next || !old?.equals(next))
+        patches.push(`${path}: ${next ? (old ? SECRET_CHANGED : '<secret added>') : '<secret removed>'}\n`);
       return;
     }
     const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const after = next?.toString('utf8') ?? '';
-    if (before !== after) patches.push(maskSecretFields(createTwoFilesPatch(existsSync(file) ? `a/${path}` : '/dev/null', next ? `b/${path}` : '/dev/null', before, after)));
+    if (before !== after)
+      patches.push(
+        maskSecretFields(
+          createTwoFilesPatch(
+            existsSync(file) ? `a/${path}` : '/dev/null',
+            next ? `b/${path}` : '/dev/null',
+            before,
+            after,
+          ),
+        ),
+      );
   };
   for (const [d, files] of rendered.domains) {
     for (const [rel, content] of files) patch(`${domainsDir}/${d}/${rel}`, content);
     // A file the reload drops (a removed user) shows as a removal, not as nothing.
-    for (const rel of filesUnder(join(liveDir, domainsDir, d))) if (!files.has(rel)) patch(`${domainsDir}/${d}/${rel}`, undefined);
+    for (const rel of filesUnder(join(liveDir, domainsDir, d)))
+      if (!files.has(rel)) patch(`${domainsDir}/${d}/${rel}`, undefined);
   }
   for (const [p, content] of rendered.globals) patch(p, content);
   for (const d of plan.delete) patches.push(`domain ${d} would be deleted (${loader.domainDir(d)})\n`);

@@ -83,7 +83,8 @@ function tokenize(text: string): Token[] {
       i = j + 1;
     } else if (/[0-9]/.test(ch) || (ch === '-' && /[0-9]/.test(text[i + 1] ?? ''))) {
       const m = /^-?\d+(\.\d+)?/.exec(text.slice(i))!;
-      if (/[A-Za-z_]/.test(text[i + m[0].length] ?? '')) throw conditionError(text, col, `malformed number "${text.slice(i).split(/[\s()]/)[0]}"`);
+      if (/[A-Za-z_]/.test(text[i + m[0].length] ?? ''))
+        throw conditionError(text, col, `malformed number "${text.slice(i).split(/[\s()]/)[0]}"`);
       tokens.push({ kind: 'number', value: Number(m[0]), col });
       i += m[0].length;
     } else if (/[A-Za-z_]/.test(ch)) {
@@ -115,7 +116,8 @@ function tokenize(text: string): Token[] {
 
 /** Parse a condition; a GitfailoverError with code E_CONDITION and the 1-based column otherwise. */
 export function parseCondition(text: string): Condition {
-  if (text.length > MAX_LENGTH) throw conditionError(text.slice(0, 40) + '…', 1, `longer than ${MAX_LENGTH} characters`);
+  if (text.length > MAX_LENGTH)
+    throw conditionError(`${text.slice(0, 40)}…`, 1, `longer than ${MAX_LENGTH} characters`);
   if (text.trim() === '') throw conditionError(text, 1, 'empty condition');
   const tokens = tokenize(text);
   let pos = 0;
@@ -229,27 +231,27 @@ export function parseCondition(text: string): Condition {
 
 /** Evaluate a parsed condition against an event's variables. Never throws. */
 export function evaluate(ast: Condition, vars: Variables): boolean {
-  return truthy(valueOf(ast, vars));
+  return truthy(valueOfAst(ast, vars));
 }
 
-function valueOf(ast: Condition, vars: Variables): Value {
+function valueOfAst(ast: Condition, vars: Variables): Value {
   switch (ast.type) {
     case 'literal':
       return ast.value;
     case 'list':
       return ast.items;
     case 'var':
-      return Object.prototype.hasOwnProperty.call(vars, ast.name) ? vars[ast.name]! : null;
+      return Object.hasOwn(vars, ast.name) ? vars[ast.name]! : null;
     case 'not':
-      return !truthy(valueOf(ast.operand, vars));
+      return !truthy(valueOfAst(ast.operand, vars));
     case 'and':
-      return truthy(valueOf(ast.left, vars)) && truthy(valueOf(ast.right, vars));
+      return truthy(valueOfAst(ast.left, vars)) && truthy(valueOfAst(ast.right, vars));
     case 'or':
-      return truthy(valueOf(ast.left, vars)) || truthy(valueOf(ast.right, vars));
+      return truthy(valueOfAst(ast.left, vars)) || truthy(valueOfAst(ast.right, vars));
     case 'compare':
-      return compareValues(ast.op, valueOf(ast.left, vars), valueOf(ast.right, vars));
+      return compareValues(ast.op, valueOfAst(ast.left, vars), valueOfAst(ast.right, vars));
     case 'in': {
-      const found = contains(valueOf(ast.right, vars), valueOf(ast.left, vars));
+      const found = contains(valueOfAst(ast.right, vars), valueOfAst(ast.left, vars));
       return ast.negated ? !found : found;
     }
   }

@@ -110,7 +110,10 @@ export class TriggerDispatcher {
 
   /** Replace the node file's triggers (a reloaded node file); deliveries already running finish on their own. */
   setNodeTriggers(triggers: readonly Trigger[]): void {
-    this.entries = [...triggers.map((t, i) => this.entry(t, t.name ?? `triggers[${i}]`)), ...this.entries.filter((e) => e.domain !== undefined)];
+    this.entries = [
+      ...triggers.map((t, i) => this.entry(t, t.name ?? `triggers[${i}]`)),
+      ...this.entries.filter((e) => e.domain !== undefined),
+    ];
   }
 
   /** Replace the per-domain triggers (after a sync applied a new triggers.yaml); statistics of unchanged ids are kept. */
@@ -137,7 +140,18 @@ export class TriggerDispatcher {
       domain,
       // the schema has checked it parses; parsing once here keeps fire() cheap
       condition: trigger.if !== undefined ? parseCondition(trigger.if) : undefined,
-      stats: { id, on: trigger.on, domain, matched: 0, succeeded: 0, failed: 0, dropped: 0, running: false, pending: false, actions: [] },
+      stats: {
+        id,
+        on: trigger.on,
+        domain,
+        matched: 0,
+        succeeded: 0,
+        failed: 0,
+        dropped: 0,
+        running: false,
+        pending: false,
+        actions: [],
+      },
     };
   }
 
@@ -198,7 +212,9 @@ export class TriggerDispatcher {
   private async deliver(e: Entry, event: TriggerEvent): Promise<void> {
     const kinds = triggerActions(e.trigger).filter((kind) => {
       if (kind === 'exec' && e.domain !== undefined && !this.options.allowDomainExec) {
-        this.logger.warn(`trigger ${e.id}: exec actions from a domain's triggers.yaml are not allowed on this node; skipped`);
+        this.logger.warn(
+          `trigger ${e.id}: exec actions from a domain's triggers.yaml are not allowed on this node; skipped`,
+        );
         return false;
       }
       if (kind === 'webhook' && e.domain !== undefined) {
@@ -283,10 +299,7 @@ export class TriggerDispatcher {
         return false;
       }
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all(this.inflight),
-        new Promise((r) => (timer = setTimeout(r, left))),
-      ]);
+      await Promise.race([Promise.all(this.inflight), new Promise((r) => (timer = setTimeout(r, left)))]);
       clearTimeout(timer);
     }
     return true;
@@ -301,7 +314,10 @@ const FORBIDDEN_HEADER = /^(authorization|proxy-authorization|cookie|host|metada
  * or undefined: its host must be in the node file's domainTriggers.allowHosts, it may carry no
  * credentials in its URL, and its headers may not set credentials or metadata headers.
  */
-export function domainWebhookRefusal(action: { url: string; headers?: Record<string, string> }, allowHosts: readonly string[]): string | undefined {
+export function domainWebhookRefusal(
+  action: { url: string; headers?: Record<string, string> },
+  allowHosts: readonly string[],
+): string | undefined {
   let u: URL;
   try {
     u = new URL(action.url);
@@ -312,12 +328,19 @@ export function domainWebhookRefusal(action: { url: string; headers?: Record<str
   const port = u.port || (u.protocol === 'https:' ? '443' : '80');
   const allowed = allowHosts.some((h) => {
     const a = h.toLowerCase();
-    return a === host || a === `${host}:${port}` || (host.startsWith('[') && (a === host.slice(1, -1) || a === `${host}:${port}`));
+    return (
+      a === host ||
+      a === `${host}:${port}` ||
+      (host.startsWith('[') && (a === host.slice(1, -1) || a === `${host}:${port}`))
+    );
   });
-  if (!allowed) return `host ${u.host} is not in domainTriggers.allowHosts of the node file (empty by default: a domain's triggers.yaml may send webhooks nowhere); add it there to allow it`;
-  if (u.username || u.password) return 'its url carries credentials, which a triggers.yaml in the repo may not; use a webhook secret';
+  if (!allowed)
+    return `host ${u.host} is not in domainTriggers.allowHosts of the node file (empty by default: a domain's triggers.yaml may send webhooks nowhere); add it there to allow it`;
+  if (u.username || u.password)
+    return 'its url carries credentials, which a triggers.yaml in the repo may not; use a webhook secret';
   const bad = Object.keys(action.headers ?? {}).filter((k) => FORBIDDEN_HEADER.test(k));
-  if (bad.length > 0) return `it sets the header${bad.length > 1 ? 's' : ''} ${bad.join(', ')}, which a triggers.yaml in the repo may not (Authorization, Cookie, Host, Metadata-*)`;
+  if (bad.length > 0)
+    return `it sets the header${bad.length > 1 ? 's' : ''} ${bad.join(', ')}, which a triggers.yaml in the repo may not (Authorization, Cookie, Host, Metadata-*)`;
   return undefined;
 }
 

@@ -9,7 +9,10 @@ import { loadTriggersFile, type Trigger } from './schema.js';
  * (`domains` for `domains/*`). A file that does not parse is returned in `errors` (with
  * file:line) and its domain gets no triggers: one bad domain file must not silence the others.
  */
-export function loadDomainTriggers(root: string, domainsDir = 'domains'): { triggers: Record<string, Trigger[]>; errors: ConfigError[] } {
+export function loadDomainTriggers(
+  root: string,
+  domainsDir = 'domains',
+): { triggers: Record<string, Trigger[]>; errors: ConfigError[] } {
   const triggers: Record<string, Trigger[]> = {};
   const errors: ConfigError[] = [];
   const base = join(root, domainsDir);

@@ -180,8 +180,20 @@ const COMMIT_LIST = ['commits', 'commitCount', 'commitSubjects', 'commitAuthors'
 export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   sync: [
     ...COMMON,
-    'success', 'mode', 'fromCommit', 'toCommit', 'shortCommit', ...COMMIT_LIST, 'domains', 'domainsText',
-    'error', 'errorFile', 'errorCommit', 'errorCode', 'transient', 'durationMs',
+    'success',
+    'mode',
+    'fromCommit',
+    'toCommit',
+    'shortCommit',
+    ...COMMIT_LIST,
+    'domains',
+    'domainsText',
+    'error',
+    'errorFile',
+    'errorCommit',
+    'errorCode',
+    'transient',
+    'durationMs',
   ],
   'sync.disabled': [...COMMON, 'reason', 'error', 'errorFile', 'errorCommit', 'appliedCommit'],
   'sync.recovered': [...COMMON, 'failures', 'failingSince', 'toCommit', 'shortCommit', 'domains', 'domainsText'],
@@ -275,7 +287,12 @@ function short(id: string | null | undefined): string {
  * A plausible event of each kind, for `gitfailover triggers test` and for tests; `overrides`
  * replaces fields (the caller has typed them already).
  */
-export function sampleEvent(name: EventName, node: string, overrides: Record<string, unknown> = {}, now = new Date()): TriggerEvent {
+export function sampleEvent(
+  name: EventName,
+  node: string,
+  overrides: Record<string, unknown> = {},
+  now = new Date(),
+): TriggerEvent {
   const time = now.toISOString();
   const head = '0000000000000000000000000000000000000000';
   const base = { node, time };
@@ -283,9 +300,15 @@ export function sampleEvent(name: EventName, node: string, overrides: Record<str
   switch (name) {
     case 'sync':
       event = {
-        ...base, event: 'sync', success: true, mode: 'partial', fromCommit: head, toCommit: head,
+        ...base,
+        event: 'sync',
+        success: true,
+        mode: 'partial',
+        fromCommit: head,
+        toCommit: head,
         commits: [{ id: head, subject: 'test event from gitfailover triggers test', author: 'gitfailover' }],
-        domains: ['example'], durationMs: 0,
+        domains: ['example'],
+        durationMs: 0,
       };
       break;
     case 'sync.disabled':
@@ -298,16 +321,38 @@ export function sampleEvent(name: EventName, node: string, overrides: Record<str
       event = { ...base, event: 'push.failed', unpushed: 1, error: 'test error' };
       break;
     case 'record.conflict':
-      event = { ...base, event: 'record.conflict', files: ['domains/example/users/alice.yaml'], branch: 'gitfailover/conflict/test-20240101T000000Z', liveCommit: '0'.repeat(40), incomingCommit: '1'.repeat(40), incomingAuthor: 'Test', text: 'test conflict' };
+      event = {
+        ...base,
+        event: 'record.conflict',
+        files: ['domains/example/users/alice.yaml'],
+        branch: 'gitfailover/conflict/test-20240101T000000Z',
+        liveCommit: '0'.repeat(40),
+        incomingCommit: '1'.repeat(40),
+        incomingAuthor: 'Test',
+        text: 'test conflict',
+      };
       break;
     case 'record.failed':
-      event = { ...base, event: 'record.failed', error: 'test error', errorFile: 'domains/example/shadow.conf', problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'], problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]' };
+      event = {
+        ...base,
+        event: 'record.failed',
+        error: 'test error',
+        errorFile: 'domains/example/shadow.conf',
+        problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'],
+        problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]',
+      };
       break;
     case 'substitution.unmapped':
       event = { ...base, event: 'substitution.unmapped', domain: 'example', ip: '10.0.0.6', port: 22, toCommit: head };
       break;
     case 'drift':
-      event = { ...base, event: 'drift', files: ['domains/example/domain.yaml'], domains: ['example'], appliedCommit: head };
+      event = {
+        ...base,
+        event: 'drift',
+        files: ['domains/example/domain.yaml'],
+        domains: ['example'],
+        appliedCommit: head,
+      };
       break;
     case 'lag':
       event = { ...base, event: 'lag', behindSeconds: 600, reason: 'behind', appliedCommit: head, targetCommit: head };

@@ -86,7 +86,9 @@ export const triggerSchema = z
     webhook: webhookActionSchema.optional(),
     exec: execActionSchema.optional(),
     retries: z.number().int().min(0).max(20).default(3).describe('further attempts after a failed one'),
-    backoff: durationBetween(0, HOUR, 'retry at once').default(1000).describe('delay before the first retry; doubled each time'),
+    backoff: durationBetween(0, HOUR, 'retry at once')
+      .default(1000)
+      .describe('delay before the first retry; doubled each time'),
     backoffMax: durationBetween(0, DAY, 'retry at once').default(300_000),
     timeout: durationBetween(100, DAY).default(30_000).describe("each attempt's limit, unless the action sets its own"),
   })
@@ -117,7 +119,11 @@ export function triggerActions(t: Trigger): ActionKind[] {
  * (the list's path in that document) make errors name file:line; without them errors name the
  * field path only.
  */
-export function parseTriggers(value: unknown, src?: YamlSource, basePath: (string | number)[] = ['triggers']): Trigger[] {
+export function parseTriggers(
+  value: unknown,
+  src?: YamlSource,
+  basePath: (string | number)[] = ['triggers'],
+): Trigger[] {
   const parsed = triggersSchema.safeParse(value ?? []);
   if (!parsed.success) throw triggerSchemaError(parsed.error.issues, src, basePath);
   return parsed.data;
@@ -145,13 +151,23 @@ export function parseTriggersFile(file: string, text: string): Trigger[] {
   return parsed.data.triggers;
 }
 
-function triggerSchemaError(issues: z.core.$ZodIssue[], src: YamlSource | undefined, basePath: (string | number)[]): ConfigError {
+function triggerSchemaError(
+  issues: z.core.$ZodIssue[],
+  src: YamlSource | undefined,
+  basePath: (string | number)[],
+): ConfigError {
   const problems = issues.map((issue) => {
     const path = [...basePath, ...issue.path.filter((p): p is string | number => typeof p !== 'symbol')];
     const field = formatPath(path) || '(top level)';
     const pos = src ? positionOf(src, path) : undefined;
     const where = src && pos ? `${src.file}:${pos.line}:${pos.col}: ` : '';
-    return { file: src?.file, line: pos?.line, col: pos?.col, field, text: `${where}${field}: ${describeIssue(issue)}` };
+    return {
+      file: src?.file,
+      line: pos?.line,
+      col: pos?.col,
+      field,
+      text: `${where}${field}: ${describeIssue(issue)}`,
+    };
   });
   const first = problems[0]!;
   return new ConfigError(
@@ -163,7 +179,8 @@ function triggerSchemaError(issues: z.core.$ZodIssue[], src: YamlSource | undefi
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return `is required (${issue.expected})`;
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
+    return `is required (${issue.expected})`;
   return issue.message;
 }
 

@@ -21,7 +21,7 @@ export function fillTemplate(template: string, vars: Variables): string {
   for (const line of template.split('\n')) {
     let drop = false;
     const filled = line.replace(PLACEHOLDER, (_m, name: string, optional: string | undefined) => {
-      const has = Object.prototype.hasOwnProperty.call(vars, name);
+      const has = Object.hasOwn(vars, name);
       const text = has ? valueText(vars[name]!) : '';
       if (optional && (!has || vars[name] === null || text === '')) drop = true;
       return text;
@@ -63,7 +63,9 @@ export function loadEmailTemplate(name: string): EmailTemplate {
 export function templateVariables(event: TriggerEvent): Variables {
   const vars = flattenVariables(event);
   const details = Object.entries(vars)
-    .filter(([k]) => !['event', 'node', 'time', 'commitsText', 'domainsText', 'commitSubjects', 'commitAuthors'].includes(k))
+    .filter(
+      ([k]) => !['event', 'node', 'time', 'commitsText', 'domainsText', 'commitSubjects', 'commitAuthors'].includes(k),
+    )
     .map(([k, v]) => `  ${k}: ${valueText(v)}`)
     .join('\n');
   return { ...vars, details };
@@ -72,7 +74,10 @@ export function templateVariables(event: TriggerEvent): Variables {
 /** Subject and body of the e-mail for an event; the action's own templates win. */
 export function renderEmail(event: TriggerEvent, custom: { subject?: string; body?: string } = {}): EmailTemplate {
   const vars = templateVariables(event);
-  const def = custom.subject !== undefined && custom.body !== undefined ? undefined : loadEmailTemplate(defaultTemplateName(event));
+  const def =
+    custom.subject !== undefined && custom.body !== undefined
+      ? undefined
+      : loadEmailTemplate(defaultTemplateName(event));
   const subject = fillTemplate(custom.subject ?? def!.subject, vars)
     .replace(/[\r\n]+/g, ' ') // a header line: an error text with newlines must not inject headers
     .slice(0, 300);

@@ -2,7 +2,11 @@ import { closeSync, fsyncSync, openSync, renameSync, writeFileSync, writeSync } 
 import { dirname, basename, join } from 'node:path';
 
 /** Write beside the target, fsync, rename over it: a reader sees the old file or the new one, never half. */
-export function writeFileAtomic(path: string, data: string | Buffer, opts: { fsync?: boolean; mode?: number } = {}): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Buffer,
+  opts: { fsync?: boolean; mode?: number } = {},
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   if (opts.fsync) {
     const fd = openSync(tmp, 'w', opts.mode ?? 0o644);
@@ -19,5 +23,5 @@ export function writeFileAtomic(path: string, data: string | Buffer, opts: { fsy
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', { fsync: true });
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, { fsync: true });
 }

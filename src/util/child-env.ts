@@ -18,9 +18,14 @@ export function registerSecretVariable(name: string): void {
   secretNames.add(name);
 }
 
-const GIT_KEEP = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TMPDIR|XDG_CONFIG_HOME|SSH_AUTH_SOCK|GNUPGHOME|(HTTPS?|ALL|NO)_PROXY|(https?|all|no)_proxy|SSL_CERT_(FILE|DIR)|CURL_CA_BUNDLE|GIT_.*|SSH_.*|LC_.*)$/;
+const GIT_KEEP =
+  /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|TZ|TMPDIR|XDG_CONFIG_HOME|SSH_AUTH_SOCK|GNUPGHOME|(HTTPS?|ALL|NO)_PROXY|(https?|all|no)_proxy|SSL_CERT_(FILE|DIR)|CURL_CA_BUNDLE|GIT_.*|SSH_.*|LC_.*)$/;
 
-export function childEnv(kind: ChildKind, extra: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function childEnv(
+  kind: ChildKind,
+  extra: NodeJS.ProcessEnv = {},
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(base)) {
     if (v === undefined || k.startsWith('GITFAILOVER_') || secretNames.has(k)) continue;

@@ -15,7 +15,10 @@ let cached: { name: string; version: string } | undefined;
 
 export function packageInfo(): { name: string; version: string } {
   if (!cached) {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      name: string;
+      version: string;
+    };
     cached = { name: pkg.name, version: pkg.version };
   }
   return cached;

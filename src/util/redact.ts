@@ -75,7 +75,9 @@ export function isSecretName(name: string): boolean {
  * page or in a dry run says that the field changed, never to what.
  */
 export function maskSecretFields(text: string): string {
-  return text.replace(/^([-+ ]?[ \t]*(?:- )?["']?)([A-Za-z_][A-Za-z0-9_.-]*)(["']?[ \t]*[:=][ \t]*)(\S.*)$/gm, (line, lead: string, key: string, sep: string, value: string) =>
-    isSecretName(key) && !/^[|>&*]?\s*$/.test(value) ? `${lead}${key}${sep}***` : line,
+  return text.replace(
+    /^([-+ ]?[ \t]*(?:- )?["']?)([A-Za-z_][A-Za-z0-9_.-]*)(["']?[ \t]*[:=][ \t]*)(\S.*)$/gm,
+    (line, lead: string, key: string, sep: string, value: string) =>
+      isSecretName(key) && !/^[|>&*]?\s*$/.test(value) ? `${lead}${key}${sep}***` : line,
   );
 }

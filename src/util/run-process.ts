@@ -22,11 +22,23 @@ export interface ProcessOutcome {
 
 export function runProcess(
   argv: readonly string[],
-  opts: { kind: ChildKind; env?: NodeJS.ProcessEnv; timeoutMs: number; graceMs?: number; signal?: AbortSignal; tailBytes?: number },
+  opts: {
+    kind: ChildKind;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs: number;
+    graceMs?: number;
+    signal?: AbortSignal;
+    tailBytes?: number;
+  },
 ): Promise<ProcessOutcome> {
   const tail = opts.tailBytes ?? 8192;
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: childEnv(opts.kind, opts.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true, shell: false });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: childEnv(opts.kind, opts.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      shell: false,
+    });
     let stdout = '';
     let stderr = '';
     let killedFor: string | undefined;

@@ -48,7 +48,11 @@ function firstLine(s: string): string {
 }
 
 /** Line and column (1-based) of the node at `path`, or of its nearest existing ancestor. */
-export function positionOf(src: YamlSource, path: readonly (string | number)[], opts: { key?: boolean } = {}): { line: number; col: number } {
+export function positionOf(
+  src: YamlSource,
+  path: readonly (string | number)[],
+  opts: { key?: boolean } = {},
+): { line: number; col: number } {
   for (let n = path.length; n >= 0; n--) {
     const node = nodeAt(src.doc, path.slice(0, n), opts.key === true && n === path.length);
     if (node?.range) {

@@ -5,7 +5,13 @@ import { join, relative, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ProftpdLoader, type ProftpdSettings } from '../../src/loaders/proftpd/proftpd-loader.js';
-import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
+import {
+  cryptPassword,
+  startProftpd,
+  throwawayKeys,
+  writeMainConfig,
+  type ProftpdInstanceFiles,
+} from '../../src/loaders/proftpd/instance.js';
 import { cli, git, initRemote, makePair, removeDir, startCli, writeFile, type Pair } from '../helpers/fixture.js';
 import { requireSystem } from '../helpers/system.js';
 
@@ -26,7 +32,9 @@ const curlProtocols = (() => {
 // Beyond the packages: root (not a package, so its own line) and a curl built with all three protocols.
 const missing = [
   process.getuid?.() === 0 ? undefined : 'root (ProFTPD switches to each session user)',
-  !system.ok || ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p)) ? undefined : 'curl with ftp, ftps and sftp',
+  !system.ok || ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p))
+    ? undefined
+    : 'curl with ftp, ftps and sftp',
 ].filter((m): m is string => m !== undefined);
 if (missing.length > 0) console.warn(`\n*** SKIPPED test/e2e/proftpd.test.ts: needs ${missing.join(', ')} ***\n`);
 
@@ -40,7 +48,13 @@ const PORT = { ftp: BASE, sftp: BASE + 1, ftps: BASE + 2, ftpMoved: BASE + 3, sf
 type Proto = 'ftp' | 'ftps' | 'sftp';
 
 /** curl logs in and lists the home folder: exit 0 on success, 67 when the login is refused, 7 when nothing listens. */
-function login(proto: Proto, ip: string, port: number, user: string, password: string): Promise<{ code: number; stderr: string }> {
+function login(
+  proto: Proto,
+  ip: string,
+  port: number,
+  user: string,
+  password: string,
+): Promise<{ code: number; stderr: string }> {
   const args = ['-sS', '--max-time', '8', '-u', `${user}:${password}`];
   if (proto === 'ftps') args.push('--ssl-reqd', '--insecure'); // explicit FTPS (AUTH TLS), throwaway self-signed cert
   if (proto === 'sftp') args.push('--insecure'); // throwaway host key, no known_hosts
@@ -48,7 +62,11 @@ function login(proto: Proto, ip: string, port: number, user: string, password: s
   args.push(`${scheme}://${ip}:${port}/`);
   return new Promise((resolve) => {
     execFile('curl', args, (err, _stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+      const code = err
+        ? typeof (err as NodeJS.ErrnoException).code === 'number'
+          ? Number((err as NodeJS.ErrnoException).code)
+          : 1
+        : 0;
       resolve({ code, stderr });
     });
   });
@@ -100,12 +118,26 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
   });
   const domainDir = () => join(fx.pair.prodLive, 'domains', 'acme');
   const writeUser = (name: string) =>
-    writeFile(join(domainDir(), 'users', `${name}.yaml`), stringify({ name, passwordHash: fx.hashes[name], home: join(fx.pair.dir, 'homes', name), permissions: ['read', 'write', 'list'] }));
+    writeFile(
+      join(domainDir(), 'users', `${name}.yaml`),
+      stringify({
+        name,
+        passwordHash: fx.hashes[name],
+        home: join(fx.pair.dir, 'homes', name),
+        permissions: ['read', 'write', 'list'],
+      }),
+    );
   const lastSync = () => {
     const p = join(fx.pair.dir, 'fail-state', 'state.json');
-    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { appliedCommit?: string; lastSync?: { success: boolean; error?: string; errorCode?: string; time: string; toCommit?: string } }) : {};
+    return existsSync(p)
+      ? (JSON.parse(readFileSync(p, 'utf8')) as {
+          appliedCommit?: string;
+          lastSync?: { success: boolean; error?: string; errorCode?: string; time: string; toCommit?: string };
+        })
+      : {};
   };
-  const hupCount = (f: ProftpdInstanceFiles) => (existsSync(f.logFile) ? (readFileSync(f.logFile, 'utf8').match(/received SIGHUP/g) ?? []).length : 0);
+  const hupCount = (f: ProftpdInstanceFiles) =>
+    existsSync(f.logFile) ? (readFileSync(f.logFile, 'utf8').match(/received SIGHUP/g) ?? []).length : 0;
   const failPid = () => Number(readFileSync(fx.failFtpd.pidFile, 'utf8').trim());
 
   /** Production's own admin step: its ProFTPD serves what its live dir says (the same loader, no substitution). */
@@ -127,7 +159,16 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     const keys = await throwawayKeys(join(pair.dir, 'keys'));
     const prodFtpd = writeMainConfig(join(pair.dir, 'prod-proftpd'), { serverName: 'production' });
     const failFtpd = writeMainConfig(join(pair.dir, 'fail-proftpd'), { serverName: 'failover' });
-    const common = { binary: 'proftpd', sftpHostKeys: [keys.sftpHostKey], tlsCertificate: keys.tlsCertificate, tlsKey: keys.tlsKey, uid: 65534, gid: 65534, createHomes: true, readyTimeout: 10_000 };
+    const common = {
+      binary: 'proftpd',
+      sftpHostKeys: [keys.sftpHostKey],
+      tlsCertificate: keys.tlsCertificate,
+      tlsKey: keys.tlsKey,
+      uid: 65534,
+      gid: 65534,
+      createHomes: true,
+      readyTimeout: 10_000,
+    };
     fx = {
       pair,
       prodFtpd,
@@ -183,13 +224,22 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
   });
 
   it('production serves alice on 127.0.0.2 (the starting point)', async () => {
-    for (const [proto, port] of [['ftp', PORT.ftp], ['sftp', PORT.sftp], ['ftps', PORT.ftps]] as const) {
+    for (const [proto, port] of [
+      ['ftp', PORT.ftp],
+      ['sftp', PORT.sftp],
+      ['ftps', PORT.ftps],
+    ] as const) {
       expect((await login(proto, PROD_IP, port, 'alice', 'alice-pw')).code, proto).toBe(0);
     }
   });
 
   it('with startAfterSync false the failover listens nowhere until "gitfailover sync --start"; then alice logs in on 127.0.0.3 over ftp, sftp and ftps', async () => {
-    await waitFor('the first sync on the standby', () => lastSync().lastSync?.success === true && existsSync(join(fx.failFtpd.configDir, 'domains.d', 'acme.conf.stopped')));
+    await waitFor(
+      'the first sync on the standby',
+      () =>
+        lastSync().lastSync?.success === true &&
+        existsSync(join(fx.failFtpd.configDir, 'domains.d', 'acme.conf.stopped')),
+    );
     const stopped = readFileSync(join(fx.failFtpd.configDir, 'domains.d', 'acme.conf.stopped'), 'utf8');
     expect(stopped).toContain(`<VirtualHost ${FAIL_IP}>`);
     expect(stopped).not.toContain(PROD_IP);
@@ -199,7 +249,11 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     const r = await cli(['sync', '--start', '-c', fx.pair.standby], { env: { GF_SECRET: SECRET } });
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(fx.failFtpd.configDir, 'domains.d', 'acme.conf'))).toBe(true);
-    for (const [proto, port] of [['ftp', PORT.ftp], ['sftp', PORT.sftp], ['ftps', PORT.ftps]] as const) {
+    for (const [proto, port] of [
+      ['ftp', PORT.ftp],
+      ['sftp', PORT.sftp],
+      ['ftps', PORT.ftps],
+    ] as const) {
       const res = await login(proto, FAIL_IP, port, 'alice', 'alice-pw');
       expect(res.code, `${proto}: ${res.stderr}`).toBe(0);
     }
@@ -211,7 +265,10 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     writeUser('bob');
     await applyProduction();
     expect((await login('ftp', PROD_IP, PORT.ftp, 'bob', 'bob-pw')).code).toBe(0);
-    await waitFor('bob logging in on the failover', async () => (await login('ftp', FAIL_IP, PORT.ftp, 'bob', 'bob-pw')).code === 0);
+    await waitFor(
+      'bob logging in on the failover',
+      async () => (await login('ftp', FAIL_IP, PORT.ftp, 'bob', 'bob-pw')).code === 0,
+    );
     expect((await login('sftp', FAIL_IP, PORT.sftp, 'bob', 'bob-pw')).code).toBe(0);
     expect(hupCount(fx.failFtpd)).toBe(huPs); // users file re-read at login: no reload
   });
@@ -219,7 +276,10 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
   it('a user removed on production can no longer log in on the failover', async () => {
     rmSync(join(domainDir(), 'users', 'alice.yaml'));
     await applyProduction();
-    await waitFor('alice refused on the failover', async () => (await login('ftp', FAIL_IP, PORT.ftp, 'alice', 'alice-pw')).code === 67);
+    await waitFor(
+      'alice refused on the failover',
+      async () => (await login('ftp', FAIL_IP, PORT.ftp, 'alice', 'alice-pw')).code === 67,
+    );
     expect((await login('sftp', FAIL_IP, PORT.sftp, 'alice', 'alice-pw')).code).not.toBe(0);
     expect((await login('ftp', FAIL_IP, PORT.ftp, 'bob', 'bob-pw')).code).toBe(0);
   });
@@ -228,7 +288,10 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     const pid = failPid();
     writeFile(join(domainDir(), 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp)));
     await applyProduction();
-    await waitFor('the moved ftp port answering on the failover', async () => (await login('ftp', FAIL_IP, PORT.ftpMoved, 'bob', 'bob-pw')).code === 0);
+    await waitFor(
+      'the moved ftp port answering on the failover',
+      async () => (await login('ftp', FAIL_IP, PORT.ftpMoved, 'bob', 'bob-pw')).code === 0,
+    );
     expect((await login('ftp', FAIL_IP, PORT.ftp, 'bob', 'bob-pw')).code).toBe(7);
     expect(failPid()).toBe(pid); // reloaded (SIGHUP), not restarted
   });
@@ -243,8 +306,14 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     const admin = join(fx.pair.dir, 'admin-clash');
     rmSync(admin, { recursive: true, force: true });
     await git(['clone', '--quiet', fx.pair.remote, admin]);
-    const adminGit = (args: string[]) => git(['-C', admin, '-c', 'user.name=Ada Admin', '-c', 'user.email=ada@example.com', ...args]);
-    writeFileSync(join(admin, 'domains', 'acme', 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp, [{ name: 'ftp-clash', protocol: 'ftp', ip: PROD_IP, port: PORT.ftpMoved }])));
+    const adminGit = (args: string[]) =>
+      git(['-C', admin, '-c', 'user.name=Ada Admin', '-c', 'user.email=ada@example.com', ...args]);
+    writeFileSync(
+      join(admin, 'domains', 'acme', 'services.yaml'),
+      stringify(
+        services(PORT.ftpMoved, PORT.sftp, [{ name: 'ftp-clash', protocol: 'ftp', ip: PROD_IP, port: PORT.ftpMoved }]),
+      ),
+    );
     await adminGit(['commit', '--quiet', '-am', 'a clash']);
     await adminGit(['push', '--quiet', 'origin', 'HEAD:main']);
     // The forge's webhook would wake the standby; here an on-demand sync stands in for it.
@@ -254,7 +323,9 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     expect(lastSync().appliedCommit).toBe(before);
     expect(hupCount(fx.failFtpd)).toBe(huPs);
     expect((await login('ftp', FAIL_IP, PORT.ftpMoved, 'bob', 'bob-pw')).code).toBe(0);
-    const st = JSON.parse((await cli(['status', '--json', '--no-fetch', '-c', fx.pair.standby], { env: { GF_SECRET: SECRET } })).stdout) as { lastSync: { success: boolean; error: string } };
+    const st = JSON.parse(
+      (await cli(['status', '--json', '--no-fetch', '-c', fx.pair.standby], { env: { GF_SECRET: SECRET } })).stdout,
+    ) as { lastSync: { success: boolean; error: string } };
     expect(st.lastSync.success).toBe(false);
     expect(st.lastSync.error).toMatch(/binds 127\.0\.0\.3:\d+/);
 
@@ -287,30 +358,37 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
   });
 
   // Not a timed test: `PROFTPD_BENCH_RUNS=20 npx vitest run test/e2e/proftpd.test.ts` prints the figure for BENCHMARKS.md.
-  it.runIf(Number(process.env.PROFTPD_BENCH_RUNS ?? 0) > 0)('benchmark: record on production -> first successful login on the failover (notify)', async () => {
-    fx.primary!.child.kill('SIGKILL'); // record by hand, so that the clock starts at "gitfailover record"
-    writeFile(join(domainDir(), 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp)));
-    await cli(['record', '-m', 'bench: back to a free port', '-c', fx.pair.primary], { env: { GF_SECRET: SECRET } });
-    await waitFor('the standby in sync', () => lastSync().lastSync?.success === true, 30_000);
-    const fromStart: number[] = [];
-    const fromExit: number[] = [];
-    for (let i = 0; i < Number(process.env.PROFTPD_BENCH_RUNS); i++) {
-      const name = `bench${i}`;
-      fx.hashes[name] = fx.hashes.bob!; // same password, new user
-      writeUser(name);
-      const t0 = performance.now();
-      const r = await cli(['record', '-m', `add ${name}`, '-c', fx.pair.primary], { env: { GF_SECRET: SECRET } });
-      const t1 = performance.now();
-      expect(r.code, r.stderr).toBe(0);
-      await waitFor(`${name} on the failover`, async () => (await login('ftp', FAIL_IP, PORT.ftpMoved, name, 'bob-pw')).code === 0);
-      const t2 = performance.now();
-      fromStart.push(t2 - t0);
-      fromExit.push(t2 - t1);
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    console.log(
-      `PROFTPD BENCH runs=${fromStart.length} median record-start->login ${median(fromStart).toFixed(0)} ms (min ${Math.min(...fromStart).toFixed(0)}, max ${Math.max(...fromStart).toFixed(0)}); median record-exit->login ${median(fromExit).toFixed(0)} ms`,
-    );
-    expect(statSync(fx.failFtpd.pidFile).isFile()).toBe(true);
-  }, 600_000);
+  it.runIf(Number(process.env.PROFTPD_BENCH_RUNS ?? 0) > 0)(
+    'benchmark: record on production -> first successful login on the failover (notify)',
+    async () => {
+      fx.primary!.child.kill('SIGKILL'); // record by hand, so that the clock starts at "gitfailover record"
+      writeFile(join(domainDir(), 'services.yaml'), stringify(services(PORT.ftpMoved, PORT.sftp)));
+      await cli(['record', '-m', 'bench: back to a free port', '-c', fx.pair.primary], { env: { GF_SECRET: SECRET } });
+      await waitFor('the standby in sync', () => lastSync().lastSync?.success === true, 30_000);
+      const fromStart: number[] = [];
+      const fromExit: number[] = [];
+      for (let i = 0; i < Number(process.env.PROFTPD_BENCH_RUNS); i++) {
+        const name = `bench${i}`;
+        fx.hashes[name] = fx.hashes.bob!; // same password, new user
+        writeUser(name);
+        const t0 = performance.now();
+        const r = await cli(['record', '-m', `add ${name}`, '-c', fx.pair.primary], { env: { GF_SECRET: SECRET } });
+        const t1 = performance.now();
+        expect(r.code, r.stderr).toBe(0);
+        await waitFor(
+          `${name} on the failover`,
+          async () => (await login('ftp', FAIL_IP, PORT.ftpMoved, name, 'bob-pw')).code === 0,
+        );
+        const t2 = performance.now();
+        fromStart.push(t2 - t0);
+        fromExit.push(t2 - t1);
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      console.log(
+        `PROFTPD BENCH runs=${fromStart.length} median record-start->login ${median(fromStart).toFixed(0)} ms (min ${Math.min(...fromStart).toFixed(0)}, max ${Math.max(...fromStart).toFixed(0)}); median record-exit->login ${median(fromExit).toFixed(0)} ms`,
+      );
+      expect(statSync(fx.failFtpd.pidFile).isFile()).toBe(true);
+    },
+    600_000,
+  );
 });

@@ -78,7 +78,15 @@ export class Crafter {
   commit(tree: string, parents: string[], message: string): string {
     const t = this.time++;
     const who = `Mallory <mallory@example.com> ${t} +0000`;
-    const text = [`tree ${tree}`, ...parents.map((p) => `parent ${p}`), `author ${who}`, `committer ${who}`, '', message, ''].join('\n');
+    const text = [
+      `tree ${tree}`,
+      ...parents.map((p) => `parent ${p}`),
+      `author ${who}`,
+      `committer ${who}`,
+      '',
+      message,
+      '',
+    ].join('\n');
     return this.write('commit', Buffer.from(text));
   }
 

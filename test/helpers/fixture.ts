@@ -24,14 +24,26 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...process.env, ...opts.env }, cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024 },
+      {
+        env: { ...process.env, ...opts.env },
+        cwd: opts.cwd,
+        timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+        const code = err
+          ? typeof (err as NodeJS.ErrnoException).code === 'number'
+            ? Number((err as NodeJS.ErrnoException).code)
+            : 1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );
@@ -39,8 +51,15 @@ export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: strin
 }
 
 /** Start the CLI as a long-running process; resolves once a stdout line matches `ready`. */
-export function startCli(args: string[], ready: RegExp, opts: { env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(
+  args: string[],
+  ready: RegExp,
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`process did not print ${ready} within 20s:\n${out}`)), 20_000);
@@ -62,8 +81,20 @@ export function startCli(args: string[], ready: RegExp, opts: { env?: NodeJS.Pro
 
 export function git(args: string[], cwd?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }, (err, stdout, stderr) =>
-      err ? reject(new Error(`git ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
+    execFile(
+      'git',
+      args,
+      {
+        cwd,
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 't',
+          GIT_AUTHOR_EMAIL: 't@t',
+          GIT_COMMITTER_NAME: 't',
+          GIT_COMMITTER_EMAIL: 't@t',
+        },
+      },
+      (err, stdout, stderr) => (err ? reject(new Error(`git ${args.join(' ')}: ${stderr}`)) : resolve(stdout)),
     );
   });
 }
@@ -87,7 +118,10 @@ export function writeDomain(liveDir: string, name: string, spec: DomainSpec = {}
 }
 
 export function writeUser(liveDir: string, domain: string, user: string, extra: Record<string, unknown> = {}): void {
-  writeFile(join(liveDir, 'domains', domain, 'users', `${user}.yaml`), stringify({ name: user, passwordHash: '$2b$10$abcdefghijklmnopqrstuv', home: `/data/${user}`, ...extra }));
+  writeFile(
+    join(liveDir, 'domains', domain, 'users', `${user}.yaml`),
+    stringify({ name: user, passwordHash: '$2b$10$abcdefghijklmnopqrstuv', home: `/data/${user}`, ...extra }),
+  );
 }
 
 /** A bare remote, a primary and a standby node file sharing it, each with its own live dir and state dir. */
@@ -100,7 +134,9 @@ export interface Pair {
   standby: string;
 }
 
-export function makePair(opts: { primary?: Record<string, unknown>; standby?: Record<string, unknown>; initRemote?: boolean } = {}): Pair {
+export function makePair(
+  opts: { primary?: Record<string, unknown>; standby?: Record<string, unknown>; initRemote?: boolean } = {},
+): Pair {
   const dir = tempDir();
   const remote = join(dir, 'remote.git');
   const prodLive = join(dir, 'prod');
@@ -111,7 +147,14 @@ export function makePair(opts: { primary?: Record<string, unknown>; standby?: Re
   const standby = join(dir, 'standby.yaml');
   writeFile(
     primary,
-    stringify({ node: 'prod-1', role: 'primary', repo: { remote, stateDir: join(dir, 'prod-state') }, live: { dir: prodLive }, record: { debounce: '100ms' }, ...opts.primary }),
+    stringify({
+      node: 'prod-1',
+      role: 'primary',
+      repo: { remote, stateDir: join(dir, 'prod-state') },
+      live: { dir: prodLive },
+      record: { debounce: '100ms' },
+      ...opts.primary,
+    }),
   );
   writeFile(
     standby,

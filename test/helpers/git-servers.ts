@@ -29,7 +29,8 @@ export async function startSmartHttp(projectRoot: string, users: Record<string, 
   const server = createHttpServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const user = authenticate(req, users);
-    const pushing = url.searchParams.get('service') === 'git-receive-pack' || url.pathname.endsWith('/git-receive-pack');
+    const pushing =
+      url.searchParams.get('service') === 'git-receive-pack' || url.pathname.endsWith('/git-receive-pack');
     const refuse = (status: number, text: string) => {
       requests.push({ method: req.method ?? '', path: url.pathname, user: user ?? '-', status });
       req.resume();
@@ -139,7 +140,7 @@ export async function startSshd(dir: string, authorizedKeys: string[]): Promise<
   mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation dir (Debian creates it at boot)
   const hostKey = join(dir, 'host_key');
   sshKeygen(hostKey, 'test-host');
-  writeFileSync(join(dir, 'authorized_keys'), authorizedKeys.join('\n') + '\n');
+  writeFileSync(join(dir, 'authorized_keys'), `${authorizedKeys.join('\n')}\n`);
   const user = userInfo().username;
   const config = join(dir, 'sshd_config');
   writeFileSync(
@@ -161,7 +162,9 @@ export async function startSshd(dir: string, authorizedKeys: string[]): Promise<
     ].join('\n'),
   );
   const port = await freePort();
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config, '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sshd did not start within 10s:\n${log}`)), 10_000);
@@ -172,7 +175,9 @@ export async function startSshd(dir: string, authorizedKeys: string[]): Promise<
         resolve();
       }
     });
-    child.on('error', (e) => reject(new Error(`cannot start ${SSHD}: ${e.message} (install openssh-server; .ci/run does)`)));
+    child.on('error', (e) =>
+      reject(new Error(`cannot start ${SSHD}: ${e.message} (install openssh-server; .ci/run does)`)),
+    );
     child.on('exit', (code) => reject(new Error(`sshd exited with ${code}:\n${log}`)));
   });
   const [type, key] = readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ');

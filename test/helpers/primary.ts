@@ -67,11 +67,15 @@ export function makeFixture(extra: Record<string, unknown> = {}): PrimaryFixture
   };
   fx.writeNode();
   fx.write('domains/acme/domain.yaml', 'name: acme\nenabled: true\n');
-  fx.write('domains/acme/services.yaml', 'services:\n  - { name: sftp-main, protocol: sftp, ip: 10.0.0.5, port: 22 }\n');
+  fx.write(
+    'domains/acme/services.yaml',
+    'services:\n  - { name: sftp-main, protocol: sftp, ip: 10.0.0.5, port: 22 }\n',
+  );
   return fx;
 }
 
-export const userYaml = (name: string, home = `/home/${name}`) => `name: ${name}\nhome: ${home}\npermissions: [read, write]\n`;
+export const userYaml = (name: string, home = `/home/${name}`) =>
+  `name: ${name}\nhome: ${home}\npermissions: [read, write]\n`;
 
 export interface CliResult {
   code: number;
@@ -82,7 +86,10 @@ export interface CliResult {
 /** The CLI as a real process; never throws on a non-zero exit. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -94,7 +101,10 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
 
 /** `git` against a repo dir (bare or not); returns trimmed stdout. */
 export function gitIn(gitDir: string, args: string[]): string {
-  return execFileSync('git', ['--git-dir', gitDir, ...args], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }).trim();
+  return execFileSync('git', ['--git-dir', gitDir, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, LC_ALL: 'C' },
+  }).trim();
 }
 
 /** The remote's history on main, oldest first (empty when nothing was pushed). */
@@ -128,7 +138,10 @@ export class DaemonProcess {
   private waiters: { re: RegExp; from: number; fromErr: number; resolve: (line: string) => void }[] = [];
 
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const feed = (sink: string[]) => {
       let buf = '';
       return (d: Buffer) => {
@@ -152,7 +165,8 @@ export class DaemonProcess {
 
   private check(): void {
     for (const w of [...this.waiters]) {
-      const hit = this.lines.slice(w.from).find((l) => w.re.test(l)) ?? this.errLines.slice(w.fromErr).find((l) => w.re.test(l));
+      const hit =
+        this.lines.slice(w.from).find((l) => w.re.test(l)) ?? this.errLines.slice(w.fromErr).find((l) => w.re.test(l));
       if (hit) {
         this.waiters = this.waiters.filter((x) => x !== w);
         w.resolve(hit);
@@ -194,7 +208,8 @@ export class DaemonProcess {
   async waitForCount(re: RegExp, n: number, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.count(re) < n) {
-      if (Date.now() > deadline) throw new Error(`expected ${n} lines matching ${re}, saw ${this.count(re)}; output:\n${this.all().join('\n')}`);
+      if (Date.now() > deadline)
+        throw new Error(`expected ${n} lines matching ${re}, saw ${this.count(re)}; output:\n${this.all().join('\n')}`);
       await sleep(25);
     }
   }

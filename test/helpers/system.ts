@@ -35,7 +35,10 @@ export function missingPackages(packages: readonly string[]): string[] {
   const pretend = new Set((process.env.GF_TEST_PRETEND_MISSING ?? '').split(',').filter(Boolean));
   let out = '';
   try {
-    out = execFileSync('dpkg-query', ['-W', '-f=${Package} ${Status}\\n', ...packages], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    out = execFileSync('dpkg-query', ['-W', '-f=${Package} ${Status}\\n', ...packages], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch (err) {
     // dpkg-query exits 1 when one package is unknown, and still prints the others.
     out = String((err as { stdout?: string }).stdout ?? '');
@@ -58,7 +61,9 @@ export function requireSystem(packages: readonly string[]): SystemCheck {
   const listed = new Set(systemPackages());
   const unlisted = packages.filter((p) => !listed.has(p));
   if (unlisted.length > 0) {
-    throw new Error(`requireSystem: ${unlisted.join(', ')} not in .ci/system-packages.txt; add ${unlisted.length === 1 ? 'it' : 'them'} there so that CI and \`${INSTALL_HINT}\` install ${unlisted.length === 1 ? 'it' : 'them'}`);
+    throw new Error(
+      `requireSystem: ${unlisted.join(', ')} not in .ci/system-packages.txt; add ${unlisted.length === 1 ? 'it' : 'them'} there so that CI and \`${INSTALL_HINT}\` install ${unlisted.length === 1 ? 'it' : 'them'}`,
+    );
   }
   const missing = missingPackages(packages);
   if (missing.length === 0) return { ok: true, missing };

@@ -32,21 +32,45 @@ interface Case {
   crafted?: (c: Corpus) => CraftFile[];
 }
 
-const svc = (over: Record<string, unknown> = {}) => ({ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22, ...over });
+const svc = (over: Record<string, unknown> = {}) => ({
+  name: 'sftp',
+  protocol: 'sftp',
+  ip: '10.0.0.5',
+  port: 22,
+  ...over,
+});
 const services = (list: unknown[]) => stringify({ services: list });
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 const MAX_FILES = 50;
 
 const CASES: Record<string, Case> = {
-  E_UNSAFE_PATH: { items: [{ path: 'native/x\u001b[2J\u001b[31mOWNED\u001b[0m.conf', content: 'x\n' }], names: 'native/x\\u001b[2J' },
+  E_UNSAFE_PATH: {
+    items: [{ path: 'native/x\u001b[2J\u001b[31mOWNED\u001b[0m.conf', content: 'x\n' }],
+    names: 'native/x\\u001b[2J',
+  },
   E_NAME_TOO_LONG: { items: [{ path: `native/${'n'.repeat(300)}.conf`, content: 'x\n' }], names: 'n'.repeat(100) },
-  E_UNSAFE_NAME: { items: [{ path: 'domains/acme/users/john+ftp.yaml', content: 'home: /data/john\n' }], names: 'domains/acme/users/john+ftp.yaml' },
+  E_UNSAFE_NAME: {
+    items: [{ path: 'domains/acme/users/john+ftp.yaml', content: 'home: /data/john\n' }],
+    names: 'domains/acme/users/john+ftp.yaml',
+  },
   E_GIT_CONTROL_FILE: { items: [{ path: '.gitattributes', content: '* filter=pwn\n' }], names: '.gitattributes' },
-  E_SYMLINK: { items: [{ path: 'domains/acme/shadow.conf', content: '/etc/shadow', kind: 'symlink' }], names: 'domains/acme/shadow.conf' },
+  E_SYMLINK: {
+    items: [{ path: 'domains/acme/shadow.conf', content: '/etc/shadow', kind: 'symlink' }],
+    names: 'domains/acme/shadow.conf',
+  },
   E_SUBMODULE: { items: [{ path: 'native/vendor', kind: 'repo' }], names: 'native/vendor' },
-  E_EXECUTABLE: { items: [{ path: 'native/hook.sh', content: '#!/bin/sh\nexit 0\n', kind: 'exec' }], names: 'native/hook.sh' },
-  E_FILE_TOO_LARGE: { items: [{ path: 'native/big.log', content: Buffer.alloc(1024 * 1024 + 1, 'a') }], names: 'native/big.log' },
-  E_TOO_MANY_FILES: { items: Array.from({ length: MAX_FILES }, (_, i) => ({ path: `native/many/f${i}.conf`, content: `${i}\n` })), names: `over repo.maxFiles (${MAX_FILES})` },
+  E_EXECUTABLE: {
+    items: [{ path: 'native/hook.sh', content: '#!/bin/sh\nexit 0\n', kind: 'exec' }],
+    names: 'native/hook.sh',
+  },
+  E_FILE_TOO_LARGE: {
+    items: [{ path: 'native/big.log', content: Buffer.alloc(1024 * 1024 + 1, 'a') }],
+    names: 'native/big.log',
+  },
+  E_TOO_MANY_FILES: {
+    items: Array.from({ length: MAX_FILES }, (_, i) => ({ path: `native/many/f${i}.conf`, content: `${i}\n` })),
+    names: `over repo.maxFiles (${MAX_FILES})`,
+  },
   E_DUPLICATE_ENTRY: {
     items: [],
     names: 'native/mft.conf',
@@ -59,22 +83,67 @@ const CASES: Record<string, Case> = {
       return [{ path: ['native'], mode: '40000', oid: native }];
     },
   },
-  E_TYPE_CLASH: { items: [{ path: 'domains/notes.txt', content: 'a file where only domain folders belong\n' }], names: 'domains/notes.txt' },
-  E_NOT_UTF8: { items: [{ path: 'domains/acme/users/alice.yaml', content: Buffer.from('name: alice\nhome: /data/\xff\n', 'latin1') }], names: 'domains/acme/users/alice.yaml' },
-  E_YAML: { items: [{ path: 'domains/acme/domain.yaml', content: 'name: acme\nenabled: [true\n' }], names: 'domains/acme/domain.yaml' },
-  E_SCHEMA: { items: [{ path: 'domains/acme/domain.yaml', content: 'name: acme\nenabled: "yes please"\n' }], names: 'domains/acme/domain.yaml' },
-  E_IP_INVALID: { items: [{ path: 'domains/acme/services.yaml', content: services([svc({ ip: '10.0.0.256' })]) }], names: 'domains/acme/services.yaml' },
-  E_PORT_INVALID: { items: [{ path: 'domains/acme/services.yaml', content: services([svc({ port: 0 })]) }], names: 'domains/acme/services.yaml' },
-  E_NAME_MISMATCH: { items: [{ path: 'domains/acme/domain.yaml', content: 'name: beta\n' }], names: 'domains/acme/domain.yaml' },
-  E_SERVICE_DUPLICATE: { items: [{ path: 'domains/acme/services.yaml', content: services([svc(), svc({ port: 2222 })]) }], names: 'domains/acme/services.yaml' },
-  E_TRIGGERS: { items: [{ path: 'domains/acme/triggers.yaml', content: 'triggers: 5\n' }], names: 'domains/acme/triggers.yaml' },
-  E_IP_NOT_REWRITABLE: {
-    items: [{ path: 'domains/acme/services.yaml', content: 'services:\n  - name: sftp\n    protocol: sftp\n    ip: >-\n      10.0.0.5\n    port: 22\n' }],
+  E_TYPE_CLASH: {
+    items: [{ path: 'domains/notes.txt', content: 'a file where only domain folders belong\n' }],
+    names: 'domains/notes.txt',
+  },
+  E_NOT_UTF8: {
+    items: [
+      { path: 'domains/acme/users/alice.yaml', content: Buffer.from('name: alice\nhome: /data/\xff\n', 'latin1') },
+    ],
+    names: 'domains/acme/users/alice.yaml',
+  },
+  E_YAML: {
+    items: [{ path: 'domains/acme/domain.yaml', content: 'name: acme\nenabled: [true\n' }],
+    names: 'domains/acme/domain.yaml',
+  },
+  E_SCHEMA: {
+    items: [{ path: 'domains/acme/domain.yaml', content: 'name: acme\nenabled: "yes please"\n' }],
+    names: 'domains/acme/domain.yaml',
+  },
+  E_IP_INVALID: {
+    items: [{ path: 'domains/acme/services.yaml', content: services([svc({ ip: '10.0.0.256' })]) }],
     names: 'domains/acme/services.yaml',
   },
-  E_DUPLICATE_BINDING: { items: [{ path: 'domains/beta/services.yaml', content: services([svc({ name: 'any', ip: '0.0.0.0' })]) }], names: 'domains/beta/services.yaml' },
-  E_PLAINTEXT_PASSWORD: { items: [{ path: 'domains/acme/users/alice.yaml', content: 'name: alice\npassword: hunter2hunter2\nhome: /data/alice\n' }], names: 'domains/acme/users/alice.yaml' },
-  E_SECRET_IN_FILE: { items: [{ path: 'domains/acme/keys/host_key', content: KEY }], names: 'domains/acme/keys/host_key' },
+  E_PORT_INVALID: {
+    items: [{ path: 'domains/acme/services.yaml', content: services([svc({ port: 0 })]) }],
+    names: 'domains/acme/services.yaml',
+  },
+  E_NAME_MISMATCH: {
+    items: [{ path: 'domains/acme/domain.yaml', content: 'name: beta\n' }],
+    names: 'domains/acme/domain.yaml',
+  },
+  E_SERVICE_DUPLICATE: {
+    items: [{ path: 'domains/acme/services.yaml', content: services([svc(), svc({ port: 2222 })]) }],
+    names: 'domains/acme/services.yaml',
+  },
+  E_TRIGGERS: {
+    items: [{ path: 'domains/acme/triggers.yaml', content: 'triggers: 5\n' }],
+    names: 'domains/acme/triggers.yaml',
+  },
+  E_IP_NOT_REWRITABLE: {
+    items: [
+      {
+        path: 'domains/acme/services.yaml',
+        content: 'services:\n  - name: sftp\n    protocol: sftp\n    ip: >-\n      10.0.0.5\n    port: 22\n',
+      },
+    ],
+    names: 'domains/acme/services.yaml',
+  },
+  E_DUPLICATE_BINDING: {
+    items: [{ path: 'domains/beta/services.yaml', content: services([svc({ name: 'any', ip: '0.0.0.0' })]) }],
+    names: 'domains/beta/services.yaml',
+  },
+  E_PLAINTEXT_PASSWORD: {
+    items: [
+      { path: 'domains/acme/users/alice.yaml', content: 'name: alice\npassword: hunter2hunter2\nhome: /data/alice\n' },
+    ],
+    names: 'domains/acme/users/alice.yaml',
+  },
+  E_SECRET_IN_FILE: {
+    items: [{ path: 'domains/acme/keys/host_key', content: KEY }],
+    names: 'domains/acme/keys/host_key',
+  },
 };
 
 function writeItems(dir: string, items: Item[]): void {
@@ -122,7 +191,10 @@ describe('gate: validate (CLI, a checkout)', () => {
       const c = CASES[rule.code]!;
       const dir = tempDir('gf-admit-');
       try {
-        writeItems(dir, Object.entries(BASE).map(([path, content]) => ({ path, content })));
+        writeItems(
+          dir,
+          Object.entries(BASE).map(([path, content]) => ({ path, content })),
+        );
         writeItems(dir, c.items);
         const r = await cli(['validate', dir, '--format', 'json', '--max-files', String(MAX_FILES)]);
         expect(r.code, r.stderr).toBe(1);
@@ -141,12 +213,18 @@ describe('gate: record (CLI, the primary live dir)', () => {
   let p: Pair;
   let head: string;
   const stateDir = () => join(p.dir, 'prod-state');
-  const staged = () => execFileSync('git', ['--git-dir', join(stateDir(), 'repo.git'), 'ls-files', '-s'], { env: { ...process.env, GIT_INDEX_FILE: join(stateDir(), 'index') } }).toString();
+  const staged = () =>
+    execFileSync('git', ['--git-dir', join(stateDir(), 'repo.git'), 'ls-files', '-s'], {
+      env: { ...process.env, GIT_INDEX_FILE: join(stateDir(), 'index') },
+    }).toString();
   beforeAll(async () => {
     p = makePair();
     writeFileSync(p.primary, readFileSync(p.primary, 'utf8').replace(/repo:\n/, `repo:\n  maxFiles: ${MAX_FILES}\n`));
     await initRemote(p);
-    writeItems(p.prodLive, Object.entries(BASE).map(([path, content]) => ({ path, content })));
+    writeItems(
+      p.prodLive,
+      Object.entries(BASE).map(([path, content]) => ({ path, content })),
+    );
     const r = await cli(['record', '-c', p.primary]);
     expect(r.code, r.stderr).toBe(0);
     head = await git(['rev-parse', 'main'], p.remote);
@@ -165,8 +243,13 @@ describe('gate: record (CLI, the primary live dir)', () => {
           expect(r.code, r.stderr).toBe(0);
           expect(r.stdout + r.stderr).toContain(c.names);
           expect(r.stdout + r.stderr).toContain('over repo.maxFileSize');
-          const big = execFileSync('git', ['hash-object', join(p.prodLive, 'native/big.log')]).toString().trim();
-          expect(existsSync(join(stateDir(), 'repo.git', 'objects', big.slice(0, 2), big.slice(2))), 'the large file was never hashed into the object store').toBe(false);
+          const big = execFileSync('git', ['hash-object', join(p.prodLive, 'native/big.log')])
+            .toString()
+            .trim();
+          expect(
+            existsSync(join(stateDir(), 'repo.git', 'objects', big.slice(0, 2), big.slice(2))),
+            'the large file was never hashed into the object store',
+          ).toBe(false);
         } else {
           expect(r.code, r.stdout + r.stderr).toBe(1);
           expect(r.stderr).toContain(`[${rule.code}]`);
@@ -192,7 +275,12 @@ describe('gate: sync (a commit pushed straight to the remote)', () => {
   for (const rule of RULES) {
     it.skipIf(!arises(rule.code, 'sync'))(rule.code, async () => {
       const k = CASES[rule.code]!;
-      await expectRefused(c, k.crafted ? k.crafted(c) : craftOf(k.items), { names: k.names, code: rule.code }, k.remove);
+      await expectRefused(
+        c,
+        k.crafted ? k.crafted(c) : craftOf(k.items),
+        { names: k.names, code: rule.code },
+        k.remove,
+      );
     });
   }
 });

@@ -59,7 +59,7 @@ describe('a refused record is reported and leaves nothing staged', () => {
   });
 });
 
-describe('substitution never passes production\'s address silently', () => {
+describe("substitution never passes production's address silently", () => {
   const services = (ip: string) => ({ services: [{ name: 'sftp', protocol: 'sftp', ip, port: 22 }] });
 
   it('an unmapped service IP: the sync warns, ready fails naming it; substitution.keep accepts it; substitution.strict refuses it', async () => {
@@ -78,7 +78,9 @@ describe('substitution never passes production\'s address silently', () => {
 
     editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
-    const kept = JSON.parse((await cli(['ready', '-c', p.standby, '--json'])).stdout).checks.find((c: { name: string }) => c.name === 'substitution');
+    const kept = JSON.parse((await cli(['ready', '-c', p.standby, '--json'])).stdout).checks.find(
+      (c: { name: string }) => c.name === 'substitution',
+    );
     expect(kept.status).toBe('ok');
 
     editNode(p.standby, (d) => {

@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { cli, initRemote, makePair, removeDir, startCli, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
+import {
+  cli,
+  initRemote,
+  makePair,
+  removeDir,
+  startCli,
+  writeDomain,
+  writeUser,
+  type Pair,
+} from '../helpers/fixture.js';
 import { signedHeaders } from '../../src/daemon/notify-sign.js';
 
 const SECRET = 'test-notify-secret-0123456789';
@@ -29,11 +38,19 @@ function appendYaml(file: string, value: Record<string, unknown>): void {
 
 describe('daemons', () => {
   it('a change on the primary is applied on the standby at once through notify, not at the next interval', async () => {
-    const p = makePair({ standby: { sync: { automatic: true, interval: '1h' }, notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' } } });
+    const p = makePair({
+      standby: {
+        sync: { automatic: true, interval: '1h' },
+        notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
+      },
+    });
     pairs.push(p);
     await initRemote(p);
     const env = { GF_SECRET: SECRET };
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     const standby = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/, { env });
     children.push(standby.child);
     const address = /standby ready on (\S+):/.exec(standby.output())![1]!;
@@ -53,7 +70,12 @@ describe('daemons', () => {
   });
 
   it('refuses unsigned, badly signed and replayed notify requests with 401 and syncs nothing', async () => {
-    const p = makePair({ standby: { sync: { automatic: true, interval: '1h' }, notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' } } });
+    const p = makePair({
+      standby: {
+        sync: { automatic: true, interval: '1h' },
+        notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
+      },
+    });
     pairs.push(p);
     await initRemote(p);
     const env = { GF_SECRET: SECRET };
@@ -68,14 +90,20 @@ describe('daemons', () => {
     expect(unsigned.status).toBe(401);
     const wrong = await fetch(url, { method: 'POST', body, headers: signedHeaders('not-the-secret', body) });
     expect(wrong.status).toBe(401);
-    const old = await fetch(url, { method: 'POST', body, headers: signedHeaders(SECRET, body, Date.now() - 3_600_000) });
+    const old = await fetch(url, {
+      method: 'POST',
+      body,
+      headers: signedHeaders(SECRET, body, Date.now() - 3_600_000),
+    });
     expect(old.status).toBe(401);
     await new Promise((r) => setTimeout(r, 300));
     expect(existsSync(join(p.failLive, 'domains/acme'))).toBe(false);
 
     const good = await fetch(url, { method: 'POST', body, headers: signedHeaders(SECRET, body) });
     expect(good.status).toBe(202);
-    await waitFor('the sync a good notify asked for', () => existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')));
+    await waitFor('the sync a good notify asked for', () =>
+      existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')),
+    );
 
     const health = await fetch(url.replace('/notify', '/healthz'));
     expect(health.status).toBe(200);
@@ -84,11 +112,24 @@ describe('daemons', () => {
   });
 
   it('does not retry a quarantined commit on the next interval', async () => {
-    const p = makePair({ standby: { sync: { automatic: true, interval: '200ms', disableOnFailure: false }, notify: { listen: '127.0.0.1:0' } } });
+    const p = makePair({
+      standby: {
+        sync: { automatic: true, interval: '200ms', disableOnFailure: false },
+        notify: { listen: '127.0.0.1:0' },
+      },
+    });
     pairs.push(p);
     await initRemote(p);
     const checkLog = join(p.dir, 'check.log');
-    appendYaml(p.standby, { commands: { check: ['/bin/sh', '-c', `echo "$GITFAILOVER_COMMIT" >> ${checkLog}; ! grep -q 2222 "$GITFAILOVER_DIR/services.yaml"`] } });
+    appendYaml(p.standby, {
+      commands: {
+        check: [
+          '/bin/sh',
+          '-c',
+          `echo "$GITFAILOVER_COMMIT" >> ${checkLog}; ! grep -q 2222 "$GITFAILOVER_DIR/services.yaml"`,
+        ],
+      },
+    });
     writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const standby = await startCli(['standby', '-c', p.standby], /standby ready/);
@@ -110,7 +151,12 @@ describe('daemons', () => {
     await initRemote(p);
     const lagFile = join(p.dir, 'lag.json');
     const driftFile = join(p.dir, 'drift.json');
-    const writeEnv = (file: string) => [process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))', file];
+    const writeEnv = (file: string) => [
+      process.execPath,
+      '-e',
+      'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))',
+      file,
+    ];
     appendYaml(p.standby, {
       sync: { automatic: false, interval: '100ms', maxLag: '400ms', driftCheck: '100ms' },
       notify: { listen: '127.0.0.1:0' },

@@ -8,7 +8,12 @@ import { requireSystem } from '../helpers/system.js';
 
 function demo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile(process.execPath, [join(ROOT, 'dist/demo/demo.js'), ...args], { timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })),
+    execFile(
+      process.execPath,
+      [join(ROOT, 'dist/demo/demo.js'), ...args],
+      { timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+    ),
   );
 }
 
@@ -46,12 +51,15 @@ describe('npm run demo', () => {
   });
 
   const system = requireSystem(['proftpd-core', 'proftpd-mod-crypto', 'curl', 'openssl']);
-  it.skipIf(!system.ok || process.getuid?.() !== 0)('--proftpd: a user added on production logs in on the failover, on free ports', async () => {
-    const { code, stdout, stderr } = await demo(['--proftpd']);
-    expect(code, stdout + stderr).toBe(0);
-    expect(stdout).toMatch(/carol logs in on the failover \d+ms/);
-    const ftp = /curl -u carol:carol-pw ftp:\/\/127\.0\.0\.3:(\d+)\//.exec(stdout);
-    expect(ftp).not.toBeNull();
-    expect([21021, 21022]).not.toContain(Number(ftp![1]));
-  });
+  it.skipIf(!system.ok || process.getuid?.() !== 0)(
+    '--proftpd: a user added on production logs in on the failover, on free ports',
+    async () => {
+      const { code, stdout, stderr } = await demo(['--proftpd']);
+      expect(code, stdout + stderr).toBe(0);
+      expect(stdout).toMatch(/carol logs in on the failover \d+ms/);
+      const ftp = /curl -u carol:carol-pw ftp:\/\/127\.0\.0\.3:(\d+)\//.exec(stdout);
+      expect(ftp).not.toBeNull();
+      expect([21021, 21022]).not.toContain(Number(ftp![1]));
+    },
+  );
 });

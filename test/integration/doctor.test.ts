@@ -2,7 +2,16 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { cli, initRemote, makePair, removeDir, tempDir, writeDomain, writeFile, type Pair } from '../helpers/fixture.js';
+import {
+  cli,
+  initRemote,
+  makePair,
+  removeDir,
+  tempDir,
+  writeDomain,
+  writeFile,
+  type Pair,
+} from '../helpers/fixture.js';
 
 const dirs: string[] = [];
 const pairs: Pair[] = [];

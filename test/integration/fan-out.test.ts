@@ -52,7 +52,10 @@ describe('several standbys on one repo', () => {
     const root = join(dir, 'srv');
     mkdirSync(root, { recursive: true });
     await git(['init', '-q', '--bare', '--initial-branch=main', join(root, 'config.git')]);
-    const http: SmartHttpServer = await startSmartHttp(root, { prod: { password: PASSWORD, write: true }, standby: { password: TOKEN, write: false } });
+    const http: SmartHttpServer = await startSmartHttp(root, {
+      prod: { password: PASSWORD, write: true },
+      standby: { password: TOKEN, write: false },
+    });
     cleanups.push(() => http.close());
     const remote = http.url('config.git');
     writeFile(join(dir, 'token'), TOKEN);
@@ -81,11 +84,18 @@ describe('several standbys on one repo', () => {
       outputs.push(s.output);
       return { ...s, url: `http://${/standby ready on (\S+):/.exec(s.output())![1]!}/notify` };
     };
-    const standbys = { 'failover-1': await startStandby('failover-1'), 'dr-east': await startStandby('dr-east'), 'dr-west': await startStandby('dr-west') };
+    const standbys = {
+      'failover-1': await startStandby('failover-1'),
+      'dr-east': await startStandby('dr-east'),
+      'dr-west': await startStandby('dr-west'),
+    };
     const hung = await blackHole();
 
     const prodLive = join(dir, 'prod');
-    writeDomain(prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(prodLive, 'acme', {
+      services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     writeFile(join(prodLive, 'native', 'listen.conf'), 'Listen 10.0.0.5:2121\n');
     const primaryFile = join(dir, 'primary.yaml');
     writeFile(
@@ -93,10 +103,18 @@ describe('several standbys on one repo', () => {
       stringify({
         node: 'prod-1',
         role: 'primary',
-        repo: { remote, stateDir: join(dir, 'prod-state'), auth: { username: 'prod', password: 'env:GF_GIT_PASSWORD' } },
+        repo: {
+          remote,
+          stateDir: join(dir, 'prod-state'),
+          auth: { username: 'prod', password: 'env:GF_GIT_PASSWORD' },
+        },
         live: { dir: prodLive },
         record: { debounce: '100ms' },
-        notify: { standbys: [standbys['failover-1'].url, hung, standbys['dr-east'].url, standbys['dr-west'].url], secret: 'env:GF_SECRET', heartbeat: '1h' },
+        notify: {
+          standbys: [standbys['failover-1'].url, hung, standbys['dr-east'].url, standbys['dr-west'].url],
+          secret: 'env:GF_SECRET',
+          heartbeat: '1h',
+        },
       }),
     );
     const primary = await startCli(['primary', '-c', primaryFile], /ready: watching/, { env });
@@ -105,7 +123,9 @@ describe('several standbys on one repo', () => {
 
     const live = (site: Site, rel: string) => join(dir, `${site}-live`, rel);
     const sites = Object.keys(SITES) as Site[];
-    await waitFor('the first commit on every standby', () => sites.every((s) => existsSync(live(s, 'domains/acme/users/alice.yaml'))));
+    await waitFor('the first commit on every standby', () =>
+      sites.every((s) => existsSync(live(s, 'domains/acme/users/alice.yaml'))),
+    );
 
     const hungFailures = () => primary.output().split(`notify ${hung} failed: no answer within`).length - 1;
     await waitFor('the first notify of the hung URL to time out', () => hungFailures() === 1, 10_000);
@@ -114,7 +134,12 @@ describe('several standbys on one repo', () => {
     standbys['dr-west'].child.kill('SIGTERM');
     await new Promise<void>((resolve) => standbys['dr-west'].child.once('exit', () => resolve()));
     writeUser(prodLive, 'acme', 'bob');
-    await waitFor('bob on failover-1 and dr-east', () => existsSync(live('failover-1', 'domains/acme/users/bob.yaml')) && existsSync(live('dr-east', 'domains/acme/users/bob.yaml')));
+    await waitFor(
+      'bob on failover-1 and dr-east',
+      () =>
+        existsSync(live('failover-1', 'domains/acme/users/bob.yaml')) &&
+        existsSync(live('dr-east', 'domains/acme/users/bob.yaml')),
+    );
     // The hung URL has not even timed out yet when the others have applied the change: its
     // notify runs beside theirs, not before them.
     expect(hungFailures()).toBe(1);

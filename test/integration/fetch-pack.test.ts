@@ -15,7 +15,12 @@ afterEach(() => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
 
-async function remoteWithCommit(): Promise<{ dir: string; remote: string; work: string; commit: (msg: string) => Promise<string> }> {
+async function remoteWithCommit(): Promise<{
+  dir: string;
+  remote: string;
+  work: string;
+  commit: (msg: string) => Promise<string>;
+}> {
   const dir = tempDir('gf-fetch-');
   dirs.push(dir);
   const remote = join(dir, 'remote.git');
@@ -35,7 +40,9 @@ function nodeRepo(dir: string, remote: string, branch = 'main'): NodeRepo {
 }
 
 /** A remote with one commit and a node clone that has fetched it; the clone is closed after `fn`. */
-async function withFetchedClone(fn: (r: Awaited<ReturnType<typeof remoteWithCommit>>, repo: NodeRepo) => Promise<void>): Promise<void> {
+async function withFetchedClone(
+  fn: (r: Awaited<ReturnType<typeof remoteWithCommit>>, repo: NodeRepo) => Promise<void>,
+): Promise<void> {
   const r = await remoteWithCommit();
   await r.commit('one');
   const repo = nodeRepo(r.dir, r.remote);
@@ -136,7 +143,10 @@ const pair = usePairs();
 describe('a blob missing from the node clone', () => {
   it('refuses the sync (E_MISSING_OBJECT, naming the file and commit) instead of writing an empty file; nothing is applied', async () => {
     const p = await pair();
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     await cliOk(['record', '-c', p.primary]);
     await cliOk(['sync', '-c', p.standby]);
     const applied = JSON.parse(readFileSync(join(p.dir, 'fail-state', 'state.json'), 'utf8')).appliedCommit as string;
@@ -175,7 +185,9 @@ describe('NodeRepo.fetch and loose objects', () => {
       const ids: string[] = [];
       for (let i = 0; ids.length < 40; i++) {
         const content = `loose ${i}\n`;
-        const id = createHash('sha1').update(`blob ${Buffer.byteLength(content)}\0${content}`).digest('hex');
+        const id = createHash('sha1')
+          .update(`blob ${Buffer.byteLength(content)}\0${content}`)
+          .digest('hex');
         if (!id.startsWith('17')) continue;
         ids.push(id);
         writeFileSync(join(r.work, `f${i}`), content);
@@ -187,7 +199,7 @@ describe('NodeRepo.fetch and loose objects', () => {
       const loose = existsSync(dir17) ? readdirSync(dir17).length : 0;
       expect(loose).toBeLessThanOrEqual(Math.ceil(6700 / 256));
       // Packed, not lost: every blob is still in the clone.
-      const check = await repo.git(['cat-file', '--batch-check'], { input: ids.join('\n') + '\n' });
+      const check = await repo.git(['cat-file', '--batch-check'], { input: `${ids.join('\n')}\n` });
       expect(check.stdout).not.toMatch(/missing/);
       expect(readdirSync(join(repo.gitDir, 'objects', 'pack')).some((f) => f.endsWith('.pack'))).toBe(true);
     });
@@ -226,8 +238,8 @@ describe('NodeRepo.fetch and kept packs', () => {
     });
   });
 
-  it("clearStaleLocks removes a .keep a killed fetch-pack left, and keeps one a person made", async () => {
-    await withFetchedClone(async (r, repo) => {
+  it('clearStaleLocks removes a .keep a killed fetch-pack left, and keeps one a person made', async () => {
+    await withFetchedClone(async (_r, repo) => {
       const packDir = join(repo.gitDir, 'objects', 'pack');
       const ours = join(packDir, 'pack-1111111111111111111111111111111111111111.keep');
       const theirs = join(packDir, 'pack-2222222222222222222222222222222222222222.keep');

@@ -47,7 +47,14 @@ beforeAll(async () => {
   crafter = new Crafter(p.remote);
   // A domain's own triggers.yaml (anyone with push rights writes it) asks for a webhook to a
   // loopback "internal" endpoint with a cloud metadata header.
-  triggers = stringify({ triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/internal/admin`, headers: { 'Metadata-Flavor': 'Google' } } }] });
+  triggers = stringify({
+    triggers: [
+      {
+        on: 'sync',
+        webhook: { url: `http://127.0.0.1:${port}/internal/admin`, headers: { 'Metadata-Flavor': 'Google' } },
+      },
+    ],
+  });
   good = crafter.commit(crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers })), [], 'good');
   crafter.setBranch('main', good);
 }, 60_000);
@@ -63,9 +70,17 @@ describe('issue 18 regressions (CLI, real repo)', () => {
     writeFileSync(script, `#!/bin/sh\nenv > ${dump}\n`, { mode: 0o755 });
     const cfg = edit(p.standby, (d) => {
       d.commands = { load: [script] };
-      d.triggers = [{ on: 'sync', if: 'success == false', email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port: 1, pass: 'env:HARDENING_SMTP_PASS' } } }];
+      d.triggers = [
+        {
+          on: 'sync',
+          if: 'success == false',
+          email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port: 1, pass: 'env:HARDENING_SMTP_PASS' } },
+        },
+      ];
     });
-    const r = await cli(['sync', '-c', cfg], { env: { GITFAILOVER_NOTIFY_SECRET: 'NOTIFY-SECRET-VALUE', HARDENING_SMTP_PASS: 'SMTP-PASS-VALUE' } });
+    const r = await cli(['sync', '-c', cfg], {
+      env: { GITFAILOVER_NOTIFY_SECRET: 'NOTIFY-SECRET-VALUE', HARDENING_SMTP_PASS: 'SMTP-PASS-VALUE' },
+    });
     expect(r.code, r.stderr).toBe(0);
     const env = readFileSync(dump, 'utf8');
     expect(env).toContain('GITFAILOVER_DOMAIN=acme');
@@ -77,7 +92,11 @@ describe('issue 18 regressions (CLI, real repo)', () => {
 
   it('1: a commit replacing domains/ by a file is refused, nothing is lost, and a pushed revert converges without a hand edit', async () => {
     const before = liveBytes(p.failLive);
-    const bad = crafter.commit(crafter.buildTree(files({ 'server.yaml': 'name: mft\n', domains: 'a file now\n' })), [good], 'domains/ becomes a file');
+    const bad = crafter.commit(
+      crafter.buildTree(files({ 'server.yaml': 'name: mft\n', domains: 'a file now\n' })),
+      [good],
+      'domains/ becomes a file',
+    );
     crafter.setBranch('main', bad);
     const r = await cli(['sync', '-c', p.standby]);
     expect(r.code).toBe(1);
@@ -90,7 +109,17 @@ describe('issue 18 regressions (CLI, real repo)', () => {
     // journal names it and the domain is gone. The next sync is refused again, but puts acme back
     // and drops the journal instead of wedging on it.
     const journal = join(p.dir, 'fail-state', 'journal.json');
-    writeFileSync(journal, JSON.stringify({ target: bad, from: good, mode: 'partial', started: new Date().toISOString(), domains: ['acme'], globals: ['domains'] }));
+    writeFileSync(
+      journal,
+      JSON.stringify({
+        target: bad,
+        from: good,
+        mode: 'partial',
+        started: new Date().toISOString(),
+        domains: ['acme'],
+        globals: ['domains'],
+      }),
+    );
     rmSync(join(p.failLive, 'domains', 'acme'), { recursive: true });
     const wedged = await cli(['sync', '-c', p.standby]);
     expect(wedged.code).toBe(1);
@@ -98,7 +127,11 @@ describe('issue 18 regressions (CLI, real repo)', () => {
     expect(liveBytes(p.failLive)).toEqual(before);
     expect(existsSync(journal)).toBe(false);
     // The README's fix and a pushed revert both work.
-    const revert = crafter.commit(crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers })), [bad], 'revert');
+    const revert = crafter.commit(
+      crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers })),
+      [bad],
+      'revert',
+    );
     crafter.setBranch('main', revert);
     const again = await cli(['sync', '-c', p.standby]);
     expect(again.code, again.stderr).toBe(0);
@@ -113,19 +146,37 @@ describe('issue 18 regressions (CLI, real repo)', () => {
     mkdirSync(join(p.failLive, 'notes'), { recursive: true });
     writeFileSync(join(p.failLive, 'notes', 'todo'), 'mine\n');
     const before = liveBytes(p.failLive);
-    const clash = crafter.commit(crafter.buildTree(files({ 'server.yaml': 'name: mft\n', notes: 'a file\n' })), [good], 'acme goes, notes becomes a file');
+    const clash = crafter.commit(
+      crafter.buildTree(files({ 'server.yaml': 'name: mft\n', notes: 'a file\n' })),
+      [good],
+      'acme goes, notes becomes a file',
+    );
     crafter.setBranch('main', clash);
     const r = await cli(['sync', '-c', p.standby]);
     expect(r.code).toBe(1);
     // Found while planning now (E_TYPE_CLASH, admission rules), before anything is deleted; the
     // fault-injection trials (test/trials/apply-faults.test.ts) cover a file-system step failing mid-apply.
-    expect(r.stderr).toMatch(new RegExp(`notes in commit ${clash.slice(0, 12)}: is a file in the commit but a folder in the live dir .*Nothing was applied; move what is in the way out of the live dir`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `notes in commit ${clash.slice(0, 12)}: is a file in the commit but a folder in the live dir .*Nothing was applied; move what is in the way out of the live dir`,
+      ),
+    );
     // One sentence (the other stderr line is the domain trigger's skipped webhook of the first test's rule).
-    expect(r.stderr.trim().split('\n').filter((l) => !l.includes('webhook skipped')), r.stderr).toHaveLength(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes('webhook skipped')),
+      r.stderr,
+    ).toHaveLength(1);
     expect(liveBytes(p.failLive)).toEqual(before);
     expect(existsSync(join(p.dir, 'fail-state', 'journal.json'))).toBe(false);
     expect(existsSync(join(p.failLive, '.gitfailover-staging'))).toBe(false);
-    const fixed = crafter.commit(crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers, 'server.yaml': 'name: mft2\n' })), [clash], 'put acme back');
+    const fixed = crafter.commit(
+      crafter.buildTree(files({ ...GOOD, 'domains/acme/triggers.yaml': triggers, 'server.yaml': 'name: mft2\n' })),
+      [clash],
+      'put acme back',
+    );
     crafter.setBranch('main', fixed);
     const again = await cli(['sync', '-c', p.standby]);
     expect(again.code, again.stderr).toBe(0);

@@ -17,7 +17,15 @@ let admin: string;
 function adminGit(args: string[], env: NodeJS.ProcessEnv = {}): string {
   return execFileSync('git', ['-C', admin, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LC_ALL: 'C', GIT_AUTHOR_NAME: 'Ada Admin', GIT_AUTHOR_EMAIL: 'ada@example.com', GIT_COMMITTER_NAME: 'Forge Merge', GIT_COMMITTER_EMAIL: 'noreply@forge.example', ...env },
+    env: {
+      ...process.env,
+      LC_ALL: 'C',
+      GIT_AUTHOR_NAME: 'Ada Admin',
+      GIT_AUTHOR_EMAIL: 'ada@example.com',
+      GIT_COMMITTER_NAME: 'Forge Merge',
+      GIT_COMMITTER_EMAIL: 'noreply@forge.example',
+      ...env,
+    },
   }).trim();
 }
 
@@ -34,7 +42,7 @@ function adminPush(message: string): string {
 }
 
 const live = (rel: string) => readFileSync(join(fx.live, rel), 'utf8');
-const atRemote = (rel: string) => gitIn(fx.remote, ['show', `main:${rel}`]) + '\n';
+const atRemote = (rel: string) => `${gitIn(fx.remote, ['show', `main:${rel}`])}\n`;
 
 beforeEach(async () => {
   fx = makeFixture();
@@ -64,20 +72,26 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     expect(atRemote('domains/acme/users/bob.yaml')).toBe(userYaml('bob'));
     expect(atRemote('domains/acme/users/carol.yaml')).toBe(userYaml('carol'));
     expect(gitIn(fx.remote, ['rev-parse', 'main^'])).toBe(pr);
-    expect(gitIn(fx.remote, ['log', '-1', '--format=%s%n%(trailers:key=Changed-By,key=Node)', 'main'])).toMatch(/acme: add user carol[\s\S]*Node: prod-1/);
+    expect(gitIn(fx.remote, ['log', '-1', '--format=%s%n%(trailers:key=Changed-By,key=Node)', 'main'])).toMatch(
+      /acme: add user carol[\s\S]*Node: prod-1/,
+    );
 
     // A later record changes nothing: the live dir and the repo agree.
     const again = await runCli(['record', '-c', fx.nodeFile]);
     expect(again.stdout).toContain('no change');
 
     // The audit trail credits the person, with the committer the forge used.
-    const log = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json'])).stdout) as { commit: string; author: string; committer?: string }[];
+    const log = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json'])).stdout) as {
+      commit: string;
+      author: string;
+      committer?: string;
+    }[];
     const merged = log.find((e) => e.commit === pr)!;
     expect(merged.author).toBe('Ada Admin');
     expect(merged.committer).toBe('Forge Merge');
   });
 
-  it('a pushed commit that carries files the primary excludes never overwrites production\'s own', async () => {
+  it("a pushed commit that carries files the primary excludes never overwrites production's own", async () => {
     fx.write('domains/acme/session.log', 'production data\n'); // live.exclude: **/*.log
     adminWrite('domains/acme/session.log', 'from a pull request\n');
     adminWrite('domains/acme/users/bob.yaml', userYaml('bob'));
@@ -89,9 +103,15 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
   });
 
   it('merges a live edit and an incoming commit to different lines of one file', async () => {
-    adminWrite('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/pr-changed\npermissions: [read, write]\nquota: 10\n');
+    adminWrite(
+      'domains/acme/users/alice.yaml',
+      'name: alice\nhome: /data/pr-changed\npermissions: [read, write]\nquota: 10\n',
+    );
     adminPush('PR: change home');
-    fx.write('domains/acme/users/alice.yaml', 'name: alice\nhome: /home/alice\npermissions: [read, write]\nquota: 20\n');
+    fx.write(
+      'domains/acme/users/alice.yaml',
+      'name: alice\nhome: /home/alice\npermissions: [read, write]\nquota: 20\n',
+    );
 
     const r = await runCli(['record', '-c', fx.nodeFile]);
     expect(r.code, r.stderr).toBe(0);
@@ -102,10 +122,23 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
 
   it('keeps a conflicting live edit on a conflict branch, applies the repo version, and exits 1', async () => {
     const events = join(fx.dir, 'events.log');
-    fx.writeNode({ triggers: [{ on: 'record.conflict', exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`] }] });
-    adminWrite('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/from-pr\npermissions: [read, write]\nquota: 10\n');
+    fx.writeNode({
+      triggers: [
+        {
+          on: 'record.conflict',
+          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
+        },
+      ],
+    });
+    adminWrite(
+      'domains/acme/users/alice.yaml',
+      'name: alice\nhome: /data/from-pr\npermissions: [read, write]\nquota: 10\n',
+    );
     const pr = adminPush('PR: move alice');
-    fx.write('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/from-live\npermissions: [read, write]\nquota: 10\n');
+    fx.write(
+      'domains/acme/users/alice.yaml',
+      'name: alice\nhome: /data/from-live\npermissions: [read, write]\nquota: 10\n',
+    );
     fx.write('domains/acme/users/dave.yaml', userYaml('dave')); // not in conflict: kept and recorded
 
     const r = await runCli(['record', '-c', fx.nodeFile]);
@@ -139,7 +172,10 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     const marker = join(fx.dir, 'race-once');
     writeFileSync(marker, '');
     const hook = join(fx.remote, 'hooks', 'pre-receive');
-    writeFileSync(hook, `#!/bin/sh\nif [ -f '${marker}' ]; then rm -f '${marker}'; env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main ${racer}; fi\nexit 0\n`);
+    writeFileSync(
+      hook,
+      `#!/bin/sh\nif [ -f '${marker}' ]; then rm -f '${marker}'; env -u GIT_QUARANTINE_PATH git update-ref refs/heads/main ${racer}; fi\nexit 0\n`,
+    );
     chmodSync(hook, 0o755);
 
     fx.write('domains/acme/users/erin.yaml', userYaml('erin'));
@@ -171,7 +207,11 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     const r = await runCli(['sync', '-c', fx.nodeFile]);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(fx.live, 'domains/acme/users/frank.yaml'))).toBe(false);
-    const log = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json'])).stdout) as { commit: string; author: string; subject: string }[];
+    const log = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json'])).stdout) as {
+      commit: string;
+      author: string;
+      subject: string;
+    }[];
     expect(log[0]).toMatchObject({ commit: revertCommit, author: 'Ada Admin' });
     expect(remoteHead(fx.remote)).toBe(revertCommit); // nothing recorded over it
   });
@@ -179,6 +219,8 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
   it('without --actor, under sudo, SUDO_USER is the actor', async () => {
     fx.write('domains/acme/users/gina.yaml', userYaml('gina'));
     expect((await runCli(['record', '-c', fx.nodeFile], { SUDO_USER: 'olivia' })).code).toBe(0);
-    expect(gitIn(fx.remote, ['log', '-1', '--format=%an|%(trailers:key=Changed-By,valueonly)', 'main'])).toBe('olivia|olivia');
+    expect(gitIn(fx.remote, ['log', '-1', '--format=%an|%(trailers:key=Changed-By,valueonly)', 'main'])).toBe(
+      'olivia|olivia',
+    );
   });
 });

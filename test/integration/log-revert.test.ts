@@ -1,7 +1,15 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gitIn, makeFixture, remoteHead, remoteSubjects, runCli, userYaml, type PrimaryFixture } from '../helpers/primary.js';
+import {
+  gitIn,
+  makeFixture,
+  remoteHead,
+  remoteSubjects,
+  runCli,
+  userYaml,
+  type PrimaryFixture,
+} from '../helpers/primary.js';
 
 let fx: PrimaryFixture;
 
@@ -38,20 +46,36 @@ describe('log', () => {
     expect(all.code, all.stderr).toBe(0);
     const entries = JSON.parse(all.stdout) as Record<string, unknown>[];
     expect(entries).toHaveLength(4);
-    for (const e of entries) expect(Object.keys(e)).toEqual(expect.arrayContaining(['commit', 'time', 'author', 'node', 'subject', 'changes']));
-    expect(entries.map((e) => e.subject)).toEqual(['beta: add user alice', 'beta: add domain', 'acme: add user alice', expect.any(String)]);
+    for (const e of entries)
+      expect(Object.keys(e)).toEqual(
+        expect.arrayContaining(['commit', 'time', 'author', 'node', 'subject', 'changes']),
+      );
+    expect(entries.map((e) => e.subject)).toEqual([
+      'beta: add user alice',
+      'beta: add domain',
+      'acme: add user alice',
+      expect.any(String),
+    ]);
     const alice = entries[2]!;
     expect(alice).toMatchObject({ author: 'Ann Admin', node: 'prod-1', commit: commitOf('acme: add user alice') });
-    expect(alice.changes).toEqual([{ kind: 'user.added', domain: 'acme', user: 'alice', text: 'acme: add user alice' }]);
+    expect(alice.changes).toEqual([
+      { kind: 'user.added', domain: 'acme', user: 'alice', text: 'acme: add user alice' },
+    ]);
     expect(Number.isNaN(Date.parse(alice.time as string))).toBe(false);
 
-    const beta = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json', '--domain', 'beta'])).stdout) as { subject: string }[];
+    const beta = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json', '--domain', 'beta'])).stdout) as {
+      subject: string;
+    }[];
     expect(beta.map((e) => e.subject)).toEqual(['beta: add user alice', 'beta: add domain']);
-    const users = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json', '--user', 'alice'])).stdout) as { subject: string }[];
+    const users = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json', '--user', 'alice'])).stdout) as {
+      subject: string;
+    }[];
     expect(users.map((e) => e.subject)).toEqual(['beta: add user alice', 'acme: add user alice']);
     const one = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json', '-n', '1'])).stdout) as unknown[];
     expect(one).toHaveLength(1);
-    const future = JSON.parse((await runCli(['log', '-c', fx.nodeFile, '--json', '--since', '2090-01-01'])).stdout) as unknown[];
+    const future = JSON.parse(
+      (await runCli(['log', '-c', fx.nodeFile, '--json', '--since', '2090-01-01'])).stdout,
+    ) as unknown[];
     expect(future).toEqual([]);
 
     const text = await runCli(['log', '-c', fx.nodeFile, '--domain', 'acme']);
@@ -78,7 +102,14 @@ describe('revert', () => {
   it('undoes a user addition in the live dir and in the remote head, reloads the domain, and says what it undid', async () => {
     const marker = join(fx.dir, 'loaded.txt');
     fx.writeNode({
-      commands: { load: [process.execPath, '-e', 'require("fs").appendFileSync(process.argv[1], process.env.GITFAILOVER_DOMAIN + "\\n")', marker] },
+      commands: {
+        load: [
+          process.execPath,
+          '-e',
+          'require("fs").appendFileSync(process.argv[1], process.env.GITFAILOVER_DOMAIN + "\\n")',
+          marker,
+        ],
+      },
     });
     fx.write('domains/acme/users/bob.yaml', userYaml('bob'));
     await rec();
@@ -91,7 +122,9 @@ describe('revert', () => {
     expect(r.stdout).toContain('deleted domains/acme/users/bob.yaml');
     expect(existsSync(join(fx.live, 'domains/acme/users/bob.yaml'))).toBe(false);
     expect(existsSync(join(fx.live, 'domains/acme/users/zoe.yaml'))).toBe(true);
-    expect(gitIn(fx.remote, ['ls-tree', '-r', '--name-only', 'main', 'domains/acme/users/'])).toBe('domains/acme/users/zoe.yaml');
+    expect(gitIn(fx.remote, ['ls-tree', '-r', '--name-only', 'main', 'domains/acme/users/'])).toBe(
+      'domains/acme/users/zoe.yaml',
+    );
     expect(remoteSubjects(fx.remote).at(-1)).toBe('Revert "acme: add user bob"');
     const body = gitIn(fx.remote, ['log', '-1', '--format=%b', 'main']);
     expect(body).toContain(`This reverts commit ${bob}.`);

@@ -2,7 +2,17 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { cli, git, initRemote, makePair, removeDir, startCli, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
+import {
+  cli,
+  git,
+  initRemote,
+  makePair,
+  removeDir,
+  startCli,
+  writeDomain,
+  writeUser,
+  type Pair,
+} from '../helpers/fixture.js';
 
 const children: ChildProcess[] = [];
 const pairs: Pair[] = [];
@@ -79,7 +89,9 @@ describe('metrics and readiness', () => {
   });
 
   it('primary: serves /metrics and /readyz on notify.listen; not ready once pushes fail longer than record.retryMax', async () => {
-    const p = makePair({ primary: { record: { debounce: '100ms', retry: '100ms', retryMax: '300ms' }, notify: { listen: '127.0.0.1:0' } } });
+    const p = makePair({
+      primary: { record: { debounce: '100ms', retry: '100ms', retryMax: '300ms' }, notify: { listen: '127.0.0.1:0' } },
+    });
     pairs.push(p);
     await initRemote(p);
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });

@@ -14,7 +14,8 @@ import { cleanEnv, mustRun, PKG, packTarball, run } from '../helpers/package.js'
  */
 let tmp: string;
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npm run build` (npm test does)');
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is not built: run `npm run build` (npm test does)');
   tmp = mkdtempSync(join(tmpdir(), 'gf-package-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -24,9 +25,15 @@ describe('npm pack', () => {
     const r = await mustRun('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: ROOT });
     const [info] = JSON.parse(r.stdout) as { files: { path: string; mode: number }[] }[];
     const paths = info!.files.map((f) => f.path);
-    const unexpected = paths.filter((p) => !/^(bin|dist|templates|schema)\//.test(p) && !['package.json', 'README.md', 'LICENSE'].includes(p));
+    const unexpected = paths.filter(
+      (p) => !/^(bin|dist|templates|schema)\//.test(p) && !['package.json', 'README.md', 'LICENSE'].includes(p),
+    );
     expect(unexpected).toEqual([]);
-    expect(paths.filter((p) => /(^|\/)(test|bench|src)\//.test(p) || /\.(ts|map)$/.test(p) || /^dist\/(demo|bench)\//.test(p))).toEqual([]);
+    expect(
+      paths.filter(
+        (p) => /(^|\/)(test|bench|src)\//.test(p) || /\.(ts|map)$/.test(p) || /^dist\/(demo|bench)\//.test(p),
+      ),
+    ).toEqual([]);
     for (const needed of [
       'bin/gitfailover.js',
       'bin/git-ssh.sh',
@@ -42,12 +49,14 @@ describe('npm pack', () => {
     ])
       expect(paths, needed).toContain(needed);
     // the scripts git runs must stay executable once installed
-    for (const f of info!.files.filter((f) => f.path.endsWith('.sh') || f.path === 'bin/gitfailover.js')) expect(f.mode & 0o111, f.path).not.toBe(0);
+    for (const f of info!.files.filter((f) => f.path.endsWith('.sh') || f.path === 'bin/gitfailover.js'))
+      expect(f.mode & 0o111, f.path).not.toBe(0);
   });
 
   it('points main/exports/bin at files that exist, and keeps type packages out of the runtime dependencies', () => {
     if (PKG.main !== undefined) expect(existsSync(join(ROOT, PKG.main)), PKG.main).toBe(true);
-    for (const target of [...Object.values(PKG.exports ?? {}), ...Object.values(PKG.bin)]) expect(existsSync(join(ROOT, target)), target).toBe(true);
+    for (const target of [...Object.values(PKG.exports ?? {}), ...Object.values(PKG.bin)])
+      expect(existsSync(join(ROOT, target)), target).toBe(true);
     expect(Object.keys(PKG.dependencies).filter((d) => d.startsWith('@types/'))).toEqual([]);
   });
 });
@@ -61,7 +70,10 @@ describe('npm install -g of the tarball', () => {
     const prefix = join(root, 'usr', 'local');
     const work = join(tmp, 'work');
     mkdirSync(work, { recursive: true });
-    const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', tgz], { cwd: work, timeoutMs: 600_000 });
+    const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', tgz], {
+      cwd: work,
+      timeoutMs: 600_000,
+    });
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     const pkgDir = join(prefix, 'lib', 'node_modules', 'gitfailover');
     expect(existsSync(join(pkgDir, 'test'))).toBe(false);
@@ -92,10 +104,24 @@ describe('npm install -g of the tarball', () => {
     mkdirSync(fail);
     cpSync(join(work, 'cfg', 'domains'), join(prod, 'domains'), { recursive: true });
     cpSync(join(work, 'cfg', 'server.yaml'), join(prod, 'server.yaml'));
-    writeFileSync(join(work, 'primary.yaml'), stringify({ node: 'prod-1', role: 'primary', repo: { remote, stateDir: join(tmp, 'prod-state') }, live: { dir: prod } }));
+    writeFileSync(
+      join(work, 'primary.yaml'),
+      stringify({
+        node: 'prod-1',
+        role: 'primary',
+        repo: { remote, stateDir: join(tmp, 'prod-state') },
+        live: { dir: prod },
+      }),
+    );
     writeFileSync(
       join(work, 'standby.yaml'),
-      stringify({ node: 'failover-1', role: 'standby', repo: { remote, stateDir: join(tmp, 'fail-state') }, live: { dir: fail }, substitution: { ips: { '10.0.0.5': '10.1.0.5' } } }),
+      stringify({
+        node: 'failover-1',
+        role: 'standby',
+        repo: { remote, stateDir: join(tmp, 'fail-state') },
+        live: { dir: fail },
+        substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
+      }),
     );
     const record = await gf(['record', '-c', 'primary.yaml', '-m', 'initial import']);
     expect(record.code, record.stdout + record.stderr).toBe(0);
@@ -112,12 +138,17 @@ describe('npm install -g of the tarball', () => {
       const text = readFileSync(join(pkgDir, 'templates', 'systemd', unit), 'utf8');
       const argv = /^ExecStart=(.*)$/m.exec(text)![1]!.split(/\s+/);
       expect(argv[0], unit).toBe('gitfailover');
-      const found = ['usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin'].map((d) => join(root, d, argv[0]!)).find((p) => existsSync(p));
+      const found = ['usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin']
+        .map((d) => join(root, d, argv[0]!))
+        .find((p) => existsSync(p));
       expect(found, `${unit}: ExecStart's ${argv[0]} is not where npm install -g puts it`).toBeDefined();
       // the unit's own arguments, with its node file swapped for one that does not exist here
       const missing = join(tmp, 'etc-gitfailover', 'gitfailover.yaml');
       const args = argv.slice(1).map((a) => (a === '/etc/gitfailover/gitfailover.yaml' ? missing : a));
-      const started = await run(found!, args, { cwd: work, env: cleanEnv({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin' }) });
+      const started = await run(found!, args, {
+        cwd: work,
+        env: cleanEnv({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin' }),
+      });
       expect(started.code, started.stderr).toBe(2); // a configuration error: the unit does not restart on it
       expect(started.stderr).toContain(missing);
     }

@@ -2,14 +2,15 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { cli, cliOk as ok, git, startCli, usePairs, writeDomain, writeFile, writeUser, type Pair } from '../helpers/fixture.js';
+import { cli, cliOk as ok, git, startCli, usePairs, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
 
 /** Issue 19, "Why": each block provokes one of the failures an operator met, with real repos and processes. */
 const pair = usePairs();
 const appendArgv = (file: string, what: string) => ['/bin/sh', '-c', `echo "${what}" >> "$0"`, file];
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []);
 const head = async (p: Pair) => (await git(['--git-dir', p.remote, 'rev-parse', 'main'])).trim();
-const statusJson = async (file: string) => JSON.parse((await cli(['status', '-c', file, '--json', '--no-fetch'])).stdout);
+const statusJson = async (file: string) =>
+  JSON.parse((await cli(['status', '-c', file, '--json', '--no-fetch'])).stdout);
 
 function patchNode(file: string, patch: Record<string, unknown>): void {
   writeFileSync(file, stringify({ ...(parse(readFileSync(file, 'utf8')) as object), ...patch }));
@@ -23,8 +24,13 @@ describe('errors carry their kind, and recovery commands keep their word', () =>
     const failing = join(p.dir, 'failing');
     patchNode(p.standby, {
       sync: { automatic: true },
-      commands: { check: ['/bin/sh', '-c', 'test ! -e "$0"', failing], start: appendArgv(started, '$GITFAILOVER_DOMAIN') },
-      triggers: [{ on: 'sync', exec: appendArgv(events, '$GITFAILOVER_SUCCESS $GITFAILOVER_TRANSIENT $GITFAILOVER_ERROR_CODE') }],
+      commands: {
+        check: ['/bin/sh', '-c', 'test ! -e "$0"', failing],
+        start: appendArgv(started, '$GITFAILOVER_DOMAIN'),
+      },
+      triggers: [
+        { on: 'sync', exec: appendArgv(events, '$GITFAILOVER_SUCCESS $GITFAILOVER_TRANSIENT $GITFAILOVER_ERROR_CODE') },
+      ],
     });
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     await ok(['record', '-c', p.primary, '-m', 'A']);
@@ -98,16 +104,24 @@ describe('promote and demote are safe by default', () => {
     const p = await pair();
     const stopped = join(p.dir, 'stopped.log');
     patchNode(p.standby, { commands: { stop: appendArgv(stopped, '$GITFAILOVER_DOMAIN') } });
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     await ok(['record', '-c', p.primary]);
     await ok(['sync', '-c', p.standby]);
 
     writeUser(p.failLive, 'acme', 'alice', { home: '/data/hand-edited' });
     const refused = await cli(['promote', '-c', p.standby]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/promote refused: failover-1 is not ready to take over \(drift: 1 file\(s\).*alice\.yaml/);
+    expect(refused.stderr).toMatch(
+      /promote refused: failover-1 is not ready to take over \(drift: 1 file\(s\).*alice\.yaml/,
+    );
     expect(refused.stderr).toMatch(/promote --force/);
-    expect(parse(await git(['--git-dir', p.remote, 'show', 'main:.gitfailover/primary']))).toMatchObject({ node: 'prod-1', epoch: 1 });
+    expect(parse(await git(['--git-dir', p.remote, 'show', 'main:.gitfailover/primary']))).toMatchObject({
+      node: 'prod-1',
+      epoch: 1,
+    });
 
     const forced = await ok(['promote', '-c', p.standby, '--force']);
     expect(forced.stderr).toMatch(/promoted with --force over: drift: 1 file/);
@@ -118,8 +132,12 @@ describe('promote and demote are safe by default', () => {
     await ok(['promote', '-c', p.primary, '--reason', 'failback']);
     writeUser(p.failLive, 'acme', 'zed');
     const d = await ok(['demote', '-c', p.standby]);
-    expect(d.stdout).toMatch(/an unrecorded live edit \(.*domains\/acme\/users\/zed\.yaml.*\) was kept as commit [0-9a-f]{12}/);
-    expect(d.stdout).toMatch(/orphaned: 1 commit\(s\) .*gitfailover\/orphaned\/failover-1-\d{8}T\d{6}Z .*pushed to the remote/);
+    expect(d.stdout).toMatch(
+      /an unrecorded live edit \(.*domains\/acme\/users\/zed\.yaml.*\) was kept as commit [0-9a-f]{12}/,
+    );
+    expect(d.stdout).toMatch(
+      /orphaned: 1 commit\(s\) .*gitfailover\/orphaned\/failover-1-\d{8}T\d{6}Z .*pushed to the remote/,
+    );
     expect(lines(stopped)).toEqual(['acme']);
     expect(existsSync(join(p.failLive, 'domains/acme/users/zed.yaml'))).toBe(false);
     const branch = /branch (gitfailover\/orphaned\/\S+)/.exec(d.stdout)![1]!;
@@ -134,7 +152,11 @@ describe('one readiness, and a node file reloaded in place', () => {
     const p = await pair();
     const failing = join(p.dir, 'failing');
     const events = join(p.dir, 'events.log');
-    patchNode(p.standby, { sync: { automatic: true, interval: '300ms' }, notify: { listen: '127.0.0.1:0' }, commands: { check: ['/bin/sh', '-c', 'test ! -e "$0"', failing] } });
+    patchNode(p.standby, {
+      sync: { automatic: true, interval: '300ms' },
+      notify: { listen: '127.0.0.1:0' },
+      commands: { check: ['/bin/sh', '-c', 'test ! -e "$0"', failing] },
+    });
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     await ok(['record', '-c', p.primary]);
     const agent = await startCli(['standby', '-c', p.standby], /full sync/);
@@ -171,13 +193,22 @@ describe('one readiness, and a node file reloaded in place', () => {
       writeFileSync(p.standby, good.replace(/interval: 300ms/, 'interval: banana'));
       agent.child.kill('SIGHUP');
       await until(async () => /was not reloaded/.test(agent.output()));
-      expect(agent.output()).toMatch(/SIGHUP: .*standby\.yaml was not reloaded, the daemon keeps the configuration it runs with/);
-      writeFileSync(p.standby, good + stringify({ triggers: [{ on: 'sync', exec: appendArgv(events, '$GITFAILOVER_TO_COMMIT') }] }));
-      expect((await cli(['doctor', '-c', p.standby])).stdout).toMatch(/^warn  daemon: gitfailover standby \(pid \d+\) runs an older .*standby\.yaml/m);
+      expect(agent.output()).toMatch(
+        /SIGHUP: .*standby\.yaml was not reloaded, the daemon keeps the configuration it runs with/,
+      );
+      writeFileSync(
+        p.standby,
+        good + stringify({ triggers: [{ on: 'sync', exec: appendArgv(events, '$GITFAILOVER_TO_COMMIT') }] }),
+      );
+      expect((await cli(['doctor', '-c', p.standby])).stdout).toMatch(
+        /^warn {2}daemon: gitfailover standby \(pid \d+\) runs an older .*standby\.yaml/m,
+      );
 
       agent.child.kill('SIGHUP');
       await until(async () => /SIGHUP: reloaded/.test(agent.output()));
-      expect((await cli(['doctor', '-c', p.standby])).stdout).toMatch(/^ok {4}daemon: gitfailover standby \(pid \d+\) runs .* as it is on disk/m);
+      expect((await cli(['doctor', '-c', p.standby])).stdout).toMatch(
+        /^ok {4}daemon: gitfailover standby \(pid \d+\) runs .* as it is on disk/m,
+      );
       // The new trigger is in force without a restart.
       writeUser(p.prodLive, 'acme', 'carol');
       await ok(['record', '-c', p.primary]);

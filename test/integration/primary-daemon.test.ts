@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,7 +129,19 @@ describe('primary daemon', () => {
     try {
       execFileSync('git', ['clone', '--quiet', fx.remote, other]);
       execFileSync('git', ['-C', other, 'reset', '--quiet', '--hard', 'HEAD~1']);
-      execFileSync('git', ['-C', other, '-c', 'user.name=x', '-c', 'user.email=x@x', 'commit', '--quiet', '--allow-empty', '-m', 'written elsewhere']);
+      execFileSync('git', [
+        '-C',
+        other,
+        '-c',
+        'user.name=x',
+        '-c',
+        'user.email=x@x',
+        'commit',
+        '--quiet',
+        '--allow-empty',
+        '-m',
+        'written elsewhere',
+      ]);
       execFileSync('git', ['-C', other, 'push', '--quiet', '--force', 'origin', 'HEAD:main']);
       const theirs = remoteHead(fx.remote)!;
 
@@ -137,10 +149,18 @@ describe('primary daemon', () => {
       await d.waitFor(/^ready/);
       fx.write('domains/acme/users/frank.yaml', userYaml('frank'));
       await d.waitFor(/^pushed /, 30_000);
-      for (let i = 0; i < 100 && !gitIn(fx.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).includes('frank.yaml'); i++) await sleep(100);
+      for (
+        let i = 0;
+        i < 100 && !gitIn(fx.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).includes('frank.yaml');
+        i++
+      )
+        await sleep(100);
       // Their commit stays in the history (never forced over); ivan, replayed on it, and frank are both there.
       expect(gitIn(fx.remote, ['merge-base', '--is-ancestor', theirs, 'main'])).toBe('');
-      expect(gitIn(fx.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).split('\n').sort()).toEqual(['domains/acme/users/frank.yaml', 'domains/acme/users/ivan.yaml']);
+      expect(gitIn(fx.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).split('\n').sort()).toEqual([
+        'domains/acme/users/frank.yaml',
+        'domains/acme/users/ivan.yaml',
+      ]);
       expect(existsSync(join(fx.live, 'domains/acme/users/ivan.yaml'))).toBe(true);
     } finally {
       rmSync(other, { recursive: true, force: true });
@@ -188,7 +208,9 @@ describe('primary daemon', () => {
     expect(JSON.parse(notify.body.toString())).toEqual({ node: 'prod-1', commit: head });
     // The hung standby did not hold up the live one: the live one was notified while the primary
     // was still waiting on the hung one (an order, not a timing threshold).
-    expect(hungClosedAt === undefined || notify.at <= hungClosedAt, 'the live standby waited for the hung one').toBe(true);
+    expect(hungClosedAt === undefined || notify.at <= hungClosedAt, 'the live standby waited for the hung one').toBe(
+      true,
+    );
 
     // A heartbeat sent before the push names the previous head: wait for one that names this head.
     const beatOf = (r: { body: Buffer }) => {

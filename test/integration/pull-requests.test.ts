@@ -25,7 +25,8 @@ afterEach(() => {
 async function waitFor(what: string, check: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
   while (!check()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}${debugOut ? `; output:\n${debugOut()}` : ''}`);
+    if (Date.now() - t0 > ms)
+      throw new Error(`timed out waiting for ${what}${debugOut ? `; output:\n${debugOut()}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -33,7 +34,14 @@ async function waitFor(what: string, check: () => boolean, ms = 60_000): Promise
 function gitAt(dir: string, args: string[]): string {
   return execFileSync('git', ['-C', dir, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LC_ALL: 'C', GIT_AUTHOR_NAME: 'Rita Reviewer', GIT_AUTHOR_EMAIL: 'rita@example.com', GIT_COMMITTER_NAME: 'Rita Reviewer', GIT_COMMITTER_EMAIL: 'rita@example.com' },
+    env: {
+      ...process.env,
+      LC_ALL: 'C',
+      GIT_AUTHOR_NAME: 'Rita Reviewer',
+      GIT_AUTHOR_EMAIL: 'rita@example.com',
+      GIT_COMMITTER_NAME: 'Rita Reviewer',
+      GIT_COMMITTER_EMAIL: 'rita@example.com',
+    },
   }).trim();
 }
 
@@ -56,17 +64,36 @@ function pushFromClone(clone: string, message: string, files: Record<string, str
 const user = (name: string) => stringify({ name, home: `/home/${name}`, permissions: ['read'] });
 
 /** Both daemons on loopback; the primary's listener takes forge webhooks. */
-async function startBoth(primaryExtra: Record<string, unknown>): Promise<{ p: Pair; primaryUrl: string; primaryOut: () => string }> {
-  const p = makePair({ standby: { sync: { automatic: true, interval: '1h' }, notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET', heartbeat: '1h' } } });
+async function startBoth(
+  primaryExtra: Record<string, unknown>,
+): Promise<{ p: Pair; primaryUrl: string; primaryOut: () => string }> {
+  const p = makePair({
+    standby: {
+      sync: { automatic: true, interval: '1h' },
+      notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET', heartbeat: '1h' },
+    },
+  });
   pairs.push(p);
   execFileSync('git', ['init', '-q', '--bare', '--initial-branch=main', p.remote]);
-  writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+  writeDomain(p.prodLive, 'acme', {
+    services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+    users: ['alice'],
+  });
   const standby = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/, { env });
   children.push(standby.child);
   const standbyAddress = /standby ready on (\S+):/.exec(standby.output())![1]!;
   writeFileSync(
     p.primary,
-    readFileSync(p.primary, 'utf8') + stringify({ notify: { listen: '127.0.0.1:0', standbys: [`http://${standbyAddress}/notify`], secret: 'env:GF_SECRET', heartbeat: '1h' }, ...primaryExtra }),
+    readFileSync(p.primary, 'utf8') +
+      stringify({
+        notify: {
+          listen: '127.0.0.1:0',
+          standbys: [`http://${standbyAddress}/notify`],
+          secret: 'env:GF_SECRET',
+          heartbeat: '1h',
+        },
+        ...primaryExtra,
+      }),
   );
   const primary = await startCli(['primary', '-c', p.primary], /ready: watching/, { env });
   children.push(primary.child);
@@ -77,7 +104,12 @@ async function startBoth(primaryExtra: Record<string, unknown>): Promise<{ p: Pa
 }
 
 function post(url: string, body: string, headers: Record<string, string>): Promise<number> {
-  return fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } }).then(async (r) => (await r.arrayBuffer(), r.status));
+  return fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } }).then(
+    async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    },
+  );
 }
 
 const hmac = (body: string, secret = SECRET) => createHmac('sha256', secret).update(body).digest('hex');
@@ -90,9 +122,19 @@ describe('changing the configuration through pull requests', () => {
 
     // GitHub: X-Hub-Signature-256 over the body, X-GitHub-Delivery for de-duplication.
     const head = pushFromClone(clone, 'PR #1: add bob', { 'domains/acme/users/bob.yaml': user('bob') });
-    const ghBody = JSON.stringify({ ref: 'refs/heads/main', after: head, repository: { pushed_at: Math.floor(Date.now() / 1000) } });
-    const ghHeaders = { 'x-github-event': 'push', 'x-github-delivery': randomUUID(), 'x-hub-signature-256': `sha256=${hmac(ghBody)}` };
-    expect(await post(primaryUrl, ghBody, { ...ghHeaders, 'x-hub-signature-256': `sha256=${hmac(ghBody, 'wrong-secret')}` })).toBe(401);
+    const ghBody = JSON.stringify({
+      ref: 'refs/heads/main',
+      after: head,
+      repository: { pushed_at: Math.floor(Date.now() / 1000) },
+    });
+    const ghHeaders = {
+      'x-github-event': 'push',
+      'x-github-delivery': randomUUID(),
+      'x-hub-signature-256': `sha256=${hmac(ghBody)}`,
+    };
+    expect(
+      await post(primaryUrl, ghBody, { ...ghHeaders, 'x-hub-signature-256': `sha256=${hmac(ghBody, 'wrong-secret')}` }),
+    ).toBe(401);
     expect(await post(primaryUrl, ghBody, ghHeaders)).toBe(202);
     expect(await post(primaryUrl, ghBody, ghHeaders)).toBe(409); // the same delivery again
     await waitFor('bob in production', () => existsSync(join(p.prodLive, 'domains/acme/users/bob.yaml')));
@@ -102,7 +144,9 @@ describe('changing the configuration through pull requests', () => {
 
     // Production's next live edit keeps the merged commit: the remote head holds both.
     writeUser(p.prodLive, 'acme', 'carol');
-    await waitFor('carol at the remote head', () => gitAt(p.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).includes('carol.yaml'));
+    await waitFor('carol at the remote head', () =>
+      gitAt(p.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/']).includes('carol.yaml'),
+    );
     expect(gitAt(p.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/'])).toContain('bob.yaml');
     expect(gitAt(p.remote, ['merge-base', '--is-ancestor', head, 'main'])).toBe('');
     await waitFor('carol on the failover', () => existsSync(join(p.failLive, 'domains/acme/users/carol.yaml')));
@@ -112,7 +156,9 @@ describe('changing the configuration through pull requests', () => {
     pushFromClone(clone, 'PR #2: add dan', { 'domains/acme/users/dan.yaml': user('dan') });
     const giteaBody = JSON.stringify({ ref: 'refs/heads/main' });
     const gitea = { 'x-gitea-event': 'push', 'x-gitea-delivery': randomUUID(), 'x-gitea-signature': hmac(giteaBody) };
-    expect(await post(primaryUrl, giteaBody, { ...gitea, 'x-gitea-signature': hmac(giteaBody, 'wrong-secret') })).toBe(401);
+    expect(await post(primaryUrl, giteaBody, { ...gitea, 'x-gitea-signature': hmac(giteaBody, 'wrong-secret') })).toBe(
+      401,
+    );
     expect(await post(primaryUrl, giteaBody, gitea)).toBe(202);
     expect(await post(primaryUrl, giteaBody, gitea)).toBe(409);
     await waitFor('dan in production', () => existsSync(join(p.prodLive, 'domains/acme/users/dan.yaml')));
@@ -147,7 +193,10 @@ describe('changing the configuration through pull requests', () => {
     await waitFor('frank gone from the failover', () => !existsSync(join(p.failLive, 'domains/acme/users/frank.yaml')));
     expect(existsSync(join(p.prodLive, 'domains/acme/users/alice.yaml'))).toBe(true);
 
-    const log = JSON.parse((await cli(['log', '-c', p.primary, '--json'], { env })).stdout) as { commit: string; author: string }[];
+    const log = JSON.parse((await cli(['log', '-c', p.primary, '--json'], { env })).stdout) as {
+      commit: string;
+      author: string;
+    }[];
     expect(log.find((e) => e.commit === revert)).toMatchObject({ author: 'Rita Reviewer' });
     expect(gitAt(p.remote, ['rev-parse', 'main'])).toBe(revert); // production recorded nothing over it
   }, 240_000);

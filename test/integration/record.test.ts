@@ -53,7 +53,12 @@ describe('record', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('no change');
     expect(r.stdout).toContain('pushed to main');
-    expect(remoteSubjects(fx.remote)).toEqual([...before, 'acme: add user u1', 'acme: add user u2', 'acme: add user u3']);
+    expect(remoteSubjects(fx.remote)).toEqual([
+      ...before,
+      'acme: add user u1',
+      'acme: add user u2',
+      'acme: add user u3',
+    ]);
     const after = await runCli(['status', '-c', fx.nodeFile, '--json']);
     expect(JSON.parse(after.stdout).unpushed).toBe(0);
   });

@@ -39,7 +39,8 @@ function freePort(): Promise<number> {
 async function startVerdaccio(dir: string): Promise<string> {
   const port = await freePort();
   // dependencies come through the registry this machine's npm uses (the npm registry, or a mirror)
-  const uplink = (await mustRun('npm', ['config', 'get', 'registry'], { cwd: dir })).stdout.trim() || 'https://registry.npmjs.org/';
+  const uplink =
+    (await mustRun('npm', ['config', 'get', 'registry'], { cwd: dir })).stdout.trim() || 'https://registry.npmjs.org/';
   const config = join(dir, 'verdaccio.yaml');
   writeFileSync(
     config,
@@ -63,14 +64,19 @@ async function startVerdaccio(dir: string): Promise<string> {
       '',
     ].join('\n'),
   );
-  verdaccio = spawn(VERDACCIO, ['--config', config, '--listen', `127.0.0.1:${port}`], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  verdaccio = spawn(VERDACCIO, ['--config', config, '--listen', `127.0.0.1:${port}`], {
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   verdaccio.stdout!.on('data', (d: Buffer) => (verdaccioLog += d.toString()));
   verdaccio.stderr!.on('data', (d: Buffer) => (verdaccioLog += d.toString()));
   const url = `http://127.0.0.1:${port}/`;
   // ready when it answers its ping (no fixed sleep)
   for (;;) {
     if (verdaccio.exitCode !== null) throw new Error(`verdaccio exited ${verdaccio.exitCode}:\n${verdaccioLog}`);
-    const ok = await fetch(`${url}-/ping`).then((r) => r.ok).catch(() => false);
+    const ok = await fetch(`${url}-/ping`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ok) return url;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -81,7 +87,12 @@ async function addUser(url: string): Promise<string> {
   const res = await fetch(`${url}-/user/org.couchdb.user:ci`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'ci', password: 'ci-password-for-a-throwaway-registry', email: 'ci@example.invalid', type: 'user' }),
+    body: JSON.stringify({
+      name: 'ci',
+      password: 'ci-password-for-a-throwaway-registry',
+      email: 'ci@example.invalid',
+      type: 'user',
+    }),
   });
   const body = (await res.json()) as { token?: string };
   if (!res.ok || !body.token) throw new Error(`verdaccio refused the user: ${res.status} ${JSON.stringify(body)}`);
@@ -89,7 +100,8 @@ async function addUser(url: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npm run build` (npm test does)');
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is not built: run `npm run build` (npm test does)');
   if (!existsSync(VERDACCIO) || !existsSync(LINTER)) {
     // .ci/run installs them; on a fresh clone the first run does (the npm registry, as for npm ci)
     await mustRun('npm', ['ci', '--prefix', TOOLS, '--no-audit', '--no-fund'], { cwd: ROOT, timeoutMs: 600_000 });
@@ -101,7 +113,11 @@ beforeAll(async () => {
   writeFileSync(npmrc, `//${registry.replace(/^http:\/\//, '')}:_authToken=${token}\n`);
   // every npm below: this registry, its own user config and an empty cache of its own, so that
   // nothing comes from the npm cache of the machine
-  npmEnv = cleanEnv({ NPM_CONFIG_REGISTRY: registry, NPM_CONFIG_USERCONFIG: npmrc, NPM_CONFIG_CACHE: join(tmp, 'npm-cache') });
+  npmEnv = cleanEnv({
+    NPM_CONFIG_REGISTRY: registry,
+    NPM_CONFIG_USERCONFIG: npmrc,
+    NPM_CONFIG_CACHE: join(tmp, 'npm-cache'),
+  });
   const tgz = await packTarball(tmp);
   await mustRun('npm', ['publish', tgz, '--tag', 'latest'], { cwd: tmp, env: npmEnv });
 }, 900_000);
@@ -121,7 +137,11 @@ describe('a local npm registry', () => {
     expect(meta['dist-tags'].latest).toBe(PKG.version);
     const app = join(tmp, 'app');
     mkdirSync(app);
-    const installed = await run('npm', ['install', `gitfailover@${PKG.version}`], { cwd: app, env: npmEnv, timeoutMs: 600_000 });
+    const installed = await run('npm', ['install', `gitfailover@${PKG.version}`], {
+      cwd: app,
+      env: npmEnv,
+      timeoutMs: 600_000,
+    });
     expect(installed.code, installed.stdout + installed.stderr + verdaccioLog).toBe(0);
     const lock = readFileSync(join(app, 'package-lock.json'), 'utf8');
     expect(lock).toContain(`${registry}gitfailover/-/gitfailover-${PKG.version}.tgz`);
@@ -135,11 +155,22 @@ describe('a local npm registry', () => {
   }, 600_000);
 });
 
-type Step = { name?: string; uses?: string; run?: string; shell?: string; env?: Record<string, string>; 'working-directory'?: string };
+type Step = {
+  name?: string;
+  uses?: string;
+  run?: string;
+  shell?: string;
+  env?: Record<string, string>;
+  'working-directory'?: string;
+};
 
 /** A `run` step as GitHub runs it on ubuntu: `bash -e` with the step's script, in the workspace. */
 function runStep(step: Step, cwd: string, env: NodeJS.ProcessEnv): Promise<Ran> {
-  return run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', step.run!], { cwd, env: { ...env, ...step.env }, timeoutMs: 600_000 });
+  return run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', step.run!], {
+    cwd,
+    env: { ...env, ...step.env },
+    timeoutMs: 600_000,
+  });
 }
 
 describe('the CI workflow that init writes, and action.yml', () => {
@@ -154,7 +185,10 @@ describe('the CI workflow that init writes, and action.yml', () => {
     workflow = parse(readFileSync(workflowFile, 'utf8'));
     await git(['init', '-q', '-b', 'main'], repo);
     await git(['add', '.'], repo);
-    await git(['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-qm', 'initial configuration'], repo);
+    await git(
+      ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-qm', 'initial configuration'],
+      repo,
+    );
   });
 
   it('pass a real workflow linter', async () => {
@@ -189,7 +223,10 @@ describe('the CI workflow that init writes, and action.yml', () => {
     // a bad commit: a port out of range
     const services = join(repo, 'domains', 'acme', 'services.yaml');
     writeFileSync(services, readFileSync(services, 'utf8').replace('port: 990', 'port: 70000'));
-    const line = readFileSync(services, 'utf8').split('\n').findIndex((l) => l.includes('70000')) + 1;
+    const line =
+      readFileSync(services, 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('70000')) + 1;
     await git(['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', 'commit', '-qam', 'bad port'], repo);
     const bad: Ran[] = [];
     for (const s of steps) bad.push(await runStep(s, repo, env));
@@ -212,7 +249,11 @@ describe('the CI workflow that init writes, and action.yml', () => {
       });
     const withInputs = (inputs: Record<string, string>): Step => {
       const ev = expr(inputs);
-      return { ...step, run: ev(step.run!), env: Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, ev(v)])) };
+      return {
+        ...step,
+        run: ev(step.run!),
+        env: Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, ev(v)])),
+      };
     };
     const bad = await runStep(withInputs({ path: '.', 'node-file': '' }), repo, cleanEnv());
     expect(bad.code, bad.stderr).toBe(1);
@@ -224,7 +265,11 @@ describe('the CI workflow that init writes, and action.yml', () => {
     expect(good.code, good.stdout + good.stderr).toBe(0);
     expect(good.stdout).toBe('');
     // a node file given as input reaches --node (a missing one is a configuration error, exit 2)
-    const withNode = await runStep(withInputs({ path: repo, 'node-file': join(sub, 'no such node.yaml') }), sub, cleanEnv());
+    const withNode = await runStep(
+      withInputs({ path: repo, 'node-file': join(sub, 'no such node.yaml') }),
+      sub,
+      cleanEnv(),
+    );
     expect(withNode.code).toBe(2);
     expect(withNode.stderr).toContain('no such node.yaml');
   }, 120_000);

@@ -15,7 +15,8 @@ function nodeFile(p: Pair, name: string, from: string, patch: Record<string, unk
 }
 
 const remoteFile = async (p: Pair, path: string) => git(['--git-dir', p.remote, 'show', `main:${path}`]);
-const remotePrimary = async (p: Pair) => parse(await remoteFile(p, '.gitfailover/primary')) as { node: string; epoch: number };
+const remotePrimary = async (p: Pair) =>
+  parse(await remoteFile(p, '.gitfailover/primary')) as { node: string; epoch: number };
 
 describe('promote and demote', () => {
   it('full cycle: failover, records in production terms, split-brain refusal, failback, nothing lost', async () => {
@@ -33,11 +34,23 @@ describe('promote and demote', () => {
         }).replace(/^/, ''),
     );
     const sub = parse(readFileSync(p.standby, 'utf8')) as Record<string, unknown>;
-    writeFileSync(p.standby, stringify({ ...sub, substitution: { ...(sub.substitution as object), files: ['native/**/*.conf'] } }));
-    writeFileSync(p.primary, stringify({ ...(parse(readFileSync(p.primary, 'utf8')) as object), triggers: [{ on: 'split-brain', exec: appendArgv(events, '$GITFAILOVER_EVENT $GITFAILOVER_PRIMARIES') }] }));
+    writeFileSync(
+      p.standby,
+      stringify({ ...sub, substitution: { ...(sub.substitution as object), files: ['native/**/*.conf'] } }),
+    );
+    writeFileSync(
+      p.primary,
+      stringify({
+        ...(parse(readFileSync(p.primary, 'utf8')) as object),
+        triggers: [{ on: 'split-brain', exec: appendArgv(events, '$GITFAILOVER_EVENT $GITFAILOVER_PRIMARIES') }],
+      }),
+    );
 
     // A and B on production; the standby applies them.
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     writeFile(join(p.prodLive, 'native/acme/listen.conf'), 'Listen 10.0.0.5:2121\n');
     await ok(['record', '-c', p.primary, '-m', 'A']);
     writeUser(p.prodLive, 'acme', 'bob');
@@ -66,7 +79,12 @@ describe('promote and demote', () => {
     expect(await remoteFile(p, 'native/acme/listen.conf')).toBe('Listen 10.0.0.5:2121\nListen 10.0.0.5:2122\n');
     expect(await remoteFile(p, 'domains/acme/services.yaml')).toContain('ip: 10.0.0.5');
     const changed = await git(['--git-dir', p.remote, 'show', '--name-only', '--format=', 'main']);
-    expect(changed.trim().split('\n').sort()).toEqual(['domains/acme/users/carol.yaml', 'domains/beta/domain.yaml', 'domains/beta/services.yaml', 'native/acme/listen.conf']);
+    expect(changed.trim().split('\n').sort()).toEqual([
+      'domains/acme/users/carol.yaml',
+      'domains/beta/domain.yaml',
+      'domains/beta/services.yaml',
+      'native/acme/listen.conf',
+    ]);
     const all = await git(['--git-dir', p.remote, 'grep', '-l', '10.1.0.5', 'main']).catch(() => '');
     expect(all).toBe('');
 
@@ -85,9 +103,12 @@ describe('promote and demote', () => {
     const d = await ok(['demote', '-c', p.primary]);
     expect(d.stdout).toMatch(/prod-1 is a standby, following failover-1 \(epoch 2\)/);
     expect(d.stdout).not.toMatch(/orphaned/);
-    for (const u of ['alice', 'bob', 'carol']) expect(existsSync(join(p.prodLive, `domains/acme/users/${u}.yaml`))).toBe(true);
+    for (const u of ['alice', 'bob', 'carol'])
+      expect(existsSync(join(p.prodLive, `domains/acme/users/${u}.yaml`))).toBe(true);
     expect(readFileSync(join(p.prodLive, 'domains/beta/services.yaml'), 'utf8')).toContain('ip: 10.0.0.5');
-    expect(readFileSync(join(p.prodLive, 'native/acme/listen.conf'), 'utf8')).toBe('Listen 10.0.0.5:2121\nListen 10.0.0.5:2122\n');
+    expect(readFileSync(join(p.prodLive, 'native/acme/listen.conf'), 'utf8')).toBe(
+      'Listen 10.0.0.5:2121\nListen 10.0.0.5:2122\n',
+    );
     expect((await cli(['record', '-c', p.primary])).stderr).toMatch(/prod-1 is a standby/);
     expect(readFileSync(events, 'utf8')).toMatch(/promote failover-1/);
 
@@ -105,8 +126,26 @@ describe('promote and demote', () => {
     expect(JSON.parse((await ok(['status', '-c', p.primary, '--json'])).stdout).role).toBe('primary');
 
     // The history tells the story, oldest first.
-    const story = (await git(['--git-dir', p.remote, 'log', '--reverse', '--format=%s|%(trailers:key=Node,valueonly,separator=)', 'main'])).trim().split('\n');
-    expect(story.map((l) => l.split('|')[1])).toEqual(['prod-1', 'prod-1', 'failover-1', 'failover-1', 'prod-1', 'prod-1']);
+    const story = (
+      await git([
+        '--git-dir',
+        p.remote,
+        'log',
+        '--reverse',
+        '--format=%s|%(trailers:key=Node,valueonly,separator=)',
+        'main',
+      ])
+    )
+      .trim()
+      .split('\n');
+    expect(story.map((l) => l.split('|')[1])).toEqual([
+      'prod-1',
+      'prod-1',
+      'failover-1',
+      'failover-1',
+      'prod-1',
+      'prod-1',
+    ]);
     expect(story[2]).toMatch(/^promote failover-1 to primary \(epoch 2\)/);
     expect(story[4]).toMatch(/^promote prod-1 to primary \(epoch 3\)/);
     const body = await git(['--git-dir', p.remote, 'log', '-1', '--format=%B%an', 'main~3']);
@@ -117,7 +156,11 @@ describe('promote and demote', () => {
 
   it('two standbys promoting at the same moment: exactly one succeeds', async () => {
     const p = await pair();
-    const standby2 = nodeFile(p, 'standby2', p.standby, { node: 'failover-2', repo: { remote: p.remote, stateDir: join(p.dir, 'fail2-state') }, live: { dir: join(p.dir, 'fail2') } });
+    const standby2 = nodeFile(p, 'standby2', p.standby, {
+      node: 'failover-2',
+      repo: { remote: p.remote, stateDir: join(p.dir, 'fail2-state') },
+      live: { dir: join(p.dir, 'fail2') },
+    });
     writeDomain(p.prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
     await ok(['record', '-c', p.primary]);
     await ok(['sync', '-c', p.standby]);
@@ -150,7 +193,9 @@ describe('promote and demote', () => {
 
     await ok(['promote', '-c', p.standby]);
     const d = await ok(['demote', '-c', p.primary]);
-    expect(d.stdout).toMatch(/orphaned: 1 commit\(s\) .* branch gitfailover\/orphaned\/prod-1-\d{8}T\d{6}Z .*pushed to the remote/);
+    expect(d.stdout).toMatch(
+      /orphaned: 1 commit\(s\) .* branch gitfailover\/orphaned\/prod-1-\d{8}T\d{6}Z .*pushed to the remote/,
+    );
     expect(existsSync(join(p.prodLive, 'domains/acme/users/bob.yaml'))).toBe(false); // the repo's configuration now
 
     const s = JSON.parse((await ok(['status', '-c', p.primary, '--json'])).stdout);
@@ -176,7 +221,10 @@ describe('promote and demote', () => {
     expect(online.stderr).toMatch(/promote --offline/);
     const off = await ok(['promote', '-c', p.standby, '--offline']);
     expect(off.stdout).toMatch(/not pushed yet/);
-    expect(JSON.parse((await ok(['status', '-c', p.standby, '--json'])).stdout)).toMatchObject({ role: 'primary', unpushed: 1 });
+    expect(JSON.parse((await ok(['status', '-c', p.standby, '--json'])).stdout)).toMatchObject({
+      role: 'primary',
+      unpushed: 1,
+    });
     renameSync(`${p.remote}.away`, p.remote);
 
     // Production recorded meanwhile (it never saw the outage): the failover's role commit conflicts.
@@ -206,7 +254,11 @@ describe('ready', () => {
   it('exit 0 only when applied = remote head, no drift, checks pass', async () => {
     const p = await pair();
     const failing = join(p.dir, 'failing');
-    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { check: ['/bin/sh', '-c', 'test ! -e "$0"', failing] } }));
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({ commands: { check: ['/bin/sh', '-c', 'test ! -e "$0"', failing] } }),
+    );
     writeDomain(p.prodLive, 'acme');
     await ok(['record', '-c', p.primary]);
 
@@ -219,7 +271,17 @@ describe('ready', () => {
     expect(r.code, r.stdout).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.ready).toBe(true);
-    expect(j.checks.map((c: { name: string }) => c.name)).toEqual(['role', 'remote', 'applied', 'last sync', 'drift', 'substitution', 'quarantine', 'heartbeat', 'check acme']);
+    expect(j.checks.map((c: { name: string }) => c.name)).toEqual([
+      'role',
+      'remote',
+      'applied',
+      'last sync',
+      'drift',
+      'substitution',
+      'quarantine',
+      'heartbeat',
+      'check acme',
+    ]);
 
     writeUser(p.prodLive, 'acme', 'bob');
     await ok(['record', '-c', p.primary]);
@@ -243,13 +305,20 @@ describe('ready', () => {
 describe('the standby agent follows promote and demote', () => {
   it('records (in production terms) while promoted, syncs again after demote', async () => {
     const { startCli } = await import('../helpers/fixture.js');
-    const p = await pair({ standby: { sync: { automatic: true, interval: '300ms' }, notify: { listen: '127.0.0.1:0' }, record: { debounce: '100ms' } } });
+    const p = await pair({
+      standby: {
+        sync: { automatic: true, interval: '300ms' },
+        notify: { listen: '127.0.0.1:0' },
+        record: { debounce: '100ms' },
+      },
+    });
     writeDomain(p.prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
     await ok(['record', '-c', p.primary]);
     const agent = await startCli(['standby', '-c', p.standby], /full sync/);
     try {
       await ok(['promote', '-c', p.standby]);
-      for (let i = 0; i < 100 && !/switching to primary behaviour/.test(agent.output()); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && !/switching to primary behaviour/.test(agent.output()); i++)
+        await new Promise((r) => setTimeout(r, 100));
       expect(agent.output()).toMatch(/switching to primary behaviour/);
       writeDomain(p.failLive, 'beta', { services: [{ name: 'ftps', protocol: 'ftps', ip: '10.1.0.5', port: 990 }] });
       let beta = '';
@@ -265,7 +334,8 @@ describe('the standby agent follows promote and demote', () => {
       await ok(['demote', '-c', p.standby]);
       writeUser(p.prodLive, 'beta', 'erin');
       await ok(['record', '-c', p.primary]);
-      for (let i = 0; i < 100 && !existsSync(join(p.failLive, 'domains/beta/users/erin.yaml')); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 100 && !existsSync(join(p.failLive, 'domains/beta/users/erin.yaml')); i++)
+        await new Promise((r) => setTimeout(r, 100));
       expect(existsSync(join(p.failLive, 'domains/beta/users/erin.yaml'))).toBe(true);
       expect(agent.output()).toMatch(/demoted .*syncing again/);
     } finally {

@@ -48,7 +48,9 @@ function thirdNode(p: Pair, name: string, identity = true): { file: string; live
 
 /** Every object of a git dir, contents included (`cat-file --batch-all-objects --batch`). */
 function allObjects(gitDir: string): Buffer {
-  return execFileSync('git', ['--git-dir', gitDir, 'cat-file', '--batch-all-objects', '--batch'], { maxBuffer: 256 * 1024 * 1024 });
+  return execFileSync('git', ['--git-dir', gitDir, 'cat-file', '--batch-all-objects', '--batch'], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
 }
 
 /** The secret's body without its armour lines: what must never be found anywhere. */
@@ -72,188 +74,225 @@ async function securedPair(): Promise<{ p: Pair; prodRecipient: string; failReci
 }
 
 describe.skipIf(!requireSystem(['age']).ok)('declared secrets', () => {
-  it('are recorded as age ciphertext only, opened 0600 on the standby, and never shown', async () => {
-    const { p, prodRecipient, failRecipient } = await securedPair();
-    expect(prodRecipient).toMatch(/^age1[a-z0-9]{58}$/);
-    expect(statSync(join(p.dir, 'fail.agekey')).mode & 0o777).toBe(0o600);
-    // keygen keeps an existing identity: same recipient, no new key.
-    expect((await cliOk(['keygen', '-c', p.standby])).stdout.trim()).toBe(failRecipient);
+  it(
+    'are recorded as age ciphertext only, opened 0600 on the standby, and never shown',
+    async () => {
+      const { p, prodRecipient, failRecipient } = await securedPair();
+      expect(prodRecipient).toMatch(/^age1[a-z0-9]{58}$/);
+      expect(statSync(join(p.dir, 'fail.agekey')).mode & 0o777).toBe(0o600);
+      // keygen keeps an existing identity: same recipient, no new key.
+      expect((await cliOk(['keygen', '-c', p.standby])).stdout.trim()).toBe(failRecipient);
 
-    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
-    const key = hostKey(p.dir, 'ssh_host_ed25519_key');
-    writeFile(join(p.prodLive, 'keys/ssh_host_ed25519_key'), key);
-    // Without a recipient in the repo, nothing is recorded (a secret readable by nobody is refused).
-    const none = await cli(['record', '-c', p.primary]);
-    expect(none.code).toBe(1);
-    expect(none.stderr).toContain('keys/ssh_host_ed25519_key');
-    expect(none.stderr).toMatch(/add-recipient/);
+      writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+      const key = hostKey(p.dir, 'ssh_host_ed25519_key');
+      writeFile(join(p.prodLive, 'keys/ssh_host_ed25519_key'), key);
+      // Without a recipient in the repo, nothing is recorded (a secret readable by nobody is refused).
+      const none = await cli(['record', '-c', p.primary]);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('keys/ssh_host_ed25519_key');
+      expect(none.stderr).toMatch(/add-recipient/);
 
-    await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
-    await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
-    const rec = await cliOk(['record', '-c', p.primary]);
-    expect(rec.stdout).toContain('recorded');
-    const files = (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n');
-    expect(files).toContain('keys/ssh_host_ed25519_key.age');
-    expect(files).not.toContain('keys/ssh_host_ed25519_key');
-    const msg = await git(['log', '-1', '--format=%B', 'main'], p.remote);
-    expect(msg).toContain('add secret keys/ssh_host_ed25519_key');
-    expect(msg).toContain('Secret-Recipients: failover-1, prod-1');
+      await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
+      await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
+      const rec = await cliOk(['record', '-c', p.primary]);
+      expect(rec.stdout).toContain('recorded');
+      const files = (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n');
+      expect(files).toContain('keys/ssh_host_ed25519_key.age');
+      expect(files).not.toContain('keys/ssh_host_ed25519_key');
+      const msg = await git(['log', '-1', '--format=%B', 'main'], p.remote);
+      expect(msg).toContain('add secret keys/ssh_host_ed25519_key');
+      expect(msg).toContain('Secret-Recipients: failover-1, prod-1');
 
-    // An unchanged secret is no change (age output is randomized: the primary remembers its ciphertext).
-    expect((await cliOk(['record', '-c', p.primary])).stdout).toContain('no change');
+      // An unchanged secret is no change (age output is randomized: the primary remembers its ciphertext).
+      expect((await cliOk(['record', '-c', p.primary])).stdout).toContain('no change');
 
-    const sync = await cliOk(['sync', '-c', p.standby]);
-    expect(sync.stdout + sync.stderr).not.toContain(material(key)[0]!);
-    const opened = join(p.failLive, 'keys/ssh_host_ed25519_key');
-    expect(readFileSync(opened, 'utf8')).toBe(key);
-    expect(statSync(opened).mode & 0o777).toBe(0o600);
-    expect(existsSync(`${opened}.age`)).toBe(false);
+      const sync = await cliOk(['sync', '-c', p.standby]);
+      expect(sync.stdout + sync.stderr).not.toContain(material(key)[0]!);
+      const opened = join(p.failLive, 'keys/ssh_host_ed25519_key');
+      expect(readFileSync(opened, 'utf8')).toBe(key);
+      expect(statSync(opened).mode & 0o777).toBe(0o600);
+      expect(existsSync(`${opened}.age`)).toBe(false);
 
-    // Rotating the key on production is an ordinary record; every output says <secret changed>.
-    const key2 = hostKey(join(p.dir), 'rotated_key');
-    writeFileSync(join(p.prodLive, 'keys/ssh_host_ed25519_key'), key2);
-    const rec2 = await cliOk(['record', '-c', p.primary]);
-    expect(rec2.stdout).toContain('<secret changed>');
-    const dry = await cliOk(['sync', '--dry-run', '-c', p.standby]);
-    expect(dry.stdout).toContain('keys/ssh_host_ed25519_key: <secret changed>');
-    for (const m of [...material(key), ...material(key2)]) expect(dry.stdout + dry.stderr).not.toContain(m);
-    await cliOk(['sync', '-c', p.standby]);
-    expect(readFileSync(opened, 'utf8')).toBe(key2);
-    const log = await cliOk(['log', '--json', '-c', p.primary]);
-    expect(log.stdout).toContain('<secret changed>');
-    const list = await cliOk(['secrets', 'list', '--json', '-c', p.standby]);
-    const listed = JSON.parse(list.stdout) as { files: { path: string }[]; recipients: { node: string }[] };
-    expect(listed.files.map((f) => f.path)).toEqual(['keys/ssh_host_ed25519_key']);
-    expect(listed.recipients.map((r) => r.node)).toEqual(['failover-1', 'prod-1']);
+      // Rotating the key on production is an ordinary record; every output says <secret changed>.
+      const key2 = hostKey(join(p.dir), 'rotated_key');
+      writeFileSync(join(p.prodLive, 'keys/ssh_host_ed25519_key'), key2);
+      const rec2 = await cliOk(['record', '-c', p.primary]);
+      expect(rec2.stdout).toContain('<secret changed>');
+      const dry = await cliOk(['sync', '--dry-run', '-c', p.standby]);
+      expect(dry.stdout).toContain('keys/ssh_host_ed25519_key: <secret changed>');
+      for (const m of [...material(key), ...material(key2)]) expect(dry.stdout + dry.stderr).not.toContain(m);
+      await cliOk(['sync', '-c', p.standby]);
+      expect(readFileSync(opened, 'utf8')).toBe(key2);
+      const log = await cliOk(['log', '--json', '-c', p.primary]);
+      expect(log.stdout).toContain('<secret changed>');
+      const list = await cliOk(['secrets', 'list', '--json', '-c', p.standby]);
+      const listed = JSON.parse(list.stdout) as { files: { path: string }[]; recipients: { node: string }[] };
+      expect(listed.files.map((f) => f.path)).toEqual(['keys/ssh_host_ed25519_key']);
+      expect(listed.recipients.map((r) => r.node)).toEqual(['failover-1', 'prod-1']);
 
-    // No plaintext in any object store: the primary's clone, the remote, the standby's clone.
-    for (const gitDir of [join(p.dir, 'prod-state/repo.git'), p.remote, join(p.dir, 'fail-state/repo.git')]) {
-      const objects = allObjects(gitDir).toString('latin1');
-      expect(objects.length).toBeGreaterThan(0);
-      for (const m of [...material(key), ...material(key2)]) expect(objects, gitDir).not.toContain(m);
-      expect(objects).not.toContain('PRIVATE KEY');
-    }
-  }, LONG);
+      // No plaintext in any object store: the primary's clone, the remote, the standby's clone.
+      for (const gitDir of [join(p.dir, 'prod-state/repo.git'), p.remote, join(p.dir, 'fail-state/repo.git')]) {
+        const objects = allObjects(gitDir).toString('latin1');
+        expect(objects.length).toBeGreaterThan(0);
+        for (const m of [...material(key), ...material(key2)]) expect(objects, gitDir).not.toContain(m);
+        expect(objects).not.toContain('PRIVATE KEY');
+      }
+    },
+    LONG,
+  );
 
-  it('interoperate with the age tool both ways', async () => {
-    const { p, prodRecipient, failRecipient } = await securedPair();
-    await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
-    await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
-    writeDomain(p.prodLive, 'acme');
-    writeFile(join(p.prodLive, 'tls/server-key.pem'), 'tls key material 0123456789abcdef\n');
-    await cliOk(['record', '-c', p.primary]);
-    // A .age file written by record decrypts with `age -d -i <identity>`.
-    const blob = execFileSync('git', ['--git-dir', p.remote, 'cat-file', 'blob', 'main:tls/server-key.pem.age']);
-    const viaAge = execFileSync('age', ['-d', '-i', join(p.dir, 'fail.agekey')], { input: blob }).toString();
-    expect(viaAge).toBe('tls key material 0123456789abcdef\n');
+  it(
+    'interoperate with the age tool both ways',
+    async () => {
+      const { p, prodRecipient, failRecipient } = await securedPair();
+      await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
+      await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
+      writeDomain(p.prodLive, 'acme');
+      writeFile(join(p.prodLive, 'tls/server-key.pem'), 'tls key material 0123456789abcdef\n');
+      await cliOk(['record', '-c', p.primary]);
+      // A .age file written by record decrypts with `age -d -i <identity>`.
+      const blob = execFileSync('git', ['--git-dir', p.remote, 'cat-file', 'blob', 'main:tls/server-key.pem.age']);
+      const viaAge = execFileSync('age', ['-d', '-i', join(p.dir, 'fail.agekey')], { input: blob }).toString();
+      expect(viaAge).toBe('tls key material 0123456789abcdef\n');
 
-    // A file encrypted by `age -r` and pushed by hand (a pull request) is opened by the standby.
-    const work = join(p.dir, 'work');
-    await git(['clone', '-q', p.remote, work]);
-    const sealed = execFileSync('age', ['-r', failRecipient, '-r', prodRecipient], { input: 'from the age tool\n' });
-    writeFileSync(join(work, 'domains/acme/partner.key.age'), sealed);
-    await git(['add', '-A'], work);
-    await git(['commit', '-qm', 'partner key via age -r'], work);
-    await git(['push', '-q', 'origin', 'HEAD:main'], work);
-    await cliOk(['sync', '-c', p.standby]);
-    const file = join(p.failLive, 'domains/acme/partner.key');
-    expect(readFileSync(file, 'utf8')).toBe('from the age tool\n');
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+      // A file encrypted by `age -r` and pushed by hand (a pull request) is opened by the standby.
+      const work = join(p.dir, 'work');
+      await git(['clone', '-q', p.remote, work]);
+      const sealed = execFileSync('age', ['-r', failRecipient, '-r', prodRecipient], { input: 'from the age tool\n' });
+      writeFileSync(join(work, 'domains/acme/partner.key.age'), sealed);
+      await git(['add', '-A'], work);
+      await git(['commit', '-qm', 'partner key via age -r'], work);
+      await git(['push', '-q', 'origin', 'HEAD:main'], work);
+      await cliOk(['sync', '-c', p.standby]);
+      const file = join(p.failLive, 'domains/acme/partner.key');
+      expect(readFileSync(file, 'utf8')).toBe('from the age tool\n');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
 
-    // The primary takes the pushed commit in too (it opens the secret with its own identity).
-    await cliOk(['sync', '-c', p.primary]);
-    expect(readFileSync(join(p.prodLive, 'domains/acme/partner.key'), 'utf8')).toBe('from the age tool\n');
-    // revert cannot write a secret back (the repo has only its ciphertext): refused, nothing changed.
-    const sealedCommit = (await git(['rev-parse', 'main'], p.remote)).trim();
-    const rv = await cli(['revert', sealedCommit, '-c', p.primary]);
-    expect(rv.code).toBe(1);
-    expect(rv.stderr).toContain('domains/acme/partner.key');
-    expect((await git(['rev-parse', 'main'], p.remote)).trim()).toBe(sealedCommit);
-  }, LONG);
+      // The primary takes the pushed commit in too (it opens the secret with its own identity).
+      await cliOk(['sync', '-c', p.primary]);
+      expect(readFileSync(join(p.prodLive, 'domains/acme/partner.key'), 'utf8')).toBe('from the age tool\n');
+      // revert cannot write a secret back (the repo has only its ciphertext): refused, nothing changed.
+      const sealedCommit = (await git(['rev-parse', 'main'], p.remote)).trim();
+      const rv = await cli(['revert', sealedCommit, '-c', p.primary]);
+      expect(rv.code).toBe(1);
+      expect(rv.stderr).toContain('domains/acme/partner.key');
+      expect((await git(['rev-parse', 'main'], p.remote)).trim()).toBe(sealedCommit);
+    },
+    LONG,
+  );
 
-  it('a standby that cannot open a secret refuses the sync, live dir byte-identical, event fired', async () => {
-    const { p, prodRecipient, failRecipient } = await securedPair();
-    await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
-    await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
-    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
-    await cliOk(['record', '-c', p.primary]);
-    // A standby without an identity, with a sync trigger that writes the event down.
-    const lone = thirdNode(p, 'failover-2', false);
-    const events = join(p.dir, 'events.txt');
-    editNode(lone.file, (d) => (d.triggers = [{ on: 'sync', exec: ['/bin/sh', '-c', 'printf "%s|%s|%s\\n" "$GITFAILOVER_SUCCESS" "$GITFAILOVER_ERROR_FILE" "$GITFAILOVER_ERROR" >> "$0"', events] }]));
-    await cliOk(['sync', '-c', lone.file]);
-    const before = snapshot(lone.live);
+  it(
+    'a standby that cannot open a secret refuses the sync, live dir byte-identical, event fired',
+    async () => {
+      const { p, prodRecipient, failRecipient } = await securedPair();
+      await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
+      await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
+      writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+      await cliOk(['record', '-c', p.primary]);
+      // A standby without an identity, with a sync trigger that writes the event down.
+      const lone = thirdNode(p, 'failover-2', false);
+      const events = join(p.dir, 'events.txt');
+      editNode(
+        lone.file,
+        (d) =>
+          (d.triggers = [
+            {
+              on: 'sync',
+              exec: [
+                '/bin/sh',
+                '-c',
+                'printf "%s|%s|%s\\n" "$GITFAILOVER_SUCCESS" "$GITFAILOVER_ERROR_FILE" "$GITFAILOVER_ERROR" >> "$0"',
+                events,
+              ],
+            },
+          ]),
+      );
+      await cliOk(['sync', '-c', lone.file]);
+      const before = snapshot(lone.live);
 
-    writeFile(join(p.prodLive, 'keys/host.key'), 'very secret host key bytes\n');
-    writeDomain(p.prodLive, 'beta');
-    await cliOk(['record', '-c', p.primary]);
-    const r = await cli(['sync', '-c', lone.file]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('keys/host.key.age');
-    expect(r.stderr).toMatch(/secrets\.identity/);
-    expect(snapshot(lone.live)).toEqual(before);
-    const fired = readFileSync(events, 'utf8').trim().split('\n').pop()!;
-    expect(fired).toMatch(/^false\|keys\/host\.key\.age\|/);
+      writeFile(join(p.prodLive, 'keys/host.key'), 'very secret host key bytes\n');
+      writeDomain(p.prodLive, 'beta');
+      await cliOk(['record', '-c', p.primary]);
+      const r = await cli(['sync', '-c', lone.file]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('keys/host.key.age');
+      expect(r.stderr).toMatch(/secrets\.identity/);
+      expect(snapshot(lone.live)).toEqual(before);
+      const fired = readFileSync(events, 'utf8').trim().split('\n').pop()!;
+      expect(fired).toMatch(/^false\|keys\/host\.key\.age\|/);
 
-    // With an identity that is not a recipient: refused the same way, naming what to do.
-    editNode(lone.file, (d) => (d.secrets = { identity: `file:${join(p.dir, 'failover-2.agekey')}` }));
-    await cliOk(['keygen', '-c', lone.file]);
-    const r2 = await cli(['sync', '-c', lone.file]);
-    expect(r2.code).toBe(1);
-    expect(r2.stderr).toContain('keys/host.key.age');
-    expect(r2.stderr).toContain('secrets add-recipient failover-2');
-    expect(snapshot(lone.live)).toEqual(before);
+      // With an identity that is not a recipient: refused the same way, naming what to do.
+      editNode(lone.file, (d) => (d.secrets = { identity: `file:${join(p.dir, 'failover-2.agekey')}` }));
+      await cliOk(['keygen', '-c', lone.file]);
+      const r2 = await cli(['sync', '-c', lone.file]);
+      expect(r2.code).toBe(1);
+      expect(r2.stderr).toContain('keys/host.key.age');
+      expect(r2.stderr).toContain('secrets add-recipient failover-2');
+      expect(snapshot(lone.live)).toEqual(before);
 
-    // An identity file others can read is refused too.
-    chmodSync(join(p.dir, 'failover-2.agekey'), 0o644);
-    const r3 = await cli(['sync', '-c', lone.file]);
-    expect(r3.code).toBe(1);
-    expect(r3.stderr).toMatch(/chmod 600/);
-  }, LONG);
+      // An identity file others can read is refused too.
+      chmodSync(join(p.dir, 'failover-2.agekey'), 0o644);
+      const r3 = await cli(['sync', '-c', lone.file]);
+      expect(r3.code).toBe(1);
+      expect(r3.stderr).toMatch(/chmod 600/);
+    },
+    LONG,
+  );
 
-  it('rekey: a node added as recipient syncs the secrets; removed, it cannot open new commits', async () => {
-    const { p, prodRecipient, failRecipient } = await securedPair();
-    await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
-    await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
-    writeDomain(p.prodLive, 'acme');
-    writeFile(join(p.prodLive, 'keys/host.key'), 'first host key\n');
-    await cliOk(['record', '-c', p.primary]);
+  it(
+    'rekey: a node added as recipient syncs the secrets; removed, it cannot open new commits',
+    async () => {
+      const { p, prodRecipient, failRecipient } = await securedPair();
+      await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
+      await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
+      writeDomain(p.prodLive, 'acme');
+      writeFile(join(p.prodLive, 'keys/host.key'), 'first host key\n');
+      await cliOk(['record', '-c', p.primary]);
 
-    const third = thirdNode(p, 'failover-3');
-    const thirdRecipient = (await cliOk(['keygen', '-c', third.file])).stdout.trim();
-    await cliOk(['secrets', 'add-recipient', 'failover-3', thirdRecipient, '-c', p.primary]);
-    // Listed, but the secrets were encrypted before: not readable until the rekey.
-    expect((await cli(['sync', '-c', third.file])).code).toBe(1);
-    const rk = await cliOk(['secrets', 'rekey', '-c', p.primary]);
-    expect(rk.stdout).toContain('recipients +failover-3');
-    const body = await git(['log', '-1', '--format=%B', 'main'], p.remote);
-    expect(body).toContain('Recipients added: failover-3');
-    expect(body).toContain('Secret-Recipients: failover-1, failover-3, prod-1');
-    await cliOk(['sync', '-c', third.file]);
-    expect(readFileSync(join(third.live, 'keys/host.key'), 'utf8')).toBe('first host key\n');
-    // The rekey changed no plaintext: the next record has nothing to do.
-    expect((await cliOk(['record', '-c', p.primary])).stdout).toContain('no change');
+      const third = thirdNode(p, 'failover-3');
+      const thirdRecipient = (await cliOk(['keygen', '-c', third.file])).stdout.trim();
+      await cliOk(['secrets', 'add-recipient', 'failover-3', thirdRecipient, '-c', p.primary]);
+      // Listed, but the secrets were encrypted before: not readable until the rekey.
+      expect((await cli(['sync', '-c', third.file])).code).toBe(1);
+      const rk = await cliOk(['secrets', 'rekey', '-c', p.primary]);
+      expect(rk.stdout).toContain('recipients +failover-3');
+      const body = await git(['log', '-1', '--format=%B', 'main'], p.remote);
+      expect(body).toContain('Recipients added: failover-3');
+      expect(body).toContain('Secret-Recipients: failover-1, failover-3, prod-1');
+      await cliOk(['sync', '-c', third.file]);
+      expect(readFileSync(join(third.live, 'keys/host.key'), 'utf8')).toBe('first host key\n');
+      // The rekey changed no plaintext: the next record has nothing to do.
+      expect((await cliOk(['record', '-c', p.primary])).stdout).toContain('no change');
 
-    await cliOk(['secrets', 'remove-recipient', 'failover-3', '-c', p.primary]);
-    const rk2 = await cliOk(['secrets', 'rekey', '-c', p.primary]);
-    expect(rk2.stdout).toContain('recipients -failover-3');
-    writeFileSync(join(p.prodLive, 'keys/host.key'), 'second host key\n');
-    await cliOk(['record', '-c', p.primary]);
-    const r = await cli(['sync', '-c', third.file]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('keys/host.key.age');
-    expect(readFileSync(join(third.live, 'keys/host.key'), 'utf8')).toBe('first host key\n');
-    await cliOk(['sync', '-c', p.standby]);
-    expect(readFileSync(join(p.failLive, 'keys/host.key'), 'utf8')).toBe('second host key\n');
-  }, LONG);
+      await cliOk(['secrets', 'remove-recipient', 'failover-3', '-c', p.primary]);
+      const rk2 = await cliOk(['secrets', 'rekey', '-c', p.primary]);
+      expect(rk2.stdout).toContain('recipients -failover-3');
+      writeFileSync(join(p.prodLive, 'keys/host.key'), 'second host key\n');
+      await cliOk(['record', '-c', p.primary]);
+      const r = await cli(['sync', '-c', third.file]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('keys/host.key.age');
+      expect(readFileSync(join(third.live, 'keys/host.key'), 'utf8')).toBe('first host key\n');
+      await cliOk(['sync', '-c', p.standby]);
+      expect(readFileSync(join(p.failLive, 'keys/host.key'), 'utf8')).toBe('second host key\n');
+    },
+    LONG,
+  );
 
-  it('a private key outside the declared secrets is still refused, and the refusal says how to declare it', async () => {
-    const p = await pair();
-    writeDomain(p.prodLive, 'acme');
-    writeFile(join(p.prodLive, 'domains/acme/id_rsa'), '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n');
-    const r = await cli(['record', '-c', p.primary]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('domains/acme/id_rsa');
-    expect(r.stderr).toContain('secrets.files');
-  }, LONG);
+  it(
+    'a private key outside the declared secrets is still refused, and the refusal says how to declare it',
+    async () => {
+      const p = await pair();
+      writeDomain(p.prodLive, 'acme');
+      writeFile(
+        join(p.prodLive, 'domains/acme/id_rsa'),
+        '-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n',
+      );
+      const r = await cli(['record', '-c', p.primary]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('domains/acme/id_rsa');
+      expect(r.stderr).toContain('secrets.files');
+    },
+    LONG,
+  );
 });

@@ -33,7 +33,17 @@ async function adminCommit(user: string, key?: string): Promise<string> {
   await git(['pull', '-q', '--ff-only'], work);
   writeUser(work, 'acme', user);
   await git(['add', '-A'], work);
-  await git([...(key ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []), 'commit', '-q', ...(key ? ['-S'] : ['--no-gpg-sign']), '-m', `add ${user}`], work);
+  await git(
+    [
+      ...(key ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []),
+      'commit',
+      '-q',
+      ...(key ? ['-S'] : ['--no-gpg-sign']),
+      '-m',
+      `add ${user}`,
+    ],
+    work,
+  );
   await git(['push', '-q', 'origin', 'HEAD:main'], work);
   return (await git(['rev-parse', 'HEAD'], work)).trim();
 }
@@ -50,11 +60,20 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
     editNodeFile(p.primary, (d) => (d.record = { ...d.record, signingKey: allowedKey }));
     editNodeFile(p.standby, (d) => {
       d.repo.verify = { allowedSigners: allowed };
-      d.triggers = [{ on: 'sync', if: 'success == false', exec: ['/bin/sh', '-c', 'printf "%s\\n" "$GITFAILOVER_ERROR" >> "$0"', events] }];
+      d.triggers = [
+        {
+          on: 'sync',
+          if: 'success == false',
+          exec: ['/bin/sh', '-c', 'printf "%s\\n" "$GITFAILOVER_ERROR" >> "$0"', events],
+        },
+      ];
     });
 
     // 1. Two recorded (hence signed) commits: applied, the first by a full sync, the second by a partial one.
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     let r = await cli(['sync', '-c', p.standby]);
     expect(r.code, r.stderr).toBe(0);
@@ -63,7 +82,11 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
     r = await cli(['sync', '-c', p.standby]);
     expect(r.code, r.stderr).toBe(0);
     const signedHead = (await git(['rev-parse', 'main'], p.remote)).trim();
-    const status = execFileSync('git', ['-c', 'gpg.format=ssh', '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'log', '--format=%G? %GS', 'main'], { cwd: p.remote, encoding: 'utf8' });
+    const status = execFileSync(
+      'git',
+      ['-c', 'gpg.format=ssh', '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'log', '--format=%G? %GS', 'main'],
+      { cwd: p.remote, encoding: 'utf8' },
+    );
     expect(status.trim().split('\n')).toEqual(['G prod-1@gitfailover', 'G prod-1@gitfailover']);
     const served = snapshot(p.failLive);
     expect(served['domains/acme/users/bob.yaml']).toBeDefined();
@@ -123,7 +146,18 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       await git(['clone', '-q', q.remote, work]);
       const commit = async (msg: string, signed: boolean, extra: string[] = []) => {
         await git(['add', '-A'], work);
-        await git([...(signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []), 'commit', '-q', signed ? '-S' : '--no-gpg-sign', ...extra, '-m', msg], work);
+        await git(
+          [
+            ...(signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []),
+            'commit',
+            '-q',
+            signed ? '-S' : '--no-gpg-sign',
+            ...extra,
+            '-m',
+            msg,
+          ],
+          work,
+        );
         await git(['push', '-q', 'origin', 'HEAD:main'], work);
         return (await git(['rev-parse', 'HEAD'], work)).trim();
       };
@@ -152,10 +186,18 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       expect(r.stderr).toContain(`commit ${unsigned.slice(0, 12)} is refused: it is not signed`);
       expect(r.stderr).toContain(`since the trusted commit ${good.slice(0, 12)}`);
       expect(snapshot(q.failLive)).toEqual(served);
-      expect(JSON.parse((await cli(['status', '-c', q.standby, '--json'])).stdout)).toMatchObject({ appliedCommit: good, verifiedCommit: good });
+      expect(JSON.parse((await cli(['status', '-c', q.standby, '--json'])).stdout)).toMatchObject({
+        appliedCommit: good,
+        verifiedCommit: good,
+      });
 
       const fresh = join(q.dir, 'fresh.yaml');
-      writeFileSync(fresh, readFileSync(q.standby, 'utf8').replace(join(q.dir, 'fail-state'), join(q.dir, 'fresh-state')).replace(q.failLive, join(q.dir, 'fresh-live')));
+      writeFileSync(
+        fresh,
+        readFileSync(q.standby, 'utf8')
+          .replace(join(q.dir, 'fail-state'), join(q.dir, 'fresh-state'))
+          .replace(q.failLive, join(q.dir, 'fresh-live')),
+      );
       mkdirSync(join(q.dir, 'fresh-live'));
       r = await cli(['sync', '-c', fresh]);
       expect(r.code).toBe(1);
@@ -181,7 +223,17 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       await git(['clone', '-q', q.remote, work]);
       const commit = async (msg: string, signed: boolean) => {
         await git(['add', '-A'], work);
-        await git([...(signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []), 'commit', '-q', signed ? '-S' : '--no-gpg-sign', '-m', msg], work);
+        await git(
+          [
+            ...(signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []),
+            'commit',
+            '-q',
+            signed ? '-S' : '--no-gpg-sign',
+            '-m',
+            msg,
+          ],
+          work,
+        );
         await git(['push', '-q', 'origin', 'HEAD:main'], work);
         return (await git(['rev-parse', 'HEAD'], work)).trim();
       };
@@ -206,7 +258,9 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       editNodeFile(q.standby, (d) => (d.repo.verify = { allowedSigners: allowed, anchor: 'f'.repeat(40) }));
       r = await cli(['sync', '-c', q.standby]);
       expect(r.code).toBe(2); // a node-file error (README "Exit codes")
-      expect(r.stderr).toContain(`repo.verify.anchor ${'f'.repeat(40)} (in ${q.standby}) is not a commit of the fetched branch main`);
+      expect(r.stderr).toContain(
+        `repo.verify.anchor ${'f'.repeat(40)} (in ${q.standby}) is not a commit of the fetched branch main`,
+      );
 
       // Anchored at the old commit: what is above it is signed, so it applies. The operator's own
       // git config asks for signatures in every log (log.showSignature): nothing of it shows.
@@ -221,7 +275,10 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       r = await cli(['log', '-c', q.standby, '--json'], { env: { HOME: home } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toBe('');
-      expect((JSON.parse(r.stdout) as { subject: string }[]).map((e) => e.subject)).toEqual(['add bob, signed', 'from before signing']);
+      expect((JSON.parse(r.stdout) as { subject: string }[]).map((e) => e.subject)).toEqual([
+        'add bob, signed',
+        'from before signing',
+      ]);
 
       // Above the anchor, an unsigned commit is refused as always.
       writeUser(work, 'acme', 'mallory');
@@ -237,12 +294,19 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
       await git(['push', '-q', '-f', 'origin', 'HEAD:main'], work);
       writeUser(work, 'acme', 'carol');
       await git(['add', '-A'], work);
-      await git(['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`, 'commit', '-q', '-S', '-m', 'add carol'], work);
+      await git(
+        ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`, 'commit', '-q', '-S', '-m', 'add carol'],
+        work,
+      );
       writeUser(work, 'acme', 'mallory');
       await git(['add', '-A'], work);
       const tree = (await git(['write-tree'], work)).trim();
       const raw = (await git(['cat-file', 'commit', 'HEAD'], work)).replace(/^tree [0-9a-f]+/, `tree ${tree}`);
-      const forged = execFileSync('git', ['hash-object', '-t', 'commit', '-w', '--stdin'], { cwd: work, input: raw, encoding: 'utf8' }).trim();
+      const forged = execFileSync('git', ['hash-object', '-t', 'commit', '-w', '--stdin'], {
+        cwd: work,
+        input: raw,
+        encoding: 'utf8',
+      }).trim();
       await git(['push', '-q', 'origin', `${forged}:refs/heads/main`], work);
       r = await cli(['sync', '-c', q.standby]);
       expect(r.code).toBe(1);

@@ -29,20 +29,44 @@ function gpgKey(name: string): { home: string; fpr: string } {
   const env = { ...process.env, GNUPGHOME: home };
   const params = `%no-protection\nKey-Type: EDDSA\nKey-Curve: ed25519\nName-Real: ${name}\nName-Email: ${name}@example.com\nExpire-Date: 0\n%commit\n`;
   execFileSync('gpg', ['--batch', '--quiet', '--gen-key'], { input: params, env, stdio: ['pipe', 'ignore', 'ignore'] });
-  const colons = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const colons = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys'], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   return { home, fpr: /^fpr:+([0-9A-F]{40}):/m.exec(colons)![1]! };
 }
 
 function gpgIn(home: string, args: string[]): Buffer {
-  return execFileSync('gpg', ['--batch', ...args], { env: { ...process.env, GNUPGHOME: home }, stdio: ['ignore', 'pipe', 'ignore'] });
+  return execFileSync('gpg', ['--batch', ...args], {
+    env: { ...process.env, GNUPGHOME: home },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
 }
 
 /** git in the admin's clone, signing with `sign` (an OpenPGP key, through gpg) or an SSH key. */
-function gitAs(args: string[], cwd: string, sign?: { gpg?: { home: string; fpr: string }; ssh?: string }): Promise<string> {
-  const config = sign?.gpg ? ['-c', 'gpg.program=gpg', '-c', `user.signingkey=${sign.gpg.fpr}`] : sign?.ssh ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${sign.ssh}`] : [];
-  const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t', ...(sign?.gpg ? { GNUPGHOME: sign.gpg.home } : {}) };
+function gitAs(
+  args: string[],
+  cwd: string,
+  sign?: { gpg?: { home: string; fpr: string }; ssh?: string },
+): Promise<string> {
+  const config = sign?.gpg
+    ? ['-c', 'gpg.program=gpg', '-c', `user.signingkey=${sign.gpg.fpr}`]
+    : sign?.ssh
+      ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${sign.ssh}`]
+      : [];
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@t',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@t',
+    ...(sign?.gpg ? { GNUPGHOME: sign.gpg.home } : {}),
+  };
   return new Promise((resolve, reject) =>
-    execFile('git', [...config, ...args], { cwd, env }, (err, stdout, stderr) => (err ? reject(new Error(`git ${args.join(' ')}: ${stderr}`)) : resolve(stdout))),
+    execFile('git', [...config, ...args], { cwd, env }, (err, stdout, stderr) =>
+      err ? reject(new Error(`git ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
+    ),
   );
 }
 
@@ -79,7 +103,9 @@ describe.skipIf(!requireSystem(['gnupg']).ok)('OpenPGP signatures', () => {
     await gitAs(['add', '-A'], work);
     await gitAs(['commit', '-q', '--no-gpg-sign', '-m', 'add alice'], work);
     await gitAs(['checkout', '-q', 'main'], work);
-    await gitAs(['merge', '-q', '--no-ff', '-S', '-m', 'Merge pull request #1 from admin/pr', 'pr'], work, { gpg: forge });
+    await gitAs(['merge', '-q', '--no-ff', '-S', '-m', 'Merge pull request #1 from admin/pr', 'pr'], work, {
+      gpg: forge,
+    });
     await gitAs(['push', '-q', 'origin', 'HEAD:main'], work);
     const merge = (await gitAs(['rev-parse', 'HEAD'], work)).trim();
 
@@ -103,7 +129,9 @@ describe.skipIf(!requireSystem(['gnupg']).ok)('OpenPGP signatures', () => {
     const foreign = (await gitAs(['rev-parse', 'HEAD'], work)).trim();
     r = await cli(['sync', '-c', p.standby], { env: { GNUPGHOME: stranger.home } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`commit ${foreign.slice(0, 12)} is refused: it is signed by an OpenPGP key ${stranger.fpr.slice(-16)} that is not in repo.verify.gpgKeyring`);
+    expect(r.stderr).toContain(
+      `commit ${foreign.slice(0, 12)} is refused: it is signed by an OpenPGP key ${stranger.fpr.slice(-16)} that is not in repo.verify.gpgKeyring`,
+    );
     expect(snapshot(p.failLive)).toEqual(served);
     // doctor runs the same check on the remote head.
     r = await cli(['doctor', '-c', p.standby]);
@@ -128,10 +156,20 @@ describe.skipIf(!requireSystem(['gnupg']).ok)('OpenPGP signatures', () => {
     const live = join(p.dir, 'pgp-live');
     mkdirSync(live);
     const forgeKey = join(p.dir, 'web-flow.asc');
-    writeFileSync(node, stringify({ node: 'failover-2', role: 'standby', repo: { remote: p.remote, stateDir: join(p.dir, 'pgp-state'), verify: { gpgKeyring: [forgeKey] } }, live: { dir: live } }));
+    writeFileSync(
+      node,
+      stringify({
+        node: 'failover-2',
+        role: 'standby',
+        repo: { remote: p.remote, stateDir: join(p.dir, 'pgp-state'), verify: { gpgKeyring: [forgeKey] } },
+        live: { dir: live },
+      }),
+    );
     let r = await cli(['sync', '-c', node]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/is refused: it is signed by an SSH key SHA256:\S+ that is not in repo\.verify\.allowedSigners/);
+    expect(r.stderr).toMatch(
+      /is refused: it is signed by an SSH key SHA256:\S+ that is not in repo\.verify\.allowedSigners/,
+    );
     expect(r.stderr).not.toMatch(/allowedSignersFile|^error:/m);
     expect(readdirSync(live)).toEqual([]);
 

@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { cli, git, initRemote, makePair, removeDir, startCli, writeDomain, writeUser, type Pair } from '../helpers/fixture.js';
+import {
+  cli,
+  git,
+  initRemote,
+  makePair,
+  removeDir,
+  startCli,
+  writeDomain,
+  writeUser,
+  type Pair,
+} from '../helpers/fixture.js';
 import { requireSystem } from '../helpers/system.js';
 
 /** Debian's chromium (.ci/system-packages.txt); never a downloaded browser. */
@@ -18,13 +28,25 @@ let profile: string;
 
 beforeAll(async () => {
   if (!system.ok) return;
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing though the chromium package is installed: reinstall it (apt-get install --reinstall chromium)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `${CHROMIUM} is missing though the chromium package is installed: reinstall it (apt-get install --reinstall chromium)`,
+    );
   profile = mkdtempSync(join(tmpdir(), 'gf-chromium-'));
   // A fresh profile each run (playwright passes it as --user-data-dir).
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 60_000);
 afterAll(async () => {
@@ -41,7 +63,11 @@ describe.skipIf(!system.ok)('status page in a real browser', () => {
     const p = makePair();
     pairs.push(p);
     await initRemote(p);
-    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ sync: { automatic: true, interval: '200ms' }, notify: { listen: '127.0.0.1:0' } }));
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({ sync: { automatic: true, interval: '200ms' }, notify: { listen: '127.0.0.1:0' } }),
+    );
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const standby = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/);

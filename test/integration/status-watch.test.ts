@@ -14,7 +14,9 @@ async function waitFor(what: string, check: () => boolean, output: () => string)
 }
 
 function exitOf(child: ReturnType<typeof spawn>): Promise<number | null> {
-  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+  return new Promise((resolve) =>
+    child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code)),
+  );
 }
 
 describe('gitfailover status --watch', () => {
@@ -24,10 +26,15 @@ describe('gitfailover status --watch', () => {
     await cliOk(['record', '-c', p.primary, '-m', 'first']);
     await cliOk(['sync', '-c', p.standby]);
 
-    const { child, output } = await startCli(['status', '-c', p.standby, '--watch', '--interval', '200ms'], /failover-1 \(standby\), applied \w{12}, head \w{12}, behind 0,/);
+    const { child, output } = await startCli(
+      ['status', '-c', p.standby, '--watch', '--interval', '200ms'],
+      /failover-1 \(standby\), applied \w{12}, head \w{12}, behind 0,/,
+    );
     onTestFinished(() => void child.kill('SIGKILL'));
     expect(output()).not.toContain('\x1b[');
-    expect(output()).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z failover-1 \(standby\), applied (\w{12}), head \1, behind 0, automatic off, last sync ok full -> \1, drift 0\n/);
+    expect(output()).toMatch(
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z failover-1 \(standby\), applied (\w{12}), head \1, behind 0, automatic off, last sync ok full -> \1, drift 0\n/,
+    );
 
     writeUser(p.prodLive, 'acme', 'bob');
     await cliOk(['record', '-c', p.primary, '-m', 'second']);
@@ -47,7 +54,10 @@ describe('gitfailover status --watch', () => {
     const p = await pair();
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     await cliOk(['record', '-c', p.primary, '-m', 'first']);
-    const { child, output } = await startCli(['status', '-c', p.standby, '--watch', '--json', '--interval', '200ms', '--no-fetch'], /\}\n/);
+    const { child, output } = await startCli(
+      ['status', '-c', p.standby, '--watch', '--json', '--interval', '200ms', '--no-fetch'],
+      /\}\n/,
+    );
     child.kill('SIGINT');
     expect(await exitOf(child)).toBe(0);
     const first = JSON.parse(output().split('\n')[0]!) as { node: string; role: string };
@@ -69,7 +79,11 @@ describe('gitfailover status --watch', () => {
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const clears = () => out.split('\x1b[H\x1b[2J').length - 1;
-    await waitFor('two refreshes', () => clears() >= 2, () => out);
+    await waitFor(
+      'two refreshes',
+      () => clears() >= 2,
+      () => out,
+    );
     process.kill(-child.pid!, 'SIGINT');
     expect(await exitOf(child)).toBe(0);
     const last = out.split('\x1b[H\x1b[2J').at(-1)!;
@@ -82,6 +96,8 @@ describe('gitfailover status --watch', () => {
     const p = await pair();
     const r = await cli(['status', '-c', p.standby, '--watch', '--interval', '5']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('gitfailover status: --interval "5" is not a duration of at least 100ms (e.g. 500ms, 2s, 1m)\n');
+    expect(r.stderr).toBe(
+      'gitfailover status: --interval "5" is not a duration of at least 100ms (e.g. 500ms, 2s, 1m)\n',
+    );
   });
 });

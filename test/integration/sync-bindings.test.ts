@@ -10,14 +10,26 @@ import { cli, cliOk, git, snapshot, usePairs, writeDomain, writeUser, type Pair 
 const pair = usePairs();
 
 const stateDir = (p: Pair) => join(p.dir, 'fail-state');
-const readState = (p: Pair) => JSON.parse(readFileSync(join(stateDir(p), 'state.json'), 'utf8')) as Record<string, unknown> & { bindingsFile?: string; bindings?: Record<string, string[]>; appliedCommit?: string };
+const readState = (p: Pair) =>
+  JSON.parse(readFileSync(join(stateDir(p), 'state.json'), 'utf8')) as Record<string, unknown> & {
+    bindingsFile?: string;
+    bindings?: Record<string, string[]>;
+    appliedCommit?: string;
+  };
 const bindingsFiles = (p: Pair) => readdirSync(stateDir(p)).filter((f) => f.startsWith('bindings'));
-const storedBindings = (p: Pair) => JSON.parse(readFileSync(join(stateDir(p), readState(p).bindingsFile!), 'utf8')) as Record<string, string[]>;
+const storedBindings = (p: Pair) =>
+  JSON.parse(readFileSync(join(stateDir(p), readState(p).bindingsFile!), 'utf8')) as Record<string, string[]>;
 
 async function syncedPair(): Promise<Pair> {
   const p = await pair();
-  writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
-  writeDomain(p.prodLive, 'beta', { services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 21 }], users: ['bob'] });
+  writeDomain(p.prodLive, 'acme', {
+    services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+    users: ['alice'],
+  });
+  writeDomain(p.prodLive, 'beta', {
+    services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 21 }],
+    users: ['bob'],
+  });
   await cliOk(['record', '-c', p.primary]);
   await cliOk(['sync', '-c', p.standby]);
   return p;
@@ -60,7 +72,10 @@ describe('bindings file', () => {
     await cliOk(['sync', '-c', p.standby]);
     expect(readState(p).bindingsFile).toBe(first);
 
-    writeDomain(p.prodLive, 'beta', { services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 2121 }], users: ['bob'] });
+    writeDomain(p.prodLive, 'beta', {
+      services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 2121 }],
+      users: ['bob'],
+    });
     await cliOk(['record', '-c', p.primary]);
     await cliOk(['sync', '-c', p.standby]);
     expect(readState(p).bindingsFile).not.toBe(first);
@@ -73,18 +88,31 @@ describe('bindings file', () => {
   it('a new domain binding what a domain left as it is binds is refused (E_DUPLICATE_BINDING), read from the bindings file', async () => {
     const p = await syncedPair();
     const before = snapshot(p.failLive);
-    await pushPast(p, 'gamma', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['gina'] });
+    await pushPast(p, 'gamma', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['gina'],
+    });
     const r = await cli(['sync', '-c', p.standby]);
     expect(r.code).toBe(1);
-    expect(readState(p).lastSync).toMatchObject({ success: false, errorCode: 'E_DUPLICATE_BINDING', errorFile: 'domains/gamma/services.yaml' });
+    expect(readState(p).lastSync).toMatchObject({
+      success: false,
+      errorCode: 'E_DUPLICATE_BINDING',
+      errorFile: 'domains/gamma/services.yaml',
+    });
     expect(r.stderr).toContain('acme already binds');
     expect(snapshot(p.failLive)).toEqual(before);
   });
 
   it('moving a binding from one domain to another in one commit is allowed (the old owner is replaced too)', async () => {
     const p = await syncedPair();
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2222 }], users: ['alice'] });
-    writeDomain(p.prodLive, 'beta', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['bob'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2222 }],
+      users: ['alice'],
+    });
+    writeDomain(p.prodLive, 'beta', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['bob'],
+    });
     await cliOk(['record', '-c', p.primary]);
     await cliOk(['sync', '-c', p.standby]);
     expect(storedBindings(p)).toEqual({ acme: ['10.1.0.5:2222'], beta: ['10.1.0.5:22'] });
@@ -111,7 +139,10 @@ describe('bindings file', () => {
     // the migrated bindings still refuse a duplicate
     await pushPast(p, 'gamma', { services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 21 }] });
     expect((await cli(['sync', '-c', p.standby])).code).toBe(1);
-    expect(readState(p).lastSync).toMatchObject({ errorCode: 'E_DUPLICATE_BINDING', errorFile: 'domains/gamma/services.yaml' });
+    expect(readState(p).lastSync).toMatchObject({
+      errorCode: 'E_DUPLICATE_BINDING',
+      errorFile: 'domains/gamma/services.yaml',
+    });
   });
 
   it('a bindings file state.json names but that is gone refuses a partial sync and says to run a full one, which writes it again', async () => {

@@ -2,7 +2,17 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cli, git, initRemote, makePair, removeDir, snapshot, writeDomain, writeUser } from '../helpers/fixture.js';
+import {
+  BIN,
+  cli,
+  git,
+  initRemote,
+  makePair,
+  removeDir,
+  snapshot,
+  writeDomain,
+  writeUser,
+} from '../helpers/fixture.js';
 
 /**
  * SIGKILL of the agent at random moments of an apply, then a restart: the journal makes the next
@@ -26,7 +36,11 @@ describe('crash during apply', () => {
   it('converges on the target after 20 SIGKILLs at random moments', async () => {
     await initRemote(p);
     const N = 60;
-    for (let i = 0; i < N; i++) writeDomain(p.prodLive, `d${i}`, { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 1000 + i }], users: ['a', 'b', 'c'] });
+    for (let i = 0; i < N; i++)
+      writeDomain(p.prodLive, `d${i}`, {
+        services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 1000 + i }],
+        users: ['a', 'b', 'c'],
+      });
     await cli(['record', '-c', p.primary]);
     const A = (await git(['rev-parse', 'main'], p.remote)).trim();
     for (let i = 0; i < N; i++) writeUser(p.prodLive, `d${i}`, 'a', { home: `/data/v2/${i}` });
@@ -37,9 +51,17 @@ describe('crash during apply', () => {
     // The rendered targets, made by a standby that is never interrupted.
     const refCfg = join(p.dir, 'ref.yaml');
     const reference: Record<string, Record<string, string>> = {};
-    for (const [name, rev] of [['A', A], ['B', B]] as const) {
+    for (const [name, rev] of [
+      ['A', A],
+      ['B', B],
+    ] as const) {
       const live = join(p.dir, `ref-${name}`);
-      writeFileSync(refCfg, readFileSync(p.standby, 'utf8').replace(/fail-state/, `ref-state-${name}`).replace(/dir: .*\/fail$/m, `dir: ${live}`));
+      writeFileSync(
+        refCfg,
+        readFileSync(p.standby, 'utf8')
+          .replace(/fail-state/, `ref-state-${name}`)
+          .replace(/dir: .*\/fail$/m, `dir: ${live}`),
+      );
       const r = await cli(['sync', '-c', refCfg, '--to', rev]);
       expect(r.code, r.stderr).toBe(0);
       reference[rev] = snapshot(live);

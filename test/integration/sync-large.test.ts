@@ -15,7 +15,10 @@ describe('a sync of thousands of files (worker threads)', () => {
     // 130 domains x (domain, services, 20 users) = 2,860 files: more than one read batch of 2,000.
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
     for (let i = 0; i < 130; i++) {
-      writeDomain(p.prodLive, `d${i}`, { services: [{ name: 'sftp', protocol: 'sftp', ip: i % 2 ? '10.0.0.5' : '10.0.0.6', port: 2000 + i }], users });
+      writeDomain(p.prodLive, `d${i}`, {
+        services: [{ name: 'sftp', protocol: 'sftp', ip: i % 2 ? '10.0.0.5' : '10.0.0.6', port: 2000 + i }],
+        users,
+      });
     }
     await cliOk(['record', '-c', p.primary]);
 
@@ -46,7 +49,8 @@ describe('a sync of thousands of files (worker threads)', () => {
     expect(Object.keys(fail).sort()).toEqual(Object.keys(prod).sort());
     expect(Object.keys(prod).length).toBeGreaterThan(2000);
     for (const [rel, content] of Object.entries(prod)) {
-      if (rel.endsWith('services.yaml') && content.includes('10.0.0.5')) expect(fail[rel]).toBe(content.replaceAll('10.0.0.5', '10.1.0.5'));
+      if (rel.endsWith('services.yaml') && content.includes('10.0.0.5'))
+        expect(fail[rel]).toBe(content.replaceAll('10.0.0.5', '10.1.0.5'));
       else expect(fail[rel], rel).toBe(content);
     }
     expect(readFileSync(join(p.failLive, 'domains/d1/services.yaml'), 'utf8')).toContain('10.1.0.5');

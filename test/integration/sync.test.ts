@@ -2,7 +2,18 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { cli, git, inodeAndMtime, removeDir, snapshot, writeDomain, writeFile, writeUser, usePairs, cliOk } from '../helpers/fixture.js';
+import {
+  cli,
+  git,
+  inodeAndMtime,
+  removeDir,
+  snapshot,
+  writeDomain,
+  writeFile,
+  writeUser,
+  usePairs,
+  cliOk,
+} from '../helpers/fixture.js';
 
 const pair = usePairs();
 
@@ -40,7 +51,9 @@ describe('standby sync', () => {
     expect(services).toContain('ip: 2001:db8:1::5');
     expect(services).toContain('ip: 10.0.0.50'); // not a mapped address: untouched
     expect(services).not.toMatch(/ip: 10\.0\.0\.5\n/);
-    expect(readFileSync(join(p.failLive, 'domains/acme/users/alice.yaml'), 'utf8')).toBe(readFileSync(join(p.prodLive, 'domains/acme/users/alice.yaml'), 'utf8'));
+    expect(readFileSync(join(p.failLive, 'domains/acme/users/alice.yaml'), 'utf8')).toBe(
+      readFileSync(join(p.prodLive, 'domains/acme/users/alice.yaml'), 'utf8'),
+    );
 
     const status = JSON.parse((await ok(['status', '-c', p.standby, '--json'])).stdout);
     expect(status.behind).toBe(0);
@@ -53,15 +66,22 @@ describe('standby sync', () => {
   });
 
   it('partial sync rewrites only the changed domain and loads it once', async () => {
-    const loadLog = 'LOADLOG';
+    const _loadLog = 'LOADLOG';
     const p = await pair();
     const logFile = join(p.dir, 'load.log');
     writeFileSync(
       p.standby,
       readFileSync(p.standby, 'utf8') +
-        stringify({ commands: { load: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$LOG"'] } }).replace(/\$LOG/, logFile),
+        stringify({ commands: { load: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$LOG"'] } }).replace(
+          /\$LOG/,
+          logFile,
+        ),
     );
-    for (let i = 0; i < 50; i++) writeDomain(p.prodLive, `d${String(i).padStart(2, '0')}`, { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2000 + i }], users: ['u1', 'u2'] });
+    for (let i = 0; i < 50; i++)
+      writeDomain(p.prodLive, `d${String(i).padStart(2, '0')}`, {
+        services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 2000 + i }],
+        users: ['u1', 'u2'],
+      });
     await ok(['record', '-c', p.primary]);
     await ok(['sync', '-c', p.standby]);
     expect(readFileSync(logFile, 'utf8').trim().split('\n')).toHaveLength(50);
@@ -81,13 +101,24 @@ describe('standby sync', () => {
       if (f.startsWith('domains/d07/')) continue;
       expect(inodeAndMtime(join(p.failLive, f)), f).toBe(stamp);
     }
-    expect(inodeAndMtime(join(p.failLive, 'domains/d07/users/u1.yaml'))).not.toBe(before.get('domains/d07/users/u1.yaml'));
+    expect(inodeAndMtime(join(p.failLive, 'domains/d07/users/u1.yaml'))).not.toBe(
+      before.get('domains/d07/users/u1.yaml'),
+    );
   });
 
   it('full sync removes a domain that exists only on the standby and reloads every domain', async () => {
     const p = await pair();
     const logFile = join(p.dir, 'cmd.log');
-    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { load: ['/bin/sh', '-c', `echo "load $GITFAILOVER_DOMAIN" >> ${logFile}`], delete: ['/bin/sh', '-c', `echo "delete $GITFAILOVER_DOMAIN" >> ${logFile}`] } }));
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({
+          commands: {
+            load: ['/bin/sh', '-c', `echo "load $GITFAILOVER_DOMAIN" >> ${logFile}`],
+            delete: ['/bin/sh', '-c', `echo "delete $GITFAILOVER_DOMAIN" >> ${logFile}`],
+          },
+        }),
+    );
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     writeDomain(p.prodLive, 'beta', { users: ['bob'] });
     await ok(['record', '-c', p.primary]);
@@ -105,7 +136,11 @@ describe('standby sync', () => {
     const p = await pair({ standby: { sync: { automatic: true } } });
     const marker = join(p.dir, 'loading');
     // The load command says it has started, then holds the sync (and its lock) for a moment.
-    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { load: ['/bin/sh', '-c', `touch ${marker}; sleep 1.5`] } }));
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({ commands: { load: ['/bin/sh', '-c', `touch ${marker}; sleep 1.5`] } }),
+    );
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     await ok(['record', '-c', p.primary]);
     const syncing = cli(['sync', '-c', p.standby]);
@@ -136,12 +171,26 @@ describe('standby sync', () => {
     const p = await pair({
       standby: {
         sync: { automatic: true, disableOnFailure: true },
-        triggers: [{ on: 'sync', if: 'success == false', exec: [process.execPath, '-e', 'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))', eventFile] }],
+        triggers: [
+          {
+            on: 'sync',
+            if: 'success == false',
+            exec: [
+              process.execPath,
+              '-e',
+              'require("fs").writeFileSync(process.argv[1], JSON.stringify(process.env))',
+              eventFile,
+            ],
+          },
+        ],
       },
     });
     const eventPath = join(p.dir, 'event.json');
     writeFileSync(p.standby, readFileSync(p.standby, 'utf8').replace(eventFile, eventPath));
-    writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }], users: ['alice'] });
+    writeDomain(p.prodLive, 'acme', {
+      services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }],
+      users: ['alice'],
+    });
     await ok(['record', '-c', p.primary]);
     await ok(['sync', '-c', p.standby]);
     const good = snapshot(p.failLive);
@@ -218,7 +267,15 @@ describe('standby sync', () => {
     writeFileSync(
       p.standby,
       readFileSync(p.standby, 'utf8') +
-        stringify({ commands: { check: ['/bin/sh', '-c', `echo "$GITFAILOVER_DOMAIN" >> ${checkLog}; ! grep -q 2222 "$GITFAILOVER_DIR/services.yaml"`] } }),
+        stringify({
+          commands: {
+            check: [
+              '/bin/sh',
+              '-c',
+              `echo "$GITFAILOVER_DOMAIN" >> ${checkLog}; ! grep -q 2222 "$GITFAILOVER_DIR/services.yaml"`,
+            ],
+          },
+        }),
     );
     writeDomain(p.prodLive, 'acme', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
     writeDomain(p.prodLive, 'beta', { services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.5', port: 23 }] });
@@ -240,8 +297,13 @@ describe('standby sync', () => {
     const p = await pair();
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     writeDomain(p.prodLive, 'beta', { users: ['bob'] });
-    writeFile(join(p.prodLive, 'domains/beta/triggers.yaml'), stringify({ triggers: [{ on: 'sync', if: 'success == false', webhook: { url: 'http://127.0.0.1:9/never' } }] }));
-    const invalid = stringify({ triggers: [{ on: 'sync', if: 'success ==', webhook: { url: 'http://127.0.0.1:9/x' } }] });
+    writeFile(
+      join(p.prodLive, 'domains/beta/triggers.yaml'),
+      stringify({ triggers: [{ on: 'sync', if: 'success == false', webhook: { url: 'http://127.0.0.1:9/never' } }] }),
+    );
+    const invalid = stringify({
+      triggers: [{ on: 'sync', if: 'success ==', webhook: { url: 'http://127.0.0.1:9/x' } }],
+    });
     writeFile(join(p.prodLive, 'domains/acme/triggers.yaml'), invalid);
     // The primary refuses to record what a standby would refuse (one admission rule set)...
     const refused = await cli(['record', '-c', p.primary]);
@@ -271,20 +333,39 @@ describe('standby sync', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     // A domain's webhooks go only to hosts the node file allows (none by default).
-    writeFile(p.standby, readFileSync(p.standby, 'utf8') + stringify({ domainTriggers: { allowHosts: [`127.0.0.1:${port}`] } }));
-    await pushPast(p, { 'domains/acme/triggers.yaml': stringify({ triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/acme` } }] }) });
+    writeFile(
+      p.standby,
+      readFileSync(p.standby, 'utf8') + stringify({ domainTriggers: { allowHosts: [`127.0.0.1:${port}`] } }),
+    );
+    await pushPast(p, {
+      'domains/acme/triggers.yaml': stringify({
+        triggers: [{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/acme` } }],
+      }),
+    });
     await ok(['sync', '-c', p.standby]);
     expect(received).toHaveLength(1);
     expect(JSON.parse(received[0]!).domains).toContain('acme');
     await pushPast(p, { 'domains/beta/users/carol.yaml': stringify({ name: 'carol', home: '/data/carol' }) });
     await ok(['sync', '-c', p.standby]);
-    expect(received, 'a sync touching only beta does not fire acme\'s trigger').toHaveLength(1);
+    expect(received, "a sync touching only beta does not fire acme's trigger").toHaveLength(1);
     server.close();
   });
 
   it('a failing commands.load puts back everything the sync had changed: deleted domains, other files, loaded domains', async () => {
     const p = await pair();
-    writeFileSync(p.standby, readFileSync(p.standby, 'utf8') + stringify({ commands: { load: ['/bin/sh', '-c', 'test "$GITFAILOVER_DOMAIN" != beta || test ! -e "$GITFAILOVER_DIR/users/bob2.yaml"'] } }));
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') +
+        stringify({
+          commands: {
+            load: [
+              '/bin/sh',
+              '-c',
+              'test "$GITFAILOVER_DOMAIN" != beta || test ! -e "$GITFAILOVER_DIR/users/bob2.yaml"',
+            ],
+          },
+        }),
+    );
     for (const d of ['acme', 'beta', 'gamma']) writeDomain(p.prodLive, d, { users: ['u'] });
     writeFile(join(p.prodLive, 'native/motd.txt'), 'welcome v1\n');
     await ok(['record', '-c', p.primary]);

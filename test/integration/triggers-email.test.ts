@@ -31,7 +31,8 @@ class TestSmtp {
       authOptional: this.login === undefined,
       allowInsecureAuth: true, // loopback only, no TLS in tests
       onAuth: (auth, _session, callback) => {
-        if (this.login && auth.username === this.login.user && auth.password === this.login.pass) return callback(null, { user: auth.username });
+        if (this.login && auth.username === this.login.user && auth.password === this.login.pass)
+          return callback(null, { user: auth.username });
         callback(new Error('invalid credentials'));
       },
       // no TLS certificate to trust in a test; the client is configured with starttls: false
@@ -58,7 +59,10 @@ class TestSmtp {
   }
 }
 
-function parseMail(raw: string, session: { envelope: { mailFrom: false | { address: string }; rcptTo: { address: string }[] } }): Mail {
+function parseMail(
+  raw: string,
+  session: { envelope: { mailFrom: false | { address: string }; rcptTo: { address: string }[] } },
+): Mail {
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' '); // unfold long header lines
   let body = raw.slice(split + 4);
@@ -148,8 +152,18 @@ describe('email action against a real SMTP server', () => {
 
   it('a domain trigger fires only for events touching its domain', async () => {
     const domainTriggers = {
-      acme: parseTriggers([{ on: 'sync', email: { to: 'acme-team@example.com', smtp: { host: '127.0.0.1', port: smtp.port, starttls: false } } }]),
-      globex: parseTriggers([{ on: 'sync', email: { to: 'globex-team@example.com', smtp: { host: '127.0.0.1', port: smtp.port, starttls: false } } }]),
+      acme: parseTriggers([
+        {
+          on: 'sync',
+          email: { to: 'acme-team@example.com', smtp: { host: '127.0.0.1', port: smtp.port, starttls: false } },
+        },
+      ]),
+      globex: parseTriggers([
+        {
+          on: 'sync',
+          email: { to: 'globex-team@example.com', smtp: { host: '127.0.0.1', port: smtp.port, starttls: false } },
+        },
+      ]),
     };
     const d = new TriggerDispatcher([], { logger: quiet, domainTriggers });
     expect(d.fire(failedSync)).toEqual(['acme/triggers[0]']);
@@ -178,7 +192,18 @@ describe('email action against a real SMTP server', () => {
           '',
         ].join('\n'),
       );
-      const ok = await runCli(['triggers', 'test', '-c', file, '--event', 'sync', '--set', 'success=false', '--set', 'error=disk full on /opt']);
+      const ok = await runCli([
+        'triggers',
+        'test',
+        '-c',
+        file,
+        '--event',
+        'sync',
+        '--set',
+        'success=false',
+        '--set',
+        'error=disk full on /opt',
+      ]);
       expect(ok.stderr).toBe('');
       expect(ok.code).toBe(0);
       expect(ok.stdout).toMatch(/^OK\s+triggers\[0\]\s+email ops@example.com: sent/m);
@@ -222,7 +247,10 @@ describe('email action against a real SMTP server', () => {
           '',
         ].join('\n'),
       );
-      const wrong = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed'], { ...process.env, TEST_SMTP_PASS: 'wrong' });
+      const wrong = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed'], {
+        ...process.env,
+        TEST_SMTP_PASS: 'wrong',
+      });
       expect(wrong.code).toBe(1);
       expect(wrong.stdout).toMatch(/^FAILED .*invalid credentials/m);
       const ok = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed', '--set', 'unpushed=4'], {
@@ -233,7 +261,9 @@ describe('email action against a real SMTP server', () => {
       expect(ok.code).toBe(0);
       expect(authed.mails).toHaveLength(1);
       expect(authed.mails[0]!.subject).toContain('4 commits not yet on the remote');
-      const unset = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed'], { PATH: process.env.PATH });
+      const unset = await runCli(['triggers', 'test', '-c', file, '--event', 'push.failed'], {
+        PATH: process.env.PATH,
+      });
       expect(unset.code).toBe(2);
       expect(unset.stderr).toMatch(/TEST_SMTP_PASS is not set/);
     } finally {
@@ -282,7 +312,13 @@ describe('email action timeout', () => {
     const port = (silent.address() as AddressInfo).port;
     try {
       const d = new TriggerDispatcher(
-        parseTriggers([{ on: 'sync', email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port, starttls: false, timeout: '300ms' } }, retries: 0 }]),
+        parseTriggers([
+          {
+            on: 'sync',
+            email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port, starttls: false, timeout: '300ms' } },
+            retries: 0,
+          },
+        ]),
         { logger: quiet },
       );
       const started = Date.now();
@@ -299,7 +335,10 @@ describe('email action timeout', () => {
 
 const BIN = fileURLToPath(new URL('../../bin/gitfailover.js', import.meta.url));
 
-function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';

@@ -26,10 +26,18 @@ afterEach(() => {
 describe('exec action', () => {
   it('receives the event variables in its environment', async () => {
     const out = join(dir, 'env.json');
-    const event = { ...(sampleEvent('sync', 'failover-1') as SyncEvent), success: false, error: 'disk full', domains: ['acme', 'globex'] };
-    const d = new TriggerDispatcher(parseTriggers([{ on: 'sync', exec: [process.execPath, '-e', DUMP_ENV, out, 'fixed-arg'] }]), {
-      logger: quiet,
-    });
+    const event = {
+      ...(sampleEvent('sync', 'failover-1') as SyncEvent),
+      success: false,
+      error: 'disk full',
+      domains: ['acme', 'globex'],
+    };
+    const d = new TriggerDispatcher(
+      parseTriggers([{ on: 'sync', exec: [process.execPath, '-e', DUMP_ENV, out, 'fixed-arg'] }]),
+      {
+        logger: quiet,
+      },
+    );
     d.fire(event);
     expect(await d.drain(10_000)).toBe(true);
     const { env, argv } = JSON.parse(readFileSync(out, 'utf8'));
@@ -50,7 +58,9 @@ describe('exec action', () => {
     const out = join(dir, 'env.json');
     process.env.GITFAILOVER_NOTIFY_SECRET = 'do-not-leak';
     try {
-      const d = new TriggerDispatcher(parseTriggers([{ on: 'drift', exec: [process.execPath, '-e', DUMP_ENV, out] }]), { logger: quiet });
+      const d = new TriggerDispatcher(parseTriggers([{ on: 'drift', exec: [process.execPath, '-e', DUMP_ENV, out] }]), {
+        logger: quiet,
+      });
       d.fire(sampleEvent('drift', 'failover-1'));
       await d.drain(10_000);
     } finally {
@@ -64,7 +74,12 @@ describe('exec action', () => {
     const victim = join(dir, 'x');
     const out = join(dir, 'env.json');
     const error = `$(touch ${marker}) \`touch ${marker}\`"; rm -rf ${victim}; touch ${marker} #' && touch ${marker}`;
-    const event = { ...(sampleEvent('sync', 'failover-1') as SyncEvent), success: false, error, domains: [`$(touch ${marker})`] };
+    const event = {
+      ...(sampleEvent('sync', 'failover-1') as SyncEvent),
+      success: false,
+      error,
+      domains: [`$(touch ${marker})`],
+    };
     const { mkdirSync } = await import('node:fs');
     mkdirSync(victim);
     // a shell consumer that quotes its variables properly, and a plain argv consumer
@@ -88,7 +103,12 @@ describe('exec action', () => {
     const pidFile = join(dir, 'grandchild.pid');
     const d = new TriggerDispatcher(
       parseTriggers([
-        { name: 'fails', on: 'sync', exec: [process.execPath, '-e', 'console.error("cannot reach pager"); process.exit(3)'], retries: 0 },
+        {
+          name: 'fails',
+          on: 'sync',
+          exec: [process.execPath, '-e', 'console.error("cannot reach pager"); process.exit(3)'],
+          retries: 0,
+        },
         {
           name: 'hangs',
           on: 'sync',
@@ -119,7 +139,10 @@ describe('exec action', () => {
   });
 
   it('a command that does not exist is reported, not thrown', async () => {
-    const d = new TriggerDispatcher(parseTriggers([{ on: 'sync', exec: ['/nonexistent/gitfailover-hook'], retries: 0 }]), { logger: quiet });
+    const d = new TriggerDispatcher(
+      parseTriggers([{ on: 'sync', exec: ['/nonexistent/gitfailover-hook'], retries: 0 }]),
+      { logger: quiet },
+    );
     expect(() => d.fire(sampleEvent('sync', 'n'))).not.toThrow();
     await d.drain(5_000);
     expect(d.deliveries()[0]!.lastFailure!.reason).toMatch(/could not start: .*ENOENT/);

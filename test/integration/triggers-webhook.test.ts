@@ -72,7 +72,10 @@ describe('webhook action against a real HTTP server', () => {
     const r = receiver();
     const port = await r.listen();
     const triggers = parseTriggers([
-      { on: 'sync', webhook: { url: `http://127.0.0.1:${port}/hooks/gitfailover`, secret: SECRET, headers: { 'X-Team': 'ops' } } },
+      {
+        on: 'sync',
+        webhook: { url: `http://127.0.0.1:${port}/hooks/gitfailover`, secret: SECRET, headers: { 'X-Team': 'ops' } },
+      },
     ]);
     const d = new TriggerDispatcher(triggers, { logger: memoryLogger() });
     d.fire(event);
@@ -93,7 +96,9 @@ describe('webhook action against a real HTTP server', () => {
   it('sends no signature without a secret', async () => {
     const r = receiver();
     const port = await r.listen();
-    const d = new TriggerDispatcher(parseTriggers([{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/` } }]), { logger: memoryLogger() });
+    const d = new TriggerDispatcher(parseTriggers([{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/` } }]), {
+      logger: memoryLogger(),
+    });
     d.fire(event);
     await d.drain(10_000);
     expect(r.received[0]!.headers['x-gitfailover-signature']).toBeUndefined();
@@ -107,7 +112,13 @@ describe('webhook action against a real HTTP server', () => {
 
     const log = memoryLogger();
     const triggers = parseTriggers([
-      { on: 'sync', webhook: { url: `http://127.0.0.1:${port}/`, secret: SECRET, timeout: '2s' }, retries: 8, backoff: '100ms', backoffMax: '400ms' },
+      {
+        on: 'sync',
+        webhook: { url: `http://127.0.0.1:${port}/`, secret: SECRET, timeout: '2s' },
+        retries: 8,
+        backoff: '100ms',
+        backoffMax: '400ms',
+      },
     ]);
     const d = new TriggerDispatcher(triggers, { logger: log });
     const started = Date.now();
@@ -132,7 +143,15 @@ describe('webhook action against a real HTTP server', () => {
     r.status = 500;
     const port = await r.listen();
     const d = new TriggerDispatcher(
-      parseTriggers([{ name: 'page-ops', on: 'sync', webhook: { url: `http://user:pw@127.0.0.1:${port}/x` }, retries: 2, backoff: '50ms' }]),
+      parseTriggers([
+        {
+          name: 'page-ops',
+          on: 'sync',
+          webhook: { url: `http://user:pw@127.0.0.1:${port}/x` },
+          retries: 2,
+          backoff: '50ms',
+        },
+      ]),
       { logger: memoryLogger() },
     );
     d.fire(event);
@@ -141,7 +160,9 @@ describe('webhook action against a real HTTP server', () => {
     expect(r.received[0]!.headers.authorization).toBe(`Basic ${Buffer.from('user:pw').toString('base64')}`);
     const [delivery] = d.deliveries();
     expect(delivery).toMatchObject({ id: 'page-ops', matched: 1, succeeded: 0, failed: 1 });
-    expect(delivery!.lastFailure!.reason).toMatch(/webhook: webhook http:\/\/\*\*\*@127.0.0.1:\d+\/x answered HTTP 500: receiver broken/);
+    expect(delivery!.lastFailure!.reason).toMatch(
+      /webhook: webhook http:\/\/\*\*\*@127.0.0.1:\d+\/x answered HTTP 500: receiver broken/,
+    );
     expect(JSON.stringify(d.deliveries())).not.toContain('pw'); // credentials never reach status
   });
 
@@ -149,7 +170,9 @@ describe('webhook action against a real HTTP server', () => {
     const r = receiver();
     r.delayMs = 300;
     const port = await r.listen();
-    const d = new TriggerDispatcher(parseTriggers([{ on: 'lag', webhook: { url: `http://127.0.0.1:${port}/` } }]), { logger: memoryLogger() });
+    const d = new TriggerDispatcher(parseTriggers([{ on: 'lag', webhook: { url: `http://127.0.0.1:${port}/` } }]), {
+      logger: memoryLogger(),
+    });
     for (const s of [60, 120, 180, 240]) d.fire(sampleEvent('lag', 'failover-1', { behindSeconds: s }));
     expect(await d.drain(10_000)).toBe(true);
     // the first was running; 120 and 180 were replaced by 240 while waiting
@@ -162,7 +185,9 @@ describe('webhook action against a real HTTP server', () => {
     r.delayMs = 5_000;
     const port = await r.listen();
     const d = new TriggerDispatcher(
-      parseTriggers([{ on: 'sync', webhook: { url: `http://127.0.0.1:${port}/`, timeout: '200ms' }, retries: 10, backoff: '1s' }]),
+      parseTriggers([
+        { on: 'sync', webhook: { url: `http://127.0.0.1:${port}/`, timeout: '200ms' }, retries: 10, backoff: '1s' },
+      ]),
       { logger: memoryLogger() },
     );
     d.fire(event);

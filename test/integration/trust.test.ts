@@ -4,7 +4,17 @@ import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { signedHeaders } from '../../src/daemon/notify-sign.js';
-import { cli, git, initRemote, makePair, removeDir, startCli, writeDomain, writeFile, type Pair } from '../helpers/fixture.js';
+import {
+  cli,
+  git,
+  initRemote,
+  makePair,
+  removeDir,
+  startCli,
+  writeDomain,
+  writeFile,
+  type Pair,
+} from '../helpers/fixture.js';
 
 /** Secrets never committed nor logged, and a notify that can only ask for a fetch. */
 const NOTIFY_SECRET = 'notify-s3cret-value-0123456789';
@@ -28,7 +38,8 @@ function edit(file: string, change: (doc: Record<string, any>) => void): void {
   writeFileSync(file, stringify(doc));
 }
 
-const remoteFiles = async (p: Pair) => (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n').filter(Boolean);
+const remoteFiles = async (p: Pair) =>
+  (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n').filter(Boolean);
 
 describe('secrets stay out of the config repo', () => {
   it('record refuses a file holding a private key block, names it, and commits nothing', async () => {
@@ -36,7 +47,10 @@ describe('secrets stay out of the config repo', () => {
     writeDomain(p.prodLive, 'acme', { users: ['alice'] });
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const before = await git(['rev-parse', 'main'], p.remote);
-    writeFile(join(p.prodLive, 'domains/acme/keys/host_key'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n');
+    writeFile(
+      join(p.prodLive, 'domains/acme/keys/host_key'),
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
     writeDomain(p.prodLive, 'globex');
     const r = await cli(['record', '-c', p.primary]);
     expect(r.code).toBe(1);
@@ -79,13 +93,19 @@ describe('credentials never reach logs, errors, state or events', () => {
     const status = await cli(['status', '-c', p.standby, '--json']);
     const state = readFileSync(join(p.dir, 'fail-state', 'state.json'), 'utf8');
     expect(readFileSync(events, 'utf8')).toMatch(/\*\*\*@127\.0\.0\.1/);
-    for (const text of [r.stderr, r.stdout, status.stdout, status.stderr, state, readFileSync(events, 'utf8')]) expect(text).not.toContain(token);
+    for (const text of [r.stderr, r.stdout, status.stdout, status.stderr, state, readFileSync(events, 'utf8')])
+      expect(text).not.toContain(token);
   });
 });
 
 describe('notify only asks for a fetch', () => {
-  it('a signed request naming another remote and commit still syncs only this node\'s remote head', async () => {
-    const p = await pair({ standby: { sync: { automatic: true, interval: '1h' }, notify: { listen: '127.0.0.1:0', secret: 'env:GF_NOTIFY_SECRET' } } });
+  it("a signed request naming another remote and commit still syncs only this node's remote head", async () => {
+    const p = await pair({
+      standby: {
+        sync: { automatic: true, interval: '1h' },
+        notify: { listen: '127.0.0.1:0', secret: 'env:GF_NOTIFY_SECRET' },
+      },
+    });
     const env = { GF_NOTIFY_SECRET: NOTIFY_SECRET };
     // An attacker's repo, with a commit the body points at.
     const evil = await pair();
@@ -100,11 +120,18 @@ describe('notify only asks for a fetch', () => {
     children.push(standby.child);
     const url = `http://${/standby ready on (\S+):/.exec(standby.output())![1]!}/notify`;
     const waitApplied = async () => {
-      for (let i = 0; i < 200 && !existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 200 && !existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')); i++)
+        await new Promise((r) => setTimeout(r, 50));
     };
     await waitApplied();
 
-    const body = JSON.stringify({ remote: evil.remote, commit: evilCommit, to: evilCommit, branch: 'main', config: { commands: { load: ['/bin/sh', '-c', 'touch /tmp/pwned'] } } });
+    const body = JSON.stringify({
+      remote: evil.remote,
+      commit: evilCommit,
+      to: evilCommit,
+      branch: 'main',
+      config: { commands: { load: ['/bin/sh', '-c', 'touch /tmp/pwned'] } },
+    });
     const res = await fetch(url, { method: 'POST', body, headers: signedHeaders(NOTIFY_SECRET, body) });
     expect(res.status).toBe(202);
     await new Promise((r) => setTimeout(r, 1500));

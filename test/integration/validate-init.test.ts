@@ -13,7 +13,11 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin', 'gitfailover.js');
 
 function run(args: string[], cwd = ROOT): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -33,7 +37,8 @@ function edit(dir: string, rel: string, f: (text: string) => string): void {
 }
 
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npx tsc -p tsconfig.build.json` (npm test does)');
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is not built: run `npx tsc -p tsconfig.build.json` (npm test does)');
   tmp = mkdtempSync(join(tmpdir(), 'gf-validate-init-'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -100,7 +105,9 @@ describe('gitfailover validate', () => {
     const r = run(['validate', empty]);
     expect(r.code).toBe(1);
     expect(r.stdout).not.toMatch(/no problems/);
-    expect(r.stderr).toBe(`gitfailover validate: ${empty} is not a config repo: it has neither server.yaml nor domains/; give the folder of a config repo, or create one with \`gitfailover init ${empty}\`\n`);
+    expect(r.stderr).toBe(
+      `gitfailover validate: ${empty} is not a config repo: it has neither server.yaml nor domains/; give the folder of a config repo, or create one with \`gitfailover init ${empty}\`\n`,
+    );
     const gh = run(['validate', '--format', 'github'], empty);
     expect(gh.code).toBe(1);
     expect(gh.stdout).toMatch(/^::error title=E_NOT_CONFIG_REPO::\. is not a config repo/);
@@ -130,20 +137,30 @@ describe('gitfailover validate', () => {
   it('names file and line of a port of 70000', () => {
     const dir = initRepo();
     edit(dir, 'domains/acme/services.yaml', (t) => t.replace('port: 990', 'port: 70000'));
-    const line = readFileSync(join(dir, 'domains/acme/services.yaml'), 'utf8').split('\n').findIndex((l) => l.includes('70000')) + 1;
+    const line =
+      readFileSync(join(dir, 'domains/acme/services.yaml'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('70000')) + 1;
     const r = run(['validate'], dir);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`domains/acme/services.yaml:${line}:11: services[1].port: must be a port number from 1 to 65535 (got 70000) [E_PORT_INVALID]`);
+    expect(r.stdout).toContain(
+      `domains/acme/services.yaml:${line}:11: services[1].port: must be a port number from 1 to 65535 (got 70000) [E_PORT_INVALID]`,
+    );
   });
 
   it('names both services of a duplicate ip:port across domains', () => {
     const dir = initRepo();
     mkdirSync(join(dir, 'domains/beta'));
     writeFileSync(join(dir, 'domains/beta/domain.yaml'), 'name: beta\n');
-    writeFileSync(join(dir, 'domains/beta/services.yaml'), 'services:\n  - name: clash\n    protocol: sftp\n    ip: 10.0.0.5\n    port: 22\n');
+    writeFileSync(
+      join(dir, 'domains/beta/services.yaml'),
+      'services:\n  - name: clash\n    protocol: sftp\n    ip: 10.0.0.5\n    port: 22\n',
+    );
     const r = run(['validate'], dir);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^domains\/beta\/services\.yaml:4:9: .*10\.0\.0\.5:22 of service clash is already used by .*service sftp-main \(domains\/acme\/services\.yaml:\d+:\d+\)/m);
+    expect(r.stdout).toMatch(
+      /^domains\/beta\/services\.yaml:4:9: .*10\.0\.0\.5:22 of service clash is already used by .*service sftp-main \(domains\/acme\/services\.yaml:\d+:\d+\)/m,
+    );
   });
 
   it('refuses unsafe domain and user folder names on disk', () => {
@@ -168,13 +185,22 @@ describe('gitfailover validate', () => {
     const dir = initRepo();
     edit(dir, 'domains/acme/services.yaml', (t) => t.replace('port: 990', 'port: 70000'));
     edit(dir, 'domains/acme/users/alice.yaml', (t) => t.replace(/passwordHash: .*/, 'password: "hunter2, or 100%"'));
-    const line = readFileSync(join(dir, 'domains/acme/users/alice.yaml'), 'utf8').split('\n').findIndex((l) => l.startsWith('password:')) + 1;
+    const line =
+      readFileSync(join(dir, 'domains/acme/users/alice.yaml'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.startsWith('password:')) + 1;
     const r = run(['validate', '--format', 'github'], dir);
     expect(r.code).toBe(1);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^::error file=domains\/acme\/services\.yaml,line=\d+,col=11,title=E_PORT_INVALID::services\[1\]\.port: must be/);
-    expect(lines[1]).toMatch(new RegExp(`^::error file=domains/acme/users/alice\\.yaml,line=${line},col=11,title=E_PLAINTEXT_PASSWORD::password: looks like a plaintext password`));
+    expect(lines[0]).toMatch(
+      /^::error file=domains\/acme\/services\.yaml,line=\d+,col=11,title=E_PORT_INVALID::services\[1\]\.port: must be/,
+    );
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^::error file=domains/acme/users/alice\\.yaml,line=${line},col=11,title=E_PLAINTEXT_PASSWORD::password: looks like a plaintext password`,
+      ),
+    );
     expect(r.stdout).not.toContain('hunter2, or 100%"');
   });
 
@@ -189,17 +215,31 @@ describe('gitfailover validate', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toMatchObject({
       ok: false,
-      problems: [{ file: 'domains/acme/services.yaml', line: expect.any(Number), col: 9, field: 'services[0].ip', code: 'E_IP_INVALID' }],
+      problems: [
+        {
+          file: 'domains/acme/services.yaml',
+          line: expect.any(Number),
+          col: 9,
+          field: 'services[0].ip',
+          code: 'E_IP_INVALID',
+        },
+      ],
     });
   });
 
   it('checks the node file substitution with --node, and the size limit', () => {
     const dir = initRepo();
     const node = join(tmp, `node${n}.yaml`);
-    writeFileSync(node, `node: failover-1\nrole: standby\nrepo: {remote: /srv/git/x.git, stateDir: ${tmp}/state}\nlive: {dir: ${tmp}/live}\nsubstitution:\n  ips: {10.0.0.9: 10.1.0.9}\n`);
+    writeFileSync(
+      node,
+      `node: failover-1\nrole: standby\nrepo: {remote: /srv/git/x.git, stateDir: ${tmp}/state}\nlive: {dir: ${tmp}/live}\nsubstitution:\n  ips: {10.0.0.9: 10.1.0.9}\n`,
+    );
     const r = run(['validate', dir, '--node', node, '--format', 'json']);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).problems.map((p: { code: string }) => p.code)).toEqual(['E_IP_NOT_SUBSTITUTED', 'E_IP_NOT_SUBSTITUTED']);
+    expect(JSON.parse(r.stdout).problems.map((p: { code: string }) => p.code)).toEqual([
+      'E_IP_NOT_SUBSTITUTED',
+      'E_IP_NOT_SUBSTITUTED',
+    ]);
 
     writeFileSync(node, readFileSync(node, 'utf8').replace('10.0.0.9: 10.1.0.9', '"10.0.0.5": 10.1.0.5'));
     expect(run(['validate', dir, '--node', node]).code).toBe(0);

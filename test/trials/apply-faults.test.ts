@@ -90,8 +90,11 @@ let A: string;
 let B: string;
 const ref: Record<string, Record<string, string>> = {};
 /** The live dir as the server sees it: staging is the tool's own (checked empty after the clean sync). */
-const live = () => Object.fromEntries(Object.entries(liveBytes(p.failLive)).filter(([k]) => !k.startsWith('.gitfailover-staging')));
-const stagingLeft = () => existsSync(join(p.failLive, '.gitfailover-staging')) && readdirSync(join(p.failLive, '.gitfailover-staging')).length > 0;
+const live = () =>
+  Object.fromEntries(Object.entries(liveBytes(p.failLive)).filter(([k]) => !k.startsWith('.gitfailover-staging')));
+const stagingLeft = () =>
+  existsSync(join(p.failLive, '.gitfailover-staging')) &&
+  readdirSync(join(p.failLive, '.gitfailover-staging')).length > 0;
 
 beforeAll(async () => {
   p = makePair();
@@ -102,7 +105,10 @@ beforeAll(async () => {
   crafter.setBranch('main', B);
   cfg = loadNodeFile({ file: p.standby });
   repo = new NodeRepo(cfg.repo);
-  for (const [name, rev] of [['A', A], ['B', B]] as const) {
+  for (const [name, rev] of [
+    ['A', A],
+    ['B', B],
+  ] as const) {
     const out = await syncOnce(cfg, { onDemand: true, full: true, to: rev }, repo);
     expect(out.result.error).toBeUndefined();
     ref[name === 'A' ? A : B] = live();
@@ -135,7 +141,12 @@ interface Tally {
 }
 
 /** One faulty sync A -> B, then the checks and a clean sync to B. */
-async function trial(full: boolean, failAt: (n: number) => boolean, label: string, t: Tally): Promise<{ steps: number; failed: boolean }> {
+async function trial(
+  full: boolean,
+  failAt: (n: number) => boolean,
+  label: string,
+  t: Tally,
+): Promise<{ steps: number; failed: boolean }> {
   await atA();
   const f = faulty(failAt);
   const out = await syncOnce(cfg, { onDemand: true, full, to: B, fsOps: f.ops }, repo);
@@ -143,7 +154,8 @@ async function trial(full: boolean, failAt: (n: number) => boolean, label: strin
   const applied = loadState(cfg.repo.stateDir).appliedCommit!;
   const journalKept = existsSync(journalPath(cfg.repo.stateDir));
   const problems: string[] = [];
-  if (!journalKept && JSON.stringify(live()) !== JSON.stringify(ref[applied])) problems.push(`live dir is not ${applied === A ? 'A' : 'B'} (the applied commit)`);
+  if (!journalKept && JSON.stringify(live()) !== JSON.stringify(ref[applied]))
+    problems.push(`live dir is not ${applied === A ? 'A' : 'B'} (the applied commit)`);
   if (out.result.success && applied !== B) problems.push('success without B applied');
   if (!out.result.success && /^[A-Z]+: /.test(out.result.error ?? '')) problems.push(`raw error: ${out.result.error}`);
   const again = await syncOnce(cfg, { onDemand: true, full, to: B }, repo);
@@ -187,18 +199,25 @@ describe('fault injection: every file-system step of apply and rollback fails in
       expect(kRoll, 'some apply step starts a rollback').toBeGreaterThan(0);
       const rollbackSteps = [...Array(runs.get(kRoll)!.steps - kRoll).keys()].map((i) => kRoll + 1 + i);
       const rollback: Tally = { cases: 0, held: 0, failures: [] };
-      for (const m of pick(rollbackSteps, 4)) await trial(full, (n) => n === kRoll || n === m, `${mode}: step ${kRoll} fails, then step ${m}`, rollback);
+      for (const m of pick(rollbackSteps, 4))
+        await trial(full, (n) => n === kRoll || n === m, `${mode}: step ${kRoll} fails, then step ${m}`, rollback);
 
       // A fault that lasts: step k and every later one fail until the sync returns.
       const persistent: Tally = { cases: 0, held: 0, failures: [] };
-      for (const k of pick(every, 3)) await trial(full, (n) => n >= k, `${mode}: every step from ${k} fails`, persistent);
+      for (const k of pick(every, 3))
+        await trial(full, (n) => n >= k, `${mode}: every step from ${k} fails`, persistent);
 
       for (const [family, t] of [
         ['apply', apply],
         ['rollback', rollback],
         ['persistent', persistent],
       ] as const) {
-        report({ family: `fault injection, ${mode} sync, ${family}`, tried: t.cases, held: t.held, detail: `${steps} steps in a clean apply${family === 'rollback' ? `, ${rollbackSteps.length} after the failing apply step ${kRoll}` : ''}; ${t.failures.length} did not hold` });
+        report({
+          family: `fault injection, ${mode} sync, ${family}`,
+          tried: t.cases,
+          held: t.held,
+          detail: `${steps} steps in a clean apply${family === 'rollback' ? `, ${rollbackSteps.length} after the failing apply step ${kRoll}` : ''}; ${t.failures.length} did not hold`,
+        });
       }
       expect([...apply.failures, ...rollback.failures, ...persistent.failures]).toEqual([]);
       expect(rollback.cases).toBeGreaterThan(0);

@@ -26,13 +26,19 @@ function withSum(body: string): string {
 
 /** A config of 12 domains x 7 files (a few KB each), every file tagged with `version`. */
 function config(version: string): Record<string, string> {
-  const files: Record<string, string> = { 'native/mft.conf': withSum(`# ${version}\nlisten 10.0.0.99\n${'# pad\n'.repeat(400)}`) };
+  const files: Record<string, string> = {
+    'native/mft.conf': withSum(`# ${version}\nlisten 10.0.0.99\n${'# pad\n'.repeat(400)}`),
+  };
   for (let d = 0; d < 12; d++) {
     const dom = `d${String(d).padStart(2, '0')}`;
     files[`domains/${dom}/domain.yaml`] = withSum(`name: ${dom}\nenabled: true\nversion: ${version}\n`);
-    files[`domains/${dom}/services.yaml`] = withSum(`services:\n  - name: s\n    protocol: sftp\n    ip: 10.0.0.99\n    port: ${2000 + d}\n# ${version}\n`);
+    files[`domains/${dom}/services.yaml`] = withSum(
+      `services:\n  - name: s\n    protocol: sftp\n    ip: 10.0.0.99\n    port: ${2000 + d}\n# ${version}\n`,
+    );
     for (let u = 0; u < 5; u++) {
-      files[`domains/${dom}/users/u${u}.yaml`] = withSum(`name: u${u}\nhome: /data/${version}/${u}\nnote: "${version.repeat(600)}"\n`);
+      files[`domains/${dom}/users/u${u}.yaml`] = withSum(
+        `name: u${u}\nhome: /data/${version}/${u}\nnote: "${version.repeat(600)}"\n`,
+      );
     }
   }
   return files;
@@ -42,7 +48,8 @@ describe('trials: standby killed during an apply', () => {
   it(`SIGKILL at random moments of ${TRIALS} applies: never half-written, converges after restart`, async () => {
     await initRemote(p);
     const crafter = new Crafter(p.remote);
-    const filesOf = (m: Record<string, string>): CraftFile[] => Object.entries(m).map(([k, v]) => ({ path: k.split('/'), content: v }));
+    const filesOf = (m: Record<string, string>): CraftFile[] =>
+      Object.entries(m).map(([k, v]) => ({ path: k.split('/'), content: v }));
     const contents = { A: config('A'), B: config('B') };
     const A = crafter.commit(crafter.buildTree(filesOf(contents.A)), [], 'A');
     const B = crafter.commit(crafter.buildTree(filesOf(contents.B)), [A], 'B');
@@ -59,7 +66,9 @@ describe('trials: standby killed during an apply', () => {
 
     const violations = join(p.dir, 'violations.log');
     writeFileSync(violations, '');
-    const reader = spawn(process.execPath, [join(WORKERS, 'reader.mjs'), p.failLive, violations], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const reader = spawn(process.execPath, [join(WORKERS, 'reader.mjs'), p.failLive, violations], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let readerOut = '';
     reader.stdout.on('data', (d: Buffer) => (readerOut += d.toString()));
 
@@ -84,14 +93,15 @@ describe('trials: standby killed during an apply', () => {
       // Restart: one sync finishes whatever the kill interrupted (the journal's target).
       const tk = Date.now();
       const out = await syncOnce(cfg, { onDemand: true });
-      if (process.env.GF_TRIALS_DEBUG) console.log(`trial ${t}: waited ${tk - waitStart}ms, restart ${Date.now() - tk}ms`);
+      if (process.env.GF_TRIALS_DEBUG)
+        console.log(`trial ${t}: waited ${tk - waitStart}ms, restart ${Date.now() - tk}ms`);
       const applied = loadState(cfg.repo.stateDir).appliedCommit!;
       const live = snapshot(p.failLive, (rel) => rel.startsWith('.gitfailover'));
       const ok =
         out.result.success &&
         JSON.stringify(live) === JSON.stringify(Object.fromEntries(Object.entries(byCommit[applied] ?? {}).sort())) &&
         !existsSync(join(p.failLive, '.gitfailover-staging')) &&
-        readFileSync(violations, "utf8") === before;
+        readFileSync(violations, 'utf8') === before;
       if (ok) held++;
       else {
         const want = byCommit[applied] ?? {};
@@ -112,7 +122,7 @@ describe('trials: standby killed during an apply', () => {
       held,
       detail: `${midApply} kills landed with an apply journal open; kills spread over 0-${Math.floor(span * 1.5)}ms after the apply began; the reader made ${reads} file reads, ${readFileSync(violations, 'utf8').split('\n').filter(Boolean).length} torn`,
     });
-    expect(readFileSync(violations, "utf8")).toBe("");
+    expect(readFileSync(violations, 'utf8')).toBe('');
     expect(failures).toEqual([]);
     expect(readFileSync(violations, 'utf8')).toBe('');
     expect(midApply, 'some kills really landed mid-apply').toBeGreaterThan(0);

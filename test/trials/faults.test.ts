@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { cli, initRemote, makePair, removeDir, startCli, writeUser, writeDomain, type Pair } from '../helpers/fixture.js';
+import {
+  cli,
+  initRemote,
+  makePair,
+  removeDir,
+  startCli,
+  writeUser,
+  writeDomain,
+  type Pair,
+} from '../helpers/fixture.js';
 import { report, sleep, trials } from './trials.js';
 
 /**
@@ -53,7 +62,13 @@ async function until(check: () => boolean, ms = 30_000): Promise<boolean> {
 const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
 
 async function standbyPair(extra: Record<string, unknown> = {}): Promise<Pair> {
-  const p = makePair({ standby: { sync: { automatic: true, interval: '200ms', disableOnFailure: false, timeout: '5s' }, notify: { listen: '127.0.0.1:0' }, ...extra } });
+  const p = makePair({
+    standby: {
+      sync: { automatic: true, interval: '200ms', disableOnFailure: false, timeout: '5s' },
+      notify: { listen: '127.0.0.1:0' },
+      ...extra,
+    },
+  });
   pairs.push(p);
   await initRemote(p);
   writeDomain(p.prodLive, 'acme', { users: ['alice'] });
@@ -80,14 +95,28 @@ describe('trials: faults the daemons must ride out', () => {
       renameSync(p.remote, `${p.remote}.away`); // the remote is gone: fetch and push fail
       writeUser(p.prodLive, 'acme', `offline${i}`);
       // Down until both daemons said so (the primary first records the change, then fails to push).
-      const reported = await until(() => /cannot fetch|fail/i.test(standby.output().slice(seen.s)) && /push|fail|cannot/i.test(primary.output().slice(seen.p)), 20_000);
+      const reported = await until(
+        () =>
+          /cannot fetch|fail/i.test(standby.output().slice(seen.s)) &&
+          /push|fail|cannot/i.test(primary.output().slice(seen.p)),
+        20_000,
+      );
       const running = alive(standby.child) && alive(primary.child);
       renameSync(`${p.remote}.away`, p.remote);
       const recovered = await until(() => existsSync(join(p.failLive, `domains/acme/users/offline${i}.yaml`)));
       if (reported && running && recovered && alive(standby.child) && alive(primary.child)) held++;
-      else console.log(`outage ${i}: reported=${reported} running=${running} recovered=${recovered}\n--- standby:\n${standby.output().slice(seen.s)}\n--- primary:\n${primary.output().slice(seen.p)}`);
+      else
+        console.log(
+          `outage ${i}: reported=${reported} running=${running} recovered=${recovered}\n--- standby:\n${standby.output().slice(seen.s)}\n--- primary:\n${primary.output().slice(seen.p)}`,
+        );
     }
-    report({ family: 'remote unreachable', tried: CYCLES, held, detail: 'the remote renamed away while a change is made on the primary, until both daemons logged the failure; both daemons running, errors logged, the change on the standby after the remote returns' });
+    report({
+      family: 'remote unreachable',
+      tried: CYCLES,
+      held,
+      detail:
+        'the remote renamed away while a change is made on the primary, until both daemons logged the failure; both daemons running, errors logged, the change on the standby after the remote returns',
+    });
     expect(held).toBe(CYCLES);
   }, 600_000);
 
@@ -132,16 +161,26 @@ describe('trials: faults the daemons must ride out', () => {
       rmSync(filler, { force: true });
       const recovered = await until(() => existsSync(join(p.failLive, `domains/acme/users/full${i}.yaml`)));
       if (reported && notApplied && stateIntact && running && recovered && alive(standby.child)) held++;
-      else console.log(`disk-full cycle ${i}: reported=${reported} notApplied=${notApplied} stateIntact=${stateIntact} running=${running} recovered=${recovered} stateBefore=${stateBefore.length}`);
+      else
+        console.log(
+          `disk-full cycle ${i}: reported=${reported} notApplied=${notApplied} stateIntact=${stateIntact} running=${running} recovered=${recovered} stateBefore=${stateBefore.length}`,
+        );
     }
-    report({ family: 'disk full on the state dir', tried: mounts.length > 0 ? CYCLES : 0, held, detail: `${how}; filled with dd until ENOSPC while a 200 KB change arrives, then the filler removed` });
+    report({
+      family: 'disk full on the state dir',
+      tried: mounts.length > 0 ? CYCLES : 0,
+      held,
+      detail: `${how}; filled with dd until ENOSPC while a 200 KB change arrives, then the filler removed`,
+    });
     if (mounts.length > 0) expect(held).toBe(CYCLES);
   }, 600_000);
 
   it(`a load command that hangs past its timeout (${CYCLES} times): killed, reported, recovered`, async () => {
     const flag = join(pairsDirHint(), 'hang');
     const marker = `${600 + Math.floor(Math.random() * 1000)}.4242`;
-    const p = await standbyPair({ commands: { load: ['/bin/sh', '-c', `if [ -e "$0" ]; then exec sleep ${marker}; fi`, flag], timeout: '1s' } });
+    const p = await standbyPair({
+      commands: { load: ['/bin/sh', '-c', `if [ -e "$0" ]; then exec sleep ${marker}; fi`, flag], timeout: '1s' },
+    });
     const standby = await daemon(['standby', '-c', p.standby], /standby ready on/);
     await until(() => existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')));
     let held = 0;
@@ -152,15 +191,29 @@ describe('trials: faults the daemons must ride out', () => {
       await cli(['record', '-c', p.primary]);
       const reported = await until(() => /did not finish within|timed out/i.test(standby.output().slice(seen)), 20_000);
       // Each retry swaps the domain in and out again, so the live dir flaps; the state must not move.
-      const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout) as { behind: number; lastSync?: { success: boolean } };
+      const status = JSON.parse((await cli(['status', '-c', p.standby, '--json'])).stdout) as {
+        behind: number;
+        lastSync?: { success: boolean };
+      };
       const rolledBack = status.behind > 0 && status.lastSync?.success === false;
-      const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(marker) && !l.includes('/bin/sh'));
+      const leftovers = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.includes(marker) && !l.includes('/bin/sh'));
       rmSync(flag, { force: true });
       const recovered = await until(() => existsSync(join(p.failLive, `domains/acme/users/hang${i}.yaml`)));
       if (reported && rolledBack && leftovers.length <= 1 && recovered && alive(standby.child)) held++;
-      else console.log(`hang cycle ${i}: reported=${reported} rolledBack=${rolledBack} leftovers=${leftovers.length} recovered=${recovered}`);
+      else
+        console.log(
+          `hang cycle ${i}: reported=${reported} rolledBack=${rolledBack} leftovers=${leftovers.length} recovered=${recovered}`,
+        );
     }
-    report({ family: 'command hangs past its timeout', tried: CYCLES, held, detail: 'commands.load sleeps while a flag file exists, commands.timeout 1s: the sync fails and rolls back, the command is killed, the next sync after the flag is gone applies' });
+    report({
+      family: 'command hangs past its timeout',
+      tried: CYCLES,
+      held,
+      detail:
+        'commands.load sleeps while a flag file exists, commands.timeout 1s: the sync fails and rolls back, the command is killed, the next sync after the flag is gone applies',
+    });
     expect(held).toBe(CYCLES);
 
     function pairsDirHint(): string {
@@ -174,7 +227,14 @@ describe('trials: faults the daemons must ride out', () => {
     const port = await freePort();
     const mails: string[] = [];
     const p = await standbyPair({
-      triggers: [{ on: 'sync', if: 'success == true', retries: 0, email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port, starttls: false, timeout: '2s' } } }],
+      triggers: [
+        {
+          on: 'sync',
+          if: 'success == true',
+          retries: 0,
+          email: { to: 'ops@example.com', smtp: { host: '127.0.0.1', port, starttls: false, timeout: '2s' } },
+        },
+      ],
     });
     const standby = await daemon(['standby', '-c', p.standby], /standby ready on/);
     await until(() => existsSync(join(p.failLive, 'domains/acme/users/alice.yaml')));
@@ -207,7 +267,13 @@ describe('trials: faults the daemons must ride out', () => {
       if (synced && reported && mailed && alive(standby.child)) held++;
       else console.log(`smtp cycle ${i}: synced=${synced} reported=${reported} mailed=${mailed}`);
     }
-    report({ family: 'SMTP server down', tried: CYCLES, held, detail: 'an e-mail trigger on every successful sync, its SMTP port closed: the sync applies, the delivery failure is logged, mail is delivered once a server listens again' });
+    report({
+      family: 'SMTP server down',
+      tried: CYCLES,
+      held,
+      detail:
+        'an e-mail trigger on every successful sync, its SMTP port closed: the sync applies, the delivery failure is logged, mail is delivered once a server listens again',
+    });
     expect(held).toBe(CYCLES);
   }, 600_000);
 });

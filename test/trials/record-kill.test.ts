@@ -36,7 +36,19 @@ async function serveRemote(): Promise<string> {
       s.close(() => resolve(n));
     });
   });
-  daemon = spawn('git', ['daemon', '--export-all', '--enable=receive-pack', `--base-path=${p.dir}`, '--listen=127.0.0.1', `--port=${port}`, '--reuseaddr'], { stdio: 'ignore' });
+  daemon = spawn(
+    'git',
+    [
+      'daemon',
+      '--export-all',
+      '--enable=receive-pack',
+      `--base-path=${p.dir}`,
+      '--listen=127.0.0.1',
+      `--port=${port}`,
+      '--reuseaddr',
+    ],
+    { stdio: 'ignore' },
+  );
   const url = `git://127.0.0.1:${port}/remote.git`;
   for (let i = 0; i < 100; i++) {
     try {
@@ -84,9 +96,20 @@ describe('trials: primary killed during record and push', () => {
       // Every change so far is in the remote's head, and each file was added by exactly one commit.
       const files = new Set((await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n'));
       const missing = [...Array(t + 1).keys()].filter((i) => !files.has(`domains/d${i % 20}/users/t${i}.yaml`));
-      const adds = (await git(['log', '--format=%H', '--diff-filter=A', 'main', '--', `domains/d${t % 20}/users/t${t}.yaml`], p.remote)).trim().split('\n').filter(Boolean);
+      const adds = (
+        await git(
+          ['log', '--format=%H', '--diff-filter=A', 'main', '--', `domains/d${t % 20}/users/t${t}.yaml`],
+          p.remote,
+        )
+      )
+        .trim()
+        .split('\n')
+        .filter(Boolean);
       if (!error && missing.length === 0 && adds.length === 1) held++;
-      else failures.push(`trial ${t} (kill at ${at}ms${group ? ', process group' : ''}): ${error || `missing ${missing.join(',')}; added by ${adds.length} commits`}`);
+      else
+        failures.push(
+          `trial ${t} (kill at ${at}ms${group ? ', process group' : ''}): ${error || `missing ${missing.join(',')}; added by ${adds.length} commits`}`,
+        );
     }
     // History stays linear (one parent each): nothing was recorded twice on diverging branches.
     const merges = (await git(['rev-list', '--merges', '--count', 'main'], p.remote)).trim();

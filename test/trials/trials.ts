@@ -27,12 +27,23 @@ export interface Figures {
 export function report(f: Figures): void {
   const line = `[trials] ${f.family}: tried ${f.tried}, held ${f.held}${f.detail ? ` (${f.detail})` : ''}`;
   console.log(line);
-  if (process.env.GF_TRIALS_OUT) appendFileSync(process.env.GF_TRIALS_OUT, JSON.stringify({ ...f, full: FULL, time: new Date().toISOString() }) + '\n');
+  if (process.env.GF_TRIALS_OUT)
+    appendFileSync(
+      process.env.GF_TRIALS_OUT,
+      `${JSON.stringify({ ...f, full: FULL, time: new Date().toISOString() })}\n`,
+    );
 }
 
 /** Start a worker script; resolves once it printed `ready` (its modules are loaded). */
-export function startWorker(script: string, args: string[], opts: { detached?: boolean } = {}): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(process.execPath, [join(WORKERS, script), DIST, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: opts.detached });
+export function startWorker(
+  script: string,
+  args: string[],
+  opts: { detached?: boolean } = {},
+): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn(process.execPath, [join(WORKERS, script), DIST, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: opts.detached,
+  });
   child.stdin!.on('error', () => {});
   let out = '';
   return new Promise((resolve, reject) => {
@@ -42,7 +53,9 @@ export function startWorker(script: string, args: string[], opts: { detached?: b
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code, signal) => reject(new Error(`${script} exited (${code ?? signal}) before ready: ${out}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${script} exited (${code ?? signal}) before ready: ${out}`)),
+    );
   });
 }
 

@@ -22,9 +22,18 @@ function childVitest(env: Record<string, string>, report: string): Promise<{ cod
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--config', CONFIG, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+      [
+        join(ROOT, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        '--config',
+        CONFIG,
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${report}`,
+      ],
       { cwd: ROOT, env: childEnv, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
     );
   });
 }
@@ -42,9 +51,17 @@ describe('missing system packages', () => {
     const report = join(out, 'dev.json');
     const r = await childVitest({ GF_TEST_PRETEND_MISSING: 'chromium' }, report);
     expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain('SKIPPED test/setup/fixtures/needs-chromium.fixture.ts: needs the Debian package chromium, not installed; `npm run setup:system`');
-    expect(r.output).toMatch(/Skipped for missing system packages \(1 suite;[^\n]*\n {2}test\/setup\/fixtures\/needs-chromium\.fixture\.ts: chromium\n/);
-    const json = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number };
+    expect(r.output).toContain(
+      'SKIPPED test/setup/fixtures/needs-chromium.fixture.ts: needs the Debian package chromium, not installed; `npm run setup:system`',
+    );
+    expect(r.output).toMatch(
+      /Skipped for missing system packages \(1 suite;[^\n]*\n {2}test\/setup\/fixtures\/needs-chromium\.fixture\.ts: chromium\n/,
+    );
+    const json = JSON.parse(readFileSync(report, 'utf8')) as {
+      numPassedTests: number;
+      numFailedTests: number;
+      numPendingTests: number;
+    };
     expect(json).toMatchObject({ numPassedTests: 1, numFailedTests: 0, numPendingTests: 1 });
   });
 
@@ -52,7 +69,9 @@ describe('missing system packages', () => {
     const report = join(out, 'ci.json');
     const r = await childVitest({ GF_TEST_PRETEND_MISSING: 'chromium', CI: 'true' }, report);
     expect(r.code, r.output).toBe(1);
-    expect(r.output).toContain('CI=true: a missing package fails the run instead of skipping it. test/setup/fixtures/needs-chromium.fixture.ts: needs the Debian package chromium');
+    expect(r.output).toContain(
+      'CI=true: a missing package fails the run instead of skipping it. test/setup/fixtures/needs-chromium.fixture.ts: needs the Debian package chromium',
+    );
     expect(r.output).not.toContain('Skipped for missing system packages');
     const json = JSON.parse(readFileSync(report, 'utf8')) as { numFailedTests: number };
     expect(json.numFailedTests).toBe(1);

@@ -21,7 +21,10 @@ export interface ProftpdInstanceFiles {
 }
 
 /** Write `<configDir>/proftpd.conf` from the shipped template; run files go to `<configDir>/run`. */
-export function writeMainConfig(configDir: string, opts: { serverName: string; user?: string; group?: string }): ProftpdInstanceFiles {
+export function writeMainConfig(
+  configDir: string,
+  opts: { serverName: string; user?: string; group?: string },
+): ProftpdInstanceFiles {
   const runDir = join(configDir, 'run');
   mkdirSync(runDir, { recursive: true });
   mkdirSync(join(configDir, 'domains.d'), { recursive: true });
@@ -39,13 +42,30 @@ export function writeMainConfig(configDir: string, opts: { serverName: string; u
  * Throwaway credentials for a test or a demo: an RSA host key for SFTP and a self-signed
  * certificate for FTPS (never for production). mod_sftp refuses a key others can read: 0600.
  */
-export async function throwawayKeys(dir: string, openssl = 'openssl'): Promise<{ sftpHostKey: string; tlsCertificate: string; tlsKey: string }> {
+export async function throwawayKeys(
+  dir: string,
+  openssl = 'openssl',
+): Promise<{ sftpHostKey: string; tlsCertificate: string; tlsKey: string }> {
   mkdirSync(dir, { recursive: true });
   const sftpHostKey = join(dir, 'sftp_host_rsa.pem');
   const tlsKey = join(dir, 'tls.key');
   const tlsCertificate = join(dir, 'tls.crt');
   await run(openssl, ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', sftpHostKey]);
-  await run(openssl, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tlsKey, '-out', tlsCertificate, '-days', '2', '-subj', '/CN=gitfailover-test']);
+  await run(openssl, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    tlsKey,
+    '-out',
+    tlsCertificate,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=gitfailover-test',
+  ]);
   chmodSync(sftpHostKey, 0o600);
   chmodSync(tlsKey, 0o600);
   return { sftpHostKey, tlsCertificate, tlsKey };
@@ -63,7 +83,8 @@ export async function startProftpd(files: ProftpdInstanceFiles, binary = 'proftp
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
   const until = Date.now() + 10_000;
   while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`proftpd -c ${files.mainConfig} exited with ${child.exitCode}: ${stderr.trim()}`);
+    if (child.exitCode !== null)
+      throw new Error(`proftpd -c ${files.mainConfig} exited with ${child.exitCode}: ${stderr.trim()}`);
     if (existsSync(files.pidFile) && readFileSync(files.pidFile, 'utf8').trim() === String(child.pid)) return child;
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -10,7 +10,9 @@ import { spawn } from 'node:child_process';
 export function bindState(ip: string, port: number): Promise<'free' | 'busy' | 'unavailable'> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRNOTAVAIL' ? 'unavailable' : 'busy'));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(err.code === 'EADDRNOTAVAIL' ? 'unavailable' : 'busy'),
+    );
     server.listen({ host: ip, port, exclusive: true }, () => server.close(() => resolve('free')));
   });
 }
@@ -32,11 +34,17 @@ export function answers(ip: string, port: number, ms: number): Promise<boolean> 
 }
 
 /** Poll until every binding greets, or the deadline passes; returns those that never did. */
-export async function waitUntilAnswering(bindings: readonly { ip: string; port: number }[], timeoutMs: number, alive: () => boolean): Promise<{ ip: string; port: number }[]> {
+export async function waitUntilAnswering(
+  bindings: readonly { ip: string; port: number }[],
+  timeoutMs: number,
+  alive: () => boolean,
+): Promise<{ ip: string; port: number }[]> {
   const deadline = Date.now() + timeoutMs;
   let pending = [...bindings];
   while (pending.length > 0 && Date.now() < deadline && alive()) {
-    const results = await Promise.all(pending.map((b) => answers(b.ip, b.port, Math.min(1000, Math.max(50, deadline - Date.now())))));
+    const results = await Promise.all(
+      pending.map((b) => answers(b.ip, b.port, Math.min(1000, Math.max(50, deadline - Date.now())))),
+    );
     pending = pending.filter((_, i) => !results[i]);
     if (pending.length > 0) await new Promise((r) => setTimeout(r, 25));
   }
@@ -47,7 +55,11 @@ export async function waitUntilAnswering(bindings: readonly { ip: string; port: 
  * `proftpd -t -c FILE`. It exits 0 even when an *included* file is fatal (it only reports the
  * error), so its output is searched for `fatal:` too.
  */
-export function checkSyntax(binary: string, mainConfig: string, timeoutMs = 30_000): Promise<{ ok: boolean; output: string }> {
+export function checkSyntax(
+  binary: string,
+  mainConfig: string,
+  timeoutMs = 30_000,
+): Promise<{ ok: boolean; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(binary, ['-t', '-c', mainConfig], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -56,7 +68,10 @@ export function checkSyntax(binary: string, mainConfig: string, timeoutMs = 30_0
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('error', (e) => {
       clearTimeout(timer);
-      resolve({ ok: false, output: `cannot run ${binary}: ${e.message} (install proftpd-core, or set proftpd.binary)` });
+      resolve({
+        ok: false,
+        output: `cannot run ${binary}: ${e.message} (install proftpd-core, or set proftpd.binary)`,
+      });
     });
     child.on('close', (code) => {
       clearTimeout(timer);

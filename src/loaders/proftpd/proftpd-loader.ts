@@ -1,11 +1,27 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GitfailoverError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { FilesLoader } from '../files.js';
 import type { Loader, LoaderChange, LoaderContext } from '../loader.js';
 import { bindState, checkSyntax, fatalLines, isAlive, waitUntilAnswering } from './probe.js';
-import { bindingKey, bindingsOfConf, loadProftpdTemplates, renderProftpdDomain, type ProftpdBinding, type ProftpdTemplates } from './render.js';
+import {
+  bindingKey,
+  bindingsOfConf,
+  loadProftpdTemplates,
+  renderProftpdDomain,
+  type ProftpdBinding,
+  type ProftpdTemplates,
+} from './render.js';
 
 /** The node file's `proftpd` section, paths absolute. */
 export interface ProftpdSettings {
@@ -167,12 +183,22 @@ export class ProftpdLoader implements Loader {
     try {
       for (const [d, c] of current) {
         if (change.delete.includes(d) || change.load.has(d)) continue;
-        candidate.set(d, { active: c.active || ctx.start, conf: c.conf, bindings: bindingsOfConf(c.conf), file: join(this.domainsD, d + (c.active ? ACTIVE : STOPPED)) });
+        candidate.set(d, {
+          active: c.active || ctx.start,
+          conf: c.conf,
+          bindings: bindingsOfConf(c.conf),
+          file: join(this.domainsD, d + (c.active ? ACTIVE : STOPPED)),
+        });
       }
       for (const [d, files] of change.load) {
         const r = this.render(d, files, this.usersFile(d, check));
         writeFileSync(this.usersFile(d, check), r.passwd, { mode: 0o600 });
-        candidate.set(d, { active: (current.get(d)?.active ?? false) || ctx.start, conf: r.conf, bindings: r.bindings.map(bindingKey), file: `${this.domainsDir}/${d}/services.yaml` });
+        candidate.set(d, {
+          active: (current.get(d)?.active ?? false) || ctx.start,
+          conf: r.conf,
+          bindings: r.bindings.map(bindingKey),
+          file: `${this.domainsDir}/${d}/services.yaml`,
+        });
       }
       // Stopped domains are checked too, so that starting them later (promote) cannot fail on syntax.
       for (const [d, c] of candidate) writeFileSync(join(check, 'domains.d', d + ACTIVE), c.conf);
@@ -180,11 +206,17 @@ export class ProftpdLoader implements Loader {
       const { ok, output } = await checkSyntax(this.settings.binary, main);
       if (!ok) {
         const lines = fatalLines(output);
-        const culprit = [...candidate].find(([d]) => lines.some((l) => l.includes(join(check, 'domains.d', d + ACTIVE))));
+        const culprit = [...candidate].find(([d]) =>
+          lines.some((l) => l.includes(join(check, 'domains.d', d + ACTIVE))),
+        );
         throw new GitfailoverError(
           'E_PROFTPD_CONFIG',
           `commit ${ctx.commit.slice(0, 12)} is refused: "${this.settings.binary} -t" rejects the configuration${culprit ? ` of domain ${culprit[0]} (${culprit[1].file})` : ` (main config ${this.mainConfig})`}: ${lines.join(' / ')}. Nothing was applied and ProFTPD was not reloaded; fix the file and push`,
-          { kind: 'stalling', location: { file: culprit?.[1].file ?? this.mainConfig, commit: ctx.commit }, data: { output } },
+          {
+            kind: 'stalling',
+            location: { file: culprit?.[1].file ?? this.mainConfig, commit: ctx.commit },
+            data: { output },
+          },
         );
       }
       await this.checkBindable(current, candidate, ctx);
@@ -199,25 +231,40 @@ export class ProftpdLoader implements Loader {
     try {
       text = readFileSync(this.mainConfig, 'utf8');
     } catch (err) {
-      throw new GitfailoverError('E_PROFTPD_MAIN_CONFIG', `cannot read the ProFTPD main config ${this.mainConfig}: ${(err as Error).message}; create it from templates/proftpd/proftpd.conf (or set proftpd.mainConfig)`, {
-        kind: 'stalling',
-        location: { file: this.mainConfig },
-      });
+      throw new GitfailoverError(
+        'E_PROFTPD_MAIN_CONFIG',
+        `cannot read the ProFTPD main config ${this.mainConfig}: ${(err as Error).message}; create it from templates/proftpd/proftpd.conf (or set proftpd.mainConfig)`,
+        {
+          kind: 'stalling',
+          location: { file: this.mainConfig },
+        },
+      );
     }
     const include = /^(\s*Include\s+)"?(\S*?)domains\.d\/\*\.conf"?\s*$/m;
     if (!include.test(text)) {
-      throw new GitfailoverError('E_PROFTPD_MAIN_CONFIG', `${this.mainConfig} has no "Include ${this.domainsD}/*.conf" line: add it (see templates/proftpd/proftpd.conf), so that ProFTPD serves the domains gitfailover writes`, {
-        kind: 'stalling',
-        location: { file: this.mainConfig },
-      });
+      throw new GitfailoverError(
+        'E_PROFTPD_MAIN_CONFIG',
+        `${this.mainConfig} has no "Include ${this.domainsD}/*.conf" line: add it (see templates/proftpd/proftpd.conf), so that ProFTPD serves the domains gitfailover writes`,
+        {
+          kind: 'stalling',
+          location: { file: this.mainConfig },
+        },
+      );
     }
     const main = join(check, 'proftpd.conf');
-    writeFileSync(main, text.replace(include, (_m, lead: string) => `${lead}${join(check, 'domains.d')}/*.conf`));
+    writeFileSync(
+      main,
+      text.replace(include, (_m, lead: string) => `${lead}${join(check, 'domains.d')}/*.conf`),
+    );
     return main;
   }
 
   /** Every listener the daemon does not hold yet must be free: ProFTPD dies on a failed bind at SIGHUP. */
-  private async checkBindable(current: Map<string, { active: boolean; conf: string }>, candidate: Map<string, { active: boolean; bindings: string[]; file: string }>, ctx: LoaderContext): Promise<void> {
+  private async checkBindable(
+    current: Map<string, { active: boolean; conf: string }>,
+    candidate: Map<string, { active: boolean; bindings: string[]; file: string }>,
+    ctx: LoaderContext,
+  ): Promise<void> {
     const held = new Set([...current.values()].filter((c) => c.active).flatMap((c) => bindingsOfConf(c.conf)));
     const owner = new Map<string, string>();
     for (const [d, c] of candidate) {
@@ -225,10 +272,14 @@ export class ProftpdLoader implements Loader {
       for (const key of c.bindings) {
         const other = owner.get(key);
         if (other !== undefined) {
-          throw new GitfailoverError('E_DUPLICATE_BINDING', `commit ${ctx.commit.slice(0, 12)} is refused: domain ${d} (${c.file}) would listen on ${key}, which domain ${other} also does; reloading ProFTPD would stop the whole daemon. Nothing was applied`, {
-            kind: 'stalling',
-            location: { file: c.file, commit: ctx.commit },
-          });
+          throw new GitfailoverError(
+            'E_DUPLICATE_BINDING',
+            `commit ${ctx.commit.slice(0, 12)} is refused: domain ${d} (${c.file}) would listen on ${key}, which domain ${other} also does; reloading ProFTPD would stop the whole daemon. Nothing was applied`,
+            {
+              kind: 'stalling',
+              location: { file: c.file, commit: ctx.commit },
+            },
+          );
         }
         owner.set(key, d);
         if (held.has(key)) continue;
@@ -245,7 +296,8 @@ export class ProftpdLoader implements Loader {
   }
 
   private markReload(): void {
-    if (!this.reloadNeeded) writeFileAtomic(join(this.settings.configDir, RELOAD_PENDING), `${this.ctx.commit}\n`, { fsync: true });
+    if (!this.reloadNeeded)
+      writeFileAtomic(join(this.settings.configDir, RELOAD_PENDING), `${this.ctx.commit}\n`, { fsync: true });
     this.reloadNeeded = true;
   }
 
@@ -291,7 +343,9 @@ export class ProftpdLoader implements Loader {
   private async reload(ctx: LoaderContext): Promise<void> {
     const pid = readPid(this.settings.pidFile);
     if (pid === undefined || !isAlive(pid)) {
-      ctx.log?.(`proftpd is not running (no live pid in ${this.settings.pidFile}): the configuration is written and will be served when it starts`);
+      ctx.log?.(
+        `proftpd is not running (no live pid in ${this.settings.pidFile}): the configuration is written and will be served when it starts`,
+      );
       return;
     }
     process.kill(pid, 'SIGHUP');
@@ -302,17 +356,25 @@ export class ProftpdLoader implements Loader {
     this.probe = [];
     const missing = await waitUntilAnswering(probe, this.settings.readyTimeout, () => isAlive(pid));
     if (!isAlive(pid)) {
-      throw new GitfailoverError('E_PROFTPD_DIED', `proftpd (pid ${pid}, ${this.settings.pidFile}) exited after the reload for commit ${ctx.commit.slice(0, 12)}: read its SystemLog, fix, then start it again and run "gitfailover sync"`, {
-        kind: 'stalling',
-        location: { commit: ctx.commit },
-      });
+      throw new GitfailoverError(
+        'E_PROFTPD_DIED',
+        `proftpd (pid ${pid}, ${this.settings.pidFile}) exited after the reload for commit ${ctx.commit.slice(0, 12)}: read its SystemLog, fix, then start it again and run "gitfailover sync"`,
+        {
+          kind: 'stalling',
+          location: { commit: ctx.commit },
+        },
+      );
     }
     if (missing.length > 0) {
-      throw new GitfailoverError('E_PROFTPD_NOT_READY', `after the reload for commit ${ctx.commit.slice(0, 12)}, ${missing.map(bindingKey).join(', ')} did not answer within ${this.settings.readyTimeout}ms: read proftpd's SystemLog`, {
-        kind: 'waiting',
-        location: { commit: ctx.commit },
-        data: { missing },
-      });
+      throw new GitfailoverError(
+        'E_PROFTPD_NOT_READY',
+        `after the reload for commit ${ctx.commit.slice(0, 12)}, ${missing.map(bindingKey).join(', ')} did not answer within ${this.settings.readyTimeout}ms: read proftpd's SystemLog`,
+        {
+          kind: 'waiting',
+          location: { commit: ctx.commit },
+          data: { missing },
+        },
+      );
     }
   }
 }

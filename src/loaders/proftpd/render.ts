@@ -26,13 +26,22 @@ export function loadProftpdTemplates(dir: string = PROFTPD_TEMPLATE_DIR): Proftp
     try {
       return readFileSync(join(dir, name), 'utf8');
     } catch (err) {
-      throw new GitfailoverError('E_PROFTPD_TEMPLATE', `cannot read ProFTPD template ${join(dir, name)}: ${(err as Error).message} (proftpd.templates must hold domain.conf, vhost-ftp.conf, vhost-ftps.conf, vhost-sftp.conf)`, {
-        kind: 'stalling',
-        location: { file: join(dir, name) },
-      });
+      throw new GitfailoverError(
+        'E_PROFTPD_TEMPLATE',
+        `cannot read ProFTPD template ${join(dir, name)}: ${(err as Error).message} (proftpd.templates must hold domain.conf, vhost-ftp.conf, vhost-ftps.conf, vhost-sftp.conf)`,
+        {
+          kind: 'stalling',
+          location: { file: join(dir, name) },
+        },
+      );
     }
   };
-  return { domain: read('domain.conf'), ftp: read('vhost-ftp.conf'), ftps: read('vhost-ftps.conf'), sftp: read('vhost-sftp.conf') };
+  return {
+    domain: read('domain.conf'),
+    ftp: read('vhost-ftp.conf'),
+    ftps: read('vhost-ftps.conf'),
+    sftp: read('vhost-sftp.conf'),
+  };
 }
 
 export interface ProftpdRenderSettings {
@@ -77,18 +86,27 @@ export function renderProftpdDomain(
   const { commit, domainsDir, settings } = opts;
   const prefix = `${domainsDir}/${domain}/`;
   const entries = [...files]
-    .filter(([rel]) => rel === 'domain.yaml' || rel === 'services.yaml' || (rel.startsWith('users/') && rel.endsWith('.yaml')))
+    .filter(
+      ([rel]) =>
+        rel === 'domain.yaml' || rel === 'services.yaml' || (rel.startsWith('users/') && rel.endsWith('.yaml')),
+    )
     .map(([rel, content]) => ({ path: prefix + rel, id: rel, text: content.toString('utf8') }));
   const model = parseTree(entries, domainsDir).model.domains.get(domain);
   const services = model?.services ?? [];
   const users = [...(model?.users.values() ?? [])].sort((a, b) => a.name.localeCompare(b.name));
   const refuse = (file: string, field: string, message: string) =>
-    new GitfailoverError('E_PROFTPD_VALUE', `commit ${commit.slice(0, 12)} is refused by the proftpd loader: ${prefix}${file}: ${field}: ${message}. Nothing was applied; fix the file and push`, {
-      kind: 'stalling',
-      location: { file: prefix + file, field, commit },
-    });
+    new GitfailoverError(
+      'E_PROFTPD_VALUE',
+      `commit ${commit.slice(0, 12)} is refused by the proftpd loader: ${prefix}${file}: ${field}: ${message}. Nothing was applied; fix the file and push`,
+      {
+        kind: 'stalling',
+        location: { file: prefix + file, field, commit },
+      },
+    );
 
-  const readOnly = users.filter((u) => Array.isArray(u.permissions) && !u.permissions.includes('write')).map((u) => u.name);
+  const readOnly = users
+    .filter((u) => Array.isArray(u.permissions) && !u.permissions.includes('write'))
+    .map((u) => u.name);
   const bindings: ProftpdBinding[] = [];
   const vhosts: string[] = [];
   services.forEach((s: Service, i) => {
@@ -102,7 +120,8 @@ export function renderProftpdDomain(
     const passive = s.passivePorts;
     if (passive !== undefined) {
       const m = typeof passive === 'string' ? PASSIVE.exec(passive) : null;
-      if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 65535) throw refuse('services.yaml', `${at}.passivePorts`, 'must be a range such as 50000-50100');
+      if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 65535)
+        throw refuse('services.yaml', `${at}.passivePorts`, 'must be a range such as 50000-50100');
       extra.push(`  PassivePorts        ${m[1]} ${m[2]}`);
     }
     if (readOnly.length > 0) extra.push(`  <Limit WRITE>\n    DenyUser          ${readOnly.join(',')}\n  </Limit>`);
@@ -115,31 +134,50 @@ export function renderProftpdDomain(
       extra: extra.map((l) => `${l}\n`).join(''),
     };
     if (s.protocol === 'ftps') {
-      if (!settings.tlsCertificate || !settings.tlsKey) throw refuse('services.yaml', `${at}.protocol`, 'an ftps service needs proftpd.tlsCertificate and proftpd.tlsKey in this node\'s node file; set them (or change the service)');
+      if (!settings.tlsCertificate || !settings.tlsKey)
+        throw refuse(
+          'services.yaml',
+          `${at}.protocol`,
+          "an ftps service needs proftpd.tlsCertificate and proftpd.tlsKey in this node's node file; set them (or change the service)",
+        );
       vars.tlsCertificate = settings.tlsCertificate;
       vars.tlsKey = settings.tlsKey;
     }
     if (s.protocol === 'sftp') {
-      if (settings.sftpHostKeys.length === 0) throw refuse('services.yaml', `${at}.protocol`, 'an sftp service needs proftpd.sftpHostKeys in this node\'s node file; set them (or change the service)');
+      if (settings.sftpHostKeys.length === 0)
+        throw refuse(
+          'services.yaml',
+          `${at}.protocol`,
+          "an sftp service needs proftpd.sftpHostKeys in this node's node file; set them (or change the service)",
+        );
       vars.sftpHostKeys = settings.sftpHostKeys.map((k) => `  SFTPHostKey         ${k}\n`).join('');
     }
-    vhosts.push(renderTemplate(settings.templates[s.protocol], vars, `templates/proftpd/vhost-${s.protocol}.conf`).trimEnd());
+    vhosts.push(
+      renderTemplate(settings.templates[s.protocol], vars, `templates/proftpd/vhost-${s.protocol}.conf`).trimEnd(),
+    );
     bindings.push({ ip: s.ip, port: s.port, protocol: s.protocol, service: name });
   });
 
   const homes: RenderedProftpdDomain['homes'] = [];
   const lines = users.map((u: User) => {
     const file = `users/${u.name}.yaml`;
-    if (!USER_NAME.test(u.name)) throw refuse(file, 'name', 'a ProFTPD user name is letters, digits, ".", "_", "@" and "-"');
+    if (!USER_NAME.test(u.name))
+      throw refuse(file, 'name', 'a ProFTPD user name is letters, digits, ".", "_", "@" and "-"');
     let hash = '!'; // no passwordHash: the account exists but cannot log in with a password
     if (u.passwordHash !== undefined) {
-      if (!CRYPT_HASH.test(u.passwordHash)) throw refuse(file, 'passwordHash', 'must be a crypt(3) hash ProFTPD accepts, such as $6$... (make one with: openssl passwd -6)');
+      if (!CRYPT_HASH.test(u.passwordHash))
+        throw refuse(
+          file,
+          'passwordHash',
+          'must be a crypt(3) hash ProFTPD accepts, such as $6$... (make one with: openssl passwd -6)',
+        );
       hash = u.passwordHash;
     }
     const uid = idOf(u.uid, settings.uid, () => refuse(file, 'uid', 'must be a whole number'));
     const gid = idOf(u.gid, settings.gid, () => refuse(file, 'gid', 'must be a whole number'));
     const home = u.home ?? `/nonexistent/${domain}/${u.name}`;
-    if (!isAbsolute(home) || /[:\s]/.test(home)) throw refuse(file, 'home', 'must be an absolute path without ":" or blanks');
+    if (!isAbsolute(home) || /[:\s]/.test(home))
+      throw refuse(file, 'home', 'must be an absolute path without ":" or blanks');
     if (u.home !== undefined) homes.push({ path: home, uid, gid });
     return `${u.name}:${hash}:${uid}:${gid}::${home}:/bin/false\n`;
   });
@@ -158,7 +196,12 @@ export function renderProftpdDomain(
   return { conf: conf.endsWith('\n') ? conf : `${conf}\n`, passwd: lines.join(''), bindings, homes };
 
   function safe(value: string, file: string, field: string): string {
-    if (!SAFE_TEXT.test(value)) throw refuse(file, field, 'must be letters, digits, blanks, ".", "_", "@", "+" and "-" (it is written into the ProFTPD config)');
+    if (!SAFE_TEXT.test(value))
+      throw refuse(
+        file,
+        field,
+        'must be letters, digits, blanks, ".", "_", "@", "+" and "-" (it is written into the ProFTPD config)',
+      );
     return value;
   }
 }

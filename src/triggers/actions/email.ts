@@ -31,16 +31,24 @@ export async function sendEmail(action: EmailAction, attempt: ActionAttempt): Ac
     send.catch(() => {}); // when the deadline wins, a later rejection is expected and ignored
     const info = await Promise.race([send, deadline]);
     if (info.rejected.length > 0) {
-      throw new GitfailoverError('E_EMAIL', `SMTP server ${smtp.host}:${smtp.port} rejected ${info.rejected.join(', ')}`, { kind: 'waiting' });
+      throw new GitfailoverError(
+        'E_EMAIL',
+        `SMTP server ${smtp.host}:${smtp.port} rejected ${info.rejected.join(', ')}`,
+        { kind: 'waiting' },
+      );
     }
     return `sent to ${action.to.join(', ')} via ${smtp.host}:${smtp.port}`;
   } catch (err) {
     if (err instanceof GitfailoverError) throw err;
     const reason = errorMessage(err);
-    throw new GitfailoverError('E_EMAIL', `e-mail to ${action.to.join(', ')} via ${smtp.host}:${smtp.port} failed: ${reason}`, {
-      kind: 'waiting',
-      cause: err,
-    });
+    throw new GitfailoverError(
+      'E_EMAIL',
+      `e-mail to ${action.to.join(', ')} via ${smtp.host}:${smtp.port} failed: ${reason}`,
+      {
+        kind: 'waiting',
+        cause: err,
+      },
+    );
   } finally {
     clearTimeout(timer);
     attempt.signal.removeEventListener('abort', abort);

@@ -23,10 +23,17 @@ export async function runExec(action: ExecAction, attempt: ActionAttempt): Actio
     signal: attempt.signal,
     tailBytes: OUTPUT_TAIL,
   });
-  if (r.startError) throw new GitfailoverError('E_EXEC', `command ${label} could not start: ${r.startError.message}`, { kind: 'stalling', cause: r.startError });
+  if (r.startError)
+    throw new GitfailoverError('E_EXEC', `command ${label} could not start: ${r.startError.message}`, {
+      kind: 'stalling',
+      cause: r.startError,
+    });
   if (r.killedFor) throw new GitfailoverError('E_EXEC', `command ${label} ${r.killedFor}`, { kind: 'waiting' });
   if (r.code === 0) return `${label}: exit 0`;
   const tail = `${r.stdout}${r.stderr}`.slice(-OUTPUT_TAIL).trim().split('\n').slice(-3).join(' | ');
   const how = r.code !== null ? `exited with ${r.code}` : `was killed by ${r.signal}`;
-  throw new GitfailoverError('E_EXEC', `command ${label} ${how}${tail ? `: ${tail}` : ''}`, { kind: 'waiting', data: { code: r.code, signal: r.signal } });
+  throw new GitfailoverError('E_EXEC', `command ${label} ${how}${tail ? `: ${tail}` : ''}`, {
+    kind: 'waiting',
+    data: { code: r.code, signal: r.signal },
+  });
 }

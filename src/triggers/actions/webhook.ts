@@ -49,10 +49,14 @@ export async function postWebhook(action: WebhookAction, attempt: ActionAttempt)
   const text = await res.text().catch(() => '');
   if (res.status < 200 || res.status > 299) {
     const snippet = text.trim().slice(0, 200);
-    throw new GitfailoverError('E_WEBHOOK', `webhook ${url} answered HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`, {
-      kind: 'waiting',
-      data: { status: res.status },
-    });
+    throw new GitfailoverError(
+      'E_WEBHOOK',
+      `webhook ${url} answered HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`,
+      {
+        kind: 'waiting',
+        data: { status: res.status },
+      },
+    );
   }
   return `POST ${url}: HTTP ${res.status}`;
 }

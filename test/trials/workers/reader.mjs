@@ -48,4 +48,4 @@ while (!stopping) {
   walk(liveDir);
   await new Promise((r) => setTimeout(r, 2)); // leave the CPU to the apply between passes
 }
-process.stdout.write(JSON.stringify({ reads }) + '\n');
+process.stdout.write(`${JSON.stringify({ reads })}\n`);

@@ -33,6 +33,8 @@ describe('BENCHMARKS.md splicing', () => {
   });
 
   it('puts the block first in a file without markers and keeps the rest', () => {
-    expect(spliceReport('## isomorphic-git\nfigures\n', 'new')).toBe('<!-- bench:start -->\nnew\n<!-- bench:end -->\n\n## isomorphic-git\nfigures\n');
+    expect(spliceReport('## isomorphic-git\nfigures\n', 'new')).toBe(
+      '<!-- bench:start -->\nnew\n<!-- bench:end -->\n\n## isomorphic-git\nfigures\n',
+    );
   });
 });

@@ -32,7 +32,11 @@ describe('node file bounds', () => {
     ['record:\n  retryMax: 30d\n', 'record.retryMax', 'between 10ms and 24h'],
     ['notify:\n  heartbeat: 50ms\n', 'notify.heartbeat', 'or 0 for no heartbeat'],
     ['sync:\n  maxLag: 2147483648\n', 'sync.maxLag', 'between 100ms and 168h'],
-    ['triggers:\n  - on: sync\n    exec: [true]\n    backoffMax: 40d\n', 'triggers[0].backoffMax', 'between 0ms and 24h'],
+    [
+      'triggers:\n  - on: sync\n    exec: [true]\n    backoffMax: 40d\n',
+      'triggers[0].backoffMax',
+      'between 0ms and 24h',
+    ],
   ])('refuses %j naming the field and the allowed range', (extra, field, range) => {
     const e = refusal(node(extra));
     expect(e.message).toContain(field);
@@ -40,7 +44,11 @@ describe('node file bounds', () => {
   });
 
   it('accepts 0 where it means something (record.debounce, notify.heartbeat off)', () => {
-    const cfg = parseNodeFile(join(dir, 'gitfailover.yaml'), node('record:\n  debounce: 0ms\nnotify:\n  heartbeat: 0ms\n'), {});
+    const cfg = parseNodeFile(
+      join(dir, 'gitfailover.yaml'),
+      node('record:\n  debounce: 0ms\nnotify:\n  heartbeat: 0ms\n'),
+      {},
+    );
     expect(cfg.record.debounce).toBe(0);
     expect(cfg.notify.heartbeat).toBe(0);
   });
@@ -57,14 +65,20 @@ describe('node file confinement', () => {
   });
 
   it('refuses a state dir inside the live dir, and a live dir inside the state dir', () => {
-    expect(refusal(node('', join(dir, 'live'), join(dir, 'live', 'gfstate'))).message).toMatch(/repo\.stateDir: .*overlap \(the state dir is inside the live dir\)/);
-    expect(refusal(node('', join(dir, 'state', 'live'), join(dir, 'state'))).message).toMatch(/overlap \(the live dir is inside the state dir\)/);
+    expect(refusal(node('', join(dir, 'live'), join(dir, 'live', 'gfstate'))).message).toMatch(
+      /repo\.stateDir: .*overlap \(the state dir is inside the live dir\)/,
+    );
+    expect(refusal(node('', join(dir, 'state', 'live'), join(dir, 'state'))).message).toMatch(
+      /overlap \(the live dir is inside the state dir\)/,
+    );
   });
 
   it('refuses a state dir below a file and a live dir that is a file, naming the field', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'a-file'), 'x');
-    expect(refusal(node('', join(dir, 'live'), join(dir, 'a-file', 'state'))).message).toMatch(/repo\.stateDir: .*a-file \(on the way to .*\) is a file, not a folder/);
+    expect(refusal(node('', join(dir, 'live'), join(dir, 'a-file', 'state'))).message).toMatch(
+      /repo\.stateDir: .*a-file \(on the way to .*\) is a file, not a folder/,
+    );
     expect(refusal(node('', join(dir, 'a-file'))).message).toMatch(/live\.dir: .*a-file is a file, not a folder/);
   });
 });

@@ -25,24 +25,30 @@ function refusal(text: string, env: NodeJS.ProcessEnv = {}): ConfigError {
 
 describe('node file', () => {
   it('fills the defaults, resolves paths against the node file, and parses durations', () => {
-    const cfg = parseNodeFile('/etc/gf/gitfailover.yaml', minimal + 'sync:\n  interval: 10s\n  timeout: 1500ms\n', {});
+    const cfg = parseNodeFile('/etc/gf/gitfailover.yaml', `${minimal}sync:\n  interval: 10s\n  timeout: 1500ms\n`, {});
     expect(cfg.repo.branch).toBe('main');
     expect(cfg.repo.stateDir).toBe('/etc/gf/state');
     expect(cfg.live.domains).toBe('domains/*');
-    expect(cfg.sync).toMatchObject({ interval: 10_000, timeout: 1500, automatic: false, startAfterSync: false, disableOnFailure: true });
+    expect(cfg.sync).toMatchObject({
+      interval: 10_000,
+      timeout: 1500,
+      automatic: false,
+      startAfterSync: false,
+      disableOnFailure: true,
+    });
     expect(cfg.record.debounce).toBe(500);
     expect(cfg.notify.listen).toBe('127.0.0.1:7420');
     expect(cfg.triggers).toEqual([]);
   });
 
   it('names the file, line, column and field of a schema error', () => {
-    const e = refusal(minimal + 'sync:\n  interval: soon\n');
+    const e = refusal(`${minimal}sync:\n  interval: soon\n`);
     expect(e.message).toContain('/etc/gitfailover.yaml:9:13: sync.interval');
     expect(e.location).toMatchObject({ file: '/etc/gitfailover.yaml', line: 9, field: 'sync.interval' });
   });
 
   it('names an unknown field', () => {
-    const e = refusal(minimal + 'sink:\n  automatic: true\n');
+    const e = refusal(`${minimal}sink:\n  automatic: true\n`);
     expect(e.message).toMatch(/:8:\d+: .*unknown field "sink"/);
   });
 
@@ -57,21 +63,25 @@ describe('node file', () => {
   });
 
   it('resolves env: secrets and refuses a missing variable with file, line and field', () => {
-    const text = minimal + 'notify:\n  secret: env:GF_TEST_SECRET\n';
+    const text = `${minimal}notify:\n  secret: env:GF_TEST_SECRET\n`;
     expect(parseNodeFile('/etc/gitfailover.yaml', text, { GF_TEST_SECRET: 's3cret' }).notify.secret).toBe('s3cret');
     const e = refusal(text, {});
-    expect(e.message).toBe('/etc/gitfailover.yaml:9:11: notify.secret: environment variable GF_TEST_SECRET is not set (export it, or put it in the service\'s environment file)');
+    expect(e.message).toBe(
+      "/etc/gitfailover.yaml:9:11: notify.secret: environment variable GF_TEST_SECRET is not set (export it, or put it in the service's environment file)",
+    );
   });
 
   it('resolves the secrets of trigger actions', () => {
-    const text = minimal + 'triggers:\n  - on: sync\n    email: { to: ops@example.com, smtp: { host: 127.0.0.1, port: 25, user: u, pass: env:GF_SMTP } }\n';
+    const text =
+      minimal +
+      'triggers:\n  - on: sync\n    email: { to: ops@example.com, smtp: { host: 127.0.0.1, port: 25, user: u, pass: env:GF_SMTP } }\n';
     const cfg = parseNodeFile('/etc/gitfailover.yaml', text, { GF_SMTP: 'pw' });
     expect(cfg.triggers[0]!.email!.smtp.pass).toBe('pw');
     expect(refusal(text, {}).message).toContain('triggers[0].email.smtp.pass');
   });
 
   it('refuses a trigger whose condition does not parse, naming its line', () => {
-    const e = refusal(minimal + 'triggers:\n  - on: sync\n    if: success ==\n    exec: [true]\n');
+    const e = refusal(`${minimal}triggers:\n  - on: sync\n    if: success ==\n    exec: [true]\n`);
     expect(e.message).toMatch(/:10:\d+: triggers\[0\]\.if/);
   });
 
@@ -97,6 +107,8 @@ describe('published JSON Schema', () => {
   it('describes the node file for editors', () => {
     const schema = nodeFileJsonSchema() as { properties: Record<string, unknown>; required: string[] };
     expect(schema.required).toEqual(expect.arrayContaining(['node', 'role', 'repo', 'live']));
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['sync', 'substitution', 'commands', 'notify', 'triggers']));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['sync', 'substitution', 'commands', 'notify', 'triggers']),
+    );
   });
 });

@@ -21,14 +21,18 @@ describe('notify gate: forge webhooks and replay protection', () => {
     expect(g.check(h, buf)).toMatchObject({ ok: true, via: 'github', heartbeat: false });
     expect(g.check(h, buf)).toMatchObject({ ok: false, status: 409 });
     expect(g.check({ ...h, 'x-github-delivery': undefined }, buf)).toMatchObject({ ok: false, status: 401 });
-    expect(g.check({ ...h, 'x-github-delivery': 'd-2', 'x-hub-signature-256': `sha256=${hex(body, 'x')}` }, buf)).toMatchObject({ ok: false, status: 401 });
+    expect(
+      g.check({ ...h, 'x-github-delivery': 'd-2', 'x-hub-signature-256': `sha256=${hex(body, 'x')}` }, buf),
+    ).toMatchObject({ ok: false, status: 401 });
   });
 
   it('GitHub: a push whose repository.pushed_at is outside the window is refused', () => {
     const now = 1_700_000_000_000;
     const { g } = gate(() => now);
     const old = JSON.stringify({ repository: { pushed_at: Math.floor((now - REPLAY_WINDOW_MS - 60_000) / 1000) } });
-    expect(g.check({ 'x-hub-signature-256': `sha256=${hex(old)}`, 'x-github-delivery': 'd-old' }, Buffer.from(old))).toMatchObject({ ok: false, status: 401 });
+    expect(
+      g.check({ 'x-hub-signature-256': `sha256=${hex(old)}`, 'x-github-delivery': 'd-old' }, Buffer.from(old)),
+    ).toMatchObject({ ok: false, status: 401 });
   });
 
   it('Gitea/Forgejo: bare hex HMAC, de-duplicated by X-Gitea-Delivery', () => {
@@ -36,19 +40,37 @@ describe('notify gate: forge webhooks and replay protection', () => {
     const h = { 'x-gitea-signature': hex(body), 'x-gitea-delivery': 'g-1' };
     expect(g.check(h, buf)).toMatchObject({ ok: true, via: 'gitea' });
     expect(g.check(h, buf)).toMatchObject({ ok: false, status: 409 });
-    expect(g.check({ 'x-gitea-signature': hex(body, 'x'), 'x-gitea-delivery': 'g-2' }, buf)).toMatchObject({ ok: false, status: 401 });
-    expect(g.check({ 'x-forgejo-signature': hex(body), 'x-forgejo-delivery': 'f-1' }, buf)).toMatchObject({ ok: true, via: 'gitea' });
+    expect(g.check({ 'x-gitea-signature': hex(body, 'x'), 'x-gitea-delivery': 'g-2' }, buf)).toMatchObject({
+      ok: false,
+      status: 401,
+    });
+    expect(g.check({ 'x-forgejo-signature': hex(body), 'x-forgejo-delivery': 'f-1' }, buf)).toMatchObject({
+      ok: true,
+      via: 'gitea',
+    });
   });
 
   it('GitLab: the token, de-duplicated by X-Gitlab-Event-UUID or Idempotency-Key', () => {
     const { g } = gate();
-    expect(g.check({ 'x-gitlab-token': SECRET, 'x-gitlab-event-uuid': 'l-1' }, buf)).toMatchObject({ ok: true, via: 'gitlab' });
-    expect(g.check({ 'x-gitlab-token': SECRET, 'x-gitlab-event-uuid': 'l-1' }, buf)).toMatchObject({ ok: false, status: 409 });
-    expect(g.check({ 'x-gitlab-token': SECRET, 'idempotency-key': 'l-2' }, buf)).toMatchObject({ ok: true, via: 'gitlab' });
-    expect(g.check({ 'x-gitlab-token': 'wrong', 'x-gitlab-event-uuid': 'l-3' }, buf)).toMatchObject({ ok: false, status: 401 });
+    expect(g.check({ 'x-gitlab-token': SECRET, 'x-gitlab-event-uuid': 'l-1' }, buf)).toMatchObject({
+      ok: true,
+      via: 'gitlab',
+    });
+    expect(g.check({ 'x-gitlab-token': SECRET, 'x-gitlab-event-uuid': 'l-1' }, buf)).toMatchObject({
+      ok: false,
+      status: 409,
+    });
+    expect(g.check({ 'x-gitlab-token': SECRET, 'idempotency-key': 'l-2' }, buf)).toMatchObject({
+      ok: true,
+      via: 'gitlab',
+    });
+    expect(g.check({ 'x-gitlab-token': 'wrong', 'x-gitlab-event-uuid': 'l-3' }, buf)).toMatchObject({
+      ok: false,
+      status: 401,
+    });
   });
 
-  it("ours: a replay inside the window is refused; only a signed heartbeat is a heartbeat", () => {
+  it('ours: a replay inside the window is refused; only a signed heartbeat is a heartbeat', () => {
     let now = Date.now();
     const { g } = gate(() => now);
     const beat = JSON.stringify({ node: 'prod-1', commit: 'a'.repeat(40), heartbeat: true });
@@ -61,7 +83,9 @@ describe('notify gate: forge webhooks and replay protection', () => {
     expect(g.check(signedHeaders(SECRET, push, now), Buffer.from(push))).toMatchObject({ ok: true, heartbeat: false });
     // A forge body that says heartbeat is still no heartbeat: only our signed notify is.
     const fake = JSON.stringify({ heartbeat: true });
-    expect(g.check({ 'x-hub-signature-256': `sha256=${hex(fake)}`, 'x-github-delivery': 'h-1' }, Buffer.from(fake))).toMatchObject({ ok: true, heartbeat: false });
+    expect(
+      g.check({ 'x-hub-signature-256': `sha256=${hex(fake)}`, 'x-github-delivery': 'h-1' }, Buffer.from(fake)),
+    ).toMatchObject({ ok: true, heartbeat: false });
   });
 
   it('logs refusals at most once a minute, with the count of those it did not log', () => {
@@ -76,6 +100,9 @@ describe('notify gate: forge webhooks and replay protection', () => {
 
   it('refuses everything when notify.secret is not set', () => {
     const g = new NotifyGate(undefined, () => {});
-    expect(g.check({ 'x-gitlab-token': '', 'x-gitlab-event-uuid': 'x' }, buf)).toMatchObject({ ok: false, status: 401 });
+    expect(g.check({ 'x-gitlab-token': '', 'x-gitlab-event-uuid': 'x' }, buf)).toMatchObject({
+      ok: false,
+      status: 401,
+    });
   });
 });

@@ -52,7 +52,12 @@ describe('FilesLoader.writeDomain', () => {
 });
 
 describe('FilesLoader.stage', () => {
-  const domainFiles = (d: string) => new Map([['domain.yaml', Buffer.from(`name: ${d}\n`)], ['users/u1.yaml', Buffer.from(`name: u1\nhome: /data/${d}\n`)], ['users/u2.yaml', Buffer.from('name: u2\n')]]);
+  const domainFiles = (d: string) =>
+    new Map([
+      ['domain.yaml', Buffer.from(`name: ${d}\n`)],
+      ['users/u1.yaml', Buffer.from(`name: u1\nhome: /data/${d}\n`)],
+      ['users/u2.yaml', Buffer.from('name: u2\n')],
+    ]);
 
   it('builds domains in staging without touching the live dir; writeDomain with the same files swaps each in', () => {
     const dir = live();

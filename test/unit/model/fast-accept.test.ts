@@ -17,11 +17,15 @@ function canonicalOk(path: string, text: string): boolean {
 function agree(path: string, text: string): { fast: boolean; canonical: boolean } {
   const fast = passesFastCheck(path, text);
   const canonical = canonicalOk(path, text);
-  if (fast && !canonical) throw new Error(`fast path accepted what the canonical check refuses: ${path}:\n${text}\n${JSON.stringify(parseConfigFile(path, text).problems)}`);
+  if (fast && !canonical)
+    throw new Error(
+      `fast path accepted what the canonical check refuses: ${path}:\n${text}\n${JSON.stringify(parseConfigFile(path, text).problems)}`,
+    );
   return { fast, canonical };
 }
 
-const TYPICAL_USER = 'name: alice\npasswordHash: "$2b$12$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"\nhome: /data/alice\npermissions: [read, write]\n';
+const TYPICAL_USER =
+  'name: alice\npasswordHash: "$2b$12$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"\nhome: /data/alice\npermissions: [read, write]\n';
 const TYPICAL_DOMAIN = 'name: acme\nenabled: true\ndescription: the acme domain # a comment\n';
 
 describe('passesFastCheck', () => {
@@ -38,7 +42,13 @@ describe('passesFastCheck', () => {
   });
 
   it('answers no for other files: services, triggers, server.yaml, verbatim files', () => {
-    for (const path of ['domains/acme/services.yaml', 'domains/acme/triggers.yaml', 'server.yaml', 'domains/acme/notes.yaml', 'native/x.yaml']) {
+    for (const path of [
+      'domains/acme/services.yaml',
+      'domains/acme/triggers.yaml',
+      'server.yaml',
+      'domains/acme/notes.yaml',
+      'native/x.yaml',
+    ]) {
       expect(passesFastCheck(path, 'name: x\n')).toBe(false);
     }
   });
@@ -92,12 +102,51 @@ describe('passesFastCheck', () => {
       t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
-    const alphabet = [' ', ' ', '\n', ':', '-', '[', ']', ',', '"', "'", '#', 'a', '1', '0', '.', '~', 'e', '+', '_', 'x', 'o', 'b', 'n', 'u', 'l', 'T', 'y', '  ', '- ', ': ', '\n  ', '\n- ', '$', '/', '='];
+    const alphabet = [
+      ' ',
+      ' ',
+      '\n',
+      ':',
+      '-',
+      '[',
+      ']',
+      ',',
+      '"',
+      "'",
+      '#',
+      'a',
+      '1',
+      '0',
+      '.',
+      '~',
+      'e',
+      '+',
+      '_',
+      'x',
+      'o',
+      'b',
+      'n',
+      'u',
+      'l',
+      'T',
+      'y',
+      '  ',
+      '- ',
+      ': ',
+      '\n  ',
+      '\n- ',
+      '$',
+      '/',
+      '=',
+    ];
     const seeds: [string, string][] = [
       [USER, TYPICAL_USER],
       [USER, 'name: alice\nhome: /data/alice\npermissions:\n  - read\n  - write\n'],
-      [USER, "name: 'alice'\npasswordHash: \"$2b$x\"\nextra: [1, 2.5, null, true]\n"],
-      [USER, '# user\n"name": alice # x\n\'home\': "/a: b"\npermissions: ["read", \'write\']\nmeta:\n  a:\n    b: [c, d]\n  e: ~\n  f:\n  - g\n  - h: i\n    j: k\n'],
+      [USER, 'name: \'alice\'\npasswordHash: "$2b$x"\nextra: [1, 2.5, null, true]\n'],
+      [
+        USER,
+        '# user\n"name": alice # x\n\'home\': "/a: b"\npermissions: ["read", \'write\']\nmeta:\n  a:\n    b: [c, d]\n  e: ~\n  f:\n  - g\n  - h: i\n    j: k\n',
+      ],
       [DOMAIN, TYPICAL_DOMAIN],
       [DOMAIN, 'name: acme\nenabled: false\nlimits:\n  sessions: 10\n  tags: [a, b]\n'],
     ];

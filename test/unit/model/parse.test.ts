@@ -3,14 +3,22 @@ import { buildModel, isModelFile, parseConfigFile, treeProblems } from '../../..
 
 describe('parseConfigFile', () => {
   it('parses services with their extra fields', () => {
-    const f = parseConfigFile('domains/acme/services.yaml', 'services:\n  - {name: a, protocol: sftp, ip: "2001:db8::5", port: 22, banner: hi}\n', 'domains');
+    const f = parseConfigFile(
+      'domains/acme/services.yaml',
+      'services:\n  - {name: a, protocol: sftp, ip: "2001:db8::5", port: 22, banner: hi}\n',
+      'domains',
+    );
     expect(f.kind).toBe('services');
     expect(f.problems).toEqual([]);
-    expect(f.kind === 'services' && f.value).toEqual([{ name: 'a', protocol: 'sftp', ip: '2001:db8::5', port: 22, banner: 'hi' }]);
+    expect(f.kind === 'services' && f.value).toEqual([
+      { name: 'a', protocol: 'sftp', ip: '2001:db8::5', port: 22, banner: 'hi' },
+    ]);
   });
 
   it('locates a bad port, a bad ip and a bad protocol at their line and column', () => {
-    const text = ['services:', '  - name: a', '    protocol: gopher', '    ip: 10.0.0.300', '    port: 70000', ''].join('\n');
+    const text = ['services:', '  - name: a', '    protocol: gopher', '    ip: 10.0.0.300', '    port: 70000', ''].join(
+      '\n',
+    );
     const f = parseConfigFile('domains/acme/services.yaml', text, 'domains');
     expect(f.problems.map((p) => [p.code, p.line, p.col, p.field])).toEqual([
       ['E_SCHEMA', 3, 15, 'services[0].protocol'],
@@ -22,12 +30,20 @@ describe('parseConfigFile', () => {
   });
 
   it('refuses IPv4 shorthands that are not four-part decimal', () => {
-    const f = parseConfigFile('domains/acme/services.yaml', 'services:\n  - {name: a, protocol: ftp, ip: "10.5", port: 21}\n', 'domains');
+    const f = parseConfigFile(
+      'domains/acme/services.yaml',
+      'services:\n  - {name: a, protocol: ftp, ip: "10.5", port: 21}\n',
+      'domains',
+    );
     expect(f.problems.map((p) => p.code)).toEqual(['E_IP_INVALID']);
   });
 
   it('reports a missing required field at the service', () => {
-    const f = parseConfigFile('domains/acme/services.yaml', 'services:\n  - name: a\n    protocol: ftp\n    ip: 10.0.0.5\n', 'domains');
+    const f = parseConfigFile(
+      'domains/acme/services.yaml',
+      'services:\n  - name: a\n    protocol: ftp\n    ip: 10.0.0.5\n',
+      'domains',
+    );
     expect(f.problems).toMatchObject([{ code: 'E_PORT_INVALID', line: 2, field: 'services[0].port' }]);
   });
 
@@ -54,27 +70,37 @@ describe('parseConfigFile', () => {
   });
 
   it('refuses a name that differs from the folder or the file', () => {
-    expect(parseConfigFile('domains/acme/domain.yaml', 'name: other\n', 'domains').problems).toMatchObject([{ code: 'E_NAME_MISMATCH', line: 1, col: 7 }]);
+    expect(parseConfigFile('domains/acme/domain.yaml', 'name: other\n', 'domains').problems).toMatchObject([
+      { code: 'E_NAME_MISMATCH', line: 1, col: 7 },
+    ]);
     expect(parseConfigFile('domains/acme/users/alice.yaml', '# c\nname: bob\n', 'domains').problems).toMatchObject([
       { code: 'E_NAME_MISMATCH', line: 2, col: 7, field: 'name' },
     ]);
   });
 
   it('refuses two services of one name (they are matched by name)', () => {
-    const text = 'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 21}\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 22}\n';
-    expect(parseConfigFile('domains/acme/services.yaml', text, 'domains').problems).toMatchObject([{ code: 'E_SERVICE_DUPLICATE', line: 3 }]);
+    const text =
+      'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 21}\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 22}\n';
+    expect(parseConfigFile('domains/acme/services.yaml', text, 'domains').problems).toMatchObject([
+      { code: 'E_SERVICE_DUPLICATE', line: 3 },
+    ]);
   });
 
   it('checks user fields', () => {
     const f = parseConfigFile('domains/acme/users/alice.yaml', 'permissions: read\nhome: 5\n', 'domains');
-    expect(f.problems.map((p) => [p.field, p.line])).toEqual([
-      ['home', 2],
-      ['permissions', 1],
-    ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+    expect(f.problems.map((p) => [p.field, p.line])).toEqual(
+      [
+        ['home', 2],
+        ['permissions', 1],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
   });
 
   it('leaves other files unparsed', () => {
-    expect(parseConfigFile('domains/acme/native/x.yaml', ': : :', 'domains')).toMatchObject({ kind: 'other', problems: [] });
+    expect(parseConfigFile('domains/acme/native/x.yaml', ': : :', 'domains')).toMatchObject({
+      kind: 'other',
+      problems: [],
+    });
     expect(isModelFile('domains/acme/native/x.yaml')).toBe(false);
     expect(isModelFile('domains/acme/users/alice.yaml')).toBe(true);
     expect(isModelFile('server.yaml')).toBe(true);
@@ -83,7 +109,9 @@ describe('parseConfigFile', () => {
 
   it('checks triggers.yaml for YAML syntax only', () => {
     expect(parseConfigFile('domains/acme/triggers.yaml', '- on: sync\n', 'domains').problems).toEqual([]);
-    expect(parseConfigFile('domains/acme/triggers.yaml', '- on: [\n', 'domains').problems).toMatchObject([{ code: 'E_YAML' }]);
+    expect(parseConfigFile('domains/acme/triggers.yaml', '- on: [\n', 'domains').problems).toMatchObject([
+      { code: 'E_YAML' },
+    ]);
   });
 });
 
@@ -94,7 +122,11 @@ describe('buildModel', () => {
       { path: 'native/motd.txt', id: 'r1' },
       { path: '.gitfailover/primary', id: 'm1' },
       { path: 'domains/acme/domain.yaml', id: 'd1', text: 'name: acme\n' },
-      { path: 'domains/acme/services.yaml', id: 'v1', text: 'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 21}\n' },
+      {
+        path: 'domains/acme/services.yaml',
+        id: 'v1',
+        text: 'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 21}\n',
+      },
       { path: 'domains/acme/users/alice.yaml', id: 'u1', text: 'home: /a\n' },
       { path: 'domains/acme/native/x.conf', id: 'x1' },
       { path: 'domains/acme/triggers.yaml', id: 't1', text: '[]\n' },
@@ -108,7 +140,10 @@ describe('buildModel', () => {
     expect(acme.settings).toEqual({ name: 'acme', enabled: true });
     expect(acme.services).toEqual([{ name: 'a', protocol: 'ftp', ip: '10.0.0.5', port: 21 }]);
     expect([...acme.users]).toEqual([['alice', { name: 'alice', home: '/a' }]]);
-    expect([...acme.files]).toEqual([['native/x.conf', 'x1'], ['triggers.yaml', 't1']]);
+    expect([...acme.files]).toEqual([
+      ['native/x.conf', 'x1'],
+      ['triggers.yaml', 't1'],
+    ]);
     expect([...acme.layoutFiles!.keys()]).toEqual(['domain.yaml', 'services.yaml', 'users/alice.yaml']);
     expect(m.domains.get('empty')!.settings).toBeUndefined();
   });
@@ -116,7 +151,11 @@ describe('buildModel', () => {
   it('returns every problem of a set of files, sorted', () => {
     const problems = treeProblems([
       { path: 'domains/b/domain.yaml', id: '1', text: 'enabled: maybe\n' },
-      { path: 'domains/a/services.yaml', id: '2', text: 'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 0}\n' },
+      {
+        path: 'domains/a/services.yaml',
+        id: '2',
+        text: 'services:\n  - {name: a, protocol: ftp, ip: 10.0.0.5, port: 0}\n',
+      },
       { path: 'domains/a/users/x.yaml', id: '3' },
     ]);
     expect(problems.map((p) => [p.file, p.code])).toEqual([

@@ -17,7 +17,7 @@ async function tree(files: Record<string, string>): Promise<string> {
   }
   const env = { GIT_INDEX_FILE: join(dir, 'build.index') };
   await repo.git(['read-tree', '--empty'], { env });
-  if (lines.length) await repo.git(['update-index', '-z', '--index-info'], { env, input: lines.join('\0') + '\0' });
+  if (lines.length) await repo.git(['update-index', '-z', '--index-info'], { env, input: `${lines.join('\0')}\0` });
   return (await repo.git(['write-tree'], { env })).stdout.trim();
 }
 

@@ -49,7 +49,9 @@ describe('formatLog', () => {
   });
 
   it('leaves out the node of a commit made outside gitfailover, and says when there is nothing', () => {
-    expect(formatLog([{ ...entry, node: null, pushed: true, changes: [] }])).toBe('0123456789ab  2024-05-01T10:00:00+02:00  Ann\n    acme: add user alice\n');
+    expect(formatLog([{ ...entry, node: null, pushed: true, changes: [] }])).toBe(
+      '0123456789ab  2024-05-01T10:00:00+02:00  Ann\n    acme: add user alice\n',
+    );
     expect(formatLog([])).toBe('no commits\n');
   });
 });

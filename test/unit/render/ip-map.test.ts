@@ -104,12 +104,12 @@ describe('reverseIpMap', () => {
     expect(err.code).toBe('E_SUBST_AMBIGUOUS');
     expect(err.kind).toBe('stalling');
     // compared as addresses, not spellings
-    expect(thrown(() => reverseIpMap(parseIpMap({ '2001:db8::5': '2001:db8:1::5', '2001:db8::6': '2001:DB8:1:0::5' }))).code).toBe(
-      'E_SUBST_AMBIGUOUS',
-    );
+    expect(
+      thrown(() => reverseIpMap(parseIpMap({ '2001:db8::5': '2001:db8:1::5', '2001:db8::6': '2001:DB8:1:0::5' }))).code,
+    ).toBe('E_SUBST_AMBIGUOUS');
   });
 
-  it('refuses a standby address that is another entry\'s production address', () => {
+  it("refuses a standby address that is another entry's production address", () => {
     for (const ips of [
       { '10.0.0.5': '10.0.0.6', '10.0.0.6': '10.1.0.6' },
       { '10.0.0.5': '10.0.0.6', '10.0.0.6': '10.0.0.5' },

@@ -8,7 +8,8 @@ const opts: RenderOptions = {
   substituteGlobs: ['native/**/*.conf', 'domains/*/ftp.conf'],
   vars: { host: 'standby.example.com', uni: 'ünïcode' },
 };
-const render = (path: string, text: string, o: RenderOptions = opts): string => renderFile(path, Buffer.from(text), o).toString();
+const render = (path: string, text: string, o: RenderOptions = opts): string =>
+  renderFile(path, Buffer.from(text), o).toString();
 
 const SERVICES = `# services of domain a
 services:
@@ -50,7 +51,9 @@ describe('renderFile: services.yaml', () => {
 
   it('accepts a bare list and templates before parsing', () => {
     const text = '- name: a\n  protocol: sftp\n  ip: 10.0.0.5\n  port: 22\n  banner: {{ host }}\n';
-    expect(render('domains/a/services.yaml', text)).toBe('- name: a\n  protocol: sftp\n  ip: 10.1.0.5\n  port: 22\n  banner: standby.example.com\n');
+    expect(render('domains/a/services.yaml', text)).toBe(
+      '- name: a\n  protocol: sftp\n  ip: 10.1.0.5\n  port: 22\n  banner: standby.example.com\n',
+    );
   });
 
   it('returns the same Buffer when no ip is mapped', () => {
@@ -106,7 +109,12 @@ describe('renderFile: text files', () => {
       expect.unreachable();
     } catch (err) {
       expect((err as GitfailoverError).code).toBe('E_TEMPLATE_VAR');
-      expect((err as GitfailoverError).location).toEqual({ file: 'domains/a/domain.yaml', line: 2, col: 7, field: 'nope' });
+      expect((err as GitfailoverError).location).toEqual({
+        file: 'domains/a/domain.yaml',
+        line: 2,
+        col: 7,
+        field: 'nope',
+      });
     }
   });
 
@@ -116,9 +124,19 @@ describe('renderFile: text files', () => {
     expect(out.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
     expect(out.subarray(3).toString('utf8')).toBe('# café\nListen 10.1.0.5 ünïcode\n');
 
-    const latin1 = Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9, 0xff]), Buffer.from(' Listen 10.0.0.5 {{host}}\n')]);
+    const latin1 = Buffer.concat([
+      Buffer.from('# caf'),
+      Buffer.from([0xe9, 0xff]),
+      Buffer.from(' Listen 10.0.0.5 {{host}}\n'),
+    ]);
     const out2 = renderFile('native/a.conf', latin1, opts);
-    expect(out2).toEqual(Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9, 0xff]), Buffer.from(' Listen 10.1.0.5 standby.example.com\n')]));
+    expect(out2).toEqual(
+      Buffer.concat([
+        Buffer.from('# caf'),
+        Buffer.from([0xe9, 0xff]),
+        Buffer.from(' Listen 10.1.0.5 standby.example.com\n'),
+      ]),
+    );
     const out3 = renderFile('native/a.conf', Buffer.concat([Buffer.from([0xff]), Buffer.from('{{ uni }}')]), opts);
     expect(out3).toEqual(Buffer.concat([Buffer.from([0xff]), Buffer.from('ünïcode')]));
   });
@@ -151,9 +169,15 @@ describe('renderFile: idempotence', () => {
 
 describe('renderOptionsFor', () => {
   it('builds options from the node file section and validates the map', () => {
-    const o = renderOptionsFor({ ips: { '10.0.0.5': '10.1.0.5' }, files: ['native/**/*.conf'], vars: {} }, 'gitfailover.yaml', 'sites');
+    const o = renderOptionsFor(
+      { ips: { '10.0.0.5': '10.1.0.5' }, files: ['native/**/*.conf'], vars: {} },
+      'gitfailover.yaml',
+      'sites',
+    );
     expect(o.domainsDir).toBe('sites');
     expect(render('native/a.conf', 'x 10.0.0.5', o)).toBe('x 10.1.0.5');
-    expect(() => renderOptionsFor({ ips: { '10.0.0.5': 'nope' }, files: [], vars: {} }, 'gitfailover.yaml')).toThrow(/gitfailover.yaml/);
+    expect(() => renderOptionsFor({ ips: { '10.0.0.5': 'nope' }, files: [], vars: {} }, 'gitfailover.yaml')).toThrow(
+      /gitfailover.yaml/,
+    );
   });
 });

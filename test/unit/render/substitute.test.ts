@@ -233,7 +233,10 @@ describe('substituteText properties', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(ipv4, { minLength: 2, maxLength: 10 }),
-        fc.uniqueArray(ipv6Parts.map((p) => spellings(p)[3] ?? spellings(p)[1]!), { minLength: 0, maxLength: 4, selector: (s) => s.toLowerCase() }),
+        fc.uniqueArray(
+          ipv6Parts.map((p) => spellings(p)[3] ?? spellings(p)[1]!),
+          { minLength: 0, maxLength: 4, selector: (s) => s.toLowerCase() },
+        ),
         fc.array(fc.tuple(filler, fc.nat(50), fc.boolean()), { maxLength: 30 }),
         (v4, v6, pieces) => {
           const pairs = (xs: string[]): [string, string][] => {
@@ -246,10 +249,12 @@ describe('substituteText properties', () => {
           const rev = reverseIpMap(fwd);
           // x is in production's terms: only production addresses (as written in the map) and filler
           const prod = entries.map(([p]) => p);
-          const x = pieces.map(([f, i, br]) => {
-            const ip = prod[i % prod.length]!;
-            return `${f} ${br && ip.includes(':') ? `[${ip}]:22` : ip}`;
-          }).join('\n');
+          const x = pieces
+            .map(([f, i, br]) => {
+              const ip = prod[i % prod.length]!;
+              return `${f} ${br && ip.includes(':') ? `[${ip}]:22` : ip}`;
+            })
+            .join('\n');
           const there = substituteText(x, fwd).text;
           expect(substituteText(there, rev).text).toBe(x);
         },

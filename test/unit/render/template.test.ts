@@ -33,7 +33,9 @@ describe('renderTemplate', () => {
   const vars = { host: 'standby.example.com', port: '2222', 'ftp.ip': '10.1.0.5' };
 
   it('fills placeholders', () => {
-    expect(renderTemplate('host={{ host }}:{{port}} ip={{ftp.ip}}\n', vars, 'f')).toBe('host=standby.example.com:2222 ip=10.1.0.5\n');
+    expect(renderTemplate('host={{ host }}:{{port}} ip={{ftp.ip}}\n', vars, 'f')).toBe(
+      'host=standby.example.com:2222 ip=10.1.0.5\n',
+    );
   });
 
   it('returns the same string when there is no placeholder, escapes and all', () => {
@@ -54,7 +56,13 @@ describe('renderTemplate', () => {
   });
 
   it('refuses a placeholder without a value, naming file, line, column and variable', () => {
-    const err = thrown(() => renderTemplate('ok {{ host }}\nport {{ port }}\n  {{ missing_one }} {{ two }} {{ missing_one }}', vars, 'domains/a/x.conf'));
+    const err = thrown(() =>
+      renderTemplate(
+        'ok {{ host }}\nport {{ port }}\n  {{ missing_one }} {{ two }} {{ missing_one }}',
+        vars,
+        'domains/a/x.conf',
+      ),
+    );
     expect(err.code).toBe('E_TEMPLATE_VAR');
     expect(err.kind).toBe('stalling');
     expect(err.location).toEqual({ file: 'domains/a/x.conf', line: 3, col: 3, field: 'missing_one' });
@@ -77,11 +85,15 @@ describe('renderTemplate', () => {
     const name = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,8}$/);
     const plain = fc.string({ maxLength: 10 }).filter((s) => !s.includes('{') && !s.includes('}') && !s.includes('\\'));
     fc.assert(
-      fc.property(fc.array(fc.tuple(plain, name, fc.constantFrom('', ' ', '  ', '\t')), { maxLength: 10 }), fc.string({ maxLength: 10 }), (parts, value) => {
-        const text = parts.map(([p, n, ws]) => `${p}{{${ws}${n}${ws}}}`).join('');
-        const vars = Object.fromEntries(parts.map(([, n]) => [n, value]));
-        expect(renderTemplate(text, vars, 'f')).toBe(parts.map(([p]) => p + value).join(''));
-      }),
+      fc.property(
+        fc.array(fc.tuple(plain, name, fc.constantFrom('', ' ', '  ', '\t')), { maxLength: 10 }),
+        fc.string({ maxLength: 10 }),
+        (parts, value) => {
+          const text = parts.map(([p, n, ws]) => `${p}{{${ws}${n}${ws}}}`).join('');
+          const vars = Object.fromEntries(parts.map(([, n]) => [n, value]));
+          expect(renderTemplate(text, vars, 'f')).toBe(parts.map(([p]) => p + value).join(''));
+        },
+      ),
     );
   });
 });

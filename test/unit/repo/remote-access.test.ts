@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { remoteAccess, remoteFailure, scrub, shellQuote, sshPathOption, transportOf, ASKPASS_SCRIPT } from '../../../src/repo/remote-access.js';
+import {
+  remoteAccess,
+  remoteFailure,
+  scrub,
+  shellQuote,
+  sshPathOption,
+  transportOf,
+  ASKPASS_SCRIPT,
+} from '../../../src/repo/remote-access.js';
 
 describe('transportOf', () => {
   it.each([
@@ -18,17 +26,25 @@ describe('remoteAccess', () => {
     const a = remoteAccess('https://example.com/r.git', { auth: { username: 'deploy', password: 's3cret' } });
     expect(a.args).toEqual(['-c', 'credential.helper=']);
     expect(a.args.join(' ')).not.toContain('s3cret');
-    expect(a.env).toMatchObject({ GIT_ASKPASS: ASKPASS_SCRIPT, GITFAILOVER_GIT_USERNAME: 'deploy', GITFAILOVER_GIT_PASSWORD: 's3cret' });
+    expect(a.env).toMatchObject({
+      GIT_ASKPASS: ASKPASS_SCRIPT,
+      GITFAILOVER_GIT_USERNAME: 'deploy',
+      GITFAILOVER_GIT_PASSWORD: 's3cret',
+    });
     expect(a.secrets).toEqual(['s3cret']);
   });
 
   it('refuses credentials that do not fit the transport', () => {
-    expect(() => remoteAccess('git@example.com:r.git', { auth: { username: 'u', password: 'p' } })).toThrow(/repo\.auth is for https remotes/);
+    expect(() => remoteAccess('git@example.com:r.git', { auth: { username: 'u', password: 'p' } })).toThrow(
+      /repo\.auth is for https remotes/,
+    );
     expect(() => remoteAccess('https://example.com/r.git', { sshKey: '/k' })).toThrow(/are for ssh remotes/);
   });
 
   it('says which token file cannot be read', () => {
-    expect(() => remoteAccess('https://example.com/r.git', { auth: { username: 'u', tokenFile: '/nonexistent/token' } })).toThrow(/repo\.auth\.tokenFile: cannot read \/nonexistent\/token: ENOENT/);
+    expect(() =>
+      remoteAccess('https://example.com/r.git', { auth: { username: 'u', tokenFile: '/nonexistent/token' } }),
+    ).toThrow(/repo\.auth\.tokenFile: cannot read \/nonexistent\/token: ENOENT/);
   });
 
   it('leaves local remotes and plain ssh alone', () => {

@@ -41,26 +41,47 @@ describe('signature output', () => {
   it('says which kind of key is missing from which list', () => {
     const c = 'c'.repeat(40);
     expect(whyRefused({ commit: c, status: 'N', signer: '', key: '' })).toBe('is not signed');
-    expect(whyRefused({ commit: c, status: 'U', signer: '', key: 'SHA256:xyz' })).toBe('is signed by an SSH key SHA256:xyz that is not in repo.verify.allowedSigners');
-    expect(whyRefused({ commit: c, status: 'E', signer: '', key: 'B5690EEEBB952194' })).toBe('is signed by an OpenPGP key B5690EEEBB952194 that is not in repo.verify.gpgKeyring');
+    expect(whyRefused({ commit: c, status: 'U', signer: '', key: 'SHA256:xyz' })).toBe(
+      'is signed by an SSH key SHA256:xyz that is not in repo.verify.allowedSigners',
+    );
+    expect(whyRefused({ commit: c, status: 'E', signer: '', key: 'B5690EEEBB952194' })).toBe(
+      'is signed by an OpenPGP key B5690EEEBB952194 that is not in repo.verify.gpgKeyring',
+    );
     expect(whyRefused({ commit: c, status: 'B', signer: '', key: 'SHA256:xyz' })).toMatch(/bad signature/);
-    expect(whyRefused({ commit: c, status: 'R', signer: '', key: 'B5690EEEBB952194' })).toBe('is signed by a revoked key B5690EEEBB952194');
+    expect(whyRefused({ commit: c, status: 'R', signer: '', key: 'B5690EEEBB952194' })).toBe(
+      'is signed by a revoked key B5690EEEBB952194',
+    );
   });
 });
 
 describe('repo.verify in the node file', () => {
   it('takes one keyring file or a list, resolved against the node file, and a full anchor id', () => {
     const anchor = '0123456789abcdef0123456789abcdef01234567';
-    let cfg = parseNodeFile('/etc/gf/gitfailover.yaml', node(`    gpgKeyring: trusted.gpg\n    anchor: "${anchor}"`), {});
+    let cfg = parseNodeFile(
+      '/etc/gf/gitfailover.yaml',
+      node(`    gpgKeyring: trusted.gpg\n    anchor: "${anchor}"`),
+      {},
+    );
     expect(cfg.repo.verify).toMatchObject({ gpgKeyring: ['/etc/gf/trusted.gpg'], anchor });
     expect(cfg.repo.verify?.allowedSigners).toBeUndefined();
-    cfg = parseNodeFile('/etc/gf/gitfailover.yaml', node('    allowedSigners: allowed_signers\n    gpgKeyring: [web-flow.asc, /keys/admin.asc]'), {});
-    expect(cfg.repo.verify).toMatchObject({ allowedSigners: '/etc/gf/allowed_signers', gpgKeyring: ['/etc/gf/web-flow.asc', '/keys/admin.asc'] });
+    cfg = parseNodeFile(
+      '/etc/gf/gitfailover.yaml',
+      node('    allowedSigners: allowed_signers\n    gpgKeyring: [web-flow.asc, /keys/admin.asc]'),
+      {},
+    );
+    expect(cfg.repo.verify).toMatchObject({
+      allowedSigners: '/etc/gf/allowed_signers',
+      gpgKeyring: ['/etc/gf/web-flow.asc', '/keys/admin.asc'],
+    });
   });
 
   it('refuses a verify section that trusts no key, and an abbreviated anchor', () => {
-    expect(refusal(node('    anchor: "0123456789abcdef0123456789abcdef01234567"')).message).toMatch(/repo\.verify.*give allowedSigners, gpgKeyring or both/);
+    expect(refusal(node('    anchor: "0123456789abcdef0123456789abcdef01234567"')).message).toMatch(
+      /repo\.verify.*give allowedSigners, gpgKeyring or both/,
+    );
     // A short id could name a commit made later to collide with it.
-    expect(refusal(node('    allowedSigners: a\n    anchor: "0123456"')).message).toMatch(/repo\.verify\.anchor.*full commit id/);
+    expect(refusal(node('    allowedSigners: a\n    anchor: "0123456"')).message).toMatch(
+      /repo\.verify\.anchor.*full commit id/,
+    );
   });
 });

@@ -27,32 +27,63 @@ describe('judgeReadiness: one rule for ready, /readyz, status and the page', () 
   });
 
   it('names the cause, not the symptom: a quarantined head also leaves the node behind', () => {
-    const r = judgeReadiness({ ...standby, headCommit: B, behind: 1, quarantined: { commit: B, reason: 'check failed' } });
+    const r = judgeReadiness({
+      ...standby,
+      headCommit: B,
+      behind: 1,
+      quarantined: { commit: B, reason: 'check failed' },
+    });
     expect(r.ready).toBe(false);
     expect(r.reason).toMatch(/^quarantine: commit bbbbbbbbbbbb is quarantined: check failed/);
-    expect(r.checks.find((c) => c.name === 'applied')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/\(behind: 1\)/) });
+    expect(r.checks.find((c) => c.name === 'applied')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/\(behind: 1\)/),
+    });
   });
 
   it('one meaning of behind: null (diverged) fails and says a full sync is needed', () => {
-    expect(judgeReadiness({ ...standby, headCommit: B, behind: null }).reason).toMatch(/different lines of history: a full sync is needed/);
+    expect(judgeReadiness({ ...standby, headCommit: B, behind: null }).reason).toMatch(
+      /different lines of history: a full sync is needed/,
+    );
   });
 
   it('a transient last-sync failure leaves the applied commit intact: still ready; a content failure is not', () => {
-    expect(judgeReadiness({ ...standby, lastSync: { success: false, time: 't', error: 'cannot fetch', errorClass: 'transient' } }).ready).toBe(true);
-    expect(judgeReadiness({ ...standby, lastSync: { success: false, time: 't', error: 'bad yaml', errorClass: 'content' } }).ready).toBe(false);
+    expect(
+      judgeReadiness({
+        ...standby,
+        lastSync: { success: false, time: 't', error: 'cannot fetch', errorClass: 'transient' },
+      }).ready,
+    ).toBe(true);
+    expect(
+      judgeReadiness({ ...standby, lastSync: { success: false, time: 't', error: 'bad yaml', errorClass: 'content' } })
+        .ready,
+    ).toBe(false);
   });
 
   it('drift and a heartbeat commit not applied here fail', () => {
     expect(judgeReadiness({ ...standby, drift: ['domains/acme/users/a.yaml'] }).reason).toMatch(/^drift: 1 file/);
-    expect(judgeReadiness({ ...standby, heartbeat: { ageSeconds: 90, node: 'prod-1', commit: B, covered: false } }).reason).toMatch(/^heartbeat: .*announced bbbbbbbbbbbb, which is not applied here/);
+    expect(
+      judgeReadiness({ ...standby, heartbeat: { ageSeconds: 90, node: 'prod-1', commit: B, covered: false } }).reason,
+    ).toMatch(/^heartbeat: .*announced bbbbbbbbbbbb, which is not applied here/);
   });
 
   it('takeover asked of a primary fails on the role; a primary judged as itself looks at its pushes', () => {
-    const primary: ReadinessFacts = { node: 'prod-1', role: 'primary', roleSource: 'node.yaml', appliedCommit: A, headCommit: A, behind: 0 };
+    const primary: ReadinessFacts = {
+      node: 'prod-1',
+      role: 'primary',
+      roleSource: 'node.yaml',
+      appliedCommit: A,
+      headCommit: A,
+      behind: 0,
+    };
     expect(judgeReadiness({ ...primary, takeover: true }).reason).toMatch(/^role: already the primary/);
     expect(judgeReadiness({ ...primary, push: { retryMaxMs: 60_000, unpushed: 0 } }).ready).toBe(true);
-    expect(judgeReadiness({ ...primary, push: { retryMaxMs: 60_000, unpushed: 1, rejected: 'non-fast-forward' } }).reason).toMatch(/^push: push rejected/);
-    expect(judgeReadiness({ ...primary, repoPrimary: { node: 'failover-1', epoch: 2 } }).reason).toMatch(/^role: SPLIT BRAIN/);
+    expect(
+      judgeReadiness({ ...primary, push: { retryMaxMs: 60_000, unpushed: 1, rejected: 'non-fast-forward' } }).reason,
+    ).toMatch(/^push: push rejected/);
+    expect(judgeReadiness({ ...primary, repoPrimary: { node: 'failover-1', epoch: 2 } }).reason).toMatch(
+      /^role: SPLIT BRAIN/,
+    );
     // "gitfailover primary" after a demote: 503, not 200 while it idles.
     expect(judgeReadiness({ ...primary, role: 'standby', runsAs: 'primary' }).reason).toMatch(/^role: demoted/);
   });

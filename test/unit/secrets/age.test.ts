@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeChange } from '../../../src/model/describe.js';
-import { decryptWith, DecryptError, encryptTo, formatIdentityFile, isRecipient, newIdentity, parseIdentityFile, recipientOf } from '../../../src/secrets/age.js';
+import {
+  decryptWith,
+  DecryptError,
+  encryptTo,
+  formatIdentityFile,
+  isRecipient,
+  newIdentity,
+  parseIdentityFile,
+  recipientOf,
+} from '../../../src/secrets/age.js';
 import { markSecret, writeNewFile } from '../../../src/secrets/marks.js';
 import { isSecretPath, plainPathOf } from '../../../src/secrets/paths.js';
 import { parseRecipientFile, formatRecipientFile } from '../../../src/secrets/recipients.js';
@@ -27,7 +36,9 @@ describe('age', () => {
 
   it('refuses what is not an age file, and tells recipients from anything else', async () => {
     const a = await newIdentity();
-    const err = await decryptWith(Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\n'), [a.identity]).catch((e: unknown) => e);
+    const err = await decryptWith(Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\n'), [a.identity]).catch(
+      (e: unknown) => e,
+    );
     expect((err as DecryptError).reason).toBe('malformed');
     expect(await isRecipient(a.recipient)).toBe(true);
     expect(await isRecipient(a.recipient.slice(0, -1) + (a.recipient.endsWith('q') ? 'p' : 'q'))).toBe(false); // checksum
@@ -63,16 +74,38 @@ describe('secret paths and marks', () => {
   });
 
   it('the change list names a secret and never shows it', () => {
-    expect(describeChange({ kind: 'file.changed', path: 'keys/host.key.age' } as never)).toBe('keys/host.key <secret changed>');
-    expect(describeChange({ kind: 'file.added', path: 'domains/acme/tls/key.pem.age', domain: 'acme' } as never)).toBe('acme: add secret tls/key.pem');
+    expect(describeChange({ kind: 'file.changed', path: 'keys/host.key.age' } as never)).toBe(
+      'keys/host.key <secret changed>',
+    );
+    expect(describeChange({ kind: 'file.added', path: 'domains/acme/tls/key.pem.age', domain: 'acme' } as never)).toBe(
+      'acme: add secret tls/key.pem',
+    );
   });
 });
 
 describe('maskSecretFields', () => {
   it('masks the values of secret-looking fields in a diff, nothing else', async () => {
     const { maskSecretFields } = await import('../../../src/secrets/mask.js');
-    const patch = ['--- a/u.yaml', '+++ b/u.yaml', '@@ -1,3 +1,3 @@', ' name: alice', '-passwordHash: $6$old', '+passwordHash: "$6$new"', '+  - api_token = abc', ' passwordPolicy: strict'].join('\n');
-    expect(maskSecretFields(patch).split('\n')).toEqual(['--- a/u.yaml', '+++ b/u.yaml', '@@ -1,3 +1,3 @@', ' name: alice', '-passwordHash: ***', '+passwordHash: ***', '+  - api_token = ***', ' passwordPolicy: ***']);
+    const patch = [
+      '--- a/u.yaml',
+      '+++ b/u.yaml',
+      '@@ -1,3 +1,3 @@',
+      ' name: alice',
+      '-passwordHash: $6$old',
+      '+passwordHash: "$6$new"',
+      '+  - api_token = abc',
+      ' passwordPolicy: strict',
+    ].join('\n');
+    expect(maskSecretFields(patch).split('\n')).toEqual([
+      '--- a/u.yaml',
+      '+++ b/u.yaml',
+      '@@ -1,3 +1,3 @@',
+      ' name: alice',
+      '-passwordHash: ***',
+      '+passwordHash: ***',
+      '+  - api_token = ***',
+      ' passwordPolicy: ***',
+    ]);
   });
 });
 

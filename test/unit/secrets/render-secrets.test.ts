@@ -15,7 +15,11 @@ async function setup(textual: string[] = []) {
   const me = await newIdentity();
   const keyFile = join(dir, `${me.recipient.slice(-8)}.key`);
   writeFileSync(keyFile, formatIdentityFile(me.identity, me.recipient), { mode: 0o600 });
-  const cfg = { node: 'failover-1', file: join(dir, 'node.yaml'), secrets: { files: [], identity: `file:${keyFile}`, textual } } as unknown as NodeConfig;
+  const cfg = {
+    node: 'failover-1',
+    file: join(dir, 'node.yaml'),
+    secrets: { files: [], identity: `file:${keyFile}`, textual },
+  } as unknown as NodeConfig;
   const opts = renderOptionsFor({ ips: { '10.0.0.5': '10.1.0.5' }, files: [], vars: {} });
   return { me, opener: new SecretOpener(cfg, 'c0ffee'.padEnd(40, '0'), opts) };
 }
@@ -30,7 +34,13 @@ describe('openRenderedSecrets', () => {
         ['tls/listen.conf.age', await encryptTo(Buffer.from('listen 10.0.0.5:990\n'), [me.recipient])],
       ]),
       domains: new Map([
-        ['acme', new Map([['tls/key.pem.age', await encryptTo(Buffer.from('domain key\n'), [me.recipient])], ['domain.yaml', Buffer.from('name: acme\n')]])],
+        [
+          'acme',
+          new Map([
+            ['tls/key.pem.age', await encryptTo(Buffer.from('domain key\n'), [me.recipient])],
+            ['domain.yaml', Buffer.from('name: acme\n')],
+          ]),
+        ],
         ['beta', plain],
       ]),
     };
@@ -44,13 +54,21 @@ describe('openRenderedSecrets', () => {
     expect([...rendered.domains.get('acme')!.keys()]).toEqual(['tls/key.pem', 'domain.yaml']);
     expect(rendered.domains.get('beta')).toBe(plain);
     expect(plan.removeGlobal).toEqual(['keys/old.key', 'notes.txt']);
-    expect([...secrets].sort()).toEqual(['domains/acme/tls/key.pem', 'keys/host.key', 'keys/old.key', 'tls/listen.conf']);
+    expect([...secrets].sort()).toEqual([
+      'domains/acme/tls/key.pem',
+      'keys/host.key',
+      'keys/old.key',
+      'tls/listen.conf',
+    ]);
   });
 
   it('a secret for someone else is refused naming the file and the fix', async () => {
     const { opener } = await setup();
     const other = await newIdentity();
-    const rendered = { globals: new Map([['keys/host.key.age', await encryptTo(Buffer.from('x'), [other.recipient])]]), domains: new Map() };
+    const rendered = {
+      globals: new Map([['keys/host.key.age', await encryptTo(Buffer.from('x'), [other.recipient])]]),
+      domains: new Map(),
+    };
     const err = await openRenderedSecrets(opener, rendered, { removeGlobal: [] }, 'domains').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'E_SECRET_NOT_RECIPIENT', location: { file: 'keys/host.key.age' } });
     expect((err as Error).message).toContain('secrets add-recipient failover-1');
@@ -58,7 +76,15 @@ describe('openRenderedSecrets', () => {
 
   it('x.age beside a plain x is refused', async () => {
     const { me, opener } = await setup();
-    const rendered = { globals: new Map([['keys/a', Buffer.from('plain')], ['keys/a.age', await encryptTo(Buffer.from('x'), [me.recipient])]]), domains: new Map() };
-    await expect(openRenderedSecrets(opener, rendered, { removeGlobal: [] }, 'domains')).rejects.toMatchObject({ code: 'E_SECRET_CONFLICT' });
+    const rendered = {
+      globals: new Map([
+        ['keys/a', Buffer.from('plain')],
+        ['keys/a.age', await encryptTo(Buffer.from('x'), [me.recipient])],
+      ]),
+      domains: new Map(),
+    };
+    await expect(openRenderedSecrets(opener, rendered, { removeGlobal: [] }, 'domains')).rejects.toMatchObject({
+      code: 'E_SECRET_CONFLICT',
+    });
   });
 });

@@ -1,7 +1,14 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadState, lookupBindings, sameBindings, saveBindings, saveState, statePath, storedBindingsOf } from '../../../src/sync/state.js';
+import {
+  loadState,
+  lookupBindings,
+  sameBindings,
+  saveBindings,
+  saveState,
+  statePath,
+  storedBindingsOf,
+} from '../../../src/sync/state.js';
 import { removeDir, tempDir } from '../../helpers/fixture.js';
 
 const dirs: string[] = [];
@@ -80,8 +87,13 @@ describe('bindings in their own file', () => {
   });
 });
 
-describe('one domain\'s stored bindings', () => {
-  const stored = { acme: ['a:1', 'b:2'], 'acme.example': ['[2001:db8:1::5]:990'], none: [] as string[], wacme: ['c:3'] };
+describe("one domain's stored bindings", () => {
+  const stored = {
+    acme: ['a:1', 'b:2'],
+    'acme.example': ['[2001:db8:1::5]:990'],
+    none: [] as string[],
+    wacme: ['c:3'],
+  };
   const text = JSON.stringify(stored);
 
   it('are found in the compact text without parsing it whole', () => {

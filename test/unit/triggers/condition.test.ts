@@ -84,8 +84,8 @@ describe('condition: malformed expressions name the column', () => {
   });
 
   it('refuses pathological nesting instead of overflowing the stack', () => {
-    expect(() => parseCondition('('.repeat(500) + 'true' + ')'.repeat(500))).toThrow(/nested too deeply/);
-    expect(() => parseCondition('not '.repeat(200) + 'true')).toThrow(/nested too deeply/);
+    expect(() => parseCondition(`${'('.repeat(500)}true${')'.repeat(500)}`)).toThrow(/nested too deeply/);
+    expect(() => parseCondition(`${'not '.repeat(200)}true`)).toThrow(/nested too deeply/);
   });
 
   it('never evaluates text as code', () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_NAMES, EVENT_VARIABLES, eventEnvironment, flattenVariables, sampleEvent, type SyncEvent } from '../../../src/triggers/events.js';
+import {
+  EVENT_NAMES,
+  EVENT_VARIABLES,
+  eventEnvironment,
+  flattenVariables,
+  sampleEvent,
+  type SyncEvent,
+} from '../../../src/triggers/events.js';
 import { fillTemplate, renderEmail } from '../../../src/triggers/template.js';
 
 const failed: SyncEvent = {
@@ -23,7 +30,13 @@ const failed: SyncEvent = {
 describe('flattenVariables', () => {
   it('keeps scalars typed and lists as lists', () => {
     const v = flattenVariables(failed);
-    expect(v).toMatchObject({ success: false, durationMs: 420, domains: ['acme', 'globex'], commitCount: 2, shortCommit: 'bbbbbbbb' });
+    expect(v).toMatchObject({
+      success: false,
+      durationMs: 420,
+      domains: ['acme', 'globex'],
+      commitCount: 2,
+      shortCommit: 'bbbbbbbb',
+    });
     expect(v.commits).toEqual([failed.commits[0]!.id, failed.commits[1]!.id]);
     expect(v.commitSubjects).toEqual(['acme: add user bob', 'globex: port 2222']);
     expect('errorCommit' in v).toBe(false);

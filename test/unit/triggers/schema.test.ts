@@ -91,7 +91,9 @@ describe("a domain's triggers.yaml", () => {
       expect(err).toBeInstanceOf(ConfigError);
       const e = err as ConfigError;
       expect(e.location).toMatchObject({ file: 'domains/acme/triggers.yaml', line: 5, field: 'triggers[1].if' });
-      expect(e.message).toMatch(/^domains\/acme\/triggers.yaml:5:9: triggers\[1\].if: condition .* at column 23: expected a value/);
+      expect(e.message).toMatch(
+        /^domains\/acme\/triggers.yaml:5:9: triggers\[1\].if: condition .* at column 23: expected a value/,
+      );
     }
   });
 
@@ -122,8 +124,14 @@ describe('loadDomainTriggers', () => {
     const root = mkdtempSync(join(tmpdir(), 'gitfailover-domain-triggers-'));
     try {
       for (const d of ['acme', 'globex', 'initech']) mkdirSync(join(root, 'domains', d), { recursive: true });
-      writeFileSync(join(root, 'domains/acme/triggers.yaml'), 'triggers:\n  - on: sync\n    webhook: { url: "http://127.0.0.1:9/" }\n');
-      writeFileSync(join(root, 'domains/globex/triggers.yaml'), 'triggers:\n  - on: nope\n    webhook: { url: "http://127.0.0.1:9/" }\n');
+      writeFileSync(
+        join(root, 'domains/acme/triggers.yaml'),
+        'triggers:\n  - on: sync\n    webhook: { url: "http://127.0.0.1:9/" }\n',
+      );
+      writeFileSync(
+        join(root, 'domains/globex/triggers.yaml'),
+        'triggers:\n  - on: nope\n    webhook: { url: "http://127.0.0.1:9/" }\n',
+      );
       const { triggers, errors } = loadDomainTriggers(root);
       expect(Object.keys(triggers)).toEqual(['acme']);
       expect(errors).toHaveLength(1);

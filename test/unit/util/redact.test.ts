@@ -9,7 +9,8 @@ import { removeDir, tempDir } from '../../helpers/fixture.js';
 
 describe('redact: the one redaction', () => {
   it('masks userinfo, path tokens and query values in every URL of a text, and keeps the words', () => {
-    const line = 'webhook https://hooks.example.com/services/XOXB-SUPERSECRET?token=QSECRET-123 failed; remote https://bot:ghp_abc123@git.example.com/org/mft-config.git ok';
+    const line =
+      'webhook https://hooks.example.com/services/XOXB-SUPERSECRET?token=QSECRET-123 failed; remote https://bot:ghp_abc123@git.example.com/org/mft-config.git ok';
     const out = redact(line);
     expect(out).not.toContain('SUPERSECRET');
     expect(out).not.toContain('QSECRET');
@@ -26,7 +27,8 @@ describe('redact: the one redaction', () => {
 
 describe('maskSecretFields', () => {
   it('masks values of fields named like secrets in a diff, keeping the names', () => {
-    const diff = '-  passwordHash: $2b$10$old\n+  passwordHash: $2b$10$new\n   home: /data/alice\n+  apiToken: "abc"\n+  privateKey: xyz\n+  secret: s\n';
+    const diff =
+      '-  passwordHash: $2b$10$old\n+  passwordHash: $2b$10$new\n   home: /data/alice\n+  apiToken: "abc"\n+  privateKey: xyz\n+  secret: s\n';
     const out = maskSecretFields(diff);
     expect(out).not.toMatch(/\$2b|abc|xyz|: s$/m);
     expect(out).toContain('-  passwordHash: ***');
@@ -58,7 +60,8 @@ describe('confine: every live-dir write is proven inside it', () => {
       symlinkSync('/tmp', join(dir, 'live', 'escape'));
       const live = join(dir, 'live');
       expect(confine(live, 'domains/acme')).toBe(join(live, 'domains', 'acme'));
-      for (const bad of ['../x', 'domains/../../x', '/etc/passwd', '', 'escape/x']) expect(() => confine(live, bad), bad).toThrow(/E_OUTSIDE|outside|symbolic link|inside the live dir/);
+      for (const bad of ['../x', 'domains/../../x', '/etc/passwd', '', 'escape/x'])
+        expect(() => confine(live, bad), bad).toThrow(/E_OUTSIDE|outside|symbolic link|inside the live dir/);
     } finally {
       removeDir(dir);
     }
