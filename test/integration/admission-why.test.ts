@@ -54,7 +54,7 @@ describe('a refused record is reported and leaves nothing staged', () => {
     expect(r.stderr).not.toContain('\u001b');
     const v = await cli(['validate', p.prodLive]);
     expect(v.code).toBe(1);
-    expect(v.stdout).toContain('x\\u001b[2J');
+    expect(v.stdout).toContain('x\\x1b[2J');
     expect(v.stdout).not.toContain('\u001b');
   });
 });
@@ -75,6 +75,28 @@ describe("substitution never passes production's address silently", () => {
     const check = JSON.parse(ready.stdout).checks.find((c: { name: string }) => c.name === 'substitution');
     expect(check.status).toBe('fail');
     expect(check.detail).toMatch(/production's address: newco 10\.0\.0\.6:22/);
+
+    // A partial sync that does not touch newco: ready still fails on it (the stored bindings say so).
+    writeDomain(p.prodLive, 'acme', { ...services('10.0.0.5'), users: ['alice'] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    const partial = await cli(['sync', '-c', p.standby]);
+    expect(partial.stdout, partial.stderr).toMatch(/^partial sync /);
+    expect(partial.stderr).not.toContain('newco');
+    const still = await cli(['ready', '-c', p.standby, '--json']);
+    expect(still.code).toBe(1);
+    expect(JSON.parse(still.stdout).checks.find((c: { name: string }) => c.name === 'substitution').detail).toMatch(
+      /production's address: newco 10\.0\.0\.6:22/,
+    );
+    expect((await cli(['status', '-c', p.standby])).stdout).toMatch(
+      /ready: +no \(substitution: .*newco 10\.0\.0\.6:22/,
+    );
+    // doctor says it in the same words, naming domain, service and IP, and the fix.
+    const doctor = await cli(['doctor', '-c', p.standby]);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(
+      /^FAIL {2}substitution: 1 service IP\(s\) at \w+: the failover would listen on production's address: domain newco, service sftp, IP 10\.0\.0\.6 /m,
+    );
+    expect(doctor.stdout).toMatch(/fix: map each under substitution\.ips .*or list it under substitution\.keep/);
 
     editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
