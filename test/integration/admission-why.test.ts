@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { cli, git, usePairs, writeDomain, writeFile } from '../helpers/fixture.js';
+import { cli, git, startCli, usePairs, writeDomain, writeFile, writeUser } from '../helpers/fixture.js';
 
 /** The examples of issue 17's "Why", from the user's side (CLI, real repos). */
 const pair = usePairs();
@@ -13,6 +13,19 @@ const editNode = (file: string, change: (d: any) => void) => {
   change(d);
   writeFileSync(file, stringify(d));
 };
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 
 describe('a refused record is reported and leaves nothing staged', () => {
@@ -42,6 +55,50 @@ describe('a refused record is reported and leaves nothing staged', () => {
     expect(files.filter((f) => f.includes('keys/'))).toEqual([]);
     expect((await cli(['status', '-c', p.primary])).stdout).not.toContain('recording blocked');
   });
+
+  it('the primary daemon: record.failed fires with the problem list, /readyz answers 503 "recording blocked", the next change after the fix is recorded', async () => {
+    const p = await pair();
+    const events = join(p.dir, 'events.log');
+    editNode(p.primary, (d) => {
+      d.notify = { listen: '127.0.0.1:0' };
+      d.triggers = [
+        {
+          on: 'record.failed',
+          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_ERROR_FILE|$GITFAILOVER_PROBLEMS_TEXT" >> ${events}`],
+        },
+      ];
+    });
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    const primary = await startCli(['primary', '-c', p.primary], /listening on (\S+):/);
+    children.push(primary.child);
+    const base = `http://${/listening on (\S+):/.exec(primary.output())![1]!}`;
+    const head = await until('the first record on the remote', () =>
+      git(['rev-parse', 'main'], p.remote).catch(() => undefined),
+    );
+
+    writeFile(join(p.prodLive, 'domains/acme/keys/host_key'), KEY);
+    const blocked = await until('/readyz 503', async () => {
+      const r = await fetch(`${base}/readyz`);
+      return r.status === 503 ? r.text() : undefined;
+    });
+    expect(blocked).toMatch(/recording blocked: domains\/acme\/keys\/host_key/);
+    const fired = await until('the record.failed event', async () => {
+      const t = existsSync(events) ? readFileSync(events, 'utf8') : '';
+      return t.includes('E_SECRET_IN_FILE') ? t : undefined;
+    });
+    expect(fired).toMatch(/^domains\/acme\/keys\/host_key\|/);
+    expect(await git(['rev-parse', 'main'], p.remote), 'nothing pushed').toBe(head);
+
+    // The key goes; the next change is recorded and the primary is ready again.
+    rmSync(join(p.prodLive, 'domains/acme/keys'), { recursive: true });
+    writeUser(p.prodLive, 'acme', 'bob');
+    const files = await until('bob on the remote', async () => {
+      const list = (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n');
+      return list.includes('domains/acme/users/bob.yaml') ? list : undefined;
+    });
+    await until('/readyz 200 again', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));
+    expect(files.filter((f) => f.includes('keys/'))).toEqual([]);
+  }, 90_000);
 
   it('a file named with escape sequences is refused by record, and validate prints its name escaped', async () => {
     const p = await pair();
@@ -117,5 +174,5 @@ describe("substitution never passes production's address silently", () => {
     expect(refused.stderr).toMatch(/10\.0\.0\.6:22 is not in substitution\.ips/);
     expect(execFileSync('find', [p.failLive, '-type', 'f']).toString()).toBe(before);
     rmSync(join(p.prodLive, 'domains/newco'), { recursive: true });
-  });
+  }, 120_000);
 });
