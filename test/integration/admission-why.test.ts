@@ -121,12 +121,26 @@ describe("substitution never passes production's address silently", () => {
 
   it('an unmapped service IP: the sync warns, ready fails naming it; substitution.keep accepts it; substitution.strict refuses it', async () => {
     const p = await pair();
+    const events = join(p.dir, 'unmapped.log');
+    editNode(p.standby, (d) => {
+      d.triggers = [
+        {
+          on: 'substitution.unmapped',
+          exec: [
+            '/bin/sh',
+            '-c',
+            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
+          ],
+        },
+      ];
+    });
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
     writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const s = await cli(['sync', '-c', p.standby]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/domain newco: 10\.0\.0\.6:22 is not in substitution\.ips/);
+    expect(readFileSync(events, 'utf8')).toBe('newco 10.0.0.6 22\n');
     const ready = await cli(['ready', '-c', p.standby, '--json']);
     expect(ready.code).toBe(1);
     const check = JSON.parse(ready.stdout).checks.find((c: { name: string }) => c.name === 'substitution');
