@@ -20,14 +20,9 @@ import { registerRoleCommands } from './role.js';
 import { registerSecretsCommands } from './secrets.js';
 import { packageInfo } from '../util/package-info.js';
 
-export { EXIT_OK, EXIT_FAILED, EXIT_USAGE };
+import { Exit } from './exit.js';
 
-/** Thrown by a command to end with a given exit code after it has printed its own output. */
-export class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
+export { EXIT_OK, EXIT_FAILED, EXIT_USAGE, Exit };
 
 export function buildProgram(): Command {
   const program = new Command('gitfailover')

@@ -10,7 +10,7 @@ import { fireSyncEvents } from '../sync/report.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { revert } from '../record/revert.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { EXIT_FAILED, Exit } from './exit.js';
 import { printableText } from '../model/admit.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';

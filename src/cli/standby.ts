@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { syncOnce } from '../sync/sync.js';
-import { statusOf, formatStatus, statusProblem } from '../sync/status.js';
+import { statusOf, formatStatus, statusProblem } from '../observe/status.js';
 import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
 import { startDomains } from '../role/domains.js';
 import { loadState } from '../sync/state.js';
-import { parseDuration } from '../config/duration.js';
-import { EXIT_FAILED, EXIT_USAGE, Exit } from './main.js';
+import { parseDuration } from '../util/duration.js';
+import { EXIT_FAILED, EXIT_USAGE, Exit } from './exit.js';
 
 export function registerStandbyCommands(program: Command): void {
   program
@@ -53,7 +53,7 @@ export function registerStandbyCommands(program: Command): void {
           );
         }
         const { terminalProgress } = await import('../util/progress.js');
-        const { effectiveRole } = await import('../role/role-state.js');
+        const { effectiveRole } = await import('../node-state/role-state.js');
         if (effectiveRole(cfg) === 'primary') {
           // On the primary, "bring this node to the repo" is record's first half: take in the remote's commits, keep live edits.
           const { syncPrimary } = await import('./sync-primary.js');

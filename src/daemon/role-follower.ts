@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { effectiveRole, roleSource } from '../role/role-state.js';
+import { effectiveRole, roleSource } from '../node-state/role-state.js';
 import type { Logger } from './log.js';
 import { PrimaryDaemon } from './primary.js';
 

@@ -1,22 +1,22 @@
 import type { Server } from 'node:http';
 import { plaintextSecretWarning, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { redact } from '../repo/git.js';
+import { redact } from '../util/redact.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
 import { loadJournal, loadState, unmappedOf } from '../sync/state.js';
-import { driftOf, statusOf } from '../sync/status.js';
+import { driftOf, statusOf } from '../observe/status.js';
 import { syncOnce } from '../sync/sync.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
-import { sendJson, startHttp } from './http.js';
+import { sendJson, startHttp } from '../util/http-server.js';
 import { createLogger, type Logger } from './log.js';
 import { NotifyGate } from './webhooks.js';
 import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 import { RoleFollower } from './role-follower.js';
-import { loadHeartbeat, saveHeartbeat } from '../role/heartbeat.js';
-import { judgeReadiness } from '../role/readiness.js';
-import { effectiveRole, roleSource } from '../role/role-state.js';
+import { loadHeartbeat, saveHeartbeat } from '../node-state/heartbeat.js';
+import { judgeReadiness } from '../observe/readiness.js';
+import { effectiveRole, roleSource } from '../node-state/role-state.js';
 import { Backoff } from './backoff.js';
 import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
 

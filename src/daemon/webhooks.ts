@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { REPLAY_WINDOW_MS, verify, type NotifyVia } from './notify-sign.js';
+import { REPLAY_WINDOW_MS, verify, type NotifyVia } from '../util/http-sign.js';
 
 export type GateAnswer =
   | {

@@ -10,7 +10,7 @@ import { runStandby } from '../daemon/standby.js';
 import { createLogger } from '../daemon/log.js';
 import { ProftpdLoader } from '../loaders/proftpd/proftpd-loader.js';
 import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig } from '../loaders/proftpd/instance.js';
-import { git } from '../repo/git.js';
+import { initBareRepo } from '../repo/bare-repo.js';
 import { loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
 import { freePort } from './free-port.js';
@@ -77,7 +77,7 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
   try {
     step(`set-up in ${dir}`);
     const remote = join(dir, 'mft-config.git');
-    await git(['init', '--quiet', '--bare', '--initial-branch=main', remote]);
+    await initBareRepo(remote);
     const keys = await throwawayKeys(join(dir, 'keys'));
     const prodFtpd = writeMainConfig(join(dir, 'production', 'proftpd'), { serverName: 'production' });
     const failFtpd = writeMainConfig(join(dir, 'failover', 'proftpd'), { serverName: 'failover' });

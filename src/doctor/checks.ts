@@ -9,8 +9,9 @@ import { domainsDirOf } from '../model/layout.js';
 import type { TreeEntry, TreeSource } from '../model/tree-source.js';
 import type { Problem } from '../model/parse.js';
 import { escapeControl } from '../util/escape.js';
-import { parseListen } from '../daemon/http.js';
-import { git, redact } from '../repo/git.js';
+import { parseListen } from '../util/http-server.js';
+import { gitVersionText } from '../repo/bare-repo.js';
+import { redact } from '../util/redact.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { verifyRange } from '../repo/signatures.js';
@@ -38,7 +39,7 @@ const MIN_FREE_BYTES = 200 * 1024 * 1024;
 
 export async function gitVersion(): Promise<CheckResult> {
   try {
-    const out = (await git(['--version'])).stdout.trim();
+    const out = await gitVersionText();
     const m = /(\d+)\.(\d+)/.exec(out);
     const ok = !!m && (Number(m[1]) > MIN_GIT[0]! || (Number(m[1]) === MIN_GIT[0] && Number(m[2]) >= MIN_GIT[1]!));
     return {

@@ -1,18 +1,18 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
-import { parseActor } from '../record/record.js';
+import { parseActor } from '../repo/actor.js';
 import { parseIpMap, reverseIpMap } from '../render/ip-map.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { loadJournal, loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
-import type { PrimaryRecord } from './primary-file.js';
-import { governingPrimary, primaryAt } from './repo-primary.js';
+import type { PrimaryRecord } from '../model/primary-file.js';
+import { governingPrimary, primaryAt } from '../node-state/repo-primary.js';
 import { roleCommit } from './role-commit.js';
-import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
-import { keepOrphan } from './orphans.js';
+import { effectiveRole, loadRoleOverride, saveRoleOverride } from '../node-state/role-state.js';
+import { keepOrphan } from '../repo/orphans.js';
 import { fireRoleEvent } from './role-events.js';
-import { readiness } from './ready.js';
+import { readiness } from '../observe/ready.js';
 import { startDomains, type DomainAction } from './domains.js';
 
 export interface PromoteOptions {

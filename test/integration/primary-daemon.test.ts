@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verify } from '../../src/daemon/notify-sign.js';
+import { verify } from '../../src/util/http-sign.js';
 import {
   gitIn,
   makeFixture,
