@@ -11,6 +11,7 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerDelivery, type TriggerLogger } from '../triggers/dispatcher.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
 import { judgeReadiness } from '../role/readiness.js';
+import { governingPrimary } from '../role/repo-primary.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from './primary-push.js';
@@ -503,6 +504,10 @@ export class PrimaryDaemon {
           headCommit: pos.headCommit,
           behind: pos.behindCommits,
           drift: [],
+          // The repo as last fetched names another primary: this node records nothing (a split brain, averted).
+          repoPrimary: await governingPrimary(repo, pos.appliedCommit, pos.headCommit)
+            .then((g) => (g.record && g.record.node !== cfg.node ? g.record : null))
+            .catch(() => null),
           recordBlocked: (() => {
             const b = loadRecordBlocked(cfg.repo.stateDir);
             return b ? blockedLine(b) : null;
