@@ -154,6 +154,8 @@ export function startStandbyController(
       }
       await fireSyncEvents(cfg, out, { dispatcher });
     } catch (err) {
+      // A sync that waited for the lock while `promote` ran is refused (E_IS_PRIMARY): the switch, not an error.
+      if (effectiveRole(cfg) !== 'standby') return;
       log.error(`sync error (${why}): ${errorMessage(err)}`);
     }
   };

@@ -381,4 +381,58 @@ describe('gitfailover run: one process per node, switching role in place', () =>
       await new Promise((r) => agent.child.once('exit', r));
     }
   }, 120_000);
+
+  it('a promoted node that cannot record answers 503 with the reason and never syncs over its live dir; SIGHUP with a fixed file starts the recorder', async () => {
+    const { startCli } = await import('../helpers/fixture.js');
+    // notify.standbys without notify.secret: a standby runs with it, a primary refuses to (unsigned notifies).
+    const p = await pair({
+      standby: {
+        sync: { automatic: true, interval: '300ms' },
+        notify: { listen: '127.0.0.1:0', standbys: ['http://127.0.0.1:9/notify'] },
+        record: { debounce: '100ms' },
+      },
+    });
+    writeDomain(p.prodLive, 'acme', { services: [{ name: 'sftp', protocol: 'sftp', ip: '10.0.0.5', port: 22 }] });
+    await ok(['record', '-c', p.primary]);
+    const agent = await startCli(['run', '-c', p.standby], /full sync/);
+    const address = /standby ready on (\S+):/.exec(agent.output())![1]!;
+    const readyz = async () => {
+      const r = await fetch(`http://${address}/readyz`);
+      return { status: r.status, ...((await r.json()) as { reason: string }) };
+    };
+    const until = async (what: string, cond: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 300; i++) {
+        if (await cond()) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${what} did not happen within 30s:\n${agent.output()}`);
+    };
+    try {
+      await ok(['promote', '-c', p.standby]);
+      await until('the refusal to record', () => /promoted, but cannot record: .*notify\.secret/.test(agent.output()));
+      const z = await readyz();
+      expect(z.status).toBe(503);
+      expect(z.reason).toMatch(/^role: promoted, but cannot record: .*notify\.secret/);
+      // No sync runs while it is promoted, though it cannot record: its live dir is the primary's.
+      await new Promise((r) => setTimeout(r, 1_000)); // three sync intervals
+      const afterSwitch = agent.output().slice(agent.output().indexOf('switching to primary behaviour'));
+      expect(afterSwitch).not.toMatch(/ sync |sync error/);
+
+      // The fixed node file, reloaded in place: the recorder starts, on the same listener.
+      writeFile(
+        p.standby,
+        stringify({
+          ...(parse(readFileSync(p.standby, 'utf8')) as Record<string, unknown>),
+          notify: { listen: '127.0.0.1:0' },
+        }),
+      );
+      agent.child.kill('SIGHUP');
+      await until('the recorder', () => /serving as primary on /.test(agent.output()));
+      expect(agent.output()).toContain(`serving as primary on ${address}`);
+      await until('/readyz of the primary', async () => (await readyz()).status === 200);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await new Promise((r) => agent.child.once('exit', r));
+    }
+  }, 120_000);
 });
