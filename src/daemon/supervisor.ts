@@ -213,12 +213,20 @@ export class RoleSupervisor implements RunningNode {
     if (role === 'standby') {
       this.startStandby();
       this.notServing = undefined;
+      if (!this.server)
+        log.warn(
+          `no listener on ${cfg.notify.listen} (it was taken when this process started): syncing every sync.interval, deaf to notifies until a restart`,
+        );
       return;
     }
     try {
       await this.startPrimary();
       this.notServing = undefined;
-      this.primaryOutput.out(`serving as primary on ${this.address}: the same listener, no restart`);
+      this.primaryOutput.out(
+        this.server
+          ? `serving as primary on ${this.address}: the same listener, no restart`
+          : 'serving as primary (no listener), no restart',
+      );
     } catch (err) {
       // Never fall back to syncing: a promoted node's live dir must not be overwritten from the repo.
       this.notServing = `promoted, but cannot record: ${errorMessage(err)}; fix it, then "systemctl reload" (SIGHUP) tries again`;
