@@ -2,7 +2,7 @@ import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
-import { loadJournal, loadState } from '../sync/state.js';
+import { loadJournal, loadState, unmappedOf } from '../sync/state.js';
 import { driftOf } from '../sync/status.js';
 import { syncOnce } from '../sync/sync.js';
 import { TriggerDispatcher, type TriggerDelivery } from '../triggers/dispatcher.js';
@@ -84,7 +84,7 @@ export function startStandbyController(
       quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
       pinned: state.pinned,
       interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
-      unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
+      unmapped: unmappedOf(state, cfg.substitution),
       heartbeat: hb
         ? {
             ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000),
