@@ -424,7 +424,7 @@ export function runningNodeFile(cfg: NodeConfig): CheckResult {
       r.file === cfg.file
         ? `gitfailover ${r.daemon} (pid ${r.pid}) runs an older ${r.file} (read at ${r.time}) than the one on disk`
         : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
-    fix: `reload it: systemctl reload gitfailover-${r.daemon} (or kill -HUP ${r.pid}); its log says whether the file was taken`,
+    fix: `reload it: systemctl reload gitfailover (or kill -HUP ${r.pid}); its log says whether the file was taken`,
   };
 }
 
