@@ -9,7 +9,7 @@ import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { signingArgs } from '../repo/signatures.js';
-import { recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
+import { indexedCiphertexts, recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
 import { admitLive } from './admit-live.js';
 import { clearRecordBlocked, saveRecordBlocked } from './blocked.js';
 import type { Problem } from '../model/parse.js';
@@ -98,7 +98,8 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     writeFileSync(basePath, local ?? 'none');
   }
   // Declared secrets never pass through git add: recordSecrets stages their ciphertext alone.
-  const secretExcludes = await secretAddExcludes(repo, cfg, env);
+  const ciphertexts = await indexedCiphertexts(repo, env);
+  const secretExcludes = await secretAddExcludes(repo, cfg, env, ciphertexts);
   // The admission rules first, on the live dir itself: a refused record hashes nothing into the
   // object store and stages nothing (the index is as it was); an oversized file is left out.
   let admitted: Awaited<ReturnType<typeof admitLive>>;
@@ -117,7 +118,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     ['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes],
     { env, workTree: cfg.live.dir },
   );
-  const secrets = await recordSecrets(repo, cfg, env, local);
+  const secrets = await recordSecrets(repo, cfg, env, local, ciphertexts);
   warnings.push(...secrets.warnings);
   if (!role) await stampPrimary(repo, cfg, env);
   warnings.push(...(await toProductionTerms(repo, cfg, local, env)));

@@ -19,8 +19,13 @@ import { readRecipients, type RecipientEntry } from './recipients.js';
  * (its `.age` is in the index: a file stays a secret even when the globs change), and `*.age` names,
  * which in the repo are ciphertext that recordSecrets alone writes (and that every node opens).
  */
-export async function secretAddExcludes(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const known = await indexedCiphertexts(repo, env);
+export async function secretAddExcludes(
+  repo: NodeRepo,
+  cfg: NodeConfig,
+  env: NodeJS.ProcessEnv,
+  known?: Map<string, string>,
+): Promise<string[]> {
+  known ??= await indexedCiphertexts(repo, env);
   // `*.age` always: a ciphertext recorded verbatim would be taken for a secret by every node,
   // and the next record (finding no plaintext for it) would take it out again.
   return [
@@ -56,9 +61,10 @@ export async function recordSecrets(
   cfg: NodeConfig,
   env: NodeJS.ProcessEnv,
   base: string | undefined,
+  indexed?: Map<string, string>,
 ): Promise<RecordedSecrets> {
   const out: RecordedSecrets = { encrypted: [], removed: [], warnings: [] };
-  const indexed = await indexedCiphertexts(repo, env);
+  indexed ??= await indexedCiphertexts(repo, env);
   if (cfg.secrets.files.length === 0 && indexed.size === 0) return out;
   const globs = cfg.secrets.files.map((g) => `:(top,glob)${g}`);
 
@@ -166,8 +172,11 @@ export async function recordSecrets(
   return out;
 }
 
-/** The `.age` entries of the private index: path -> blob. */
-async function indexedCiphertexts(repo: NodeRepo, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+/**
+ * The `.age` entries of the private index: path -> blob. The record's `git add` leaves every
+ * `.age` path alone, so one listing before it serves recordSecrets after it too.
+ */
+export async function indexedCiphertexts(repo: NodeRepo, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   const r = await repo.git(['ls-files', '-z', '--stage', '--', ':(top,glob)**/*.age'], { env });
   const out = new Map<string, string>();
   for (const line of lines(r)) {
