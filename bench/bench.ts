@@ -11,6 +11,7 @@ import { fmtMb, fmtMs, fmtRatio, median, pairedRatio, summarize, table, verdict 
 import { isoGitComparison } from './iso-compare.js';
 import { startup } from './startup.js';
 import { fanout } from './fanout.js';
+import { memory } from './memory.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -642,7 +643,8 @@ async function main(): Promise<void> {
   const head = await machine();
   try {
     let repoTable = '';
-    if (want('scale') || want('full') || want('validate') || want('iso')) repoTable = await prepareRepos();
+    if (want('scale') || want('full') || want('validate') || want('iso') || want('memory'))
+      repoTable = await prepareRepos();
     if (want('scale') || want('full')) await fullAndScale();
     if (want('validate')) await validate();
     if (want('latency')) await latency();
@@ -650,6 +652,7 @@ async function main(): Promise<void> {
     if (want('iso')) sections.push(await isoGitComparison(root, repos, log));
     if (want('startup')) sections.push(await startup(root, STARTUP_ROUNDS, log));
     if (want('fanout')) sections.push(await fanout(root, FANOUT_CHANGES, log));
+    if (want('memory')) sections.push(await memory(root, repos, [...new Set([1000, BIG])], log));
     const total = performance.now() - t0;
     const findings = readFileSync(join(ROOT, 'bench', 'findings.md'), 'utf8');
     const body = `# Benchmarks

@@ -13,7 +13,7 @@ const newPair = usePairs();
 
 /** The most git processes each step may start; lower them when a change removes some. */
 const PARTIAL_SYNC_BUDGET = 8;
-const RECORD_BUDGET = 17;
+const RECORD_BUDGET = 15;
 
 async function traced(args: string[], traceFile: string): Promise<string> {
   const r = await cli(args, { env: { GIT_TRACE2_EVENT: traceFile } });
