@@ -194,9 +194,14 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  // A push that went through left the tracking ref at head: nothing unpushed, no processes to ask.
+  // A push that went through left the tracking ref at head, and a new commit straight on the
+  // remote head is the one commit ahead: no processes to ask (the daemon records without a push).
   const unpushed =
-    !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
+    !head || pushed || head === remoteHead
+      ? 0
+      : commit && head === commit && local !== undefined && local === remoteHead
+        ? 1
+        : await repo.count(await repo.resolve(repo.trackingRef), head);
   return { commit, subject, changes, pushed, unpushed, pushError, warnings, incoming, conflict: incoming?.conflict };
 }
 
