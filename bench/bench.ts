@@ -12,6 +12,7 @@ import { isoGitComparison } from './iso-compare.js';
 import { startup } from './startup.js';
 import { fanout } from './fanout.js';
 import { memory } from './memory.js';
+import { secretsBench } from './secrets.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -34,6 +35,7 @@ const BURST = quick ? 20 : 50;
 const RECORD_PAIRS = quick ? 5 : 15;
 const STARTUP_ROUNDS = quick ? 5 : 10;
 const FANOUT_CHANGES = quick ? 5 : 20;
+const SECRET_ROUNDS = quick ? 3 : 9;
 
 const root = mkdtempSync(join(tmpdir(), 'gfbench-'));
 const sections: string[] = [];
@@ -653,6 +655,7 @@ async function main(): Promise<void> {
     if (want('startup')) sections.push(await startup(root, STARTUP_ROUNDS, log));
     if (want('fanout')) sections.push(await fanout(root, FANOUT_CHANGES, log));
     if (want('memory')) sections.push(await memory(root, repos, [...new Set([1000, BIG])], log));
+    if (want('secrets')) sections.push(await secretsBench(root, SECRET_ROUNDS, log));
     const total = performance.now() - t0;
     const findings = readFileSync(join(ROOT, 'bench', 'findings.md'), 'utf8');
     const body = `# Benchmarks

@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js';
 import { redact } from '../repo/git.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
-import { loadJournal, loadState } from '../sync/state.js';
+import { loadJournal, loadState, unmappedOf } from '../sync/state.js';
 import { driftOf, statusOf } from '../sync/status.js';
 import { syncOnce } from '../sync/sync.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
@@ -87,7 +87,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
         quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
         pinned: state.pinned,
         interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
-        unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
+        unmapped: unmappedOf(state, cfg.substitution),
         heartbeat: hb
           ? {
               ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000),
