@@ -125,7 +125,7 @@ export async function fanout(root: string, changes: number, log: (s: string) => 
       await Promise.all(standbys.map((s) => s.stop()));
     }
   }
-  return `## 7. Fan-out: one primary, ten standbys
+  return `## 8. Fan-out: one primary, ten standbys
 
 Every node on this machine (2 cores) as its own daemon process, on loopback, ${n} domains, a bare remote on local disk; the primary notifies every standby (signed) after each push, \`record.debounce: 0ms\`. ${changes} one-user changes, one at a time, first with 1 standby, then with 10 (the same primary daemon's settings, restarted with the longer list). The clock runs from the write in the primary's live dir until the last standby's live dir holds the new bytes.
 

@@ -55,7 +55,7 @@ export async function memory(
       `memory ${n}: cold ${fmtMb(cold.treeRssKb)} (node ${fmtMb(cold.maxRssKb)}), warm ${fmtMb(warm.treeRssKb)}, clone ${fmtMb(clone.treeRssKb)}`,
     );
   }
-  return `## 8. Memory of a full sync: the whole process tree
+  return `## 9. Memory of a full sync: the whole process tree
 
 Peak resident memory of the process tree (the sync's Node process with its worker threads, and every git process it starts), sampled from /proc every 20 ms and summed over the processes alive at that moment (shared pages count once per process, so this is an upper bound). *Cold*: a new standby's first sync; *warm*: \`sync --full\` again right after. The baseline is \`git clone --no-local\` of the same repo (a process of its own, sampled the same way).
 

@@ -115,7 +115,7 @@ export async function startup(root: string, rounds: number, log: (s: string) => 
     fmtMs(Math.max(...r(k))),
     fmtRatio(pairedRatio(r(k), r(base))),
   ];
-  return `## 6. Start-up and git processes per change
+  return `## 7. Start-up and git processes per change
 
 Whole processes from spawn to exit, ${rounds} rounds, each round running every row once in turn (${n} domains; the standby has the head applied). *Unbundled* is the same build run from \`dist/\` (the tsc output, lazy imports) instead of the esbuild bundle in \`dist/bundle/\` that \`bin/gitfailover.js\` runs. \`record\` commits one user file and pushes it to a bare remote on local disk; its baseline does the same with \`git add -A && git commit && git push\` in a work tree.
 
