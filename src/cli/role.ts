@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
-import { demote } from '../role/demote.js';
-import { promote } from '../role/promote.js';
-import { formatReadiness, readiness } from '../observe/ready.js';
 import { EXIT_FAILED, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 const out = (l: string) => process.stdout.write(`${l}\n`);
@@ -23,7 +20,8 @@ export function registerRoleCommands(program: Command): void {
       'take over although "gitfailover ready" fails (drift, quarantine, a failed check): says what it overrides',
     )
     .action(async (o: { config?: string; reason?: string; offline?: boolean; actor?: string; force?: boolean }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { promote } = await import('../role/promote.js');
       const r = await promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out });
       if (r.overridden)
         process.stderr.write(`gitfailover: warning: promoted with --force over: ${r.overridden.join('; ')}\n`);
@@ -53,7 +51,8 @@ export function registerRoleCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--reason <text>', 'why (kept in the state dir)')
     .action(async (o: { config?: string; reason?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { demote } = await import('../role/demote.js');
       const r = await demote(cfg, { reason: o.reason, log: out });
       out(`${cfg.node} is a standby${r.primary ? `, following ${r.primary.node} (epoch ${r.primary.epoch})` : ''}`);
       if (r.unrecorded)
@@ -90,7 +89,8 @@ export function registerRoleCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--json', 'machine-readable output')
     .action(async (o: { config?: string; json?: boolean }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { formatReadiness, readiness } = await import('../observe/ready.js');
       const r = await readiness(cfg);
       process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : formatReadiness(r));
       if (!r.ready) throw new Exit(EXIT_FAILED);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
+import { loadNodeFile } from './node-file.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 
@@ -24,7 +24,7 @@ export function registerRunCommands(program: Command): void {
       .option('-c, --config <file>', CONFIG_HELP)
       .option('--log-format <format>', 'text (one line per event) or json (JSON lines, for journald/Loki)', 'text')
       .action(async (o: { config?: string; logFormat?: string }) => {
-        const cfg = loadNodeFile({ file: o.config });
+        const cfg = await loadNodeFile({ file: o.config });
         const { runNode } = await import('../daemon/supervisor.js');
         await runNode(cfg, { logFormat: o.logFormat === 'json' ? 'json' : 'text', command: name });
       });

@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
-import { syncOnce } from '../sync/sync.js';
-import { statusOf, formatStatus, statusProblem } from '../observe/status.js';
 import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
-import { startDomains } from '../role/domains.js';
-import { loadState } from '../sync/state.js';
 import { parseDuration } from '../util/duration.js';
 import { EXIT_FAILED, EXIT_USAGE, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 export function registerStandbyCommands(program: Command): void {
   program
@@ -35,7 +31,7 @@ export function registerStandbyCommands(program: Command): void {
         enable?: boolean;
         disable?: boolean;
       }) => {
-        const cfg = loadNodeFile({ file: o.config });
+        const cfg = await loadNodeFile({ file: o.config });
         if (o.enable && o.disable)
           throw new ConfigError('sync: --enable and --disable contradict each other: give one');
         const { setAutomatic } = await import('../sync/automatic.js');
@@ -44,6 +40,7 @@ export function registerStandbyCommands(program: Command): void {
           process.stdout.write(`automatic sync disabled on ${cfg.node} until "gitfailover sync --enable"\n`);
           if (!o.full && !o.to && !o.dryRun) return;
         }
+        const { loadState } = await import('../sync/state.js');
         const before = loadState(cfg.repo.stateDir);
         if (o.enable) {
           await setAutomatic(cfg, true);
@@ -60,6 +57,7 @@ export function registerStandbyCommands(program: Command): void {
           await syncPrimary(cfg, { full: o.full, to: o.to, dryRun: o.dryRun });
           return;
         }
+        const { syncOnce } = await import('../sync/sync.js');
         const out = await syncOnce(cfg, {
           full: o.full,
           to: o.to,
@@ -121,6 +119,7 @@ export function registerStandbyCommands(program: Command): void {
             `automatic sync stays off (${after.disabled.reason}): "gitfailover sync --enable" turns it on\n`,
           );
         if (o.start && r.toCommit) {
+          const { startDomains } = await import('../role/domains.js');
           const started = await startDomains(cfg, r.toCommit, (l) => process.stdout.write(`${l}\n`), r.domains);
           const failed = started.filter((s) => !s.ok);
           for (const s of failed) process.stderr.write(`gitfailover: domain ${s.domain} did not start: ${s.error}\n`);
@@ -147,7 +146,7 @@ export function registerStandbyCommands(program: Command): void {
         );
         throw new Exit(EXIT_USAGE);
       }
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       if (o.watch) {
         const { watchStatus } = await import('./status-watch.js');
         const stopped = new Promise<void>((resolve) => {
@@ -166,6 +165,7 @@ export function registerStandbyCommands(program: Command): void {
         if (tty) process.stdout.write('\n');
         return;
       }
+      const { statusOf, formatStatus, statusProblem } = await import('../observe/status.js');
       const s = await statusOf(cfg, { fetch: o.fetch !== false });
       const problem = statusProblem(s);
       process.stdout.write(

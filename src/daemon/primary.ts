@@ -348,7 +348,7 @@ export class PrimaryDaemon {
         if (!head || head === before) return;
         pending = await repo.count(before, head);
         if (pending === 0) return;
-        await pushBranch(repo, cfg.sync.timeout);
+        await pushBranch(repo, cfg.sync.timeout, head);
       });
     } catch (err) {
       this.pushFailed(err, pending);

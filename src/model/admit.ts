@@ -7,6 +7,7 @@ import { isLoopbackIp, isValidIp, isWildcardIp, normalizeIp } from './schemas.js
 import { errorMessage, GitfailoverError } from '../errors.js';
 import { parseTriggersFile } from '../triggers/schema.js';
 import { keyWords } from '../util/redact.js';
+import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_FILES } from './limits.js';
 
 /**
  * The admission rules: what may enter the config repo and reach a live dir. One pure module used
@@ -175,10 +176,7 @@ export interface AdmitLimits {
   maxFiles: number;
 }
 
-/** 1 MiB: configuration files of an MFT server are a few KB; certificates, keys and logs belong elsewhere. */
-export const DEFAULT_MAX_FILE_SIZE = 1024 * 1024;
-/** 10,000 domains of 20 users each are 220,000 files: twice that leaves room. */
-export const DEFAULT_MAX_FILES = 500_000;
+export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_FILES };
 
 export const DEFAULT_LIMITS: AdmitLimits = {
   domainsDir: DEFAULT_DOMAINS_DIR,

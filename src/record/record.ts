@@ -9,7 +9,7 @@ import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import type { GitIndex } from '../repo/git-index.js';
-import { recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
+import { indexedCiphertexts, recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
 import { admitLive } from './admit-live.js';
 import { clearRecordBlocked, saveRecordBlocked } from './blocked.js';
 import type { Problem } from '../model/parse.js';
@@ -99,7 +99,8 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     writeFileSync(basePath, local ?? 'none');
   }
   // Declared secrets never pass through git add: recordSecrets stages their ciphertext alone.
-  const secretExcludes = await secretAddExcludes(index, cfg);
+  const ciphertexts = await indexedCiphertexts(index);
+  const secretExcludes = await secretAddExcludes(index, cfg, ciphertexts);
   // The admission rules first, on the live dir itself: a refused record hashes nothing into the
   // object store and stages nothing (the index is as it was); an oversized file is left out.
   let admitted: Awaited<ReturnType<typeof admitLive>>;
@@ -115,7 +116,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
   if (opts.progress) await addByDomain(index, cfg, opts.progress, [...leftOut, ...secretExcludes]);
   await index.addAll(cfg.live.dir, ['.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes]);
-  const secrets = await recordSecrets(repo, index, cfg, local);
+  const secrets = await recordSecrets(repo, index, cfg, local, ciphertexts);
   warnings.push(...secrets.warnings);
   if (!role) await stampPrimary(index, cfg);
   warnings.push(...(await toProductionTerms(repo, index, cfg, local)));
@@ -178,9 +179,14 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  // A push that went through left the tracking ref at head: nothing unpushed, no processes to ask.
+  // A push that went through left the tracking ref at head, and a new commit straight on the
+  // remote head is the one commit ahead: no processes to ask (the daemon records without a push).
   const unpushed =
-    !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
+    !head || pushed || head === remoteHead
+      ? 0
+      : commit && head === commit && local !== undefined && local === remoteHead
+        ? 1
+        : await repo.count(await repo.resolve(repo.trackingRef), head);
   return { commit, subject, changes, pushed, unpushed, pushError, warnings, incoming, conflict: incoming?.conflict };
 }
 

@@ -356,6 +356,8 @@ export class NodeRepo {
   }
 
   async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    // A commit is its own ancestor: the common case of a node already at the remote head.
+    if (ancestor === descendant && /^[0-9a-f]{40}$/.test(ancestor)) return true;
     const r = await this.git(['merge-base', '--is-ancestor', ancestor, descendant], { okCodes: [1] });
     return r.code === 0;
   }

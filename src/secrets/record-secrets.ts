@@ -20,8 +20,12 @@ import { readRecipients, type RecipientEntry } from './recipients.js';
  * (its `.age` is in the index: a file stays a secret even when the globs change), and `*.age` names,
  * which in the repo are ciphertext that recordSecrets alone writes (and that every node opens).
  */
-export async function secretAddExcludes(index: GitIndex, cfg: NodeConfig): Promise<string[]> {
-  const known = await indexedCiphertexts(index);
+export async function secretAddExcludes(
+  index: GitIndex,
+  cfg: NodeConfig,
+  known?: Map<string, string>,
+): Promise<string[]> {
+  known ??= await indexedCiphertexts(index);
   // `*.age` always: a ciphertext recorded verbatim would be taken for a secret by every node,
   // and the next record (finding no plaintext for it) would take it out again.
   return [
@@ -57,9 +61,10 @@ export async function recordSecrets(
   index: GitIndex,
   cfg: NodeConfig,
   base: string | undefined,
+  indexed?: Map<string, string>,
 ): Promise<RecordedSecrets> {
   const out: RecordedSecrets = { encrypted: [], removed: [], warnings: [] };
-  const indexed = await indexedCiphertexts(index);
+  indexed ??= await indexedCiphertexts(index);
   if (cfg.secrets.files.length === 0 && indexed.size === 0) return out;
   const globs = cfg.secrets.files.map((g) => `:(top,glob)${g}`);
 
@@ -156,8 +161,11 @@ export async function recordSecrets(
   return out;
 }
 
-/** The `.age` entries of the private index: path -> blob. */
-async function indexedCiphertexts(index: GitIndex): Promise<Map<string, string>> {
+/**
+ * The `.age` entries of the private index: path -> blob. The record's `git add` leaves every
+ * `.age` path alone, so one listing before it serves recordSecrets after it too.
+ */
+export async function indexedCiphertexts(index: GitIndex): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const e of await index.staged([':(top,glob)**/*.age'])) if (isSecretPath(e.path)) out.set(e.path, e.oid);
   return out;
