@@ -7,6 +7,7 @@ import { startDomains } from '../role/domains.js';
 import { loadState } from '../sync/state.js';
 import { parseDuration } from '../config/duration.js';
 import { EXIT_FAILED, EXIT_USAGE, Exit } from './main.js';
+import { describeUnmappedService } from '../model/admit.js';
 
 export function registerStandbyCommands(program: Command): void {
   program
@@ -93,7 +94,7 @@ export function registerStandbyCommands(program: Command): void {
         }
         for (const u of r.unmapped ?? [])
           process.stderr.write(
-            `warning: domain ${u.domain}: ${u.ip.includes(':') ? `[${u.ip}]` : u.ip}:${u.port} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`,
+            `warning: domain ${u.domain}: ${describeUnmappedService(u)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`,
           );
         if (o.dryRun) return;
         if (r.upToDate)

@@ -129,18 +129,24 @@ describe("substitution never passes production's address silently", () => {
           exec: [
             '/bin/sh',
             '-c',
-            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
+            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
           ],
         },
       ];
     });
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
-    writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
+    // newco's first service is mapped, its second is not: the event names the second.
+    writeDomain(p.prodLive, 'newco', {
+      services: [
+        { name: 'ftp', protocol: 'ftp', ip: '10.0.0.5', port: 21 },
+        { name: 'sftp', protocol: 'sftp', ip: '10.0.0.6', port: 22 },
+      ],
+    });
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const s = await cli(['sync', '-c', p.standby]);
     expect(s.code, s.stderr).toBe(0);
-    expect(s.stderr).toMatch(/domain newco: 10\.0\.0\.6:22 is not in substitution\.ips/);
-    expect(readFileSync(events, 'utf8')).toBe('newco 10.0.0.6 22\n');
+    expect(s.stderr).toMatch(/domain newco: service sftp, 10\.0\.0\.6:22 is not in substitution\.ips/);
+    expect(readFileSync(events, 'utf8')).toBe('newco sftp 10.0.0.6 22\n');
     const ready = await cli(['ready', '-c', p.standby, '--json']);
     expect(ready.code).toBe(1);
     const check = JSON.parse(ready.stdout).checks.find((c: { name: string }) => c.name === 'substitution');
@@ -168,6 +174,13 @@ describe("substitution never passes production's address silently", () => {
       /^FAIL {2}substitution: 1 service IP\(s\) at \w+: the failover would listen on production's address: domain newco, service sftp, IP 10\.0\.0\.6 /m,
     );
     expect(doctor.stdout).toMatch(/fix: map each under substitution\.ips .*or list it under substitution\.keep/);
+    // A full sync takes newco's services.yaml from the known-good list (checked-blobs), not a
+    // second check: the service name comes from there.
+    expect(readFileSync(join(p.dir, 'fail-state/checked-blobs'), 'utf8')).toContain(
+      'domains/newco/services.yaml\t10.0.0.5|21|ftp,10.0.0.6|22|sftp',
+    );
+    expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
+    expect(readFileSync(events, 'utf8')).toBe('newco sftp 10.0.0.6 22\nnewco sftp 10.0.0.6 22\n');
 
     editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
