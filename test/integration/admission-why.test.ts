@@ -182,8 +182,28 @@ describe("substitution never passes production's address silently", () => {
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
     expect(readFileSync(events, 'utf8')).toBe('newco sftp 10.0.0.6 22\nnewco sftp 10.0.0.6 22\n');
 
+    // The standby daemon's /readyz says the same: 503, naming the address.
+    editNode(p.standby, (d) => (d.notify = { listen: '127.0.0.1:0' }));
+    const daemon = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/);
+    children.push(daemon.child);
+    const base = `http://${/standby ready on (\S+):/.exec(daemon.output())![1]!}`;
+    // (polled: a daemon just started may first answer that it has not fetched yet)
+    const notReady = await until('/readyz to name the address', async () => {
+      const r = await fetch(`${base}/readyz`);
+      const body = (await r.json()) as { reason: string };
+      return /production's address/.test(body.reason) ? { status: r.status, reason: body.reason } : undefined;
+    });
+    expect(notReady.status).toBe(503);
+    expect(notReady.reason).toMatch(/production's address: newco 10\.0\.0\.6:22/);
+
+    // substitution.keep lists it: the daemon (reloaded), ready and the next sync accept it.
     editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
+    daemon.child.kill('SIGHUP');
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
+    await until('/readyz 200 once the address is kept', async () =>
+      (await fetch(`${base}/readyz`)).status === 200 ? true : undefined,
+    );
+    expect(readFileSync(events, 'utf8').split('\n')).toHaveLength(3); // no event for a kept address
     const kept = JSON.parse((await cli(['ready', '-c', p.standby, '--json'])).stdout).checks.find(
       (c: { name: string }) => c.name === 'substitution',
     );
@@ -201,5 +221,5 @@ describe("substitution never passes production's address silently", () => {
     expect(refused.stderr).toMatch(/10\.0\.0\.6:22 is not in substitution\.ips/);
     expect(execFileSync('find', [p.failLive, '-type', 'f']).toString()).toBe(before);
     rmSync(join(p.prodLive, 'domains/newco'), { recursive: true });
-  }, 120_000);
+  }, 180_000);
 });
