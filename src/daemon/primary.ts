@@ -9,6 +9,7 @@ import { redact } from '../repo/git.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
+import { problemsTextOf } from '../triggers/events.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
 import { judgeReadiness } from '../role/readiness.js';
 import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
@@ -446,7 +447,7 @@ export class PrimaryDaemon {
       error: err.message,
       errorFile: err.location.file,
       problems,
-      problemsText: problems.map((p) => `  ${p}`).join('\n'),
+      problemsText: problemsTextOf(problems),
     });
   }
 

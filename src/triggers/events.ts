@@ -113,7 +113,13 @@ export interface RecordFailedEvent extends EventBase {
   errorFile?: string;
   /** each problem as "file: why [CODE]" */
   problems: string[];
+  /** problemsTextOf(problems) */
   problemsText: string;
+}
+
+/** record.failed's `problemsText`: one indented line per problem (an e-mail rebuilds it from escaped problems). */
+export function problemsTextOf(problems: readonly string[]): string {
+  return problems.map((p) => `  ${p}`).join('\n');
 }
 
 /** A sync loaded a service with an address substitution.ips does not map (nor substitution.keep lists). */
