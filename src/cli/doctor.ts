@@ -15,7 +15,7 @@ import {
   substitutionCheck,
   type CheckResult,
 } from '../doctor/checks.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { EXIT_FAILED, Exit } from './exit.js';
 
 /** `gitfailover doctor [-c FILE]`: one line per check, the fix on the next line when it failed; exit 1 if any failed. */
 export function registerDoctor(program: Command): void {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { GitfailoverError } from '../errors.js';
 import { scaffoldConfigRepo } from '../init/scaffold.js';
 import { packageInfo } from '../util/package-info.js';
-import { EXIT_USAGE, Exit } from './main.js';
+import { EXIT_USAGE, Exit } from './exit.js';
 
 /** `gitfailover init <dir> [--force]` */
 export function registerInit(program: Command): void {

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { demote } from '../role/demote.js';
 import { promote } from '../role/promote.js';
-import { formatReadiness, readiness } from '../role/ready.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { formatReadiness, readiness } from '../observe/ready.js';
+import { EXIT_FAILED, Exit } from './exit.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 const out = (l: string) => process.stdout.write(`${l}\n`);

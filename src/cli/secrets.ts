@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
-import type { MetaCommitResult } from '../secrets/manage.js';
+import type { MetaCommitResult } from '../record/manage-secrets.js';
 
-const manage = () => import('../secrets/manage.js');
-import { EXIT_FAILED, Exit } from './main.js';
+const manage = () => import('../record/manage-secrets.js');
+import { EXIT_FAILED, Exit } from './exit.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { syncOnce } from '../sync/sync.js';
-import { statusOf, formatStatus, statusProblem } from '../sync/status.js';
+import { statusOf, formatStatus, statusProblem } from '../observe/status.js';
 import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
 import { startDomains } from '../role/domains.js';
 import { loadState } from '../sync/state.js';
-import { parseDuration } from '../config/duration.js';
-import { EXIT_FAILED, EXIT_USAGE, Exit } from './main.js';
+import { parseDuration } from '../util/duration.js';
+import { EXIT_FAILED, EXIT_USAGE, Exit } from './exit.js';
 import { describeUnmappedService } from '../model/admit.js';
 
 export function registerStandbyCommands(program: Command): void {
@@ -54,7 +54,7 @@ export function registerStandbyCommands(program: Command): void {
           );
         }
         const { terminalProgress } = await import('../util/progress.js');
-        const { effectiveRole } = await import('../role/role-state.js');
+        const { effectiveRole } = await import('../node-state/role-state.js');
         if (effectiveRole(cfg) === 'primary') {
           // On the primary, "bring this node to the repo" is record's first half: take in the remote's commits, keep live edits.
           const { syncPrimary } = await import('./sync-primary.js');
@@ -129,28 +129,6 @@ export function registerStandbyCommands(program: Command): void {
         }
       },
     );
-
-  program
-    .command('standby')
-    .description('run the standby agent: sync every sync.interval and at once on a signed notify')
-    .option('-c, --config <file>', 'node file')
-    .option('--log-format <format>', 'text or json', 'text')
-    .action(async (o: { config?: string; logFormat?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
-      const { runStandby } = await import('../daemon/standby.js');
-      const { createLogger } = await import('../daemon/log.js');
-      const daemon = await runStandby(cfg, {
-        logger: createLogger(cfg.node, o.logFormat === 'json' ? 'json' : 'text'),
-      });
-      const reload = () => void daemon.reload();
-      process.on('SIGHUP', reload);
-      await new Promise<void>((resolve) => {
-        const stop = () => void daemon.stop().then(resolve);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      process.off('SIGHUP', reload);
-    });
 
   program
     .command('status')

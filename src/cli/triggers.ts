@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import { EVENT_NAMES, isEventName, sampleEvent, type TriggerEvent } from '../triggers/events.js';
 import { parseTriggers, type Trigger } from '../triggers/schema.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { EXIT_FAILED, Exit } from './exit.js';
 
 /** How long `triggers test` waits for its deliveries before it gives up. */
 const TEST_WAIT_MS = 120_000;

@@ -7,7 +7,7 @@ import { DEFAULT_DOMAINS_DIR, domainsDirOf } from '../model/layout.js';
 import type { Problem } from '../model/parse.js';
 import { dirTreeSource } from '../model/tree-source.js';
 import { DEFAULT_MAX_FILE_SIZE, validateTree } from '../model/validate.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, Exit } from './main.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, Exit } from './exit.js';
 
 /** `gitfailover validate [DIR] [--format text|json|github] [--node FILE] [--max-file-size BYTES]` */
 

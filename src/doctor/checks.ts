@@ -9,8 +9,9 @@ import { domainsDirOf } from '../model/layout.js';
 import type { TreeEntry, TreeSource } from '../model/tree-source.js';
 import type { Problem } from '../model/parse.js';
 import { escapeControl } from '../util/escape.js';
-import { parseListen } from '../daemon/http.js';
-import { git, redact } from '../repo/git.js';
+import { parseListen } from '../util/http-server.js';
+import { gitVersionText } from '../repo/bare-repo.js';
+import { redact } from '../util/redact.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { verifyRange } from '../repo/signatures.js';
@@ -38,7 +39,7 @@ const MIN_FREE_BYTES = 200 * 1024 * 1024;
 
 export async function gitVersion(): Promise<CheckResult> {
   try {
-    const out = (await git(['--version'])).stdout.trim();
+    const out = await gitVersionText();
     const m = /(\d+)\.(\d+)/.exec(out);
     const ok = !!m && (Number(m[1]) > MIN_GIT[0]! || (Number(m[1]) === MIN_GIT[0] && Number(m[2]) >= MIN_GIT[1]!));
     return {
@@ -423,7 +424,7 @@ export function runningNodeFile(cfg: NodeConfig): CheckResult {
       r.file === cfg.file
         ? `gitfailover ${r.daemon} (pid ${r.pid}) runs an older ${r.file} (read at ${r.time}) than the one on disk`
         : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
-    fix: `reload it: systemctl reload gitfailover-${r.daemon} (or kill -HUP ${r.pid}); its log says whether the file was taken`,
+    fix: `reload it: systemctl reload gitfailover (or kill -HUP ${r.pid}); its log says whether the file was taken`,
   };
 }
 

@@ -1,6 +1,6 @@
 import { GitfailoverError, errorMessage } from '../errors.js';
-import { redact } from '../repo/git.js';
-import type { NodeRepo } from '../repo/node-repo.js';
+import { redact } from './git.js';
+import type { NodeRepo } from './node-repo.js';
 
 /**
  * Push the node's branch (never forced) and say which kind of failure it was: `waiting` (the

@@ -5,18 +5,18 @@ import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
 import { domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
-import { redact } from '../repo/git.js';
+import { redact } from '../util/redact.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { printable, printableText } from '../model/admit.js';
 import { blockedLine, loadRecordBlocked } from '../record/blocked.js';
-import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
+import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../model/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
-import { listOrphans, type Orphan } from '../role/orphans.js';
-import { effectiveRole, loadRoleOverride, roleSource, type RoleOverride } from '../role/role-state.js';
-import { loadHeartbeat } from '../role/heartbeat.js';
-import { judgeReadiness, type Readiness, type ReadinessFacts } from '../role/readiness.js';
+import { listOrphans, type Orphan } from '../repo/orphans.js';
+import { effectiveRole, loadRoleOverride, roleSource, type RoleOverride } from '../node-state/role-state.js';
+import { loadHeartbeat } from '../node-state/heartbeat.js';
+import { judgeReadiness, type Readiness, type ReadinessFacts } from './readiness.js';
 import { behindOf } from '../repo/behind.js';
-import { loadJournal, loadState, unmappedOf, type SyncResult } from './state.js';
+import { loadJournal, loadState, unmappedOf, type SyncResult } from '../sync/state.js';
 
 export interface NodeStatus {
   node: string;

@@ -3,9 +3,9 @@ import { errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import { FilesLoader } from '../loaders/files.js';
 import { domainsDirOf } from '../model/layout.js';
-import { readinessFacts, statusOf } from '../sync/status.js';
+import { readinessFacts, statusOf } from './status.js';
 import { judgeReadiness, type Readiness } from './readiness.js';
-import { roleSource } from './role-state.js';
+import { roleSource } from '../node-state/role-state.js';
 
 export { formatReadiness, type ReadyCheck, type Readiness } from './readiness.js';
 
