@@ -82,6 +82,8 @@ describe('a refused record is reported and leaves nothing staged', () => {
       return r.status === 503 ? r.text() : undefined;
     });
     expect(blocked).toMatch(/recording blocked: domains\/acme\/keys\/host_key/);
+    // The status page says the same.
+    expect(await (await fetch(`${base}/`)).text()).toMatch(/recording blocked: domains\/acme\/keys\/host_key/);
     const fired = await until('the record.failed event', async () => {
       const t = existsSync(events) ? readFileSync(events, 'utf8') : '';
       return t.includes('E_SECRET_IN_FILE') ? t : undefined;

@@ -56,5 +56,7 @@ describe('the service name travels with a binding to the substitution.unmapped e
       { domain: 'acme', ip: '10.0.0.7', port: 22 },
     ]);
     expect(got.map(describeUnmappedService)).toEqual(['service sftp\\x1b[2J, 10.0.0.6:22', '10.0.0.7:22']);
+    // An empty substitution.ips is "no substitution": nothing is reported.
+    expect(unmappedBindings(bindings, {}, [], names)).toEqual([]);
   });
 });
