@@ -89,9 +89,10 @@ export function registerStandbyCommands(program: Command): void {
             );
           throw new Exit(exitCodeOf(r.errorClass ?? 'content'));
         }
+        const { describeUnmappedService } = await import('../model/admit.js');
         for (const u of r.unmapped ?? [])
           process.stderr.write(
-            `warning: domain ${u.domain}: ${u.ip.includes(':') ? `[${u.ip}]` : u.ip}:${u.port} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`,
+            `warning: domain ${u.domain}: ${describeUnmappedService(u)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`,
           );
         if (o.dryRun) return;
         if (r.upToDate)

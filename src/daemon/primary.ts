@@ -12,6 +12,7 @@ import { TriggerDispatcher, type TriggerDelivery, type TriggerLogger } from '../
 import { effectiveRole, roleSource } from '../node-state/role-state.js';
 import { judgeReadiness } from '../observe/readiness.js';
 import { governingPrimary } from '../node-state/repo-primary.js';
+import { problemsTextOf } from '../triggers/events.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from '../repo/push.js';
@@ -456,7 +457,7 @@ export class PrimaryDaemon {
       error: err.message,
       errorFile: err.location.file,
       problems,
-      problemsText: problems.map((p) => `  ${p}`).join('\n'),
+      problemsText: problemsTextOf(problems),
     });
   }
 

@@ -587,29 +587,39 @@ export function splitBinding(b: string): { ip: string; port: number } {
 /** A service address a standby would load as production has it. */
 export interface Unmapped {
   domain: string;
+  /** The service's name, when the caller has the names (a sync does; the stored bindings do not). */
+  service?: string;
   ip: string;
   port: number;
+}
+
+/** "service sftp, 10.0.0.6:22" (the name escaped: it is repo content), or the address alone when the name is unknown. */
+export function describeUnmappedService(u: Unmapped): string {
+  return `${u.service === undefined ? '' : `service ${escapeControl(u.service)}, `}${hostPort(u.ip, u.port)}`;
 }
 
 /**
  * The bindings (after IP substitution) that still hold an address `ips` did not map: with a
  * non-empty `ips`, such a service would listen on production's address on the failover. Wildcard
  * and loopback addresses, the standby's own addresses (the map's values) and `keep` are left alone.
+ * `services` (each domain's service names, index for index with its bindings) names the service.
  */
 export function unmappedBindings(
   bindings: Readonly<Record<string, readonly string[]>>,
   ips: Readonly<Record<string, string>>,
   keep: readonly string[],
+  services?: Readonly<Record<string, readonly string[]>>,
 ): Unmapped[] {
   if (Object.keys(ips).length === 0) return [];
   const own = new Set([...Object.values(ips), ...keep].map((ip) => normalizeIp(ip) ?? ip));
   const out: Unmapped[] = [];
   for (const [domain, list] of Object.entries(bindings)) {
-    for (const b of list) {
+    list.forEach((b, i) => {
       const { ip, port } = splitBinding(b);
-      if (!isValidIp(ip) || isWildcardIp(ip) || isLoopbackIp(ip) || own.has(normalizeIp(ip) ?? ip)) continue;
-      out.push({ domain, ip, port });
-    }
+      if (!isValidIp(ip) || isWildcardIp(ip) || isLoopbackIp(ip) || own.has(normalizeIp(ip) ?? ip)) return;
+      const service = services?.[domain]?.[i];
+      out.push(service === undefined ? { domain, ip, port } : { domain, service, ip, port });
+    });
   }
   return out;
 }

@@ -21,7 +21,7 @@ export interface FileJob {
 
 export interface FileVerdict {
   problems: Problem[];
-  /** A checked services.yaml that passed: its services as `ip|port`, before IP substitution. */
+  /** A checked services.yaml that passed: its services as `ip|port|name` (bindingOf), before IP substitution. */
   bindings?: string[];
   /** The bytes for the live dir, only when they differ from the content. */
   rendered?: Buffer;
@@ -64,13 +64,32 @@ export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: st
     const parsed = parseConfigFile(job.path, text, domainsDir);
     if (parsed.kind === 'services') doc = parsed.source.doc;
     out.problems.push(...parsed.problems, ...admitParsed(parsed));
-    if (parsed.kind === 'services' && out.problems.length === 0)
-      out.bindings = (parsed.value ?? []).map((s) => `${s.ip}|${s.port}`);
+    if (parsed.kind === 'services' && out.problems.length === 0) out.bindings = (parsed.value ?? []).map(bindingOf);
     // The triggers module owns its schema: a bad triggers.yaml refuses the commit like any other file.
     if (parsed.kind === 'triggers' && parsed.problems.length === 0) out.problems.push(...admitTriggers(job.path, text));
   }
   if (out.problems.length > 0) return out;
   return render(job, opts, out, doc);
+}
+
+/**
+ * A service as the check hands it on (and checked-blobs keeps it): `ip|port|name`, the name
+ * URI-encoded so that no `|`, `,`, tab or line break of a name can split the record. The name
+ * travels only so that a substitution.unmapped event can say which service it is.
+ */
+export function bindingOf(s: { ip: string; port: number; name: string }): string {
+  return `${s.ip}|${s.port}|${encodeURIComponent(s.name)}`;
+}
+
+export function parseBinding(b: string): { ip: string; port: string; name: string } {
+  const [ip = '', port = '', name = ''] = b.split('|');
+  let decoded = name;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    // Only a damaged checked-blobs line gets here; the address, which is what counts, is intact.
+  }
+  return { ip, port, name: decoded };
 }
 
 function render(job: FileJob, opts: RenderOptions, out: FileVerdict, doc?: Document.Parsed): FileVerdict {

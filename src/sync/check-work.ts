@@ -6,7 +6,14 @@ import type { RenderOptions } from '../render/render-file.js';
 import { substituteIp } from '../render/substitute.js';
 import type { CheckedBlobs } from './checked-blobs.js';
 import { CheckPool } from './check-pool.js';
-import { checkAndRender, needsWork, type FileJob, type FileVerdict, type RenderSettings } from './check-render.js';
+import {
+  checkAndRender,
+  needsWork,
+  parseBinding,
+  type FileJob,
+  type FileVerdict,
+  type RenderSettings,
+} from './check-render.js';
 import { READ_BATCH, type TargetFile } from './read-target.js';
 
 /** A rendered domain or global file, as it will be in the live dir. */
@@ -14,6 +21,8 @@ export interface Rendered {
   domains: Map<string, Map<string, Buffer>>;
   globals: Map<string, Buffer>;
   bindings: Record<string, string[]>;
+  /** Each domain's service names, index for index with `bindings` (for the substitution.unmapped event). */
+  services: Record<string, string[]>;
   /** The blob id of content that rendering left as it was: the manifest needs no hash of it. */
   oids: WeakMap<Buffer, string>;
 }
@@ -165,20 +174,22 @@ export class CheckWork {
           location: { ...e.location, file: e.location.file ?? f.path, commit },
         });
     }
-    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {}, oids: new WeakMap() };
+    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {}, services: {}, oids: new WeakMap() };
     for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
     for (const [domain, dfiles] of files.domains) {
       const prefix = `${this.domainsDir}/${domain}/`;
       out.domains.set(domain, this.renderedFiles(domain, dfiles));
       const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
-      out.bindings[domain] = services ? this.bindingsOf(services) : [];
+      const b = services ? this.bindingsOf(services) : { bindings: [], names: [] };
+      out.bindings[domain] = b.bindings;
+      out.services[domain] = b.names;
     }
     for (const f of files.globals) out.globals.set(f.path, this.verdicts.get(f)?.rendered ?? f.content);
     return out;
   }
 
   /** A domain's bindings after IP substitution, from this check or the known-good list (no second parse). */
-  private bindingsOf(services: TargetFile): string[] {
+  private bindingsOf(services: TargetFile): { bindings: string[]; names: string[] } {
     // Every services.yaml was either checked now (its verdict has the bindings) or is in the
     // known-good list (which has them): no third way, so no second parse here.
     const raw = this.verdicts.get(services)?.bindings ?? this.checked?.bindings(services.oid, services.path);
@@ -187,10 +198,13 @@ export class CheckWork {
         'E_INTERNAL',
         `${services.path}: no bindings from its check nor from the known-good list`,
       );
-    return raw.map((b) => {
-      const bar = b.lastIndexOf('|');
-      const ip = b.slice(0, bar);
-      return `${normalizeIp(substituteIp(ip, this.opts.ipMap)) ?? ip}:${b.slice(bar + 1)}`;
-    });
+    const bindings: string[] = [];
+    const names: string[] = [];
+    for (const b of raw) {
+      const { ip, port, name } = parseBinding(b);
+      bindings.push(`${normalizeIp(substituteIp(ip, this.opts.ipMap)) ?? ip}:${port}`);
+      names.push(name);
+    }
+    return { bindings, names };
   }
 }

@@ -6,13 +6,15 @@ import { join } from 'node:path';
  * addressed: a blob that passed the checks at a path passes them there forever, so a full sync
  * re-loading content it has seen parses nothing). The path is part of the key because the checks
  * read it (a user file's `name` must match its file name). Services files also keep their
- * `ip:port` list (before IP substitution), so bindings need no second parse.
+ * services as `ip|port|name` (check-render.ts bindingOf, before IP substitution), so bindings
+ * need no second parse.
  *
  * Only passes are kept: a refused blob is parsed again each time, so its error is always reported
  * in full. The header names the rules' version and the domains folder; any change starts afresh.
  */
 const FILE = 'checked-blobs';
-const HEADER = 'gitfailover checked-blobs v1';
+// v2: each service is `ip|port|name` (v1 had no name), so a v1 file is read as empty.
+const HEADER = 'gitfailover checked-blobs v2';
 
 export class CheckedBlobs {
   private readonly known = new Map<string, string>();
@@ -44,7 +46,7 @@ export class CheckedBlobs {
     return true;
   }
 
-  /** The cached bindings of a good services blob, as `ip|port` before IP substitution. */
+  /** The cached bindings of a good services blob, as `ip|port|name` before IP substitution. */
   bindings(oid: string, path: string): string[] | undefined {
     const v = this.known.get(`${oid} ${path}`);
     if (v === undefined) return undefined;

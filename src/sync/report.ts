@@ -41,6 +41,7 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
         node: cfg.node,
         time,
         domain: u.domain,
+        service: u.service ?? '',
         ip: u.ip,
         port: u.port,
         toCommit: r.toCommit ?? '',

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitfailoverError, errorMessage, type ErrorClass } from '../errors.js';
-import { hostPort, unmappedBindings } from '../model/admit.js';
+import { hostPort, unmappedBindings, type Unmapped } from '../model/admit.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { hasManifestShards, loadManifest, writeManifest } from './manifest-store.js';
 
@@ -17,7 +17,7 @@ export interface SyncResult {
   error?: string;
   errorCode?: string;
   /** Service addresses loaded as production has them (substitution.ips does not map them). */
-  unmapped?: { domain: string; ip: string; port: number }[];
+  unmapped?: Unmapped[];
   errorFile?: string;
   errorCommit?: string;
   /** The failure's class (src/errors.ts): only `content` disables automatic sync. */

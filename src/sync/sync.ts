@@ -11,6 +11,7 @@ import { makeLoader } from '../loaders/make-loader.js';
 import {
   admitCount,
   BindingIndex,
+  describeUnmappedService,
   hostPort,
   isAdmitted,
   splitBinding,
@@ -375,10 +376,15 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir, rendered.globals);
     // Substitution never passes production's address silently: refused with substitution.strict,
     // else reported (log, substitution.unmapped event) and `ready` fails until it is mapped or kept.
-    const unmapped = unmappedBindings(rendered.bindings, cfg.substitution.ips, cfg.substitution.keep);
+    const unmapped = unmappedBindings(
+      rendered.bindings,
+      cfg.substitution.ips,
+      cfg.substitution.keep,
+      rendered.services,
+    );
     if (unmapped.length > 0) {
       const u = unmapped[0]!;
-      const what = `${domainsDir}/${u.domain}/services.yaml: ${hostPort(u.ip, u.port)} is not in substitution.ips of ${cfg.file}, so the failover would listen on production's address`;
+      const what = `${domainsDir}/${u.domain}/services.yaml: ${describeUnmappedService(u)} is not in substitution.ips of ${cfg.file}, so the failover would listen on production's address`;
       if (cfg.substitution.strict) {
         throw new GitfailoverError(
           'E_IP_NOT_SUBSTITUTED',
@@ -391,7 +397,7 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
       }
       for (const x of unmapped)
         opts.log?.(
-          `warning: ${domainsDir}/${x.domain}/services.yaml: ${hostPort(x.ip, x.port)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`,
+          `warning: ${domainsDir}/${x.domain}/services.yaml: ${describeUnmappedService(x)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`,
         );
       result.unmapped = unmapped;
     }

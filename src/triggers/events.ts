@@ -113,13 +113,21 @@ export interface RecordFailedEvent extends EventBase {
   errorFile?: string;
   /** each problem as "file: why [CODE]" */
   problems: string[];
+  /** problemsTextOf(problems) */
   problemsText: string;
+}
+
+/** record.failed's `problemsText`: one indented line per problem (an e-mail rebuilds it from escaped problems). */
+export function problemsTextOf(problems: readonly string[]): string {
+  return problems.map((p) => `  ${p}`).join('\n');
 }
 
 /** A sync loaded a service with an address substitution.ips does not map (nor substitution.keep lists). */
 export interface SubstitutionUnmappedEvent extends EventBase {
   event: 'substitution.unmapped';
   domain: string;
+  /** the service's name in the domain's services.yaml */
+  service: string;
   ip: string;
   port: number;
   toCommit: string;
@@ -200,7 +208,7 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   'push.failed': [...COMMON, 'unpushed', 'error'],
   'record.conflict': [...COMMON, 'files', 'branch', 'liveCommit', 'incomingCommit', 'incomingAuthor', 'text'],
   'record.failed': [...COMMON, 'error', 'errorFile', 'problems', 'problemsText'],
-  'substitution.unmapped': [...COMMON, 'domain', 'ip', 'port', 'toCommit', 'shortCommit'],
+  'substitution.unmapped': [...COMMON, 'domain', 'service', 'ip', 'port', 'toCommit', 'shortCommit'],
   drift: [...COMMON, 'files', 'domains', 'domainsText', 'appliedCommit'],
   lag: [...COMMON, 'behindSeconds', 'reason', 'appliedCommit', 'targetCommit'],
   promote: [...COMMON, 'role', 'primary', 'commit'],
@@ -343,7 +351,15 @@ export function sampleEvent(
       };
       break;
     case 'substitution.unmapped':
-      event = { ...base, event: 'substitution.unmapped', domain: 'example', ip: '10.0.0.6', port: 22, toCommit: head };
+      event = {
+        ...base,
+        event: 'substitution.unmapped',
+        domain: 'example',
+        service: 'sftp',
+        ip: '10.0.0.6',
+        port: 22,
+        toCommit: head,
+      };
       break;
     case 'drift':
       event = {

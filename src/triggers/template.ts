@@ -1,7 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { escapeControl } from '../util/escape.js';
 import { fileURLToPath } from 'node:url';
-import { flattenVariables, scalarText, type TriggerEvent, type Value, type Variables } from './events.js';
+import {
+  flattenVariables,
+  problemsTextOf,
+  scalarText,
+  type TriggerEvent,
+  type Value,
+  type Variables,
+} from './events.js';
 
 /**
  * E-mail templates: `{{ name }}` is replaced by the variable's text (lists joined with ", ",
@@ -72,9 +79,29 @@ export function templateVariables(event: TriggerEvent): Variables {
   return { ...vars, details };
 }
 
+/**
+ * The event with every string escaped (util/escape), for an e-mail: file and domain names, commit
+ * subjects, authors and errors come from the repo or a live dir, and must not carry an escape
+ * sequence to a mail reader's terminal nor a line break that forges a line of the body. Tabs are
+ * kept. A block built of several lines is rebuilt from its escaped parts.
+ */
+export function escapedForEmail(event: TriggerEvent): TriggerEvent {
+  const e = escapeStrings(event) as TriggerEvent;
+  if (e.event === 'record.failed') e.problemsText = problemsTextOf(e.problems);
+  return e;
+}
+
+function escapeStrings(v: unknown): unknown {
+  if (typeof v === 'string') return escapeControl(v, { keepTabs: true });
+  if (Array.isArray(v)) return v.map(escapeStrings);
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, escapeStrings(x)]));
+  return v;
+}
+
 /** Subject and body of the e-mail for an event; the action's own templates win. */
 export function renderEmail(event: TriggerEvent, custom: { subject?: string; body?: string } = {}): EmailTemplate {
-  const vars = templateVariables(event);
+  const vars = templateVariables(escapedForEmail(event));
   const def =
     custom.subject !== undefined && custom.body !== undefined
       ? undefined
@@ -82,5 +109,11 @@ export function renderEmail(event: TriggerEvent, custom: { subject?: string; bod
   // A header line: a newline from an error text or a name must not inject headers, nor an escape
   // sequence reach a mail reader's terminal; both are shown escaped.
   const subject = escapeControl(fillTemplate(custom.subject ?? def!.subject, vars)).slice(0, 300);
-  return { subject, body: fillTemplate(custom.body ?? def!.body, vars) };
+  // The variables are escaped already; this catches a control character in the template itself
+  // (a domain's triggers.yaml is repo content too), keeping the template's own lines.
+  const body = fillTemplate(custom.body ?? def!.body, vars)
+    .split(/\r?\n/)
+    .map((line) => escapeControl(line, { keepTabs: true }))
+    .join('\n');
+  return { subject, body };
 }

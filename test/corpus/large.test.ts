@@ -1,4 +1,8 @@
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { removeDir } from '../helpers/fixture.js';
 import { expectRefused, files, setupCorpus, type CraftFile, type Corpus } from './setup.js';
@@ -11,11 +15,19 @@ beforeAll(async () => {
 afterAll(() => removeDir(c.pair.dir));
 
 describe('corpus: size', () => {
-  it('a file of 100 MB', async () => {
-    await expectRefused(c, [{ path: ['domains', 'acme', 'dump.sql'], content: Buffer.alloc(100 * 1024 * 1024, 'x') }], {
+  it('a file of 100 MB: refused, and not kept uncompressed in the standby clone', async () => {
+    const content = Buffer.alloc(100 * 1024 * 1024, 'x');
+    await expectRefused(c, [{ path: ['domains', 'acme', 'dump.sql'], content }], {
       names: 'domains/acme/dump.sql',
       code: 'E_FILE_TOO_LARGE',
     });
+    // Fetched as a loose object stored as it is (core.looseCompression=0), the refusal packs it:
+    // no 100 MB loose object stays, and the clone's objects (deflated) are far below 100 MB.
+    const oid = createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+    const objects = join(c.cfg.repo.stateDir, 'repo.git', 'objects');
+    expect(existsSync(join(objects, oid.slice(0, 2), oid.slice(2))), 'no loose copy of the refused blob').toBe(false);
+    const kb = Number(execFileSync('du', ['-sk', objects]).toString().split('\t')[0]);
+    expect(kb).toBeLessThan(10 * 1024);
   }, 60_000);
 
   it('a huge commit of 10,000 new domains, one of them with a port out of range: refused whole', async () => {

@@ -82,6 +82,8 @@ describe('a refused record is reported and leaves nothing staged', () => {
       return r.status === 503 ? r.text() : undefined;
     });
     expect(blocked).toMatch(/recording blocked: domains\/acme\/keys\/host_key/);
+    // The status page says the same.
+    expect(await (await fetch(`${base}/`)).text()).toMatch(/recording blocked: domains\/acme\/keys\/host_key/);
     const fired = await until('the record.failed event', async () => {
       const t = existsSync(events) ? readFileSync(events, 'utf8') : '';
       return t.includes('E_SECRET_IN_FILE') ? t : undefined;
@@ -129,18 +131,24 @@ describe("substitution never passes production's address silently", () => {
           exec: [
             '/bin/sh',
             '-c',
-            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
+            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
           ],
         },
       ];
     });
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
-    writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
+    // newco's first service is mapped, its second is not: the event names the second.
+    writeDomain(p.prodLive, 'newco', {
+      services: [
+        { name: 'ftp', protocol: 'ftp', ip: '10.0.0.5', port: 21 },
+        { name: 'sftp', protocol: 'sftp', ip: '10.0.0.6', port: 22 },
+      ],
+    });
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const s = await cli(['sync', '-c', p.standby]);
     expect(s.code, s.stderr).toBe(0);
-    expect(s.stderr).toMatch(/domain newco: 10\.0\.0\.6:22 is not in substitution\.ips/);
-    expect(readFileSync(events, 'utf8')).toBe('newco 10.0.0.6 22\n');
+    expect(s.stderr).toMatch(/domain newco: service sftp, 10\.0\.0\.6:22 is not in substitution\.ips/);
+    expect(readFileSync(events, 'utf8')).toBe('newco sftp 10.0.0.6 22\n');
     const ready = await cli(['ready', '-c', p.standby, '--json']);
     expect(ready.code).toBe(1);
     const check = JSON.parse(ready.stdout).checks.find((c: { name: string }) => c.name === 'substitution');
@@ -168,9 +176,36 @@ describe("substitution never passes production's address silently", () => {
       /^FAIL {2}substitution: 1 service IP\(s\) at \w+: the failover would listen on production's address: domain newco, service sftp, IP 10\.0\.0\.6 /m,
     );
     expect(doctor.stdout).toMatch(/fix: map each under substitution\.ips .*or list it under substitution\.keep/);
-
-    editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
+    // A full sync takes newco's services.yaml from the known-good list (checked-blobs), not a
+    // second check: the service name comes from there.
+    expect(readFileSync(join(p.dir, 'fail-state/checked-blobs'), 'utf8')).toContain(
+      'domains/newco/services.yaml\t10.0.0.5|21|ftp,10.0.0.6|22|sftp',
+    );
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
+    expect(readFileSync(events, 'utf8')).toBe('newco sftp 10.0.0.6 22\nnewco sftp 10.0.0.6 22\n');
+
+    // The standby daemon's /readyz says the same: 503, naming the address.
+    editNode(p.standby, (d) => (d.notify = { listen: '127.0.0.1:0' }));
+    const daemon = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/);
+    children.push(daemon.child);
+    const base = `http://${/standby ready on (\S+):/.exec(daemon.output())![1]!}`;
+    // (polled: a daemon just started may first answer that it has not fetched yet)
+    const notReady = await until('/readyz to name the address', async () => {
+      const r = await fetch(`${base}/readyz`);
+      const body = (await r.json()) as { reason: string };
+      return /production's address/.test(body.reason) ? { status: r.status, reason: body.reason } : undefined;
+    });
+    expect(notReady.status).toBe(503);
+    expect(notReady.reason).toMatch(/production's address: newco 10\.0\.0\.6:22/);
+
+    // substitution.keep lists it: the daemon (reloaded), ready and the next sync accept it.
+    editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
+    daemon.child.kill('SIGHUP');
+    expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
+    await until('/readyz 200 once the address is kept', async () =>
+      (await fetch(`${base}/readyz`)).status === 200 ? true : undefined,
+    );
+    expect(readFileSync(events, 'utf8').split('\n')).toHaveLength(3); // no event for a kept address
     const kept = JSON.parse((await cli(['ready', '-c', p.standby, '--json'])).stdout).checks.find(
       (c: { name: string }) => c.name === 'substitution',
     );
@@ -188,5 +223,5 @@ describe("substitution never passes production's address silently", () => {
     expect(refused.stderr).toMatch(/10\.0\.0\.6:22 is not in substitution\.ips/);
     expect(execFileSync('find', [p.failLive, '-type', 'f']).toString()).toBe(before);
     rmSync(join(p.prodLive, 'domains/newco'), { recursive: true });
-  }, 120_000);
+  }, 180_000);
 });

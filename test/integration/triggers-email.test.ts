@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TriggerDispatcher, type TriggerLogger } from '../../src/triggers/dispatcher.js';
-import type { SyncEvent } from '../../src/triggers/events.js';
+import type { RecordConflictEvent, RecordFailedEvent, SyncEvent } from '../../src/triggers/events.js';
 import { parseTriggers } from '../../src/triggers/schema.js';
 
 interface Mail {
@@ -66,7 +66,9 @@ function parseMail(
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' '); // unfold long header lines
   let body = raw.slice(split + 4);
-  if (/content-transfer-encoding:\s*quoted-printable/i.test(head)) {
+  // A body with control characters may go out base64-encoded: decoded, so that checking for them means something.
+  if (/content-transfer-encoding:\s*base64/i.test(head)) body = Buffer.from(body, 'base64').toString('utf8');
+  else if (/content-transfer-encoding:\s*quoted-printable/i.test(head)) {
     body = Buffer.from(
       body.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
       'latin1',
@@ -140,6 +142,99 @@ describe('email action against a real SMTP server', () => {
     const [delivery] = d.deliveries();
     expect(delivery).toMatchObject({ id: 'triggers[0]', matched: 1, succeeded: 1, failed: 0 });
     expect(delivery!.actions[0]).toMatchObject({ action: 'email', ok: true, attempts: 1 });
+  });
+
+  it('names from the repo (files, domains, commit subjects, authors, problems) reach the body escaped, the lines of the template kept', async () => {
+    const evil = 'x\u001b[2J\u001b[31mOWNED\u001b[0m\nSubject: forged.conf';
+    const shown = 'x\\x1b[2J\\x1b[31mOWNED\\x1b[0m\\nSubject: forged.conf';
+    const smtpAt = { host: '127.0.0.1', port: smtp.port, starttls: false, timeout: '5s' };
+    const d = new TriggerDispatcher(
+      parseTriggers([
+        { on: 'sync', email: { to: 'ops@example.com', smtp: smtpAt } },
+        { on: 'record.failed', email: { to: 'ops@example.com', smtp: smtpAt } },
+        { on: 'record.conflict', email: { to: 'ops@example.com', smtp: smtpAt } },
+        {
+          on: 'substitution.unmapped',
+          email: {
+            to: 'ops@example.com',
+            smtp: smtpAt,
+            subject: 'unmapped {{ service }}',
+            // an operator's own template: its own lines stay lines
+            body: 'domain {{ domain }}\n\tservice {{ service }}\nip {{ ip }}\u0007\n',
+          },
+        },
+      ]),
+      { logger: quiet },
+    );
+    const sync: SyncEvent = {
+      ...failedSync,
+      commits: [{ id: failedSync.toCommit, subject: `add ${evil}`, author: 'mallory\u001b]0;pwned\u0007' }],
+      error: `commit 2b3c4d5e6f70 is refused: domains/acme/${evil}: a name with a control character`,
+      errorFile: `domains/acme/${evil}`,
+    };
+    const failed: RecordFailedEvent = {
+      event: 'record.failed',
+      node: 'prod-1',
+      time: failedSync.time,
+      error: 'recording refused',
+      errorFile: `domains/acme/${evil}`,
+      problems: [
+        `domains/acme/${evil}: a name with a control character [E_UNSAFE_PATH]`,
+        'domains/b/k: a private key [E_SECRET_IN_FILE]',
+      ],
+      problemsText: 'unused: rebuilt from problems',
+    };
+    const conflict: RecordConflictEvent = {
+      event: 'record.conflict',
+      node: 'prod-1',
+      time: failedSync.time,
+      files: [`domains/acme/${evil}`],
+      branch: 'gitfailover/conflict/prod-1-20240501T100000Z',
+      liveCommit: '3'.repeat(40),
+      incomingCommit: '4'.repeat(40),
+      incomingAuthor: 'mallory\u001b[8m',
+      text: `conflict on prod-1: the live edit of domains/acme/${evil} does not merge`,
+    };
+    for (const e of [sync, failed, conflict]) d.fire(e);
+    d.fire({
+      event: 'substitution.unmapped',
+      node: 'failover-1',
+      time: failedSync.time,
+      domain: 'newco',
+      service: `sftp\u001b[2J\nip 10.1.0.6`,
+      ip: '10.0.0.6',
+      port: 22,
+      toCommit: failedSync.toCommit,
+    });
+    expect(await d.drain(15_000)).toBe(true);
+    expect(smtp.mails).toHaveLength(4);
+    const [syncMail, failedMail, conflictMail, unmappedMail] = [
+      'sync',
+      'record.failed',
+      'record.conflict',
+      'unmapped',
+    ].map(
+      (what) =>
+        smtp.mails.find((m) =>
+          what === 'unmapped'
+            ? m.subject.startsWith('unmapped')
+            : m.body.includes(what === 'sync' ? 'could not apply' : what),
+        )!,
+    );
+    for (const m of smtp.mails) {
+      expect(m.body).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+      expect(m.body).not.toMatch(/^Subject: forged/m);
+    }
+    expect(syncMail!.body).toContain(`File at fault:    domains/acme/${shown}\n`);
+    expect(syncMail!.body).toContain(`add ${shown}  (mallory\\x1b]0;pwned\\x07)`);
+    expect(syncMail!.body).toContain(`Error:            commit 2b3c4d5e6f70 is refused: domains/acme/${shown}: a name`);
+    expect(failedMail!.body).toContain(
+      `  problemsText:   domains/acme/${shown}: a name with a control character [E_UNSAFE_PATH]\n  domains/b/k: a private key [E_SECRET_IN_FILE]`,
+    );
+    expect(conflictMail!.body).toContain(`files: domains/acme/${shown}`);
+    expect(conflictMail!.body).toContain('incomingAuthor: mallory\\x1b[8m');
+    expect(unmappedMail!.subject).toBe('unmapped sftp\\x1b[2J\\nip 10.1.0.6');
+    expect(unmappedMail!.body).toBe('domain newco\n\tservice sftp\\x1b[2J\\nip 10.1.0.6\nip 10.0.0.6\\x07\n');
   });
 
   it('a successful sync with `if: success == false` sends none', async () => {

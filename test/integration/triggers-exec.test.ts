@@ -112,16 +112,11 @@ describe('exec action', () => {
         {
           name: 'hangs',
           on: 'sync',
-          // starts a grandchild that would outlive a plain kill of its parent
+          // starts a grandchild that would outlive a plain kill of its parent; a shell (not a
+          // second Node start) so that a loaded machine still writes the pid file within the timeout
           exec: {
-            argv: [
-              process.execPath,
-              '-e',
-              `const c = require('node:child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-               require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));
-               setInterval(() => {}, 1000);`,
-            ],
-            timeout: '500ms',
+            argv: ['/bin/sh', '-c', 'sleep 600 & echo $! > "$0"; wait', pidFile],
+            timeout: '2s',
           },
           retries: 0,
         },
@@ -132,9 +127,12 @@ describe('exec action', () => {
     expect(await d.drain(10_000)).toBe(true);
     const [fails, hangs] = d.deliveries();
     expect(fails!.lastFailure!.reason).toMatch(/exited with 3: cannot reach pager/);
-    expect(hangs!.lastFailure!.reason).toMatch(/timed out after 500ms/);
+    expect(hangs!.lastFailure!.reason).toMatch(/timed out after 2000ms/);
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
-    await new Promise((r) => setTimeout(r, 200));
+    expect(grandchild).toBeGreaterThan(0);
+    // killed with its group; polled (bounded) until init has reaped it
+    const t0 = Date.now();
+    while (alive(grandchild) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
     expect(alive(grandchild)).toBe(false);
   });
 

@@ -79,7 +79,9 @@ describe('CheckPool: checking and rendering on worker threads', () => {
     expect(expected.find((_v, i) => all[i]!.path === 'domains/d5/services.yaml')!.rendered!.toString()).toContain(
       '10.1.0.5',
     );
-    expect(expected.find((_v, i) => all[i]!.path === 'domains/d0/services.yaml')!.bindings).toEqual(['10.0.0.0|2000']);
+    expect(expected.find((_v, i) => all[i]!.path === 'domains/d0/services.yaml')!.bindings).toEqual([
+      '10.0.0.0|2000|sftp',
+    ]);
     expect(expected.find((_v, i) => all[i]!.path === 'domains/d3/extra.conf')!.rendered!.toString()).toBe(
       'listen 10.1.0.5 # eu-2\n',
     );
