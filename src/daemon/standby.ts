@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { plaintextSecretWarning, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
+import { domainOf, domainsDirOf } from '../model/layout.js';
 import { redact } from '../util/redact.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
@@ -33,6 +34,7 @@ export interface StandbyDaemon {
  * `gitfailover standby`: syncs every sync.interval and at once on an authenticated notify.
  * One sync runs at a time; requests arriving meanwhile collapse into one follow-up sync.
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the daemon's loop and its handlers share one closure of timers and flags; being rewritten into one process per node (issue 19)
 export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}): Promise<StandbyDaemon> {
   const log = opts.logger ?? createLogger(cfg.node);
   const repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync
@@ -274,7 +276,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
         log.warn(
           `drift: ${files.length} file(s) of the live dir differ from ${applied.slice(0, 12)}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`,
         );
-        const domains = [...new Set(files.map((f) => f.split('/')[1] ?? '').filter(Boolean))];
+        const domains = [...new Set(files.flatMap((f) => domainOf(f, domainsDirOf(cfg.live.domains)) ?? []))];
         dispatcher.fire({
           event: 'drift',
           node: cfg.node,
