@@ -9,6 +9,7 @@ import { DIST_BENCH, freePort, mustRun, ROOT, run, runJson, sleep, startDaemon, 
 import { writeReport } from './report.js';
 import { fmtMb, fmtMs, fmtRatio, median, pairedRatio, summarize, table, verdict } from './stats.js';
 import { isoGitComparison } from './iso-compare.js';
+import { secretsBench } from './secrets.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -29,6 +30,7 @@ const LATENCY_CHANGES = quick ? 20 : 200;
 const PARTIAL_ROUNDS = quick ? 3 : 15;
 const BURST = quick ? 20 : 50;
 const RECORD_PAIRS = quick ? 5 : 15;
+const SECRET_ROUNDS = quick ? 3 : 9;
 
 const root = mkdtempSync(join(tmpdir(), 'gfbench-'));
 const sections: string[] = [];
@@ -644,6 +646,7 @@ async function main(): Promise<void> {
     if (want('latency')) await latency();
     if (want('throughput')) await throughput();
     if (want('iso')) sections.push(await isoGitComparison(root, repos, log));
+    if (want('secrets')) sections.push(await secretsBench(root, SECRET_ROUNDS, log));
     const total = performance.now() - t0;
     const findings = readFileSync(join(ROOT, 'bench', 'findings.md'), 'utf8');
     const body = `# Benchmarks

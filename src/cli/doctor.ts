@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { escapeControl } from '../util/escape.js';
 import { loadNodeFile, nodeFilePath, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import {
@@ -28,8 +29,9 @@ export function registerDoctor(program: Command): void {
       const results: CheckResult[] = [];
       const print = (r: CheckResult) => {
         results.push(r);
-        process.stdout.write(`${r.warn ? 'warn' : r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${r.detail}\n`);
-        if (!r.ok && r.fix) process.stdout.write(`      fix: ${r.fix}\n`);
+        // Details quote repo content (file names, service names): control characters escaped.
+        process.stdout.write(`${r.warn ? 'warn' : r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${escapeControl(r.detail)}\n`);
+        if (!r.ok && r.fix) process.stdout.write(`      fix: ${escapeControl(r.fix)}\n`);
       };
       let cfg: NodeConfig | undefined;
       try {

@@ -14,6 +14,7 @@ import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerPrimaryCommands } from './primary.js';
 import { registerStandbyCommands } from './standby.js';
+import { registerRunCommands } from './run.js';
 import { registerTriggersCommands } from './triggers.js';
 import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerPrimaryCommands(program);
   registerStandbyCommands(program);
+  registerRunCommands(program);
   registerTriggersCommands(program);
   registerDoctor(program);
   registerRoleCommands(program);

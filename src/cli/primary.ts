@@ -1,6 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadNodeFile, plaintextSecretWarning, type NodeConfig } from '../config/load.js';
-import { runPrimary } from '../daemon/primary.js';
+import { loadNodeFile, type NodeConfig } from '../config/load.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
 import { auditLog, formatConflicts, formatLog } from '../record/log.js';
 import { record, type RecordResult } from '../record/record.js';
@@ -27,19 +26,6 @@ export function registerPrimaryCommands(program: Command): void {
       const { terminalProgress } = await import('../util/progress.js');
       const r = await record(cfg, { message: o.message, actor: o.actor, progress: terminalProgress('record') });
       await reportRecord(cfg, r);
-    });
-
-  program
-    .command('primary')
-    .description('run the primary: watch the live dir, record each change as one commit, push, notify the standbys')
-    .option('-c, --config <file>', CONFIG_HELP)
-    .option('--log-format <format>', 'text (one line per event) or json (JSON lines, for journald/Loki)', 'text')
-    .action(async (o: { config?: string; logFormat?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
-      const plaintext = plaintextSecretWarning(cfg);
-      if (plaintext) process.stderr.write(`gitfailover: warning: ${plaintext}\n`);
-      const { primaryOutput } = await import('../daemon/log.js');
-      await runPrimary(cfg, primaryOutput(cfg.node, o.logFormat === 'json' ? 'json' : 'text'));
     });
 
   program

@@ -132,28 +132,6 @@ export function registerStandbyCommands(program: Command): void {
     );
 
   program
-    .command('standby')
-    .description('run the standby agent: sync every sync.interval and at once on a signed notify')
-    .option('-c, --config <file>', 'node file')
-    .option('--log-format <format>', 'text or json', 'text')
-    .action(async (o: { config?: string; logFormat?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
-      const { runStandby } = await import('../daemon/standby.js');
-      const { createLogger } = await import('../daemon/log.js');
-      const daemon = await runStandby(cfg, {
-        logger: createLogger(cfg.node, o.logFormat === 'json' ? 'json' : 'text'),
-      });
-      const reload = () => void daemon.reload();
-      process.on('SIGHUP', reload);
-      await new Promise<void>((resolve) => {
-        const stop = () => void daemon.stop().then(resolve);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      process.off('SIGHUP', reload);
-    });
-
-  program
     .command('status')
     .description(
       "this node's role, applied vs remote commit, last sync, drift, readiness; exit 3 split brain, 4 last sync failed, 5 quarantined",

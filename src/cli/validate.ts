@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { escapeControl } from '../util/escape.js';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
@@ -112,11 +113,11 @@ export function render(
     return problems
       .map(
         (p) =>
-          `::error file=${escapeProperty(shown(p))},line=${p.line},col=${p.col},title=${escapeProperty(p.code)}::${escapeData(p.message)}\n`,
+          `::error file=${escapeProperty(escapeControl(shown(p)))},line=${p.line},col=${p.col},title=${escapeProperty(p.code)}::${escapeData(escapeControl(p.message))}\n`,
       )
       .join('');
   }
-  const lines = problems.map((p) => `${shown(p)}:${p.line}:${p.col}: ${p.message} [${p.code}]\n`);
+  const lines = problems.map((p) => `${escapeControl(`${shown(p)}:${p.line}:${p.col}: ${p.message} [${p.code}]`)}\n`);
   const files = new Set(problems.map((p) => p.file)).size;
   lines.push(
     problems.length === 0

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { parseNodeFile } from '../config/load.js';
 import { PrimaryDaemon } from '../daemon/primary.js';
-import { runStandby } from '../daemon/standby.js';
+import { startNode } from '../daemon/supervisor.js';
 import { createLogger } from '../daemon/log.js';
 import { ProftpdLoader } from '../loaders/proftpd/proftpd-loader.js';
 import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig } from '../loaders/proftpd/instance.js';
@@ -152,7 +152,7 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     });
     writeFileSync(standbyFile, standbyText);
     const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
-    const standby = await runStandby(standbyCfg, { logger: createLogger('failover-1') });
+    const standby = await startNode(standbyCfg, { logger: createLogger('failover-1') });
     const primaryFile = join(dir, 'production.yaml');
     const primaryText = stringify({
       node: 'prod-1',

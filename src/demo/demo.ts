@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { parseNodeFile } from '../config/load.js';
 import { PrimaryDaemon } from '../daemon/primary.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
-import { runStandby } from '../daemon/standby.js';
+import { startNode } from '../daemon/supervisor.js';
 import { createLogger } from '../daemon/log.js';
 import { scaffoldConfigRepo } from '../init/scaffold.js';
 import { initBareRepo, logText, revParse } from '../repo/bare-repo.js';
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     });
     writeFileSync(standbyFile, standbyText);
     const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
-    const standby = await runStandby(standbyCfg, { logger: createLogger('failover-1') });
+    const standby = await startNode(standbyCfg, { logger: createLogger('failover-1') });
 
     const primaryFile = join(dir, 'production.yaml');
     const primaryText = stringify({

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { escapeControl, escapePath } from '../util/escape.js';
 import { isAlias, isMap, isScalar, isSeq, Scalar } from 'yaml';
 import { classifyPath, DEFAULT_DOMAINS_DIR, isSafeSegment, META_DIR } from './layout.js';
 import { at, PROBLEM, type ParsedFile, type Problem } from './parse.js';
@@ -195,16 +196,10 @@ export interface EntryFacts {
 }
 
 /** A path shown in a message or on a terminal: control characters (and backslashes) escaped. */
-export function printable(path: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f-\u009f\\]/.test(path) ? JSON.stringify(path).slice(1, -1) : path;
-}
+export const printable = escapePath;
 
 /** Text for a terminal (a log line, a commit subject): control characters escaped, the rest as it is. */
-export function printableText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+export const printableText = (text: string): string => escapeControl(text);
 
 function problem(file: string, code: string, message: string): Problem {
   return { file: printable(file), line: 1, col: 1, code, message };

@@ -1,7 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError } from '../errors.js';
 import { describeChange } from '../model/describe.js';
-import { printableText } from '../model/admit.js';
+import { printable, printableText } from '../model/admit.js';
 import { domainsDirOf, isSafeSegment } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
@@ -166,7 +166,7 @@ export function formatConflicts(conflicts: readonly ConflictRecord[]): string {
   return conflicts
     .map(
       (c) =>
-        `CONFLICT ${c.time}: ${c.files.map((f) => f.path).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`,
+        `CONFLICT ${c.time}: ${c.files.map((f) => printable(f.path)).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`,
     )
     .join('');
 }

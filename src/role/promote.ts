@@ -280,7 +280,7 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
 }
 
 /**
- * The readiness rule (role/readiness.ts) before a node takes over: a failed check refuses the
+ * The readiness rule (observe/readiness.ts) before a node takes over: a failed check refuses the
  * promote unless --force, which is said and returned (it goes into the role commit's reason).
  * Drift refused here is what keeps a failover's hand edit from being recorded as production's change.
  */

@@ -1,4 +1,3 @@
-import { hostPort } from '../model/admit.js';
 import { gitBlobId } from '../model/tree-source.js';
 import type { Rendered } from './check-work.js';
 import type { SyncContext, SyncOutcome } from './context.js';
@@ -27,18 +26,13 @@ export function commit(ctx: SyncContext): SyncOutcome {
   return outcome;
 }
 
-/** The applied commit and what describes it (saved by finish()): bindings, manifest shards, unmapped addresses. */
+/** The applied commit and what describes it (saved by finish()): bindings and manifest shards. */
 function recordApplied(ctx: SyncContext, rendered: Rendered | undefined): void {
   const { state, plan } = ctx;
   state.appliedCommit = ctx.target;
   if (ctx.verifiedAnchor) state.verifiedCommit = ctx.verifiedAnchor;
   if (ctx.filesAfter !== undefined) state.files = ctx.filesAfter;
   if (!rendered || !plan) return;
-  // Which loaded domains still carry production's addresses: replaced per domain, as the bindings are.
-  const next: Record<string, string[]> = plan.mode === 'full' ? {} : { ...state.unmapped };
-  for (const d of [...plan.delete, ...rendered.domains.keys()]) delete next[d];
-  for (const u of ctx.result.unmapped ?? []) (next[u.domain] ??= []).push(hostPort(u.ip, u.port));
-  state.unmapped = Object.keys(next).length > 0 ? next : undefined;
   saveChangedBindings(ctx, plan, rendered);
   writeManifests(ctx, plan, rendered);
 }

@@ -5,7 +5,7 @@ import { redact } from '../../util/redact.js';
 import type { WebhookAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
 
-// One module signs everything (notify-sign.ts): the same header name, GitHub's body-only scheme here.
+// One module signs everything (util/http-sign.ts): the same header name, GitHub's body-only scheme here.
 export { SIGNATURE_HEADER, signBody } from '../../util/http-sign.js';
 
 /** POST the event as JSON; a non-2xx answer is a failure. */
