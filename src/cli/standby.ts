@@ -4,6 +4,7 @@ import { parseDuration } from '../util/duration.js';
 import { EXIT_FAILED, EXIT_USAGE, Exit } from './exit.js';
 import { loadNodeFile } from './node-file.js';
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: commander's declarations of the standby commands, one chain each; the work is in sync/ and daemon/
 export function registerStandbyCommands(program: Command): void {
   program
     .command('sync')
@@ -22,6 +23,7 @@ export function registerStandbyCommands(program: Command): void {
     .option('--enable', 'turn automatic sync on again (after a failure, a pin or --disable) and sync now')
     .option('--disable', 'stop automatic sync on this node until --enable (an on-demand sync does not turn it on)')
     .action(
+      // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the sync command's flag combinations (--enable, --disable, --dry-run, --json, --start) in the order they are checked
       async (o: {
         config?: string;
         full?: boolean;

@@ -25,6 +25,7 @@ import { Observer } from '../observe/observer.js';
 import { CommitTimes, repoPosition, type NodeSnapshot, type NodeView } from '../observe/view.js';
 import { blockedLine, loadRecordBlocked, problemLines } from '../record/blocked.js';
 import type { Problem } from '../model/parse.js';
+import { domainsOfChange } from '../model/changes.js';
 
 /** Rejected pushes in a row answered by taking the remote's new commits in, before asking a person. */
 const RACE_LIMIT = 5;
@@ -309,13 +310,7 @@ export class PrimaryDaemon {
         time: new Date().toISOString(),
         kind: 'record',
         success: true,
-        domains: [
-          ...new Set(
-            r.changes.flatMap((c) =>
-              'domain' in c && c.domain ? [c.domain] : c.kind === 'user.moved' ? [c.from, c.to] : [],
-            ),
-          ),
-        ],
+        domains: [...new Set(r.changes.flatMap(domainsOfChange))],
         toCommit: r.commit,
         detail: r.subject,
       });

@@ -1,5 +1,6 @@
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
+import { domainOf, domainsDirOf } from '../model/layout.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
 import { loadJournal, loadState, unmappedOf } from '../sync/state.js';
@@ -36,6 +37,7 @@ export interface StandbyController {
  * One sync runs at a time; requests arriving meanwhile collapse into one follow-up sync.
  * `repo` and `observer` belong to the process (the supervisor): they outlive a role change.
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the controller's timers, flags and handlers share one closure; splitting it is the supervisor's next step
 export function startStandbyController(
   cfg: NodeConfig,
   opts: { log: Logger; repo: NodeRepo; observer: Observer; gate: NotifyGate },
@@ -252,7 +254,7 @@ export function startStandbyController(
         log.warn(
           `drift: ${files.length} file(s) of the live dir differ from ${applied.slice(0, 12)}: ${files.slice(0, 5).join(', ')}${files.length > 5 ? ', ...' : ''}`,
         );
-        const domains = [...new Set(files.map((f) => f.split('/')[1] ?? '').filter(Boolean))];
+        const domains = [...new Set(files.flatMap((f) => domainOf(f, domainsDirOf(cfg.live.domains)) ?? []))];
         dispatcher.fire({
           event: 'drift',
           node: cfg.node,

@@ -54,6 +54,7 @@ function filesOf(dir: string): Map<string, Buffer> {
   return out;
 }
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: a demo script read top to bottom, step by step
 export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error(

@@ -30,6 +30,7 @@ async function waitFor(what: string, check: () => boolean, ms = 20_000): Promise
   }
 }
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: a demo script read top to bottom, step by step
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gitfailover-demo-'));
   const keep = process.argv.includes('--keep');

@@ -20,6 +20,7 @@ export class DaemonMetrics {
   /** Sync results already counted, by their start time: the daemon's own and those found in state.json. */
   private lastCounted?: string;
 
+  // biome-ignore lint/complexity/noExcessiveLinesPerFunction: the declarations of every metric, one after another
   constructor(private readonly view: NodeView) {
     // The sync state.json already had at start was counted by the run that did it.
     this.lastCounted = view.lastSync()?.time;

@@ -64,6 +64,7 @@ const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '(none)');
 
 const CAUSES = ['role', 'quarantine', 'last sync', 'journal', 'substitution', 'record', 'push', 'remote'];
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the readiness checks in the order they are reported, each a few lines
 export function judgeReadiness(f: ReadinessFacts): Readiness {
   const checks: ReadyCheck[] = [];
   const add = (name: string, status: ReadyCheck['status'], detail: string) => checks.push({ name, status, detail });

@@ -3,8 +3,8 @@ import type { NodeRepo } from '../repo/node-repo.js';
 import type { SyncResult } from '../sync/state.js';
 import type { TriggerDelivery } from '../triggers/dispatcher.js';
 
-/** What /readyz answers, and why. */
-export interface Readiness {
+/** What /readyz answers, and why (the rule's verdict, observe/readiness.ts, in two fields). */
+export interface ReadyAnswer {
   ok: boolean;
   reason: string;
 }
@@ -24,7 +24,7 @@ export interface NodeSnapshot {
   behindSeconds: number;
   unpushed: number;
   lastHeartbeat?: string;
-  ready: Readiness;
+  ready: ReadyAnswer;
 }
 
 /** What a daemon exposes to the metrics and the status page. */

@@ -80,6 +80,7 @@ export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions =
   }
 }
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the revert's refusals, each one sentence, before its one commit; still to be split into steps like the sync
 async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: RevertOptions): Promise<RevertResult> {
   const prepared = await prepareClone(cfg, repo, { followRemote: false });
   const { offline } = prepared;

@@ -3,8 +3,8 @@ import { GitfailoverError } from '../errors.js';
 import { gitEnv } from './git.js';
 
 /**
- * A `git cat-file --batch` kept open: one read costs ~0.13 ms instead of ~15 ms for a spawned
- * `git show` (shared/reference/git-performance.md). Requests are answered in order, so a FIFO of
+ * A `git cat-file --batch` kept open: a read costs a round trip on a pipe, not a process (the
+ * figures: shared/reference/git-performance.md). Requests are answered in order, so a FIFO of
  * pending reads is matched against the output stream.
  */
 export interface BlobObject {
@@ -23,8 +23,7 @@ export class BlobReader {
   private buf: Buffer = Buffer.alloc(0);
   /**
    * Pending reads, oldest at `head`. Not `Array.shift()`: on a large array that moves every
-   * element, and a full sync queues one read per file (220,000 at 10,000 domains): the shifts
-   * alone took 78 s of a 90 s CPU profile.
+   * element, and a full sync queues one read per file (quadratic; bench/findings.md, item 1).
    */
   private queue: Pending[] = [];
   private head = 0;

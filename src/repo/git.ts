@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
 import { childEnv } from '../util/child-env.js';
+import { runProcess } from '../util/run-process.js';
 import { redact } from '../util/redact.js';
 
 /**
@@ -55,12 +55,9 @@ export class GitError extends GitfailoverError {
   }
 }
 
-/** Secrets in URLs (userinfo, path tokens, query values) never reach a log line: the one redaction, util/redact.ts. */
-export { redact } from '../util/redact.js';
-
-/** Env that makes git behave the same everywhere: no prompts, no user config surprises, C locale. */
-export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return childEnv('git', {
+/** What makes git behave the same everywhere: no prompts, no user config surprises, C locale. */
+function gitSettings(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
     LC_ALL: 'C',
@@ -74,61 +71,42 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     GIT_CONFIG_KEY_0: 'log.showSignature',
     GIT_CONFIG_VALUE_0: 'false',
     ...extra,
-  });
+  };
 }
 
-export function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
+/** The whole environment of a git process (child-env.ts's `git` kind plus gitSettings). */
+export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return childEnv('git', gitSettings(extra));
+}
+
+export async function git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
   const full = [
     ...(opts.gitDir ? ['--git-dir', opts.gitDir] : []),
     ...(opts.workTree ? ['--work-tree', opts.workTree] : []),
     ...args,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', full, {
-      cwd: opts.cwd,
-      env: gitEnv(opts.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    if (opts.timeoutMs) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, opts.timeoutMs);
-    }
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
-      reject(
-        new GitfailoverError('E_GIT_MISSING', `cannot run git: ${e.message} (is git installed and on PATH?)`, {
-          kind: 'stalling',
-        }),
-      );
-    });
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      const stdoutBuf = Buffer.concat(out);
-      const result = {
-        stdout: stdoutBuf.toString('utf8'),
-        stdoutBuf,
-        stderr: Buffer.concat(err).toString('utf8'),
-        code: code ?? -1,
-      };
-      if (timedOut) {
-        reject(new GitError(full, { code, stderr: `timed out after ${opts.timeoutMs}ms` }, 'waiting'));
-      } else if (code === 0 || opts.okCodes?.includes(code ?? -1)) {
-        resolve(result);
-      } else {
-        reject(new GitError(full, result));
-      }
-    });
-    child.stdin.on('error', () => {}); // git may exit before reading all input
-    child.stdin.end(opts.input ?? '');
+  const r = await runProcess(['git', ...full], {
+    kind: 'git',
+    env: gitSettings(opts.env),
+    cwd: opts.cwd,
+    input: opts.input ?? '',
+    timeoutMs: opts.timeoutMs || undefined,
+    output: 'all',
+    group: false,
   });
+  if (r.startError) {
+    throw new GitfailoverError(
+      'E_GIT_MISSING',
+      `cannot run git: ${r.startError.message} (is git installed and on PATH?)`,
+      {
+        kind: 'stalling',
+      },
+    );
+  }
+  if (r.killedFor) throw new GitError(full, { code: r.code, stderr: `timed out after ${opts.timeoutMs}ms` }, 'waiting');
+  const result = { stdout: r.stdout, stdoutBuf: r.stdoutBuf!, stderr: r.stderr, code: r.code ?? -1 };
+  if (r.code === 0 || opts.okCodes?.includes(r.code ?? -1)) return result;
+  throw new GitError(full, result);
 }
 
 /** The empty tree's id: the "before" of a repo's first commit. */

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { GitfailoverError } from '../errors.js';
 import { BlobReader } from './blob-reader.js';
-import { EMPTY_TREE, git, GitError, redact, type GitOptions, type GitResult } from './git.js';
+import { EMPTY_TREE, git, GitError, type GitOptions, type GitResult } from './git.js';
+import { redact } from '../util/redact.js';
 import { commitTreeArgs, commitTreeEnv, type CommitTreeInput } from './commit-tree.js';
 import { GitIndex } from './git-index.js';
 import {
@@ -163,8 +164,8 @@ export class NodeRepo {
    * fetched with it and the tracking ref is moved here; http(s) and remote helpers keep `git
    * fetch`. The difference that matters is what fetch-pack leaves out: `git fetch`'s
    * connectivity check (`rev-list --objects --stdin --not --all`), which proves that everything
-   * reachable from the new head is in the clone by walking the whole old tree as well (105 ms of
-   * a 190 ms fetch at 10,000 domains, the one part of a partial sync that grew with the repo).
+   * reachable from the new head is in the clone by walking the whole old tree as well (most of a
+   * fetch at 10,000 domains, and the one part of a partial sync that grew with the repo: bench/findings.md).
    * Skipping it is sound here because nothing trusts the clone blindly: every object a sync
    * applies is read through `diff-tree`, `ls-tree` or `cat-file`, which fail on a missing object
    * (read-target.ts refuses a missing blob rather than writing an empty file), and the
@@ -185,10 +186,9 @@ export class NodeRepo {
       // guards it until the ref names it; fetch-pack prints that file and leaves it to the caller
       // (as git fetch does, removed below). Left behind, kept packs piled up: gc never repacks them.
       // core.looseCompression=0: the few objects of a one-commit fetch are written as loose
-      // objects, the largest the 330 KB `domains/` tree at 10,000 domains; stored rather than
-      // deflated, unpack-objects skips compressing it and diff-tree, cat-file and ls-tree skip
-      // inflating it: fetch + diff + list + read took 96 ms against 121 ms at 10,000 domains
-      // (30 paired rounds; no difference at 100), for ~35% more disk until maintenance packs them.
+      // objects, the largest the `domains/` tree; stored rather than deflated, unpack-objects
+      // skips compressing it and diff-tree, cat-file and ls-tree skip inflating it, for more disk
+      // until maintenance packs them (measured: bench/findings.md).
       const r = await this.remoteGit(
         'fetch-pack',
         ['--thin', '--no-progress', '--lock-pack', this.spec.remote, this.branchRef],
@@ -223,8 +223,8 @@ export class NodeRepo {
         this.unlockPacks(locks);
       }
       // fetch-pack skips the `maintenance run --auto` that `git fetch` ends with, so loose
-      // objects would pile up: run it when git's own estimate says it has work (a process
-      // per fetch for a no-op cost ~3 ms of every sync's latency).
+      // objects would pile up: run it when git's own estimate says it has work (a process per
+      // fetch for a no-op would add to every sync's latency).
       // Its failure never fails the fetch: the objects are in and the ref is moved.
       if (this.mayNeedMaintenance())
         await this.git(['maintenance', 'run', '--auto', '--quiet'], {

@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { redact } from './git.js';
+import { redact } from '../util/redact.js';
 import type { NodeRepo } from './node-repo.js';
 
 /** Where a demoted primary keeps the commits the remote never got: `gitfailover/orphaned/<node>-<time>`. */

@@ -1,5 +1,5 @@
 import { GitfailoverError, errorMessage } from '../errors.js';
-import { redact } from './git.js';
+import { redact } from '../util/redact.js';
 import type { NodeRepo } from './node-repo.js';
 
 /**

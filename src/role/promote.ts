@@ -51,6 +51,7 @@ export interface PromoteResult {
  *     fast-forward rule is the fence, so when another node pushed first this fails and changes nothing;
  *  4. switch the node's role (stateDir/role.json) and start every domain (commands.start).
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the promote sequence of the doc comment above, numbered step by step
 export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promise<PromoteResult> {
   const log = opts.log ?? (() => {});
   try {

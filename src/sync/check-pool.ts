@@ -2,18 +2,12 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import {
-  checkAndRender,
-  renderOptionsOf,
-  type FileJob,
-  type FileVerdict,
-  type RenderSettings,
-} from './check-render.js';
+import { renderOptionsFor } from '../render/render-file.js';
+import { checkAndRender, type FileJob, type FileVerdict, type RenderSettings } from './check-render.js';
 
 /**
- * Runs checkAndRender over many files on worker threads: a cold full sync of 10,000 domains
- * parses 220,000 YAML files, which took ~16 s of one core plus ~7 s of garbage collection on
- * the sync's own thread (BENCHMARKS.md). Batches go to whichever worker is free, while the sync
+ * Runs checkAndRender over many files on worker threads: parsing is most of a cold full sync's
+ * CPU, and its garbage collection would otherwise run on the sync's own thread (BENCHMARKS.md). Batches go to whichever worker is free, while the sync
  * goes on reading the next blobs from git. Results come back in the order of the batch.
  *
  * Without a built worker script (the sources run under vitest) the batches run in this thread:
@@ -64,7 +58,7 @@ export class CheckPool {
   /** Check and render one batch; the verdicts are in the batch's order. */
   run(jobs: FileJob[]): Promise<FileVerdict[]> {
     if (this.workers.length === 0) {
-      const opts = renderOptionsOf(this.settings);
+      const opts = renderOptionsFor(this.settings.substitution, this.settings.file, this.settings.domainsDir);
       try {
         return Promise.resolve(jobs.map((j) => checkAndRender(j, opts, this.settings.domainsDir)));
       } catch (err) {

@@ -3,7 +3,7 @@ import { admitParsed, admitText, admitTriggers, plaintextPasswords } from '../mo
 import { classifyPath } from '../model/layout.js';
 import { fastAccept } from '../model/fast-accept.js';
 import { isModelFile, parseConfigFile, type Problem } from '../model/parse.js';
-import { renderFile, renderOptionsFor, type RenderOptions } from '../render/render-file.js';
+import { renderFile, type RenderOptions } from '../render/render-file.js';
 import type { Document } from 'yaml';
 
 /**
@@ -39,10 +39,6 @@ export interface RenderSettings {
   /** The node file, for messages about the substitution section. */
   file?: string;
   domainsDir: string;
-}
-
-export function renderOptionsOf(s: RenderSettings): RenderOptions {
-  return renderOptionsFor(s.substitution, s.file, s.domainsDir);
 }
 
 export function checkAndRender(job: FileJob, opts: RenderOptions, domainsDir: string): FileVerdict {

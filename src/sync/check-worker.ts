@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { checkAndRender, renderOptionsOf, type FileJob, type RenderSettings } from './check-render.js';
+import { renderOptionsFor } from '../render/render-file.js';
+import { checkAndRender, type FileJob, type RenderSettings } from './check-render.js';
 
 /**
  * A check worker (check-pool.ts): runs checkAndRender on the batches the sync sends it. A batch's
@@ -7,7 +8,7 @@ import { checkAndRender, renderOptionsOf, type FileJob, type RenderSettings } fr
  * into it (no copy).
  */
 const settings = workerData as RenderSettings;
-const opts = renderOptionsOf(settings);
+const opts = renderOptionsFor(settings.substitution, settings.file, settings.domainsDir);
 
 parentPort!.on(
   'message',

@@ -4,9 +4,9 @@ import { writeFileAtomic } from '../util/atomic.js';
 
 /**
  * The manifest (rendered file -> blob id of its bytes, for drift detection) kept in one small
- * file per domain plus one for the global files, instead of inside state.json: at 10,000 domains
- * it is 220,000 entries (19 MB), and reading and rewriting it took ~3 s of every one-user partial
- * sync. Now a sync writes only the shards of the domains it applied; the drift check reads them all.
+ * file per domain plus one for the global files, instead of inside state.json, which every sync
+ * rewrites (bench/findings.md has what that cost): a sync writes only the shards of the domains it
+ * applied; the drift check reads them all.
  *
  * Shards are written without fsync: the manifest only feeds the drift check, and a shard lost in
  * a crash is written again by the next apply of its domain.

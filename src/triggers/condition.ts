@@ -115,6 +115,7 @@ function tokenize(text: string): Token[] {
 }
 
 /** Parse a condition; a GitfailoverError with code E_CONDITION and the 1-based column otherwise. */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: a recursive-descent parser: its rules are closures over one cursor
 export function parseCondition(text: string): Condition {
   if (text.length > MAX_LENGTH)
     throw conditionError(`${text.slice(0, 40)}…`, 1, `longer than ${MAX_LENGTH} characters`);

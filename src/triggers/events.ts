@@ -33,7 +33,7 @@ interface EventBase {
   time: string;
 }
 
-export interface CommitInfo {
+export interface EventCommit {
   id: string;
   subject: string;
   author: string;
@@ -47,7 +47,7 @@ export interface SyncEvent extends EventBase {
   /** the commit applied before this sync; null on a first sync */
   fromCommit: string | null;
   toCommit: string;
-  commits: CommitInfo[];
+  commits: EventCommit[];
   /** domains loaded, changed or deleted by this sync */
   domains: string[];
   error?: string;

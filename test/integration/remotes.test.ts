@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { redact } from '../../src/repo/git.js';
+import { redact } from '../../src/util/redact.js';
 import { NodeRepo } from '../../src/repo/node-repo.js';
 import {
   cli,

@@ -78,6 +78,7 @@ const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/;
 const CRYPT_HASH = /^\$[0-9a-z]{1,2}\$[^\s:]+$/;
 const PASSIVE = /^(\d{1,5})-(\d{1,5})$/;
 
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: one ProFTPD directive block after another, in the order the config file has them
 export function renderProftpdDomain(
   domain: string,
   files: ReadonlyMap<string, Buffer>,

@@ -66,6 +66,3 @@ function causeText(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
   return cause instanceof Error ? `${errorMessage(err)} (${cause.message})` : errorMessage(err);
 }
-
-/** The one redaction (util/redact.ts): credentials, path tokens and query values never reach logs or status. */
-export { redact } from '../../util/redact.js';

@@ -4,7 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { renderFile } from '../../../src/render/render-file.js';
 import { CheckPool } from '../../../src/sync/check-pool.js';
-import { checkAndRender, renderOptionsOf, type FileJob, type RenderSettings } from '../../../src/sync/check-render.js';
+import { renderOptionsFor } from '../../../src/render/render-file.js';
+import { checkAndRender, type FileJob, type RenderSettings } from '../../../src/sync/check-render.js';
 import { ROOT } from '../../helpers/fixture.js';
 
 // The built worker (npm test builds first): the pool runs it on real worker threads.
@@ -50,7 +51,7 @@ describe('CheckPool: checking and rendering on worker threads', () => {
   it('gives the same verdicts as the sync thread, batch by batch and in order', async () => {
     expect(existsSync(WORKER), 'dist/sync/check-worker.js: run npm run build').toBe(true);
     const all = jobs();
-    const opts = renderOptionsOf(settings);
+    const opts = renderOptionsFor(settings.substitution, settings.file, settings.domainsDir);
     const expected = all.map((j) => checkAndRender(j, opts, 'domains'));
     const pool = new CheckPool(settings, 2, WORKER);
     try {

@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeUnmappedService, unmappedBindings } from '../../../src/model/admit.js';
-import { bindingOf, checkAndRender, parseBinding, renderOptionsOf } from '../../../src/sync/check-render.js';
+import { bindingOf, checkAndRender, parseBinding } from '../../../src/sync/check-render.js';
+import { renderOptionsFor } from '../../../src/render/render-file.js';
 import { CheckedBlobs } from '../../../src/sync/checked-blobs.js';
 import { removeDir, tempDir } from '../../helpers/fixture.js';
 
@@ -15,10 +16,7 @@ describe('the service name travels with a binding to the substitution.unmapped e
   it('survives the check, the known-good list on disk and its separators; a v1 list (no names) is not trusted', () => {
     const name = 'sftp,main|eu\tx\ny';
     const services = `services:\n  - name: ${JSON.stringify(name)}\n    protocol: sftp\n    ip: 10.0.0.6\n    port: 22\n  - name: ftp\n    protocol: ftp\n    ip: "2001:db8::6"\n    port: 21\n`;
-    const opts = renderOptionsOf({
-      substitution: { ips: { '10.0.0.5': '10.1.0.5' }, files: [], vars: {} },
-      domainsDir: 'domains',
-    });
+    const opts = renderOptionsFor({ ips: { '10.0.0.5': '10.1.0.5' }, files: [], vars: {} }, undefined, 'domains');
     const v = checkAndRender(
       { path: 'domains/newco/services.yaml', content: Buffer.from(services), check: true },
       opts,
