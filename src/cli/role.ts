@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadNodeFile } from '../config/load.js';
 import { demote } from '../role/demote.js';
 import { promote } from '../role/promote.js';
-import { formatReadiness, readiness } from '../role/ready.js';
+import { formatReadiness, readiness, readyForAddressOnce } from '../role/ready.js';
+import { withRoleLock } from '../role/vrrp.js';
 import { EXIT_FAILED, Exit } from './main.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
@@ -24,7 +25,9 @@ export function registerRoleCommands(program: Command): void {
     )
     .action(async (o: { config?: string; reason?: string; offline?: boolean; actor?: string; force?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out });
+      const r = await withRoleLock(cfg, () =>
+        promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out }),
+      );
       if (r.overridden)
         process.stderr.write(`gitfailover: warning: promoted with --force over: ${r.overridden.join('; ')}\n`);
       if (r.already) {
@@ -54,7 +57,7 @@ export function registerRoleCommands(program: Command): void {
     .option('--reason <text>', 'why (kept in the state dir)')
     .action(async (o: { config?: string; reason?: string }) => {
       const cfg = loadNodeFile({ file: o.config });
-      const r = await demote(cfg, { reason: o.reason, log: out });
+      const r = await withRoleLock(cfg, () => demote(cfg, { reason: o.reason, log: out }));
       out(`${cfg.node} is a standby${r.primary ? `, following ${r.primary.node} (epoch ${r.primary.epoch})` : ''}`);
       if (r.unrecorded)
         out(
@@ -89,8 +92,16 @@ export function registerRoleCommands(program: Command): void {
     .description('could this standby take over now? one line per check; exit 0 only when ready')
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--json', 'machine-readable output')
-    .action(async (o: { config?: string; json?: boolean }) => {
+    .option(
+      '--quiet',
+      "keepalived's track_script: no output, no fetch; may this node hold the virtual address (a primary the repo names, a ready standby, not a node that lost a split brain)",
+    )
+    .action(async (o: { config?: string; json?: boolean; quiet?: boolean }) => {
       const cfg = loadNodeFile({ file: o.config });
+      if (o.quiet) {
+        if (!(await readyForAddressOnce(cfg))) throw new Exit(EXIT_FAILED);
+        return;
+      }
       const r = await readiness(cfg);
       process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : formatReadiness(r));
       if (!r.ready) throw new Exit(EXIT_FAILED);

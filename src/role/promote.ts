@@ -11,6 +11,7 @@ import { governingPrimary, primaryAt } from './repo-primary.js';
 import { roleCommit } from './role-commit.js';
 import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
 import { keepOrphan } from './orphans.js';
+import { clearRoleLost } from './role-lost.js';
 import { fireRoleEvent } from './role-events.js';
 import { readiness } from './ready.js';
 import { startDomains, type DomainAction } from './domains.js';
@@ -171,6 +172,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
             throw await fenced(cfg, repo, err);
           }
         }
+        clearRoleLost(cfg.repo.stateDir); // whoever promotes has decided the split brain is over
         saveRoleOverride(cfg.repo.stateDir, {
           role: 'primary',
           epoch: record.epoch,
