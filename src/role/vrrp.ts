@@ -1,10 +1,9 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError, errorMessage } from '../errors.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { writeJsonAtomic } from '../util/atomic.js';
 import { demote } from './demote.js';
 import type { PrimaryRecord } from './primary-file.js';
 import { promote } from './promote.js';
@@ -36,21 +35,34 @@ export interface VrrpOutcome {
   failed: boolean;
 }
 
-/** `stateDir/vrrp.json`: the state keepalived announced last. The hook that finds a newer one there stands down. */
-interface Announced {
-  state: VrrpState;
-  time: string;
-  seq: string;
-}
+/**
+ * `stateDir/vrrp.d/<seq>`: one file per announcement. `seq` orders them as keepalived spawned the
+ * hooks (the process's start time since boot, then its pid), not as they got to run: on a loaded
+ * machine a hook spawned later can start its work first.
+ */
+const ANNOUNCED_DIR = 'vrrp.d';
 
 export function vrrpLogPath(stateDir: string): string {
   return join(stateDir, 'vrrp.log');
 }
 
+/** This process's place in keepalived's order of spawning hooks. */
+export function spawnSeq(): string {
+  let ticks = '0';
+  try {
+    // /proc/self/stat: field 22 (starttime) counts clock ticks since boot; the command name (field 2) may hold spaces.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0';
+  } catch {
+    ticks = String(Date.now()); // not Linux: the order the hooks got to run
+  }
+  return `${ticks.padStart(20, '0')}-${String(process.pid).padStart(10, '0')}`;
+}
+
 /**
  * One keepalived notification, acted on with the guarantees a hook needs:
  *  - latest wins: keepalived may announce master then backup within a second, and runs each hook as
- *    its own process; every hook writes what it was told to vrrp.json first, then waits for the
+ *    its own process; every hook writes what it was told to vrrp.d/ first, then waits for the
  *    node's `role` lock (which promote and demote from the command line take too), and a hook that
  *    finds a newer announcement when its turn comes does nothing;
  *  - idempotent: master on a primary, backup on a standby change nothing;
@@ -62,25 +74,37 @@ export function vrrpLogPath(stateDir: string): string {
 export async function vrrpNotify(
   cfg: NodeConfig,
   state: VrrpState,
-  opts: { timeoutMs: number; log?: (line: string) => void },
+  opts: { timeoutMs: number; log?: (line: string) => void; seq?: string },
 ): Promise<VrrpOutcome> {
-  const log = opts.log ?? (() => {});
   mkdirSync(cfg.repo.stateDir, { recursive: true });
-  const mine: Announced = {
-    state,
-    time: new Date().toISOString(),
-    seq: `${process.hrtime.bigint()}-${process.pid}`,
+  // Each step as it happens: keepalived discards a hook's output, and a slow step must be visible while it runs.
+  const log = (line: string) => {
+    opts.log?.(line);
+    appendVrrpLog(cfg, { state, step: line });
   };
-  writeJsonAtomic(join(cfg.repo.stateDir, 'vrrp.json'), mine);
+  log('announced by keepalived');
+  const dir = join(cfg.repo.stateDir, ANNOUNCED_DIR);
+  mkdirSync(dir, { recursive: true });
+  const seq = opts.seq ?? spawnSeq();
+  writeFileSync(join(dir, seq), `${state}\n`);
   let outcome: VrrpOutcome;
   try {
     outcome = await withRoleLock(
       cfg,
       async () => {
-        const latest = loadAnnounced(cfg.repo.stateDir);
-        if (latest && latest.seq !== mine.seq)
-          return done(state, 'superseded', `keepalived announced ${latest.state} since; that hook acts`, false);
-        return state === 'master' ? await becomeMaster(cfg, log) : await leaveMaster(cfg, state, log);
+        log('holds the role lock');
+        const later = readdirSync(dir)
+          .filter((f) => f > seq)
+          .sort();
+        if (later.length > 0) {
+          const last = readFileSync(join(dir, later[later.length - 1]!), 'utf8').trim();
+          return done(state, 'superseded', `keepalived announced ${last} after this; that hook acts`, false);
+        }
+        try {
+          return state === 'master' ? await becomeMaster(cfg, log) : await leaveMaster(cfg, state, log);
+        } finally {
+          for (const f of readdirSync(dir)) if (f < seq) rmSync(join(dir, f), { force: true });
+        }
       },
       opts.timeoutMs,
     );
@@ -236,25 +260,20 @@ export function clearVrrpLoss(cfg: NodeConfig): string | undefined {
   return lost?.lostTo;
 }
 
-function loadAnnounced(stateDir: string): Announced | undefined {
-  const p = join(stateDir, 'vrrp.json');
-  if (!existsSync(p)) return undefined;
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as Announced;
-  } catch {
-    return undefined;
-  }
-}
-
 function done(state: VrrpState, action: VrrpAction, detail: string, failed: boolean): VrrpOutcome {
   return { state, action, detail, failed };
 }
 
 function writeVrrpLog(cfg: NodeConfig, o: VrrpOutcome): void {
+  appendVrrpLog(cfg, { ...o });
+}
+
+/** stateDir/vrrp.log: JSON lines; an outcome has `action`, a step on the way has `step`. */
+function appendVrrpLog(cfg: NodeConfig, entry: Record<string, unknown>): void {
   try {
     appendFileSync(
       vrrpLogPath(cfg.repo.stateDir),
-      `${JSON.stringify({ time: new Date().toISOString(), node: cfg.node, ...o })}\n`,
+      `${JSON.stringify({ time: new Date().toISOString(), node: cfg.node, pid: process.pid, ...entry })}\n`,
     );
   } catch {
     /* the outcome is on stderr too */

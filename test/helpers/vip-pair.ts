@@ -290,6 +290,7 @@ export function vrrpLog(p: VipPair, n: Node): VrrpLine[] {
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as VrrpLine)
+        .filter((l) => l.action !== undefined)
     : [];
 }
 
