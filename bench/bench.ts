@@ -9,6 +9,7 @@ import { DIST_BENCH, freePort, mustRun, ROOT, run, runJson, sleep, startDaemon, 
 import { writeReport } from './report.js';
 import { fmtMb, fmtMs, fmtRatio, median, pairedRatio, summarize, table, verdict } from './stats.js';
 import { isoGitComparison } from './iso-compare.js';
+import { takeover, writeTakeover } from './takeover.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -644,6 +645,9 @@ async function main(): Promise<void> {
     if (want('latency')) await latency();
     if (want('throughput')) await throughput();
     if (want('iso')) sections.push(await isoGitComparison(root, repos, log));
+    // Root, network namespaces and keepalived: only when asked for by name; it has its own markers.
+    if (only?.has('takeover'))
+      writeTakeover(join(ROOT, 'BENCHMARKS.md'), await takeover({ kills: quick ? 5 : 20, advertInt: 0.1, log }));
     const total = performance.now() - t0;
     const findings = readFileSync(join(ROOT, 'bench', 'findings.md'), 'utf8');
     const body = `# Benchmarks

@@ -16,6 +16,7 @@ import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
 import { RoleFollower } from './role-follower.js';
 import { loadHeartbeat, saveHeartbeat } from '../role/heartbeat.js';
 import { judgeReadiness } from '../role/readiness.js';
+import { refreshAddressVerdict } from '../role/ready.js';
 import { effectiveRole, roleSource } from '../role/role-state.js';
 import { Backoff } from './backoff.js';
 import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
@@ -290,6 +291,7 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const tick = () =>
     void trigger('interval')
       .then(() => (follower.actingAsPrimary ? undefined : watch()))
+      .then(() => refreshAddressVerdict(cfg)) // keepalived's track_script reads it (ready --quiet)
       .catch((err: unknown) => log.error(`watch: ${errorMessage(err)}`));
   let timer = setInterval(tick, cfg.sync.interval);
   writeRunning(cfg, 'standby');

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { loadAddressVerdict, saveAddressVerdict } from './address-verdict.js';
 import { errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import { FilesLoader } from '../loaders/files.js';
@@ -70,22 +70,29 @@ export async function readyForAddress(cfg: NodeConfig): Promise<Readiness> {
  */
 export async function readyForAddressOnce(cfg: NodeConfig): Promise<boolean> {
   const lock = join(cfg.repo.stateDir, 'address-ready.lock');
-  const cache = join(cfg.repo.stateDir, 'address-ready.json');
   mkdirSync(cfg.repo.stateDir, { recursive: true });
-  if (!takePidLock(lock)) {
-    try {
-      return (JSON.parse(readFileSync(cache, 'utf8')) as { ready?: unknown }).ready === true;
-    } catch {
-      return false; // no verdict yet: not ready
-    }
-  }
+  if (!takePidLock(lock)) return loadAddressVerdict(cfg.repo.stateDir)?.ready === true; // none yet: not ready
   try {
     const r = await readyForAddress(cfg);
-    writeJsonAtomic(cache, { ready: r.ready, reason: r.reason, time: new Date().toISOString() });
+    saveAddressVerdict(cfg.repo.stateDir, r, verdictValidMs(cfg));
     return r.ready;
   } finally {
     rmSync(lock, { force: true });
   }
+}
+
+/**
+ * The daemon's part: once keepalived's track_script has asked (the verdict file exists), answer
+ * again every tick, so `ready --quiet` reads the answer instead of working it out (bin/'s fast path).
+ */
+export async function refreshAddressVerdict(cfg: NodeConfig): Promise<void> {
+  if (!loadAddressVerdict(cfg.repo.stateDir)) return;
+  saveAddressVerdict(cfg.repo.stateDir, await readyForAddress(cfg), verdictValidMs(cfg));
+}
+
+/** Three daemon ticks: a daemon that stopped refreshing is soon not trusted, and the full run answers. */
+function verdictValidMs(cfg: NodeConfig): number {
+  return Math.max(3 * cfg.sync.interval, 5_000);
 }
 
 /** An O_EXCL file naming its pid; one left by a dead process is taken over. */

@@ -4,6 +4,7 @@ import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError, errorMessage } from '../errors.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
+import { dropAddressVerdict } from './address-verdict.js';
 import { demote } from './demote.js';
 import type { PrimaryRecord } from './primary-file.js';
 import { promote } from './promote.js';
@@ -111,6 +112,8 @@ export async function vrrpNotify(
   } catch (err) {
     outcome = done(state, 'refused', errorMessage(err), true);
   }
+  // The role may have changed: the next track_script run works the answer out afresh.
+  if (outcome.action !== 'superseded') dropAddressVerdict(cfg.repo.stateDir);
   writeVrrpLog(cfg, outcome);
   return outcome;
 }

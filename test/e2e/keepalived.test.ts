@@ -5,7 +5,9 @@ import { git } from '../helpers/fixture.js';
 import { requireSystem } from '../helpers/system.js';
 import {
   clientLogin,
+  GITFAILOVER_BIN,
   killNode,
+  lastAnnounced,
   makeVipPair,
   note,
   removeVipPair,
@@ -19,8 +21,7 @@ import {
   writeUserFile,
   type VipPair,
 } from '../helpers/vip-pair.js';
-import { setLink } from '../helpers/netns.js';
-import { LAN } from '../helpers/netns.js';
+import { execIn, LAN, setLink } from '../helpers/netns.js';
 
 /**
  * Automatic takeover on a network of its own (test/helpers/netns.ts): production and failover each
@@ -64,7 +65,7 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     expect(vrrpLog(p, 'prod').some((l) => l.action === 'promoted')).toBe(true);
     await waitFor('alice logging in on the virtual address', async () => (await clientLogin(p, 'alice')) === 0);
     // The failover stays a standby in BACKUP and follows.
-    await waitFor('the failover in BACKUP', () => vrrpLog(p, 'fail').some((l) => l.state === 'backup'));
+    await waitFor('the failover in BACKUP', () => vrrpLog(p, 'fail').some((l) => l.state === 'backup'), 300_000);
     expect(roleOf(p, 'fail')).not.toBe('primary');
   });
 
@@ -106,21 +107,18 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     await startProftpd(p, 'prod');
     await startDaemon(p, 'prod');
     await startKeepalived(p, 'prod');
-    await waitFor('production demoted', () => roleOf(p, 'prod') === 'standby', 120_000);
+    await waitFor('production demoted', () => roleOf(p, 'prod') === 'standby', 300_000);
     expect(vrrpLog(p, 'prod').at(-1)).toMatchObject({ state: 'backup', action: 'lost' });
-    // Caught up, its track_script passes: keepalived could take the address now, and nopreempt keeps it from doing so.
+    // Caught up, its track_script passed (keepalived ran the backup hook after it): it could take the address now.
     await waitFor(
-      'production ready (its track_script passes)',
-      async () => {
-        const { execIn } = await import('../helpers/netns.js');
-        const { BIN } = await import('../helpers/fixture.js');
-        return (
-          (await execIn(p.net, 'prod', process.execPath, [BIN, 'ready', '--quiet', '-c', p.nodeFile.prod])).code === 0
-        );
-      },
+      'production a ready BACKUP',
+      () => lastAnnounced(p, 'prod') === 'backup' && roleOf(p, 'prod') === 'standby',
       300_000,
     );
-    await new Promise((r) => setTimeout(r, 3_000)); // rise 2 x interval 1s: keepalived has seen it pass
+    const ready = () =>
+      execIn(p.net, 'prod', process.execPath, [GITFAILOVER_BIN, 'ready', '--quiet', '-c', p.nodeFile.prod]);
+    await waitFor('production ready', async () => (await ready()).code === 0, 300_000);
+    await new Promise((r) => setTimeout(r, 5_000)); // two more track_script runs: nopreempt keeps it BACKUP
     expect(vipHolders(p)).toEqual(['fail']);
     expect(await clientLogin(p, 'carol')).toBe(0);
     const log = await git(['--git-dir', p.remote, 'log', '--format=%H %s', `${head}..main`]);
@@ -140,7 +138,7 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     // An edit on the failover that no record can take in any more: the fence refuses it.
     writeUserFile(p, p.live.fail, 'dave');
     note(p, 'dave written');
-    await waitFor('the failover losing the role', () => roleOf(p, 'fail') === 'standby', 120_000);
+    await waitFor('the failover losing the role', () => roleOf(p, 'fail') === 'standby', 300_000);
     const lost = vrrpLog(p, 'fail').find((l) => l.action === 'lost');
     expect(lost?.detail).toMatch(/lost the role to prod-1 \(epoch 3\)/);
     expect(existsSync(join(p.state.fail, 'role-lost.json'))).toBe(true);

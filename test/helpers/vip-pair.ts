@@ -1,10 +1,47 @@
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { cryptPassword, writeMainConfig, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
-import { BIN, ROOT, git, tempDir, writeFile } from './fixture.js';
+import type { ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
 import { execIn, holdsVip, killAll, LAN, makeNet, removeNet, setLink, spawnIn, type Net } from './netns.js';
+
+// No vitest here (test/helpers/fixture.ts imports it): `npm run bench` runs this file compiled
+// into dist-bench/, so the checkout is found by walking up, and the tool is the built dist/.
+const ROOT = (() => {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'templates', 'keepalived')) && dirname(d) !== d) d = dirname(d);
+  return d;
+})();
+const BIN = join(ROOT, 'bin', 'gitfailover.js');
+const proftpd = async () =>
+  (await import(
+    pathToFileURL(join(ROOT, 'dist', 'loaders', 'proftpd', 'instance.js')).href
+  )) as typeof import('../../src/loaders/proftpd/instance.js');
+
+function git(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile('git', args, (err, stdout, stderr) =>
+      err ? reject(new Error(`git ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+function writeFile(path: string, content: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content);
+}
 
 /**
  * A production/failover pair behind one virtual address, each node in its own network namespace
@@ -65,8 +102,9 @@ export function keepalivedVars(node: Node, p: { nodeFile: string; advertInt: num
 
 /** The network, the config repo (domain acme, user alice), ProFTPD and gitfailover on both nodes; keepalived not yet. */
 export async function makeVipPair(opts: { advertInt?: number } = {}): Promise<VipPair> {
+  const { cryptPassword, writeMainConfig } = await proftpd();
   const net = makeNet();
-  const dir = tempDir('gf-vip-');
+  const dir = mkdtempSync(join(tmpdir(), 'gf-vip-'));
   chmodSync(dir, 0o755); // users' homes are inside: ProFTPD's sessions run as uid 65534
   const p: VipPair = {
     net,
@@ -212,7 +250,7 @@ export async function startDaemon(p: VipPair, n: Node): Promise<void> {
   await waitFor(
     `the gitfailover daemon in ${n}`,
     () => /standby ready on /.test(readFileSync(out, 'utf8').slice(before)),
-    30_000,
+    120_000,
     () => child.exitCode !== null,
   );
 }
@@ -316,3 +354,22 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** What keepalived announced last to the node's hooks (vrrp.d/, in spawn order). */
+export function lastAnnounced(p: VipPair, n: Node): string | undefined {
+  const dir = join(p.state[n], 'vrrp.d');
+  if (!existsSync(dir)) return undefined;
+  const files = readdirSync(dir).sort();
+  const last = files[files.length - 1];
+  return last ? readFileSync(join(dir, last), 'utf8').trim() : undefined;
+}
+
+/** A killed node back: link up, ProFTPD, the daemon, keepalived (it rejoins as BACKUP and its hook demotes it). */
+export async function restartNode(p: VipPair, n: Node): Promise<void> {
+  setLink(p.net, n, true);
+  await startProftpd(p, n);
+  await startDaemon(p, n);
+  await startKeepalived(p, n);
+}
+
+export { BIN as GITFAILOVER_BIN };
