@@ -1,13 +1,15 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 
 /**
- * `stateDir/address-ready.json`: the last answer to "may this node hold the virtual address?"
- * (readyForAddress), with how long it holds. The running daemon refreshes it every tick once
- * keepalived's track_script has asked (the file exists), so `gitfailover ready --quiet` can answer
- * without loading the tool: keepalived runs it every few seconds, and a full run costs a node
- * process's start-up plus git. A hook that switches the role drops it.
+ * The last answer to "may this node hold the virtual address?" (readyForAddress), in two files:
+ *  - `stateDir/keepalived.track`: `0` (yes) or `1` (no), keepalived's `track_file` (weight 0: a
+ *    non-zero value puts the instance in FAULT): keepalived reads it, nothing is spawned per check;
+ *  - `stateDir/address-ready.json`: the same with its reason and how long it holds, so
+ *    `gitfailover ready --quiet` (the fallback track_script) answers without loading the tool.
+ * The running daemon refreshes both every tick once keepalived is set up (either file exists:
+ * the template's `init_file` creates the track file); a hook that switches the role rewrites them.
  */
 export interface AddressVerdict {
   ready: boolean;
@@ -20,6 +22,15 @@ export function addressVerdictPath(stateDir: string): string {
   return join(stateDir, 'address-ready.json');
 }
 
+export function trackFilePath(stateDir: string): string {
+  return join(stateDir, 'keepalived.track');
+}
+
+/** keepalived is set up to ask this node (its track file or an earlier verdict exists). */
+export function addressAsked(stateDir: string): boolean {
+  return existsSync(trackFilePath(stateDir)) || existsSync(addressVerdictPath(stateDir));
+}
+
 export function saveAddressVerdict(stateDir: string, r: { ready: boolean; reason: string }, validMs: number): void {
   const now = Date.now();
   const v: AddressVerdict = {
@@ -29,6 +40,14 @@ export function saveAddressVerdict(stateDir: string, r: { ready: boolean; reason
     validUntil: new Date(now + validMs).toISOString(),
   };
   writeJsonAtomic(addressVerdictPath(stateDir), v);
+  const track = r.ready ? '0\n' : '1\n';
+  let was: string | undefined;
+  try {
+    was = readFileSync(trackFilePath(stateDir), 'utf8');
+  } catch {
+    /* not there yet */
+  }
+  if (was !== track) writeFileAtomic(trackFilePath(stateDir), track, { fsync: true });
 }
 
 export function loadAddressVerdict(stateDir: string): AddressVerdict | undefined {

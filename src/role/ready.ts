@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
-import { loadAddressVerdict, saveAddressVerdict } from './address-verdict.js';
+import { addressAsked, loadAddressVerdict, saveAddressVerdict } from './address-verdict.js';
 import { errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import { FilesLoader } from '../loaders/files.js';
@@ -82,11 +82,11 @@ export async function readyForAddressOnce(cfg: NodeConfig): Promise<boolean> {
 }
 
 /**
- * The daemon's part: once keepalived's track_script has asked (the verdict file exists), answer
- * again every tick, so `ready --quiet` reads the answer instead of working it out (bin/'s fast path).
+ * The daemon's part: once keepalived is set up (role/address-verdict.ts), answer every tick, so
+ * keepalived reads the track file and `ready --quiet` reads the answer instead of working it out.
  */
-export async function refreshAddressVerdict(cfg: NodeConfig): Promise<void> {
-  if (!loadAddressVerdict(cfg.repo.stateDir)) return;
+export async function refreshAddressVerdict(cfg: NodeConfig, opts: { force?: boolean } = {}): Promise<void> {
+  if (!opts.force && !addressAsked(cfg.repo.stateDir)) return;
   saveAddressVerdict(cfg.repo.stateDir, await readyForAddress(cfg), verdictValidMs(cfg));
 }
 

@@ -8,6 +8,7 @@ import { dropAddressVerdict } from './address-verdict.js';
 import { demote } from './demote.js';
 import type { PrimaryRecord } from './primary-file.js';
 import { promote } from './promote.js';
+import { refreshAddressVerdict } from './ready.js';
 import { governingPrimary } from './repo-primary.js';
 import { clearRoleLost, fireRoleLost, loadRoleLost, saveRoleLost } from './role-lost.js';
 import { effectiveRole } from './role-state.js';
@@ -112,8 +113,9 @@ export async function vrrpNotify(
   } catch (err) {
     outcome = done(state, 'refused', errorMessage(err), true);
   }
-  // The role may have changed: the next track_script run works the answer out afresh.
-  if (outcome.action !== 'superseded') dropAddressVerdict(cfg.repo.stateDir);
+  // The role may have changed (or the node lost a split brain): keepalived's track file says so now, not at the daemon's next tick.
+  if (outcome.action !== 'superseded')
+    await refreshAddressVerdict(cfg, { force: true }).catch(() => dropAddressVerdict(cfg.repo.stateDir));
   writeVrrpLog(cfg, outcome);
   return outcome;
 }

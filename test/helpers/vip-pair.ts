@@ -84,7 +84,10 @@ export function renderKeepalived(vars: Record<string, string | number>): string 
   return out;
 }
 
-export function keepalivedVars(node: Node, p: { nodeFile: string; advertInt: number; vrid?: number }) {
+export function keepalivedVars(
+  node: Node,
+  p: { nodeFile: string; stateDir: string; advertInt: number; vrid?: number },
+) {
   return {
     NODE: NODE_NAME[node],
     PRIORITY: PRIORITY[node],
@@ -95,6 +98,7 @@ export function keepalivedVars(node: Node, p: { nodeFile: string; advertInt: num
     VRID: p.vrid ?? 51,
     GITFAILOVER: gitfailoverCommand(),
     NODE_FILE: p.nodeFile,
+    STATE_DIR: p.stateDir,
     SCRIPT_USER: 'root',
     ADVERT_INT: p.advertInt,
   };
@@ -185,10 +189,9 @@ export async function makeVipPair(opts: { advertInt?: number } = {}): Promise<Vi
       // counts as a failure, which would take the address from a healthy primary here.
       writeFileSync(
         p.keepalivedConf[n],
-        renderKeepalived(keepalivedVars(n, { nodeFile: p.nodeFile[n], advertInt: p.advertInt })).replace(
-          /^(\s*timeout) \d+$/m,
-          '$1 60',
-        ),
+        renderKeepalived(
+          keepalivedVars(n, { nodeFile: p.nodeFile[n], stateDir: p.state[n], advertInt: p.advertInt }),
+        ).replace(/^(\s*timeout) \d+$/m, '$1 60'),
       );
     }
     await startProftpd(p, 'prod');

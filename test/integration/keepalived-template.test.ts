@@ -30,7 +30,11 @@ describe.skipIf(!system.ok || !root)('templates/keepalived', () => {
     for (const node of ['prod', 'fail'] as const) {
       const file = join(dir, `${node}.conf`);
       const text = renderKeepalived(
-        keepalivedVars(node, { nodeFile: '/etc/gitfailover/gitfailover.yaml', advertInt: 1 }),
+        keepalivedVars(node, {
+          nodeFile: '/etc/gitfailover/gitfailover.yaml',
+          stateDir: join(dir, node),
+          advertInt: 1,
+        }),
       );
       writeFileSync(file, text);
       const r = spawnSync('ip', ['netns', 'exec', net.ns[node], 'keepalived', '-t', '-f', file], { encoding: 'utf8' });
@@ -39,6 +43,9 @@ describe.skipIf(!system.ok || !root)('templates/keepalived', () => {
       expect(text).toMatch(/^\s*state BACKUP$/m);
       expect(text).toMatch(/^\s*nopreempt$/m);
       expect(text).toMatch(/^\s*enable_script_security$/m);
+      // keepalived reads the daemon's answer from a file; the script is the fallback.
+      expect(text).toMatch(/track_file \{\s*gitfailover_ready_file\s*\}/);
+      expect(text).toContain(`file "${join(dir, node)}/keepalived.track"`);
       for (const hook of ['ready --quiet', 'vrrp master', 'vrrp backup', 'vrrp fault', 'vrrp stop'])
         expect(text).toContain(`gitfailover.js ${hook} -c /etc/gitfailover/gitfailover.yaml"`);
       for (const line of text.split('\n').filter((l) => /^\s*(script|notify_\w+) /.test(l)))
@@ -48,13 +55,20 @@ describe.skipIf(!system.ok || !root)('templates/keepalived', () => {
     const bad = join(dir, 'bad.conf');
     writeFileSync(
       bad,
-      renderKeepalived(keepalivedVars('prod', { nodeFile: '/x.yaml', advertInt: 1 })).replaceAll('veth0', 'nosuchdev0'),
+      renderKeepalived(keepalivedVars('prod', { nodeFile: '/x.yaml', stateDir: dir, advertInt: 1 })).replaceAll(
+        'veth0',
+        'nosuchdev0',
+      ),
     );
     expect(spawnSync('ip', ['netns', 'exec', net.ns.prod, 'keepalived', '-t', '-f', bad]).status).not.toBe(0);
   });
 
   it('refuses to render with a value missing', () => {
-    const vars: Record<string, string | number> = keepalivedVars('prod', { nodeFile: '/x.yaml', advertInt: 1 });
+    const vars: Record<string, string | number> = keepalivedVars('prod', {
+      nodeFile: '/x.yaml',
+      stateDir: dir,
+      advertInt: 1,
+    });
     delete vars.VIP;
     expect(() => renderKeepalived(vars)).toThrow(/no value for \{\{VIP\}\}/);
   });
