@@ -40,7 +40,7 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
     let master: Node = 'prod';
     for (let i = 1; i <= opts.kills; i++) {
       const standby: Node = master === 'prod' ? 'fail' : 'prod';
-      // The standby is a ready BACKUP: keepalived ran its backup hook after the track_script passed.
+      // The standby is a ready BACKUP: keepalived ran its backup hook after the track file said yes.
       await waitFor(`${standby} a ready BACKUP`, () => lastAnnounced(p, standby) === 'backup', 300_000);
       const promotedBefore = vrrpLog(p, standby).filter((l) => l.action === 'promoted').length;
       const wall0 = Date.now();
@@ -66,7 +66,7 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
   return `## Takeover with keepalived (\`--only=takeover\`)
 
 - date: ${new Date().toISOString()}; load average ${load0} at start, ${load1} at the end (a shared machine)
-- ${opts.kills} kills of the node holding the virtual address (every process SIGKILLed, its link down), the roles swapping each time; VRRPv3 \`advert_int ${opts.advertInt}\` (s), unicast, \`nopreempt\`; track_script \`gitfailover ready --quiet\` every 2 s
+- ${opts.kills} kills of the node holding the virtual address (every process SIGKILLed, its link down), the roles swapping each time; VRRPv3 \`advert_int ${opts.advertInt}\` (s), unicast, \`nopreempt\`; readiness by \`track_file\` (written by the daemon every \`sync.interval\`, 2 s here)
 - measured from the kill to the first successful FTP login (curl, \`--max-time 1\`, retried at once) on the virtual address from a client namespace; "hook promoted" is when \`gitfailover vrrp master\` logged its outcome (stateDir/vrrp.log)
 
 ${table(

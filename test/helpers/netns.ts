@@ -106,6 +106,17 @@ export function setLink(net: Net, h: Host, up: boolean): void {
   ip(['-n', net.ns.br, 'link', 'set', `p-${h}`, up ? 'up' : 'down']);
 }
 
+/**
+ * The partition of a split brain: production's and the failover's bridge ports isolated from each
+ * other (bridge port isolation), so the two nodes no longer hear each other while both keep their
+ * link, their carrier and the client. (A port set down would take the carrier of its veth too, and
+ * keepalived would go to FAULT rather than believe the peer dead.)
+ */
+export function splitNodes(net: Net, split: boolean): void {
+  for (const h of ['prod', 'fail'] as const)
+    ip(['-n', net.ns.br, 'link', 'set', `p-${h}`, 'type', 'bridge_slave', 'isolated', split ? 'on' : 'off']);
+}
+
 /** Addresses on the host's veth0 (to see who holds the virtual address). */
 export function addresses(net: Net, h: Host): string[] {
   const out = execFileSync('ip', ['-n', net.ns[h], '-4', '-o', 'addr', 'show', 'dev', 'veth0'], { encoding: 'utf8' });
