@@ -4,10 +4,9 @@ import { parse } from 'yaml';
 import { freshAddressVerdict } from '../role/address-verdict.js';
 
 /**
- * The fast path of `gitfailover ready --quiet` (keepalived's track_script), loaded by bin/ without
- * the rest of the tool: the exit code from the running daemon's fresh verdict
- * (role/address-verdict.ts). undefined: no fresh verdict, or anything unexpected in the node
- * file; the full command then answers (and says what is wrong).
+ * The fast path of `gitfailover ready --quiet` (keepalived's fallback track_script), loaded by bin/
+ * without the rest of the tool: exit 0 from the running daemon's fresh yes (role/address-verdict.ts).
+ * undefined: no fresh yes, or anything unexpected in the node file; the full command then answers.
  */
 export function readyQuietFast(args: string[], env: NodeJS.ProcessEnv = process.env): number | undefined {
   try {
@@ -22,8 +21,10 @@ export function readyQuietFast(args: string[], env: NodeJS.ProcessEnv = process.
     const node = parse(readFileSync(path, 'utf8')) as { repo?: { stateDir?: unknown } } | null;
     const stateDir = node?.repo?.stateDir;
     if (typeof stateDir !== 'string' || stateDir === '') return undefined;
-    const ready = freshAddressVerdict(isAbsolute(stateDir) ? stateDir : resolve(dirname(path), stateDir));
-    return ready === undefined ? undefined : ready ? 0 : 1;
+    // Only a yes is taken as it is: a no is worked out again (it may have cleared since, e.g. the winner of a split brain was heard).
+    return freshAddressVerdict(isAbsolute(stateDir) ? stateDir : resolve(dirname(path), stateDir)) === true
+      ? 0
+      : undefined;
   } catch {
     return undefined;
   }
