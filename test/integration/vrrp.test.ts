@@ -81,7 +81,7 @@ describe('gitfailover vrrp (keepalived notify hooks)', () => {
       'master already-primary',
       'backup kept-role',
     ]);
-  });
+  }, 240_000);
 
   it("the hook keepalived spawned last wins, whatever order they run in; a hook waits for a person's promote (role lock) and gives up at its timeout", async () => {
     const p = await started();
@@ -105,7 +105,7 @@ describe('gitfailover vrrp (keepalived notify hooks)', () => {
     expect((await git(['--git-dir', p.remote, 'rev-parse', 'main'])).trim()).toBe(head);
     expect(existsSync(join(cfg.repo.stateDir, 'role.json'))).toBe(false);
     expect((await cli(['vrrp', 'sideways', '-c', p.standby])).code).toBe(2);
-  });
+  }, 240_000);
 
   it('split brain: the loser of the role commit demotes on fault, keeps its unrecorded edit on a pushed orphan branch, fires role.lost, and stays off the address until it hears the winner', async () => {
     const p = await started();
@@ -149,7 +149,7 @@ describe('gitfailover vrrp (keepalived notify hooks)', () => {
     );
     expect((await cli(['ready', '--quiet', '-c', p.standby])).code).toBe(0);
     expect(existsSync(join(fs, 'role-lost.json'))).toBe(false);
-  });
+  }, 240_000);
 
   it('master while the remote does not answer promotes offline; fault on a primary the repo still names demotes it', async () => {
     const p = await started();
@@ -166,5 +166,5 @@ describe('gitfailover vrrp (keepalived notify hooks)', () => {
     const f = await ok(['vrrp', 'fault', '-c', p.standby]);
     expect(f.stdout).toMatch(/vrrp fault: demoted: demoted to standby \(keepalived fault\)/);
     expect(roleOf(join(p.dir, 'fail-state'))).toBe('standby');
-  });
+  }, 240_000);
 });
