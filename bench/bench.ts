@@ -9,6 +9,10 @@ import { DIST_BENCH, freePort, mustRun, ROOT, run, runJson, sleep, startDaemon, 
 import { writeReport } from './report.js';
 import { fmtMb, fmtMs, fmtRatio, median, pairedRatio, summarize, table, verdict } from './stats.js';
 import { isoGitComparison } from './iso-compare.js';
+import { startup } from './startup.js';
+import { fanout } from './fanout.js';
+import { memory } from './memory.js';
+import { secretsBench } from './secrets.js';
 import { takeover, writeTakeover } from './takeover.js';
 
 /**
@@ -30,6 +34,9 @@ const LATENCY_CHANGES = quick ? 20 : 200;
 const PARTIAL_ROUNDS = quick ? 3 : 15;
 const BURST = quick ? 20 : 50;
 const RECORD_PAIRS = quick ? 5 : 15;
+const STARTUP_ROUNDS = quick ? 5 : 10;
+const FANOUT_CHANGES = quick ? 5 : 20;
+const SECRET_ROUNDS = quick ? 3 : 9;
 
 const root = mkdtempSync(join(tmpdir(), 'gfbench-'));
 const sections: string[] = [];
@@ -639,12 +646,17 @@ async function main(): Promise<void> {
   const head = await machine();
   try {
     let repoTable = '';
-    if (want('scale') || want('full') || want('validate') || want('iso')) repoTable = await prepareRepos();
+    if (want('scale') || want('full') || want('validate') || want('iso') || want('memory'))
+      repoTable = await prepareRepos();
     if (want('scale') || want('full')) await fullAndScale();
     if (want('validate')) await validate();
     if (want('latency')) await latency();
     if (want('throughput')) await throughput();
     if (want('iso')) sections.push(await isoGitComparison(root, repos, log));
+    if (want('startup')) sections.push(await startup(root, STARTUP_ROUNDS, log));
+    if (want('fanout')) sections.push(await fanout(root, FANOUT_CHANGES, log));
+    if (want('memory')) sections.push(await memory(root, repos, [...new Set([1000, BIG])], log));
+    if (want('secrets')) sections.push(await secretsBench(root, SECRET_ROUNDS, log));
     // Root, network namespaces and keepalived: only when asked for by name; it has its own markers.
     if (only?.has('takeover'))
       writeTakeover(join(ROOT, 'BENCHMARKS.md'), await takeover({ kills: quick ? 5 : 20, advertInt: 0.1, log }));

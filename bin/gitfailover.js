@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// keepalived runs `ready --quiet` every few seconds: answered from the daemon's fresh verdict
-// without loading the whole tool when there is one (src/cli/ready-quiet.ts).
+// keepalived's fallback track_script runs `ready --quiet`: a fresh yes from the daemon answers it
+// without loading the tool (src/cli/ready-quiet.ts).
 const args = process.argv.slice(2);
 const fast =
   args[0] === 'ready' && args.includes('--quiet')
@@ -8,6 +8,6 @@ const fast =
     : undefined;
 if (fast !== undefined) process.exitCode = fast;
 else {
-  const { main } = await import('../dist/cli/main.js');
+  const { main } = await import('../dist/bundle/main.js');
   process.exitCode = await main(process.argv);
 }

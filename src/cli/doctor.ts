@@ -1,20 +1,9 @@
 import type { Command } from 'commander';
-import { loadNodeFile, nodeFilePath, type NodeConfig } from '../config/load.js';
+import { escapeControl } from '../util/escape.js';
+import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import {
-  commands,
-  gitVersion,
-  notifyChecks,
-  plaintextSecrets,
-  remoteAndBranch,
-  runningNodeFile,
-  signaturesCheck,
-  smtpChecks,
-  stateDir,
-  substitutionCheck,
-  type CheckResult,
-} from '../doctor/checks.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import type { CheckResult } from '../doctor/checks.js';
+import { EXIT_FAILED, Exit } from './exit.js';
 
 /** `gitfailover doctor [-c FILE]`: one line per check, the fix on the next line when it failed; exit 1 if any failed. */
 export function registerDoctor(program: Command): void {
@@ -25,11 +14,25 @@ export function registerDoctor(program: Command): void {
     )
     .option('-c, --config <file>', 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)')
     .action(async (o: { config?: string }) => {
+      const { loadNodeFile, nodeFilePath } = await import('../config/load.js');
+      const {
+        commands,
+        gitVersion,
+        notifyChecks,
+        plaintextSecrets,
+        remoteAndBranch,
+        runningNodeFile,
+        signaturesCheck,
+        smtpChecks,
+        stateDir,
+        substitutionCheck,
+      } = await import('../doctor/checks.js');
       const results: CheckResult[] = [];
       const print = (r: CheckResult) => {
         results.push(r);
-        process.stdout.write(`${r.warn ? 'warn' : r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${r.detail}\n`);
-        if (!r.ok && r.fix) process.stdout.write(`      fix: ${r.fix}\n`);
+        // Details quote repo content (file names, service names): control characters escaped.
+        process.stdout.write(`${r.warn ? 'warn' : r.ok ? 'ok  ' : 'FAIL'}  ${r.name}: ${escapeControl(r.detail)}\n`);
+        if (!r.ok && r.fix) process.stdout.write(`      fix: ${escapeControl(r.fix)}\n`);
       };
       let cfg: NodeConfig | undefined;
       try {

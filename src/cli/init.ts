@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { GitfailoverError } from '../errors.js';
-import { scaffoldConfigRepo } from '../init/scaffold.js';
 import { packageInfo } from '../util/package-info.js';
-import { EXIT_USAGE, Exit } from './main.js';
+import { EXIT_USAGE, Exit } from './exit.js';
 
 /** `gitfailover init <dir> [--force]` */
 export function registerInit(program: Command): void {
@@ -14,7 +13,8 @@ export function registerInit(program: Command): void {
     )
     .argument('<dir>', 'the folder to create (must be empty)')
     .option('--force', 'write the template into a folder that is not empty (template files are overwritten)')
-    .action((dir: string, flags: { force?: boolean }) => {
+    .action(async (dir: string, flags: { force?: boolean }) => {
+      const { scaffoldConfigRepo } = await import('../init/scaffold.js');
       let files: string[];
       try {
         files = scaffoldConfigRepo(resolve(dir), { force: flags.force }).files;

@@ -14,6 +14,7 @@ import { registerInit } from './init.js';
 import { registerValidate } from './validate.js';
 import { registerPrimaryCommands } from './primary.js';
 import { registerStandbyCommands } from './standby.js';
+import { registerRunCommands } from './run.js';
 import { registerTriggersCommands } from './triggers.js';
 import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
@@ -21,14 +22,9 @@ import { registerSecretsCommands } from './secrets.js';
 import { registerVrrpCommands } from './vrrp.js';
 import { packageInfo } from '../util/package-info.js';
 
-export { EXIT_OK, EXIT_FAILED, EXIT_USAGE };
+import { Exit } from './exit.js';
 
-/** Thrown by a command to end with a given exit code after it has printed its own output. */
-export class Exit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
+export { EXIT_OK, EXIT_FAILED, EXIT_USAGE, Exit };
 
 export function buildProgram(): Command {
   const program = new Command('gitfailover')
@@ -40,6 +36,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerPrimaryCommands(program);
   registerStandbyCommands(program);
+  registerRunCommands(program);
   registerTriggersCommands(program);
   registerDoctor(program);
   registerRoleCommands(program);

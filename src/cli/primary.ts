@@ -1,17 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadNodeFile, plaintextSecretWarning, type NodeConfig } from '../config/load.js';
-import { runPrimary } from '../daemon/primary.js';
-import { notifyStandbys } from '../daemon/primary-notify.js';
-import { auditLog, formatConflicts, formatLog } from '../record/log.js';
-import { record, type RecordResult } from '../record/record.js';
-import { conflictEvent } from '../record/conflict-event.js';
+import type { NodeConfig } from '../config/load.js';
+import type { RecordResult } from '../record/record.js';
 import type { ConflictRecord } from '../record/conflicts.js';
-import { fireSyncEvents } from '../sync/report.js';
-import { TriggerDispatcher } from '../triggers/dispatcher.js';
-import { revert } from '../record/revert.js';
-import { NodeRepo } from '../repo/node-repo.js';
-import { EXIT_FAILED, Exit } from './main.js';
-import { printableText } from '../model/admit.js';
+import { EXIT_FAILED, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 
@@ -23,23 +15,11 @@ export function registerPrimaryCommands(program: Command): void {
     .option('-m, --message <text>', 'your own words, added to the generated commit message')
     .option('--actor <name>', 'who made the change: "Name" or "Name <email>" (default: the login user)')
     .action(async (o: { config?: string; message?: string; actor?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       const { terminalProgress } = await import('../util/progress.js');
+      const { record } = await import('../record/record.js');
       const r = await record(cfg, { message: o.message, actor: o.actor, progress: terminalProgress('record') });
       await reportRecord(cfg, r);
-    });
-
-  program
-    .command('primary')
-    .description('run the primary: watch the live dir, record each change as one commit, push, notify the standbys')
-    .option('-c, --config <file>', CONFIG_HELP)
-    .option('--log-format <format>', 'text (one line per event) or json (JSON lines, for journald/Loki)', 'text')
-    .action(async (o: { config?: string; logFormat?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
-      const plaintext = plaintextSecretWarning(cfg);
-      if (plaintext) process.stderr.write(`gitfailover: warning: ${plaintext}\n`);
-      const { primaryOutput } = await import('../daemon/log.js');
-      await runPrimary(cfg, primaryOutput(cfg.node, o.logFormat === 'json' ? 'json' : 'text'));
     });
 
   program
@@ -60,7 +40,8 @@ export function registerPrimaryCommands(program: Command): void {
         maxCount?: number;
         json?: boolean;
       }) => {
-        const cfg = loadNodeFile({ file: o.config });
+        const cfg = await loadNodeFile({ file: o.config });
+        const { auditLog, formatConflicts, formatLog } = await import('../record/log.js');
         const r = await auditLog(cfg, { domain: o.domain, user: o.user, since: o.since, max: o.maxCount });
         if (r.remoteError)
           process.stderr.write(`warning: ${r.remoteError}; showing the history as of the last fetch\n`);
@@ -77,7 +58,8 @@ export function registerPrimaryCommands(program: Command): void {
     .option('-m, --message <text>', 'why: added to the revert commit message')
     .option('--actor <name>', 'who reverts: "Name" or "Name <email>" (default: the login user)')
     .action(async (commit: string, o: { config?: string; message?: string; actor?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { revert } = await import('../record/revert.js');
       const r = await revert(cfg, commit, {
         message: o.message,
         actor: o.actor,
@@ -112,6 +94,7 @@ export function registerPrimaryCommands(program: Command): void {
  */
 export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<void> {
   for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
+  const { printableText } = await import('../model/admit.js');
   if (r.incoming) {
     const s = r.incoming.sync.result;
     process.stdout.write(
@@ -119,6 +102,7 @@ export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<vo
     );
     for (const c of r.incoming.incoming)
       process.stdout.write(`  ${c.commit.slice(0, 12)} ${printableText(c.subject)} (${printableText(c.author)})\n`);
+    const { fireSyncEvents } = await import('../sync/report.js');
     await fireSyncEvents(cfg, r.incoming.sync, { wait: true });
   }
   if (!r.commit) process.stdout.write(r.incoming ? 'no live edit to record\n' : 'no change\n');
@@ -145,6 +129,8 @@ export async function reportRecord(cfg: NodeConfig, r: RecordResult): Promise<vo
 }
 
 async function fireConflict(cfg: NodeConfig, c: ConflictRecord): Promise<void> {
+  const { TriggerDispatcher } = await import('../triggers/dispatcher.js');
+  const { conflictEvent } = await import('../record/conflict-event.js');
   const dispatcher = new TriggerDispatcher(cfg.triggers, {});
   dispatcher.fire(conflictEvent(cfg.node, c));
   await dispatcher.drain(cfg.sync.timeout);
@@ -153,6 +139,8 @@ async function fireConflict(cfg: NodeConfig, c: ConflictRecord): Promise<void> {
 /** A command-line push tells the standbys at once, as the daemon does; a standby that is down is only a warning. */
 async function notify(cfg: NodeConfig): Promise<void> {
   if (cfg.notify.standbys.length === 0 || !cfg.notify.secret) return;
+  const { NodeRepo } = await import('../repo/node-repo.js');
+  const { notifyStandbys } = await import('../daemon/primary-notify.js');
   const repo = new NodeRepo(cfg.repo);
   try {
     const head = await repo.resolve(repo.trackingRef);

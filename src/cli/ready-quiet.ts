@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { freshAddressVerdict } from '../role/address-verdict.js';
+import { freshAddressVerdict } from '../node-state/address-verdict.js';
 
 /**
  * The fast path of `gitfailover ready --quiet` (keepalived's fallback track_script), loaded by bin/

@@ -1,10 +1,6 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
-import { demote } from '../role/demote.js';
-import { promote } from '../role/promote.js';
-import { formatReadiness, readiness, readyForAddressOnce } from '../role/ready.js';
-import { withRoleLock } from '../role/vrrp.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { EXIT_FAILED, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 const out = (l: string) => process.stdout.write(`${l}\n`);
@@ -24,7 +20,9 @@ export function registerRoleCommands(program: Command): void {
       'take over although "gitfailover ready" fails (drift, quarantine, a failed check): says what it overrides',
     )
     .action(async (o: { config?: string; reason?: string; offline?: boolean; actor?: string; force?: boolean }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { promote } = await import('../role/promote.js');
+      const { withRoleLock } = await import('../role/vrrp.js');
       const r = await withRoleLock(cfg, () =>
         promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out }),
       );
@@ -56,7 +54,9 @@ export function registerRoleCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--reason <text>', 'why (kept in the state dir)')
     .action(async (o: { config?: string; reason?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { demote } = await import('../role/demote.js');
+      const { withRoleLock } = await import('../role/vrrp.js');
       const r = await withRoleLock(cfg, () => demote(cfg, { reason: o.reason, log: out }));
       out(`${cfg.node} is a standby${r.primary ? `, following ${r.primary.node} (epoch ${r.primary.epoch})` : ''}`);
       if (r.unrecorded)
@@ -94,10 +94,11 @@ export function registerRoleCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .option(
       '--quiet',
-      "keepalived's track_script: no output, no fetch; may this node hold the virtual address (a primary the repo names, a ready standby, not a node that lost a split brain)",
+      "keepalived's fallback track_script: no output, no fetch; may this node hold the virtual address (a primary the repo names, a ready standby, not a node that lost a split brain)",
     )
     .action(async (o: { config?: string; json?: boolean; quiet?: boolean }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { formatReadiness, readiness, readyForAddressOnce } = await import('../observe/ready.js');
       if (o.quiet) {
         if (!(await readyForAddressOnce(cfg))) throw new Exit(EXIT_FAILED);
         return;

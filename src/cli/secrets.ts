@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
-import type { MetaCommitResult } from '../secrets/manage.js';
+import type { MetaCommitResult } from '../record/manage-secrets.js';
+import { EXIT_FAILED, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
-const manage = () => import('../secrets/manage.js');
-import { EXIT_FAILED, Exit } from './main.js';
+const manage = () => import('../record/manage-secrets.js');
 
 const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover.yaml)';
 
@@ -13,7 +13,7 @@ export function registerSecretsCommands(program: Command): void {
     .description("write this node's age identity to secrets.identity (mode 0600) and print its age1… recipient")
     .option('-c, --config <file>', CONFIG_HELP)
     .action(async (o: { config?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       const r = await (await manage()).keygen(cfg);
       process.stderr.write(r.created ? `wrote ${r.path} (mode 0600)\n` : `kept the existing identity ${r.path}\n`);
       process.stdout.write(`${r.recipient}\n`);
@@ -31,7 +31,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (node: string, recipient: string, o: { config?: string; actor?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       report(
         await (await manage()).setRecipient(cfg, node, recipient, { actor: o.actor }),
         'recipient already listed: no change',
@@ -45,7 +45,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (node: string, o: { config?: string; actor?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       report(await (await manage()).setRecipient(cfg, node, undefined, { actor: o.actor }), 'no change');
       process.stderr.write(
         'the secrets already committed stay readable by it: run "gitfailover secrets rekey", and replace the secrets it held\n',
@@ -57,7 +57,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--json', 'as JSON')
     .action(async (o: { config?: string; json?: boolean }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       const r = await (await manage()).listSecrets(cfg);
       if (r.fetchError) process.stderr.write(`warning: ${r.fetchError}; showing the repo as of the last fetch\n`);
       if (o.json) {
@@ -78,7 +78,7 @@ export function registerSecretsCommands(program: Command): void {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--actor <name>', 'who made the change (default: the login user)')
     .action(async (o: { config?: string; actor?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       report(await (await manage()).rekey(cfg, { actor: o.actor }), 'no secrets in the repo: nothing to rekey');
     });
 }

@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
-import { syncOnce } from '../sync/sync.js';
-import { statusOf, formatStatus, statusProblem } from '../sync/status.js';
 import { ConfigError, STATUS_EXIT, exitCodeOf } from '../errors.js';
-import { startDomains } from '../role/domains.js';
-import { loadState } from '../sync/state.js';
-import { parseDuration } from '../config/duration.js';
-import { EXIT_FAILED, EXIT_USAGE, Exit } from './main.js';
+import { parseDuration } from '../util/duration.js';
+import { EXIT_FAILED, EXIT_USAGE, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 export function registerStandbyCommands(program: Command): void {
   program
@@ -35,7 +31,7 @@ export function registerStandbyCommands(program: Command): void {
         enable?: boolean;
         disable?: boolean;
       }) => {
-        const cfg = loadNodeFile({ file: o.config });
+        const cfg = await loadNodeFile({ file: o.config });
         if (o.enable && o.disable)
           throw new ConfigError('sync: --enable and --disable contradict each other: give one');
         const { setAutomatic } = await import('../sync/automatic.js');
@@ -44,6 +40,7 @@ export function registerStandbyCommands(program: Command): void {
           process.stdout.write(`automatic sync disabled on ${cfg.node} until "gitfailover sync --enable"\n`);
           if (!o.full && !o.to && !o.dryRun) return;
         }
+        const { loadState } = await import('../sync/state.js');
         const before = loadState(cfg.repo.stateDir);
         if (o.enable) {
           await setAutomatic(cfg, true);
@@ -53,13 +50,14 @@ export function registerStandbyCommands(program: Command): void {
           );
         }
         const { terminalProgress } = await import('../util/progress.js');
-        const { effectiveRole } = await import('../role/role-state.js');
+        const { effectiveRole } = await import('../node-state/role-state.js');
         if (effectiveRole(cfg) === 'primary') {
           // On the primary, "bring this node to the repo" is record's first half: take in the remote's commits, keep live edits.
           const { syncPrimary } = await import('./sync-primary.js');
           await syncPrimary(cfg, { full: o.full, to: o.to, dryRun: o.dryRun });
           return;
         }
+        const { syncOnce } = await import('../sync/sync.js');
         const out = await syncOnce(cfg, {
           full: o.full,
           to: o.to,
@@ -121,6 +119,7 @@ export function registerStandbyCommands(program: Command): void {
             `automatic sync stays off (${after.disabled.reason}): "gitfailover sync --enable" turns it on\n`,
           );
         if (o.start && r.toCommit) {
+          const { startDomains } = await import('../role/domains.js');
           const started = await startDomains(cfg, r.toCommit, (l) => process.stdout.write(`${l}\n`), r.domains);
           const failed = started.filter((s) => !s.ok);
           for (const s of failed) process.stderr.write(`gitfailover: domain ${s.domain} did not start: ${s.error}\n`);
@@ -128,28 +127,6 @@ export function registerStandbyCommands(program: Command): void {
         }
       },
     );
-
-  program
-    .command('standby')
-    .description('run the standby agent: sync every sync.interval and at once on a signed notify')
-    .option('-c, --config <file>', 'node file')
-    .option('--log-format <format>', 'text or json', 'text')
-    .action(async (o: { config?: string; logFormat?: string }) => {
-      const cfg = loadNodeFile({ file: o.config });
-      const { runStandby } = await import('../daemon/standby.js');
-      const { createLogger } = await import('../daemon/log.js');
-      const daemon = await runStandby(cfg, {
-        logger: createLogger(cfg.node, o.logFormat === 'json' ? 'json' : 'text'),
-      });
-      const reload = () => void daemon.reload();
-      process.on('SIGHUP', reload);
-      await new Promise<void>((resolve) => {
-        const stop = () => void daemon.stop().then(resolve);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      process.off('SIGHUP', reload);
-    });
 
   program
     .command('status')
@@ -169,7 +146,7 @@ export function registerStandbyCommands(program: Command): void {
         );
         throw new Exit(EXIT_USAGE);
       }
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
       if (o.watch) {
         const { watchStatus } = await import('./status-watch.js');
         const stopped = new Promise<void>((resolve) => {
@@ -188,6 +165,7 @@ export function registerStandbyCommands(program: Command): void {
         if (tty) process.stdout.write('\n');
         return;
       }
+      const { statusOf, formatStatus, statusProblem } = await import('../observe/status.js');
       const s = await statusOf(cfg, { fetch: o.fetch !== false });
       const problem = statusProblem(s);
       process.stdout.write(

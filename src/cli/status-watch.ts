@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { formatStatus, statusOf, type NodeStatus } from '../sync/status.js';
+import { formatStatus, statusOf, type NodeStatus } from '../observe/status.js';
 
 /**
  * `gitfailover status --watch`: on a terminal, the status redrawn in place every interval (like

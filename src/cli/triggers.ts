@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
 import { ConfigError } from '../errors.js';
-import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
+import type { TriggerLogger } from '../triggers/dispatcher.js';
 import { EVENT_NAMES, isEventName, sampleEvent, type TriggerEvent } from '../triggers/events.js';
-import { parseTriggers, type Trigger } from '../triggers/schema.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import type { Trigger } from '../triggers/schema.js';
+import { EXIT_FAILED, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 /** How long `triggers test` waits for its deliveries before it gives up. */
 const TEST_WAIT_MS = 120_000;
@@ -38,7 +38,9 @@ export async function triggersTest(opts: { config?: string; event: string; set: 
   if (!isEventName(opts.event)) {
     throw new ConfigError(`--event ${opts.event}: unknown event; expected one of ${EVENT_NAMES.join(', ')}`);
   }
-  const cfg = loadNodeFile({ file: opts.config });
+  const cfg = await loadNodeFile({ file: opts.config });
+  const { parseTriggers } = await import('../triggers/schema.js');
+  const { TriggerDispatcher } = await import('../triggers/dispatcher.js');
   // Until config/schema.ts embeds triggers/schema.ts, the node file only checks the triggers'
   // shape: check them in full here. (Once embedded, this parse is a harmless repeat.)
   const list: Trigger[] = resolveSecrets(parseTriggers(cfg.triggers, undefined, ['triggers']), cfg.file);

@@ -1,12 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
+import { escapeControl } from '../util/escape.js';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
 import { DEFAULT_DOMAINS_DIR, domainsDirOf } from '../model/layout.js';
+import { DEFAULT_MAX_FILE_SIZE } from '../model/limits.js';
 import type { Problem } from '../model/parse.js';
-import { dirTreeSource } from '../model/tree-source.js';
-import { DEFAULT_MAX_FILE_SIZE, validateTree } from '../model/validate.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, Exit } from './main.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
 
 /** `gitfailover validate [DIR] [--format text|json|github] [--node FILE] [--max-file-size BYTES]` */
 
@@ -66,7 +66,7 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
   if (!isDir) return usage(`${dir} is not a directory: give the folder of a config repo`);
 
   // A bad node file is a configuration error: loadNodeFile throws ConfigError, main exits 2.
-  const node = flags.node === undefined ? undefined : loadNodeFile({ file: flags.node });
+  const node = flags.node === undefined ? undefined : await loadNodeFile({ file: flags.node });
   const domainsDir = node ? domainsDirOf(node.live.domains) : DEFAULT_DOMAINS_DIR;
   // An empty or wrong folder has no problems to find: saying "no problems" there would let a CI
   // job that checks out the wrong path pass.
@@ -80,6 +80,8 @@ async function runValidate(dir: string, flags: ValidateFlags): Promise<number> {
     process.stderr.write(`gitfailover validate: ${message}\n`);
     return EXIT_FAILED;
   }
+  const { validateTree } = await import('../model/validate.js');
+  const { dirTreeSource } = await import('../model/tree-source.js');
   const problems = await validateTree(dirTreeSource(root), {
     maxFileSize: maxFileSize ?? node?.repo.maxFileSize,
     maxFiles: maxFiles ?? node?.repo.maxFiles,
@@ -112,11 +114,11 @@ export function render(
     return problems
       .map(
         (p) =>
-          `::error file=${escapeProperty(shown(p))},line=${p.line},col=${p.col},title=${escapeProperty(p.code)}::${escapeData(p.message)}\n`,
+          `::error file=${escapeProperty(escapeControl(shown(p)))},line=${p.line},col=${p.col},title=${escapeProperty(p.code)}::${escapeData(escapeControl(p.message))}\n`,
       )
       .join('');
   }
-  const lines = problems.map((p) => `${shown(p)}:${p.line}:${p.col}: ${p.message} [${p.code}]\n`);
+  const lines = problems.map((p) => `${escapeControl(`${shown(p)}:${p.line}:${p.col}: ${p.message} [${p.code}]`)}\n`);
   const files = new Set(problems.map((p) => p.file)).size;
   lines.push(
     problems.length === 0

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { loadNodeFile } from '../config/load.js';
-import { parseDuration } from '../config/duration.js';
 import { ConfigError } from '../errors.js';
-import { clearVrrpLoss, VRRP_STATES, type VrrpState, vrrpLogPath, vrrpNotify } from '../role/vrrp.js';
-import { EXIT_FAILED, Exit } from './main.js';
+import { parseDuration } from '../util/duration.js';
+import { EXIT_FAILED, Exit } from './exit.js';
+import { loadNodeFile } from './node-file.js';
+
+const VRRP_STATES = ['master', 'backup', 'fault', 'stop'] as const;
+type VrrpState = (typeof VRRP_STATES)[number];
 
 const out = (l: string) => process.stdout.write(`${l}\n`);
 
@@ -24,7 +26,8 @@ export function registerVrrpCommands(program: Command): void {
       const timeoutMs = o.timeout === undefined ? undefined : parseDuration(o.timeout);
       if (o.timeout !== undefined && (timeoutMs === undefined || timeoutMs <= 0))
         throw new ConfigError(`vrrp: --timeout "${o.timeout}" is not a duration such as 90s or 2m`);
-      const cfg = loadNodeFile({ file: o.config });
+      const cfg = await loadNodeFile({ file: o.config });
+      const { clearVrrpLoss, vrrpLogPath, vrrpNotify } = await import('../role/vrrp.js');
       if (state === 'clear') {
         const who = clearVrrpLoss(cfg);
         out(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DAY, durationBetween, HOUR, MINUTE } from './duration-schema.js';
+import { argv, DAY, durationBetween, HOUR, MINUTE } from '../util/schema-primitives.js';
 import { triggerSchema } from '../triggers/schema.js';
 
 /**
@@ -15,8 +15,6 @@ export const secret = z.string().min(1).describe('a secret: env:NAME (environmen
 const safeName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
-
-const argv = z.array(z.string().min(1)).min(1).describe('a command as an argv list (never a shell string)');
 
 export const repoSchema = z
   .object({

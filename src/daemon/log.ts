@@ -1,4 +1,4 @@
-import { redact } from '../repo/git.js';
+import { redact } from '../util/redact.js';
 
 /** One line per event: readable on a terminal, JSON lines with --log-format json (journald, Loki). */
 export type LogFormat = 'text' | 'json';

@@ -1,7 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { redact } from '../repo/git.js';
-import { signedHeaders } from './notify-sign.js';
+import { redact } from '../util/redact.js';
+import { signedHeaders } from '../util/http-sign.js';
 
 /** What a primary tells its standbys: "there is a new head, fetch it" (nothing in it is trusted as config). */
 export interface NotifyBody {

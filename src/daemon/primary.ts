@@ -5,23 +5,23 @@ import picomatch from 'picomatch';
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
 import { record } from '../record/record.js';
-import { redact } from '../repo/git.js';
+import { redact } from '../util/redact.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
-import { effectiveRole, roleSource } from '../role/role-state.js';
-import { judgeReadiness } from '../role/readiness.js';
-import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
+import { TriggerDispatcher, type TriggerDelivery, type TriggerLogger } from '../triggers/dispatcher.js';
+import { effectiveRole, roleSource } from '../node-state/role-state.js';
+import { judgeReadiness } from '../observe/readiness.js';
+import { governingPrimary } from '../node-state/repo-primary.js';
 import { Backoff } from './backoff.js';
 import { notifyStandbys, type NotifyBody } from './primary-notify.js';
-import { pushBranch } from './primary-push.js';
+import { pushBranch } from '../repo/push.js';
 import type { Server } from 'node:http';
-import { sendJson, startHttp } from './http.js';
+import { sendJson, startHttp } from '../util/http-server.js';
 import { NotifyGate } from './webhooks.js';
 import { conflictEvent } from '../record/conflict-event.js';
 import { fireSyncEvents } from '../sync/report.js';
 import { Observer } from '../observe/observer.js';
-import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
+import { CommitTimes, repoPosition, type NodeSnapshot, type NodeView } from '../observe/view.js';
 import { blockedLine, loadRecordBlocked, problemLines } from '../record/blocked.js';
 import type { Problem } from '../model/parse.js';
 
@@ -79,10 +79,16 @@ export class PrimaryDaemon {
   /** The last record.failed reported, so an unchanged refusal is not reported on every change. */
   private lastRecordRefusal?: string;
 
+  /** Set while `gitfailover run` hosts this daemon: the process's listener and observer are used, none of its own. */
+  private readonly hosted?: { observer: Observer; repo: NodeRepo };
+  private snapshotOf?: () => Promise<NodeSnapshot>;
+
   constructor(
     private readonly cfg: NodeConfig,
     private readonly output: PrimaryOutput = stdOutput,
+    hosted?: { observer: Observer; repo: NodeRepo },
   ) {
+    this.hosted = hosted;
     this.backoff = new Backoff(cfg.record.retry, Math.max(cfg.record.retry, cfg.record.retryMax));
     const logger: TriggerLogger = {
       info: (m) => output.out(m),
@@ -123,7 +129,10 @@ export class PrimaryDaemon {
     this.output.out(
       `primary ${cfg.node}: live dir ${cfg.live.dir}, remote ${redact(cfg.repo.remote)} (${cfg.repo.branch})`,
     );
-    await this.startListener();
+    if (this.hosted) {
+      this.observer = this.hosted.observer;
+      this.snapshotOf = this.makeView(this.hosted.repo).snapshot;
+    } else await this.startListener();
 
     // Watch before the first record: a change made while it runs then queues another record.
     this.watcher = await this.startWatcher();
@@ -167,6 +176,7 @@ export class PrimaryDaemon {
     await this.queue;
     await Promise.allSettled([...this.background]);
     await this.triggers.drain(5_000);
+    if (this.hosted) return; // the process goes on (a role switch), or says itself that it stopped
     this.observer?.close();
     if (this.http)
       await new Promise<void>((resolve) => {
@@ -338,7 +348,7 @@ export class PrimaryDaemon {
         if (!head || head === before) return;
         pending = await repo.count(before, head);
         if (pending === 0) return;
-        await pushBranch(repo, cfg.sync.timeout);
+        await pushBranch(repo, cfg.sync.timeout, head);
       });
     } catch (err) {
       this.pushFailed(err, pending);
@@ -454,13 +464,27 @@ export class PrimaryDaemon {
     this.triggers.fire({ event: 'push.failed', node: this.cfg.node, time: new Date().toISOString(), unpushed, error });
   }
 
-  /**
-   * The listener on notify.listen. Unlike the standby's, nothing depends on it for replication (polling does the same, later),
-   * so a port already taken is a loud warning rather than a refusal to record production's changes.
-   */
-  private async startListener(): Promise<void> {
+  /** The node as /readyz, the page and the metrics see it while it is the primary. */
+  snapshot(): Promise<NodeSnapshot> {
+    if (!this.snapshotOf) throw new Error('the primary daemon has not started');
+    return this.snapshotOf();
+  }
+
+  deliveries(): TriggerDelivery[] {
+    return this.triggers.deliveries();
+  }
+
+  get lastHeartbeat(): string | undefined {
+    return this.lastHeartbeatSent;
+  }
+
+  /** POST /notify (a forge's push webhook, already authenticated): take the new commits in now, not at the next poll. */
+  notified(): void {
+    this.requestRecord();
+  }
+
+  private makeView(repo: NodeRepo): NodeView {
     const { cfg } = this;
-    const repo = (this.viewRepo = new NodeRepo(cfg.repo));
     const times = new CommitTimes(repo);
     const view: NodeView = {
       node: cfg.node,
@@ -470,7 +494,7 @@ export class PrimaryDaemon {
       snapshot: async () => {
         await repo.ensure();
         const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
-        // The one readiness rule (role/readiness.ts); after a demote this process records nothing: not ready.
+        // The one readiness rule (observe/readiness.ts); after a demote this process records nothing: not ready.
         const r = judgeReadiness({
           node: cfg.node,
           role: effectiveRole(cfg),
@@ -480,6 +504,10 @@ export class PrimaryDaemon {
           headCommit: pos.headCommit,
           behind: pos.behindCommits,
           drift: [],
+          // The repo as last fetched names another primary: this node records nothing (a split brain, averted).
+          repoPrimary: await governingPrimary(repo, pos.appliedCommit, pos.headCommit)
+            .then((g) => (g.record && g.record.node !== cfg.node ? g.record : null))
+            .catch(() => null),
           recordBlocked: (() => {
             const b = loadRecordBlocked(cfg.repo.stateDir);
             return b ? blockedLine(b) : null;
@@ -501,6 +529,18 @@ export class PrimaryDaemon {
         };
       },
     };
+    return view;
+  }
+
+  /**
+   * The listener on notify.listen when this daemon runs on its own (the demo). Unlike the standby's, nothing depends on
+   * it for replication (polling does the same, later), so a port already taken is a loud warning.
+   */
+  private async startListener(): Promise<void> {
+    const { cfg } = this;
+    const repo = (this.viewRepo = new NodeRepo(cfg.repo));
+    const view = this.makeView(repo);
+    this.snapshotOf = view.snapshot;
     this.observer = new Observer(cfg, view, repo);
     try {
       const gate = new NotifyGate(cfg.notify.secret, (line) => this.output.err(`warning: ${line}`));
@@ -557,34 +597,5 @@ export class PrimaryDaemon {
     });
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
-  }
-}
-
-/** `gitfailover primary`: run until SIGINT/SIGTERM, then stop cleanly. */
-export async function runPrimary(cfg: NodeConfig, output: PrimaryOutput = stdOutput): Promise<void> {
-  const daemon = new PrimaryDaemon(cfg, output);
-  let stop: (() => void) | undefined;
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const onSignal = (signal: NodeJS.Signals) => {
-    output.out(`${signal}: finishing the record in progress, then stopping`);
-    void daemon.stop().then(() => stop!());
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  // SIGHUP: the node file again, in place (daemon/reload.ts); an invalid one keeps the old.
-  const onHup = () => reloadNodeFile(cfg, 'primary', { info: output.out, error: output.err }) && daemon.reloaded();
-  process.on('SIGHUP', onHup);
-  try {
-    await daemon.start();
-    writeRunning(cfg, 'primary');
-    await stopped;
-  } catch (err) {
-    await daemon.stop().catch(() => {});
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onHup);
-    clearRunning(cfg);
   }
 }

@@ -11,7 +11,8 @@ import { writeJsonAtomic } from '../util/atomic.js';
  */
 export interface RunningNodeFile {
   pid: number;
-  daemon: 'primary' | 'standby';
+  /** The command it was started as (`run`, or its aliases `primary` and `standby`). */
+  daemon: 'run' | 'primary' | 'standby';
   file: string;
   sha256: string;
   time: string;

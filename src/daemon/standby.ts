@@ -1,44 +1,46 @@
-import type { Server } from 'node:http';
-import { plaintextSecretWarning, type NodeConfig } from '../config/load.js';
+import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { redact } from '../repo/git.js';
-import { NodeRepo } from '../repo/node-repo.js';
+import type { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
-import { loadJournal, loadState } from '../sync/state.js';
-import { driftOf, statusOf } from '../sync/status.js';
+import { loadJournal, loadState, unmappedOf } from '../sync/state.js';
+import { driftOf } from '../observe/status.js';
 import { syncOnce } from '../sync/sync.js';
-import { TriggerDispatcher } from '../triggers/dispatcher.js';
-import { sendJson, startHttp } from './http.js';
-import { createLogger, type Logger } from './log.js';
-import { NotifyGate } from './webhooks.js';
-import { Observer } from '../observe/observer.js';
-import { CommitTimes, repoPosition, type NodeView } from '../observe/view.js';
-import { RoleFollower } from './role-follower.js';
-import { loadHeartbeat, saveHeartbeat } from '../role/heartbeat.js';
-import { judgeReadiness } from '../role/readiness.js';
-import { refreshAddressVerdict } from '../role/ready.js';
-import { effectiveRole, roleSource } from '../role/role-state.js';
+import { TriggerDispatcher, type TriggerDelivery } from '../triggers/dispatcher.js';
+import { sendJson, type Handler } from '../util/http-server.js';
+import type { Logger } from './log.js';
+import type { NotifyGate } from './webhooks.js';
+import type { Observer } from '../observe/observer.js';
+import { CommitTimes, repoPosition, type NodeSnapshot } from '../observe/view.js';
+import { loadHeartbeat, saveHeartbeat } from '../node-state/heartbeat.js';
+import { judgeReadiness } from '../observe/readiness.js';
+import { effectiveRole, roleSource } from '../node-state/role-state.js';
 import { Backoff } from './backoff.js';
-import { clearRunning, reloadNodeFile, writeRunning } from './reload.js';
 
-export interface StandbyDaemon {
-  address: string;
-  stop(): Promise<void>;
+/** The standby half of `gitfailover run` (daemon/supervisor.ts), started and stopped on a role change. */
+export interface StandbyController {
+  readonly role: 'standby';
+  snapshot(): Promise<NodeSnapshot>;
+  deliveries(): TriggerDelivery[];
+  lastHeartbeat(): string | null;
+  /** POST /notify while this node is a standby: a signed notify (or the primary's heartbeat) syncs at once. */
+  notify: Handler;
   /** Resolves when the current and any pending sync finished (for tests and shutdown). */
   idle(): Promise<void>;
-  /** SIGHUP: read the node file again; false (logged) when it keeps the old configuration. */
-  reload(): boolean;
+  /** After a SIGHUP reload: the new triggers and interval. */
+  reloaded(): void;
+  stop(): Promise<void>;
 }
 
 /**
- * `gitfailover standby`: syncs every sync.interval and at once on an authenticated notify.
+ * Syncs every sync.interval and at once on an authenticated notify; watches lag and drift.
  * One sync runs at a time; requests arriving meanwhile collapse into one follow-up sync.
+ * `repo` and `observer` belong to the process (the supervisor): they outlive a role change.
  */
-export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}): Promise<StandbyDaemon> {
-  const log = opts.logger ?? createLogger(cfg.node);
-  const repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync
-  const plaintext = plaintextSecretWarning(cfg);
-  if (plaintext) log.warn(plaintext);
+export function startStandbyController(
+  cfg: NodeConfig,
+  opts: { log: Logger; repo: NodeRepo; observer: Observer; gate: NotifyGate },
+): StandbyController {
+  const { log, repo, observer, gate } = opts;
   const dispatcher = new TriggerDispatcher(cfg.triggers, {
     logger: log,
     domainTriggers: domainTriggersOf(cfg),
@@ -56,61 +58,51 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   const automaticOn = () => cfg.sync.automatic && !loadState(cfg.repo.stateDir).disabled;
 
   const times = new CommitTimes(repo);
-  const view: NodeView = {
-    node: cfg.node,
-    role: () => effectiveRole(cfg),
-    deliveries: () => dispatcher.deliveries(),
-    lastSync: () => loadState(cfg.repo.stateDir).lastSync,
-    snapshot: async () => {
-      const state = loadState(cfg.repo.stateDir);
-      const role = effectiveRole(cfg);
-      const pos = await repoPosition(
-        repo,
-        times,
-        role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef),
-      );
-      const hb = loadHeartbeat(cfg.repo.stateDir);
-      const covered =
-        !hb?.commit ||
-        (!!pos.appliedCommit &&
-          (hb.commit === pos.appliedCommit ||
-            (await repo.isAncestor(hb.commit, pos.appliedCommit).catch(() => false))));
-      // The one readiness rule (role/readiness.ts), over what this daemon knows without running commands.
-      const r = judgeReadiness({
-        node: cfg.node,
-        role,
-        roleSource: roleSource(cfg),
-        appliedCommit: pos.appliedCommit,
-        headCommit: pos.headCommit,
-        behind: pos.behindCommits,
-        lastSync: state.lastSync,
-        drift: lastDriftFiles,
-        quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
-        pinned: state.pinned,
-        interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
-        unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
-        heartbeat: hb
-          ? {
-              ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000),
-              node: hb.node,
-              commit: hb.commit,
-              covered,
-            }
-          : null,
-      });
-      return {
-        node: cfg.node,
-        role,
-        ...pos,
-        lastHeartbeat: lastHeartbeat ?? undefined,
-        ready: { ok: r.ready, reason: r.reason },
-      };
-    },
+  const snapshot = async (): Promise<NodeSnapshot> => {
+    const state = loadState(cfg.repo.stateDir);
+    const role = effectiveRole(cfg);
+    const pos = await repoPosition(
+      repo,
+      times,
+      role === 'standby' ? state.appliedCommit : await repo.resolve(repo.branchRef),
+    );
+    const hb = loadHeartbeat(cfg.repo.stateDir);
+    const covered =
+      !hb?.commit ||
+      (!!pos.appliedCommit &&
+        (hb.commit === pos.appliedCommit || (await repo.isAncestor(hb.commit, pos.appliedCommit).catch(() => false))));
+    // The one readiness rule (observe/readiness.ts), over what this daemon knows without running commands.
+    const r = judgeReadiness({
+      node: cfg.node,
+      role,
+      roleSource: roleSource(cfg),
+      appliedCommit: pos.appliedCommit,
+      headCommit: pos.headCommit,
+      behind: pos.behindCommits,
+      lastSync: state.lastSync,
+      drift: lastDriftFiles,
+      quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
+      pinned: state.pinned,
+      interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
+      unmapped: unmappedOf(state, cfg.substitution),
+      heartbeat: hb
+        ? {
+            ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000),
+            node: hb.node,
+            commit: hb.commit,
+            covered,
+          }
+        : null,
+    });
+    return {
+      node: cfg.node,
+      role,
+      ...pos,
+      lastHeartbeat: lastHeartbeat ?? undefined,
+      ready: { ok: r.ready, reason: r.reason },
+    };
   };
-  const observer = new Observer(cfg, view, repo);
 
-  const follower = new RoleFollower(cfg, log);
-  const gate = new NotifyGate(cfg.notify.secret, (line) => log.warn(line));
   // A transient failure (remote, network, lock) is tried again sooner than the next tick, backing off; automatic stays on.
   const backoff = new Backoff(Math.min(1_000, cfg.sync.interval), cfg.sync.interval);
   let retryTimer: NodeJS.Timeout | undefined;
@@ -123,14 +115,8 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     retryTimer = setTimeout(() => void trigger('retry'), delay);
   };
   const runOne = async (why: string): Promise<void> => {
-    // promote/demote switch the running agent: while promoted it records and never syncs.
-    if (
-      await follower.check().catch((err: unknown) => {
-        log.error(`role: ${errorMessage(err)}`);
-        return follower.actingAsPrimary;
-      })
-    )
-      return;
+    // After a promote the supervisor stops this controller within a moment: no sync meanwhile.
+    if (stopping || effectiveRole(cfg) !== 'standby') return;
     // An interrupted apply is always finished, even with automatic sync off: the live dir must converge.
     if (!automaticOn() && !loadJournal(cfg.repo.stateDir)) {
       if (!warnedOff)
@@ -168,6 +154,8 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
       }
       await fireSyncEvents(cfg, out, { dispatcher });
     } catch (err) {
+      // A sync that waited for the lock while `promote` ran is refused (E_IS_PRIMARY): the switch, not an error.
+      if (effectiveRole(cfg) !== 'standby') return;
       log.error(`sync error (${why}): ${errorMessage(err)}`);
     }
   };
@@ -189,31 +177,20 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
     return running;
   };
 
-  const { server, address } = await startHttp(cfg.notify.listen, {
-    'POST /notify': (req, body, res) => {
-      const v = gate.check(req.headers, body, req.socket.remoteAddress);
-      if (!v.ok) {
-        sendJson(res, v.status, { error: v.reason });
-        return;
-      }
-      if (v.heartbeat) {
-        // Only the primary's signed heartbeat says production is alive: a forge's push or a replay does not.
-        lastHeartbeat = new Date().toISOString();
-        saveHeartbeat(cfg.repo.stateDir, body); // for "gitfailover ready", which runs in another process
-      }
-      void trigger(`notify via ${v.via}`);
-      sendJson(res, 202, { accepted: true });
-    },
-    // /healthz, /readyz, /metrics, the status page (src/observe/observer.ts)
-    ...observer.routes(),
-    'GET /status': observer.guarded(async (_req, _body, res) => {
-      const s = await statusOf(cfg, { fetch: false });
-      sendJson(res, 200, { ...s, remote: redact(s.remote), lastHeartbeat, triggers: dispatcher.deliveries() });
-    }),
-  });
-  log.info(
-    `standby ready on ${address}: syncing ${redact(cfg.repo.remote)} (${cfg.repo.branch}) every ${cfg.sync.interval}ms${cfg.sync.automatic ? '' : ' (automatic sync off)'}`,
-  );
+  const notify: Handler = (req, body, res) => {
+    const v = gate.check(req.headers, body, req.socket.remoteAddress);
+    if (!v.ok) {
+      sendJson(res, v.status, { error: v.reason });
+      return;
+    }
+    if (v.heartbeat) {
+      // Only the primary's signed heartbeat says production is alive: a forge's push or a replay does not.
+      lastHeartbeat = new Date().toISOString();
+      saveHeartbeat(cfg.repo.stateDir, body); // for "gitfailover ready", which runs in another process
+    }
+    void trigger(`notify via ${v.via}`);
+    sendJson(res, 202, { accepted: true });
+  };
 
   // Lag and drift are watched on every tick, whether or not automatic sync is on: an operator
   // who turned sync off still wants to know the failover fell behind or was edited by hand.
@@ -290,47 +267,36 @@ export async function runStandby(cfg: NodeConfig, opts: { logger?: Logger } = {}
   };
   const tick = () =>
     void trigger('interval')
-      .then(() => (follower.actingAsPrimary ? undefined : watch()))
-      .then(() => refreshAddressVerdict(cfg)) // keepalived's track_script reads it (ready --quiet)
+      .then(() => (stopping || effectiveRole(cfg) !== 'standby' ? undefined : watch()))
       .catch((err: unknown) => log.error(`watch: ${errorMessage(err)}`));
   let timer = setInterval(tick, cfg.sync.interval);
-  writeRunning(cfg, 'standby');
+  let interval = cfg.sync.interval;
   void trigger('start');
 
   return {
-    address,
+    role: 'standby',
+    snapshot,
+    deliveries: () => dispatcher.deliveries(),
+    lastHeartbeat: () => lastHeartbeat,
+    notify,
     idle: async () => {
       while (running) await running;
     },
-    reload: () => {
-      const interval = cfg.sync.interval;
-      if (!reloadNodeFile(cfg, 'standby', log)) return false;
+    reloaded: () => {
       dispatcher.setNodeTriggers(cfg.triggers);
       if (cfg.sync.interval !== interval) {
+        interval = cfg.sync.interval;
         clearInterval(timer);
         timer = setInterval(tick, cfg.sync.interval);
       }
       warnedOff = false; // say again whether automatic sync is on, under the new file
-      return true;
     },
     stop: async () => {
       stopping = true;
-      clearRunning(cfg);
       clearInterval(timer);
       clearTimeout(retryTimer);
-      observer.close();
-      await closeServer(server);
       while (running) await running;
-      await follower.stop();
       await dispatcher.drain(5_000);
-      repo.close();
     },
   };
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections?.();
-  });
 }

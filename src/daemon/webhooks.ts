@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { REPLAY_WINDOW_MS, verify, type NotifyVia } from './notify-sign.js';
+import { REPLAY_WINDOW_MS, verify, type NotifyVia } from '../util/http-sign.js';
 
 export type GateAnswer =
   | {
@@ -17,7 +17,7 @@ const WARN_EVERY_MS = 60_000;
 
 /**
  * The notify endpoint's gate, the same on the primary and the standby: a request must carry a
- * valid signature (ours, GitHub, Gitea/Forgejo or GitLab: notify-sign.ts), must not have been
+ * valid signature (ours, GitHub, Gitea/Forgejo or GitLab: util/http-sign.ts), must not have been
  * seen before (ours by its signature, a forge's by its delivery id, which is then required), and
  * must be inside the time window where a timestamp is sent (ours; GitHub's `repository.pushed_at`).
  * Refusals are logged at most once a minute, with a count, so a scanner cannot flood the log.

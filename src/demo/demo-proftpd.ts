@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { parseNodeFile } from '../config/load.js';
 import { PrimaryDaemon } from '../daemon/primary.js';
-import { runStandby } from '../daemon/standby.js';
+import { startNode } from '../daemon/supervisor.js';
 import { createLogger } from '../daemon/log.js';
 import { ProftpdLoader } from '../loaders/proftpd/proftpd-loader.js';
 import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig } from '../loaders/proftpd/instance.js';
-import { git } from '../repo/git.js';
+import { initBareRepo } from '../repo/bare-repo.js';
 import { loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
 import { freePort } from './free-port.js';
@@ -77,7 +77,7 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
   try {
     step(`set-up in ${dir}`);
     const remote = join(dir, 'mft-config.git');
-    await git(['init', '--quiet', '--bare', '--initial-branch=main', remote]);
+    await initBareRepo(remote);
     const keys = await throwawayKeys(join(dir, 'keys'));
     const prodFtpd = writeMainConfig(join(dir, 'production', 'proftpd'), { serverName: 'production' });
     const failFtpd = writeMainConfig(join(dir, 'failover', 'proftpd'), { serverName: 'failover' });
@@ -151,7 +151,7 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     });
     writeFileSync(standbyFile, standbyText);
     const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
-    const standby = await runStandby(standbyCfg, { logger: createLogger('failover-1') });
+    const standby = await startNode(standbyCfg, { logger: createLogger('failover-1') });
     const primaryFile = join(dir, 'production.yaml');
     const primaryText = stringify({
       node: 'prod-1',

@@ -6,10 +6,10 @@ import { stringify } from 'yaml';
 import { parseNodeFile } from '../config/load.js';
 import { PrimaryDaemon } from '../daemon/primary.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
-import { runStandby } from '../daemon/standby.js';
+import { startNode } from '../daemon/supervisor.js';
 import { createLogger } from '../daemon/log.js';
 import { scaffoldConfigRepo } from '../init/scaffold.js';
-import { git } from '../repo/git.js';
+import { initBareRepo, logText, revParse } from '../repo/bare-repo.js';
 import { revert } from '../record/revert.js';
 import { loadState } from '../sync/state.js';
 import { runProftpdDemo } from './demo-proftpd.js';
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   try {
     step(`set-up in ${dir}`);
     const remote = join(dir, 'mft-config.git');
-    await git(['init', '--quiet', '--bare', '--initial-branch=main', remote]);
+    await initBareRepo(remote);
     const prodLive = join(dir, 'production', 'etc');
     const failLive = join(dir, 'failover', 'etc');
     mkdirSync(failLive, { recursive: true });
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     });
     writeFileSync(standbyFile, standbyText);
     const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
-    const standby = await runStandby(standbyCfg, { logger: createLogger('failover-1') });
+    const standby = await startNode(standbyCfg, { logger: createLogger('failover-1') });
 
     const primaryFile = join(dir, 'production.yaml');
     const primaryText = stringify({
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     step('the primary records its configuration; the standby is notified and applies it');
     await primary.start();
     const applied = () => loadState(standbyCfg.repo.stateDir).appliedCommit;
-    const head = async () => (await git(['rev-parse', 'main'], { gitDir: remote })).stdout.trim();
+    const head = () => revParse(remote, 'main');
     await waitFor('the first sync', () => applied() !== undefined);
     show('production services.yaml', join(prodLive, 'domains/acme/services.yaml'));
     show('failover services.yaml (after IP substitution)', join(failLive, 'domains/acme/services.yaml'));
@@ -122,8 +122,8 @@ async function main(): Promise<void> {
     const addCommit = await head();
 
     step('the audit trail: git log of the config repo');
-    process.stdout.write((await git(['log', '--format=%h %an: %s', 'main'], { gitDir: remote })).stdout);
-    process.stdout.write((await git(['log', '-1', '--format=%B', 'main'], { gitDir: remote })).stdout);
+    process.stdout.write(await logText(remote, 'main', '%h %an: %s'));
+    process.stdout.write(await logText(remote, 'main', '%B', 1));
 
     step(`recovery: gitfailover revert ${addCommit.slice(0, 12)} on the primary`);
     const r = await revert(primaryCfg, addCommit, { actor: 'demo' });

@@ -7,8 +7,11 @@ import { GitfailoverError, errorMessage } from '../errors.js';
 import { validateTree, CHECK } from '../model/validate.js';
 import { domainsDirOf } from '../model/layout.js';
 import type { TreeEntry, TreeSource } from '../model/tree-source.js';
-import { parseListen } from '../daemon/http.js';
-import { git, redact } from '../repo/git.js';
+import type { Problem } from '../model/parse.js';
+import { escapeControl } from '../util/escape.js';
+import { parseListen } from '../util/http-server.js';
+import { gitVersionText } from '../repo/bare-repo.js';
+import { redact } from '../util/redact.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { verifyRange } from '../repo/signatures.js';
@@ -36,7 +39,7 @@ const MIN_FREE_BYTES = 200 * 1024 * 1024;
 
 export async function gitVersion(): Promise<CheckResult> {
   try {
-    const out = (await git(['--version'])).stdout.trim();
+    const out = await gitVersionText();
     const m = /(\d+)\.(\d+)/.exec(out);
     const ok = !!m && (Number(m[1]) > MIN_GIT[0]! || (Number(m[1]) === MIN_GIT[0] && Number(m[2]) >= MIN_GIT[1]!));
     return {
@@ -304,12 +307,12 @@ export async function substitutionCheck(cfg: NodeConfig): Promise<CheckResult> {
         ok: true,
         detail: `substitution.ips covers every service IP at ${head.slice(0, 12)}`,
       };
-    const first = problems.slice(0, 3).map((p) => `${p.file}: ${p.message}`);
+    const first = problems.slice(0, 3).map(describeUnmapped);
     return {
       name: 'substitution',
       ok: false,
-      detail: `${problems.length} service IP(s) at ${head.slice(0, 12)} have no standby address: ${first.join('; ')}${problems.length > 3 ? '; ...' : ''}`,
-      fix: `add them to substitution.ips in ${cfg.file} (production IP: this node's IP); "gitfailover validate --node ${cfg.file} <checkout>" lists them all`,
+      detail: `${problems.length} service IP(s) at ${head.slice(0, 12)}: the failover would listen on production's address: ${first.join('; ')}${problems.length > 3 ? '; ...' : ''}`,
+      fix: `map each under substitution.ips in ${cfg.file} (production IP: this node's IP), or list it under substitution.keep if it is shared on purpose; "gitfailover validate --node ${cfg.file} <checkout>" lists them all`,
     };
   } catch (err) {
     return {
@@ -321,6 +324,14 @@ export async function substitutionCheck(cfg: NodeConfig): Promise<CheckResult> {
   } finally {
     repo.close();
   }
+}
+
+/** "domain beta, service s, IP 10.0.0.9 (domains/beta/services.yaml:3)" from validate's E_IP_NOT_SUBSTITUTED problem. */
+function describeUnmapped(p: Problem): string {
+  const domain = p.file.split('/').at(-2) ?? p.file;
+  const m = /^services\[\d+\]\.ip: (\S+) of service (.*?) is not in substitution\.ips/s.exec(p.message);
+  const what = m ? `service ${escapeControl(m[2]!)}, IP ${m[1]}` : escapeControl(p.message);
+  return `domain ${escapeControl(domain)}, ${what} (${escapeControl(p.file)}:${p.line})`;
 }
 
 /**
@@ -413,7 +424,7 @@ export function runningNodeFile(cfg: NodeConfig): CheckResult {
       r.file === cfg.file
         ? `gitfailover ${r.daemon} (pid ${r.pid}) runs an older ${r.file} (read at ${r.time}) than the one on disk`
         : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
-    fix: `reload it: systemctl reload gitfailover-${r.daemon} (or kill -HUP ${r.pid}); its log says whether the file was taken`,
+    fix: `reload it: systemctl reload gitfailover (or kill -HUP ${r.pid}); its log says whether the file was taken`,
   };
 }
 

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { escapeControl, escapePath } from '../util/escape.js';
 import { isAlias, isMap, isScalar, isSeq, Scalar } from 'yaml';
 import { classifyPath, DEFAULT_DOMAINS_DIR, isSafeSegment, META_DIR } from './layout.js';
 import { at, PROBLEM, type ParsedFile, type Problem } from './parse.js';
@@ -6,6 +7,7 @@ import { isLoopbackIp, isValidIp, isWildcardIp, normalizeIp } from './schemas.js
 import { errorMessage, GitfailoverError } from '../errors.js';
 import { parseTriggersFile } from '../triggers/schema.js';
 import { keyWords } from '../util/redact.js';
+import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_FILES } from './limits.js';
 
 /**
  * The admission rules: what may enter the config repo and reach a live dir. One pure module used
@@ -174,10 +176,7 @@ export interface AdmitLimits {
   maxFiles: number;
 }
 
-/** 1 MiB: configuration files of an MFT server are a few KB; certificates, keys and logs belong elsewhere. */
-export const DEFAULT_MAX_FILE_SIZE = 1024 * 1024;
-/** 10,000 domains of 20 users each are 220,000 files: twice that leaves room. */
-export const DEFAULT_MAX_FILES = 500_000;
+export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_FILES };
 
 export const DEFAULT_LIMITS: AdmitLimits = {
   domainsDir: DEFAULT_DOMAINS_DIR,
@@ -195,16 +194,10 @@ export interface EntryFacts {
 }
 
 /** A path shown in a message or on a terminal: control characters (and backslashes) escaped. */
-export function printable(path: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f-\u009f\\]/.test(path) ? JSON.stringify(path).slice(1, -1) : path;
-}
+export const printable = escapePath;
 
 /** Text for a terminal (a log line, a commit subject): control characters escaped, the rest as it is. */
-export function printableText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+export const printableText = (text: string): string => escapeControl(text);
 
 function problem(file: string, code: string, message: string): Problem {
   return { file: printable(file), line: 1, col: 1, code, message };

@@ -1,6 +1,6 @@
 import { changeDomain } from './changes.js';
 import type { Change, FieldChange } from './types.js';
-import { isSecretPath, plainPathOf } from '../secrets/paths.js';
+import { isSecretPath, plainPathOf } from './secret-paths.js';
 
 /**
  * Changes -> words, for commit messages, logs and events. Pure. Secret fields are named, never

@@ -210,7 +210,7 @@ function checkSubstitution(files: readonly ParsedFile[], node: NodeSubstitution)
           raw.source,
           ['services', i, 'ip'],
           CHECK.notSubstituted,
-          `services[${i}].ip: ${s.ip} of service ${name} has no substitution in ${nodeName} (add it under substitution.ips)`,
+          `services[${i}].ip: ${s.ip} of service ${name} is not in substitution.ips of ${nodeName}, so the failover would listen on production's address (map it under substitution.ips, or list it under substitution.keep if it is shared on purpose)`,
         ),
       );
     });

@@ -1,8 +1,7 @@
 import { createTwoFilesPatch } from 'diff';
-import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { maskSecretFields } from '../util/redact.js';
-import { isSecretPath } from '../secrets/paths.js';
+import { isSecretPath } from '../model/secret-paths.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
 
 /** One file of a commit's diff, as the status page shows it. */
@@ -24,17 +23,7 @@ const ZERO = /^0+$/;
  * then says how to see the rest.
  */
 export async function commitDiff(repo: NodeRepo, commit: string): Promise<{ files: FileDiff[]; more: number }> {
-  const parent =
-    (await repo.git(['rev-list', '--parents', '-n', '1', commit])).stdout.trim().split(' ')[1] ?? EMPTY_TREE;
-  const raw = (await repo.git(['diff-tree', '-r', '-z', '--no-renames', '--no-commit-id', parent, commit])).stdout;
-  const parts = raw.split('\0');
-  const entries: { oldOid: string; newOid: string; status: string; path: string }[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const meta = parts[i]!;
-    if (!meta.startsWith(':')) continue;
-    const [, , oldOid, newOid, status] = meta.slice(1).split(' ');
-    entries.push({ oldOid: oldOid!, newOid: newOid!, status: status!, path: parts[i + 1]! });
-  }
+  const entries = await repo.diff((await repo.parentsOf(commit))[0], commit);
   const files: FileDiff[] = [];
   for (const e of entries.slice(0, MAX_FILES)) {
     const status = (['A', 'M', 'D', 'T'].includes(e.status[0]!) ? e.status[0] : 'M') as FileDiff['status'];

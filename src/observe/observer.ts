@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.js';
 import { auditLog } from '../record/log.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import type { SyncResult } from '../sync/state.js';
-import type { Handler } from '../daemon/http.js';
+import type { Handler } from '../util/http-server.js';
 import { checkAccess, SESSION_COOKIE, sameSecret, sessionValue } from './access.js';
 import { commitDiff } from './commit-diff.js';
 import { ActivityLog, LagHistory, type Activity } from './history.js';

@@ -1,4 +1,5 @@
 import type { FileDiff } from './commit-diff.js';
+import { escapeControl } from '../util/escape.js';
 import type { Activity, LagSample } from './history.js';
 import type { NodeSnapshot } from './view.js';
 
@@ -30,8 +31,12 @@ export interface PageData {
 
 export type Sections = Record<'summary' | 'lag' | 'activity' | 'audit', string>;
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** HTML-escaped, and control characters shown escaped (`\x1b`): names on the page come from the repo. */
+export function escapeHtml(text: string, opts: { keepTabs?: boolean } = {}): string {
+  return escapeControl(text, opts).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 const short = (c: string | undefined | null) => (c ? c.slice(0, 12) : '-');
@@ -173,7 +178,7 @@ export function renderPatch(patch: string): string {
               : l.startsWith('\\')
                 ? 'meta'
                 : 'ctx';
-    out.push(`<span class="${cls}">${escapeHtml(l)}</span>`);
+    out.push(`<span class="${cls}">${escapeHtml(l, { keepTabs: true })}</span>`);
   }
   return `<pre class="diff">${out.join('\n')}</pre>`;
 }

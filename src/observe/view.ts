@@ -49,9 +49,8 @@ export class CommitTimes {
     if (!commit) return undefined;
     const hit = this.cache.get(commit);
     if (hit !== undefined) return hit;
-    const r = await this.repo.git(['show', '-s', '--format=%ct', commit]).catch(() => undefined);
-    const t = r ? Number(r.stdout.trim()) : Number.NaN;
-    if (!Number.isFinite(t)) return undefined;
+    const t = await this.repo.commitTime(commit);
+    if (t === undefined) return undefined;
     if (this.cache.size > 256) this.cache.clear();
     this.cache.set(commit, t);
     return t;

@@ -20,7 +20,7 @@ import { fastAccept } from '../model/fast-accept.js';
 import { domainsDirOf, REPO_ONLY } from '../model/layout.js';
 import { isModelFile, parseConfigFile, sortProblems, type ParsedFile, type Problem } from '../model/parse.js';
 import { checkBindings } from '../model/validate.js';
-import type { NodeRepo } from '../repo/node-repo.js';
+import type { GitIndex } from '../repo/git-index.js';
 import { nodeSecrets, secretIn } from './secrets.js';
 
 /**
@@ -37,25 +37,15 @@ export interface LiveAdmission {
 
 /** `excludes`: pathspecs record's `git add` leaves out too (declared secrets, which are recorded encrypted). */
 export async function admitLive(
-  repo: NodeRepo,
+  index: GitIndex,
   cfg: NodeConfig,
-  env: NodeJS.ProcessEnv,
   excludes: readonly string[] = [],
 ): Promise<LiveAdmission> {
   const domainsDir = domainsDirOf(cfg.live.domains);
   const limits: AdmitLimits = { domainsDir, maxFileSize: cfg.repo.maxFileSize, maxFiles: cfg.repo.maxFiles };
   const repoOnly = REPO_ONLY.map((p) => `:(top,exclude)${p}`);
   // One scan of the live dir for both lists; -t tags each path: `?` untracked, `C` modified.
-  const listed = (
-    await repo.git(
-      ['ls-files', '-z', '-t', '--others', '--modified', '--exclude-standard', '--', '.', ...repoOnly, ...excludes],
-      { env, workTree: cfg.live.dir },
-    )
-  ).stdout
-    .split('\0')
-    .filter(Boolean);
-  const others = listed.filter((l) => l.startsWith('? ')).map((l) => l.slice(2));
-  const modified = listed.filter((l) => !l.startsWith('? ')).map((l) => l.slice(2));
+  const { untracked: others, modified } = await index.changedFiles(cfg.live.dir, ['.', ...repoOnly, ...excludes]);
 
   const problems: Problem[] = [];
   const leftOut: LiveAdmission['leftOut'] = [];
@@ -94,7 +84,7 @@ export async function admitLive(
   problems.push(...admitShape(facts, domainsDir));
   if (others.length > 0) {
     // Only new files can raise the count: the index's entries plus the new ones, minus the gone.
-    const tracked = (await repo.git(['ls-files', '-z'], { env })).stdout.split('\0').filter(Boolean).length;
+    const tracked = (await index.paths()).length;
     problems.push(...admitCount(tracked + others.length - leftOut.length - deleted, limits, cfg.live.dir));
   }
 

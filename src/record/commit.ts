@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/load.js';
 import type { NodeRepo } from '../repo/node-repo.js';
-import { signingArgs } from '../repo/signatures.js';
+import { nodeCommitter } from '../repo/commit-tree.js';
 
 export interface CommitAuthor {
   name: string;
@@ -21,19 +21,12 @@ export async function writeCommit(
   message: string,
   author: CommitAuthor,
 ): Promise<string> {
-  const sign = signingArgs(cfg.record.signingKey);
-  const r = await repo.git(
-    [...sign.config, 'commit-tree', ...sign.flag, tree, ...parents.flatMap((p) => ['-p', p]), '-F', '-'],
-    {
-      input: message,
-      env: {
-        GIT_AUTHOR_NAME: author.name,
-        GIT_AUTHOR_EMAIL: author.email,
-        ...(author.date ? { GIT_AUTHOR_DATE: author.date } : {}),
-        GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-        GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
-      },
-    },
-  );
-  return r.stdout.trim();
+  return repo.commitTree({
+    tree,
+    parents,
+    message,
+    author,
+    committer: nodeCommitter(cfg.node),
+    signingKey: cfg.record.signingKey,
+  });
 }

@@ -77,7 +77,7 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
   }
 
   // Replay this node's commits the remote lacks, oldest first, on the remote head.
-  const base = (await repo.git(['merge-base', liveCommit, remoteHead], { okCodes: [1] })).stdout.trim();
+  const base = await repo.mergeBase(liveCommit, remoteHead);
   if (!base) {
     throw new GitfailoverError(
       'E_HISTORY_REWRITTEN',
@@ -94,9 +94,7 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
       { kind: 'stalling', location: { commit: remoteHead } },
     );
   }
-  const ours = (await repo.git(['rev-list', '--reverse', '--first-parent', `${base}..${liveCommit}`])).stdout
-    .split('\n')
-    .filter(Boolean);
+  const ours = await repo.revList(`${base}..${liveCommit}`, { reverse: true, firstParent: true });
   let head = remoteHead;
   let headTree = await repo.treeOf(head);
   const conflicts: MergeConflict[] = [];
@@ -122,13 +120,9 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
       head = commit = await writeCommit(repo, cfg, m.tree, [head], msg, input.actor);
     } else {
       // An earlier commit of this node that never reached the remote: same message and author.
-      const meta = (await repo.git(['log', '-1', '--format=%an%x00%ae%x00%aI%x00%B', c])).stdout.split('\0');
-      head = commit = await writeCommit(repo, cfg, m.tree, [head], meta[3] ?? '', {
-        name: meta[0]!,
-        email: meta[1]!,
-        date: meta[2],
-      });
-      subject = (meta[3] ?? '').split('\n')[0];
+      const earlier = await repo.authored(c);
+      head = commit = await writeCommit(repo, cfg, m.tree, [head], earlier.message, earlier.author);
+      subject = earlier.message.split('\n')[0];
     }
     headTree = m.tree;
   }

@@ -1,12 +1,11 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError } from '../errors.js';
 import { describeChange } from '../model/describe.js';
-import { printableText } from '../model/admit.js';
+import { printable, printableText } from '../model/admit.js';
 import { domainsDirOf, isSafeSegment } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
-import { EMPTY_TREE } from '../repo/git.js';
-import { NodeRepo } from '../repo/node-repo.js';
+import { EMPTY_TREE, NodeRepo } from '../repo/node-repo.js';
 import { parseTrailers } from './message.js';
 import { loadConflicts, type ConflictRecord } from './conflicts.js';
 
@@ -54,8 +53,6 @@ export interface LogResult {
 }
 
 const RELATIVE_DATE = /^\d+\s*(second|minute|hour|day|week|month|year)s?\s+ago$/i;
-const FIELD = '\x1f';
-const RECORD = '\x1e';
 
 /**
  * `gitfailover log`: the audit trail from the node's clone, newest first.
@@ -92,35 +89,10 @@ export async function auditLog(cfg: NodeConfig, opts: LogOptions = {}): Promise<
     if (!head) return { entries: [], remoteError, conflicts: loadConflicts(cfg.repo.stateDir) };
     const unpushed = new Set<string>();
     if (ahead) {
-      const r = await repo.git(['rev-list', tracking ? `${tracking}..${local}` : local!]);
-      for (const c of r.stdout.split('\n')) if (c) unpushed.add(c);
+      for (const c of await repo.revList(tracking ? `${tracking}..${local}` : local!)) unpushed.add(c);
     }
 
-    const r = await repo.git([
-      'log',
-      `--format=${RECORD}%H${FIELD}%P${FIELD}%aI${FIELD}%an${FIELD}%ae${FIELD}%cn${FIELD}%s${FIELD}%b`,
-      ...(since ? [`--since=${since}`] : []),
-      ...(opts.max ? [`--max-count=${opts.max}`] : []),
-      head,
-      '--',
-      ...paths,
-    ]);
-    const commits = r.stdout
-      .split(RECORD)
-      .filter((s) => s.trim())
-      .map((s) => {
-        const [commit, parents, time, author, email, committer, subject, body] = s.split(FIELD);
-        return {
-          commit: commit!,
-          parent: parents!.split(' ')[0] || undefined,
-          time: time!,
-          author: author!,
-          email: email!,
-          committer: committer!,
-          subject: subject!,
-          body: (body ?? '').trimEnd(),
-        };
-      });
+    const commits = await repo.history(head, { since, max: opts.max, paths });
 
     const domainsDir = domainsDirOf(cfg.live.domains);
     const entries: LogEntry[] = [];
@@ -194,7 +166,7 @@ export function formatConflicts(conflicts: readonly ConflictRecord[]): string {
   return conflicts
     .map(
       (c) =>
-        `CONFLICT ${c.time}: ${c.files.map((f) => f.path).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`,
+        `CONFLICT ${c.time}: ${c.files.map((f) => printable(f.path)).join(', ')}: live edit kept on branch ${c.branch} (${c.liveCommit.slice(0, 12)}), ${c.incomingCommit.slice(0, 12)} from the repo applied\n`,
     )
     .join('');
 }

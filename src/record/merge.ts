@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IndexEntry } from '../repo/git-index.js';
 import type { DiffEntry, NodeRepo } from '../repo/node-repo.js';
 
 /** A file both sides changed in ways that do not merge: the incoming version is kept. */
@@ -15,7 +16,6 @@ export interface TreeMerge {
   conflicts: MergeConflict[];
 }
 
-const ZERO = '0'.repeat(40);
 const REGULAR = new Set(['100644', '100755']);
 
 /**
@@ -37,14 +37,16 @@ export async function mergeTrees(
   if (theirs === base) return { tree: ours, conflicts: [] };
   const [mine, others] = await Promise.all([repo.diff(base, ours), repo.diff(base, theirs)]);
   const theirsByPath = new Map(others.map((d) => [d.path, d]));
-  const env = { GIT_INDEX_FILE: indexFile };
-  await repo.git(['read-tree', theirs], { env });
-  const updates: string[] = [];
+  const index = repo.index(indexFile);
+  await index.readTree(theirs);
+  const updates: IndexEntry[] = [];
   const conflicts: MergeConflict[] = [];
   for (const d of mine) {
     const t = theirsByPath.get(d.path);
     if (!t) {
-      updates.push(d.status === 'D' ? `0 ${ZERO}\t${d.path}` : `${d.newMode} ${d.newOid}\t${d.path}`);
+      updates.push(
+        d.status === 'D' ? { remove: true, path: d.path } : { mode: d.newMode, oid: d.newOid, path: d.path },
+      );
       continue;
     }
     if (t.newOid === d.newOid && t.newMode === d.newMode) continue; // both made the same change
@@ -62,11 +64,10 @@ export async function mergeTrees(
     }
     // A mode change on one side only is kept; when both changed it, theirs wins like the content did.
     const mode = t.newMode !== t.oldMode ? t.newMode : d.newMode;
-    updates.push(`${mode} ${merged}\t${d.path}`);
+    updates.push({ mode, oid: merged, path: d.path });
   }
-  if (updates.length > 0)
-    await repo.git(['update-index', '-z', '--index-info'], { env, input: `${updates.join('\0')}\0` });
-  const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
+  await index.update(updates);
+  const tree = await index.writeTree();
   return { tree, conflicts };
 }
 
@@ -96,13 +97,10 @@ async function mergeFile(repo: NodeRepo, d: DiffEntry, t: DiffEntry): Promise<st
       writeFileSync(file, blob);
       files.push(file);
     }
-    // Exit code = number of conflicts (1..127); 128 and over: git could not merge at all.
-    const r = await repo.git(['merge-file', '-p', '-L', 'live', '-L', 'base', '-L', 'repo', ...files], {
-      okCodes: Array.from({ length: 255 }, (_, i) => i + 1),
-    });
+    const r = await repo.mergeFile(files[0]!, files[1]!, files[2]!);
     if (r.code > 127) return undefined;
     if (r.code !== 0) return null;
-    return (await repo.git(['hash-object', '-w', '--stdin'], { input: r.stdoutBuf })).stdout.trim();
+    return await repo.hashObject(r.merged);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

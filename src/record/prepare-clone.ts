@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
 import type { NodeRepo } from '../repo/node-repo.js';
-import { governingPrimary, refuseNotPrimary } from '../role/repo-primary.js';
-import type { PrimaryRecord } from '../role/primary-file.js';
-import { effectiveRole, roleSource } from '../role/role-state.js';
+import { governingPrimary, refuseNotPrimary } from '../node-state/repo-primary.js';
+import type { PrimaryRecord } from '../model/primary-file.js';
+import { effectiveRole, roleSource } from '../node-state/role-state.js';
 
 export interface PreparedClone {
   /** The local branch head after catching up with the remote (undefined: nothing recorded yet). */

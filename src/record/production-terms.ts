@@ -4,9 +4,8 @@ import { reverseIpMap, type IpMap } from '../render/ip-map.js';
 import { isBinary, renderFile, renderOptionsFor, substituteServicesYaml } from '../render/render-file.js';
 import { substituteText } from '../render/substitute.js';
 import picomatch from 'picomatch';
-import { EMPTY_TREE } from '../repo/git.js';
 import type { NodeRepo } from '../repo/node-repo.js';
-import { parseRawDiff } from '../repo/node-repo.js';
+import type { GitIndex, IndexEntry } from '../repo/git-index.js';
 
 /**
  * A promoted failover records in production's terms, so the repo never holds a failover address
@@ -21,9 +20,9 @@ import { parseRawDiff } from '../repo/node-repo.js';
  */
 export async function toProductionTerms(
   repo: NodeRepo,
+  index: GitIndex,
   cfg: NodeConfig,
   local: string | undefined,
-  env: NodeJS.ProcessEnv,
 ): Promise<string[]> {
   const domainsDir = domainsDirOf(cfg.live.domains);
   const forward = renderOptionsFor(cfg.substitution, cfg.file, domainsDir);
@@ -32,19 +31,16 @@ export async function toProductionTerms(
   const textGlobs =
     cfg.substitution.files.length > 0 ? picomatch([...cfg.substitution.files], { dot: true }) : () => false;
 
-  const r = await repo.git(['diff-index', '--cached', '-r', '-z', '--raw', '--no-renames', local ?? EMPTY_TREE], {
-    env,
-  });
-  const updates: string[] = [];
+  const updates: IndexEntry[] = [];
   const warnings: string[] = [];
-  for (const d of parseRawDiff(r.stdout)) {
+  for (const d of await index.diffCached(local)) {
     if (d.status === 'D' || d.newMode === '160000' || d.newMode === '120000') continue;
     const live = await repo.blobs.readBlob(d.newOid);
     if (!live) continue;
     if (d.status !== 'A') {
       const before = await repo.blobs.readBlob(d.oldOid);
       if (before && renderedEquals(d.path, before, live, forward)) {
-        updates.push(`${d.oldMode} ${d.oldOid}\t${d.path}`);
+        updates.push({ mode: d.oldMode, oid: d.oldOid, path: d.path });
         continue;
       }
       if (before?.includes('{{'))
@@ -54,11 +50,9 @@ export async function toProductionTerms(
     }
     const back = reverseFile(d.path, live, reverse, domainsDir, textGlobs);
     if (back === live) continue;
-    const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: back })).stdout.trim();
-    updates.push(`${d.newMode} ${oid}\t${d.path}`);
+    updates.push({ mode: d.newMode, oid: await repo.hashObject(back), path: d.path });
   }
-  if (updates.length > 0)
-    await repo.git(['update-index', '-z', '--index-info'], { env, input: `${updates.join('\0')}\0` });
+  await index.update(updates);
   return warnings;
 }
 

@@ -1,24 +1,25 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
-import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
+import { GitfailoverError, errorMessage } from '../errors.js';
 import { domainsDirOf, REPO_ONLY } from '../model/layout.js';
 import type { Change } from '../model/types.js';
+import { parseActor } from '../repo/actor.js';
 import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { signingArgs } from '../repo/signatures.js';
-import { recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
+import type { GitIndex } from '../repo/git-index.js';
+import { indexedCiphertexts, recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
 import { admitLive } from './admit-live.js';
 import { clearRecordBlocked, saveRecordBlocked } from './blocked.js';
 import type { Problem } from '../model/parse.js';
-import { formatPrimaryRecord, PRIMARY_FILE } from '../role/primary-file.js';
+import { formatPrimaryRecord, PRIMARY_FILE } from '../model/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
 import { applyIncoming, type IncomingOutcome } from './incoming.js';
 import type { ConflictRecord } from './conflicts.js';
 import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
+import { writeCommit } from './commit.js';
 import type { Progress } from '../util/progress.js';
 
 export interface RecordOptions {
@@ -90,20 +91,21 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   const { local, remoteHead, offline, role } = await prepareClone(cfg, repo, { followRemote: false });
   writeExcludes(repo.gitDir, cfg.live.exclude);
 
-  const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
+  const index = repo.index(join(cfg.repo.stateDir, 'index'));
   const basePath = join(cfg.repo.stateDir, 'index.base');
   const indexBase = existsSync(basePath) ? readFileSync(basePath, 'utf8').trim() : '';
-  if (indexBase !== (local ?? 'none') || !existsSync(env.GIT_INDEX_FILE)) {
-    await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
+  if (indexBase !== (local ?? 'none') || !existsSync(index.file)) {
+    await index.readTree(local);
     writeFileSync(basePath, local ?? 'none');
   }
   // Declared secrets never pass through git add: recordSecrets stages their ciphertext alone.
-  const secretExcludes = await secretAddExcludes(repo, cfg, env);
+  const ciphertexts = await indexedCiphertexts(index);
+  const secretExcludes = await secretAddExcludes(index, cfg, ciphertexts);
   // The admission rules first, on the live dir itself: a refused record hashes nothing into the
   // object store and stages nothing (the index is as it was); an oversized file is left out.
   let admitted: Awaited<ReturnType<typeof admitLive>>;
   try {
-    admitted = await admitLive(repo, cfg, env, secretExcludes);
+    admitted = await admitLive(index, cfg, secretExcludes);
   } catch (err) {
     if (err instanceof GitfailoverError && Array.isArray(err.data.problems))
       saveRecordBlocked(cfg.repo.stateDir, err.data.problems as Problem[]);
@@ -112,17 +114,14 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   clearRecordBlocked(cfg.repo.stateDir);
   warnings.push(...admitted.warnings);
   const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
-  if (opts.progress) await addByDomain(repo, cfg, env, opts.progress, [...leftOut, ...secretExcludes]);
-  await repo.git(
-    ['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes],
-    { env, workTree: cfg.live.dir },
-  );
-  const secrets = await recordSecrets(repo, cfg, env, local);
+  if (opts.progress) await addByDomain(index, cfg, opts.progress, [...leftOut, ...secretExcludes]);
+  await index.addAll(cfg.live.dir, ['.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes]);
+  const secrets = await recordSecrets(repo, index, cfg, local, ciphertexts);
   warnings.push(...secrets.warnings);
-  if (!role) await stampPrimary(repo, cfg, env);
-  warnings.push(...(await toProductionTerms(repo, cfg, local, env)));
+  if (!role) await stampPrimary(index, cfg);
+  warnings.push(...(await toProductionTerms(repo, index, cfg, local)));
 
-  const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
+  const tree = await index.writeTree();
   const baseTree = await repo.treeOf(local);
   let commit: string | undefined;
   let subject: string | undefined;
@@ -163,20 +162,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     });
     if (secrets.trailer) msg += `${secrets.trailer}\n`;
     subject = msg.split('\n')[0];
-    const sign = signingArgs(cfg.record.signingKey);
-    const r = await repo.git(
-      [...sign.config, 'commit-tree', ...sign.flag, tree, ...(local ? ['-p', local] : []), '-F', '-'],
-      {
-        input: msg,
-        env: {
-          GIT_AUTHOR_NAME: actor.name,
-          GIT_AUTHOR_EMAIL: actor.email,
-          GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-          GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
-        },
-      },
-    );
-    commit = r.stdout.trim();
+    commit = await writeCommit(repo, cfg, tree, local ? [local] : [], msg, actor);
     await repo.updateRef(repo.branchRef, commit, local ?? '');
     writeFileSync(basePath, commit);
     opts.log?.(`recorded ${commit.slice(0, 12)} ${subject}`);
@@ -193,9 +179,14 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  // A push that went through left the tracking ref at head: nothing unpushed, no processes to ask.
+  // A push that went through left the tracking ref at head, and a new commit straight on the
+  // remote head is the one commit ahead: no processes to ask (the daemon records without a push).
   const unpushed =
-    !head || pushed || head === remoteHead ? 0 : await repo.count(await repo.resolve(repo.trackingRef), head);
+    !head || pushed || head === remoteHead
+      ? 0
+      : commit && head === commit && local !== undefined && local === remoteHead
+        ? 1
+        : await repo.count(await repo.resolve(repo.trackingRef), head);
   return { commit, subject, changes, pushed, unpushed, pushError, warnings, incoming, conflict: incoming?.conflict };
 }
 
@@ -208,38 +199,14 @@ export function writeExcludes(gitDir: string, exclude: string[]): void {
   writeFileSync(join(dir, 'exclude'), `${lines.join('\n')}\n`);
 }
 
-async function stampPrimary(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<void> {
+async function stampPrimary(index: GitIndex, cfg: NodeConfig): Promise<void> {
   const text = formatPrimaryRecord({
     node: cfg.node,
     epoch: 1,
     time: new Date().toISOString(),
     reason: 'first record',
   });
-  const oid = (await repo.git(['hash-object', '-w', '--stdin'], { input: text })).stdout.trim();
-  await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
-}
-
-export function parseActor(actor: string | undefined): { name: string; email: string } {
-  const text = actor ?? process.env.SUDO_USER ?? safeUser();
-  // The name goes into the commit's author and its Changed-By trailer: a newline would forge a trailer.
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(text)) {
-    throw new ConfigError(
-      `--actor ${JSON.stringify(text)}: a name with a control character (a newline, a tab, an escape) would forge lines of the audit trail; give a plain name, such as "Ada Admin <ada@example.com>"`,
-      { field: 'actor' },
-    );
-  }
-  const m = /^(.*?)\s*<([^>]*)>$/.exec(text);
-  if (m) return { name: m[1] || m[2]!, email: m[2]! };
-  return { name: text, email: `${text.replace(/[^A-Za-z0-9._-]/g, '_')}@${hostname()}` };
-}
-
-function safeUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'unknown';
-  }
+  await index.hashAndStage(PRIMARY_FILE, text);
 }
 
 /**
@@ -248,9 +215,8 @@ function safeUser(): string {
  * Without one, the single `git add` is the cheapest path.
  */
 async function addByDomain(
-  repo: NodeRepo,
+  index: GitIndex,
   cfg: NodeConfig,
-  env: NodeJS.ProcessEnv,
   progress: Progress,
   exclude: readonly string[],
 ): Promise<void> {
@@ -264,11 +230,7 @@ async function addByDomain(
   for (let i = 0; i < domains.length; i += BATCH) {
     progress(i, domains.length);
     const batch = domains.slice(i, i + BATCH).map((d) => `:(literal)${dir}/${d}`);
-    await repo.git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], {
-      env,
-      workTree: cfg.live.dir,
-      input: [...batch, ...exclude].join('\0'),
-    });
+    await index.addPathspecs(cfg.live.dir, [...batch, ...exclude]);
   }
   progress(domains.length, domains.length);
 }

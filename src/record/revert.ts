@@ -1,4 +1,4 @@
-import { isSecretPath, plainPathOf } from '../secrets/paths.js';
+import { isSecretPath, plainPathOf } from '../model/secret-paths.js';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
@@ -8,14 +8,15 @@ import { describeChange } from '../model/describe.js';
 import { classifyPath, domainsDirOf } from '../model/layout.js';
 import type { Change } from '../model/types.js';
 import { changesBetween } from '../repo/changes-between.js';
-import { EMPTY_TREE, redact } from '../repo/git.js';
 import { withLock } from '../repo/lock.js';
-import { NodeRepo, type DiffEntry } from '../repo/node-repo.js';
+import { nodeCommitter } from '../repo/commit-tree.js';
+import { EMPTY_TREE, NodeRepo, type DiffEntry } from '../repo/node-repo.js';
+import { redact } from '../util/redact.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { pushBranch } from '../daemon/primary-push.js';
-import { parseActor } from './record.js';
+import { pushBranch } from '../repo/push.js';
+import { parseActor } from '../repo/actor.js';
 import { prepareClone } from './prepare-clone.js';
-import { signingArgs } from '../repo/signatures.js';
+import { writeCommit } from './commit.js';
 
 export interface RevertOptions {
   actor?: string;
@@ -122,7 +123,7 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
       },
     );
   }
-  const parents = (await repo.git(['rev-list', '--parents', '-n1', target])).stdout.trim().split(' ').slice(1);
+  const parents = await repo.parentsOf(target);
   if (parents.length > 1) {
     throw new GitfailoverError(
       'E_REVERT_MERGE',
@@ -136,22 +137,23 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
   const parentTree = parents[0] ? await repo.treeOf(parents[0]) : EMPTY_TREE;
 
   // The scratch commit: "the state before target", as a child of target (see the doc comment).
-  const scratch = (
-    await repo.git(['commit-tree', parentTree, '-p', target, '-m', `gitfailover: scratch for reverting ${target}`])
-  ).stdout.trim();
-  const merged = await repo.git(['merge-tree', '--write-tree', '--name-only', '--no-messages', local, scratch], {
-    okCodes: [1],
+  const scratch = await repo.commitTree({
+    tree: parentTree,
+    parents: [target],
+    message: `gitfailover: scratch for reverting ${target}\n`,
+    author: nodeCommitter(cfg.node),
+    committer: nodeCommitter(cfg.node),
   });
-  const [treeLine, ...rest] = merged.stdout.split('\n');
-  if (merged.code === 1) {
-    const files = [...new Set(rest.filter(Boolean))];
+  const merged = await repo.mergeTree(local, scratch);
+  if (merged.conflicts) {
+    const files = merged.conflicts;
     throw new GitfailoverError(
       'E_REVERT_CONFLICT',
       `cannot revert ${short} ("${info.subject}"): later commits changed the same part of ${files.join(', ')}. Nothing was changed or pushed. Revert the later commits first, or edit the live dir by hand and run "gitfailover record".`,
       { kind: 'stalling', location: { commit: target, file: files[0] }, data: { commit: target, files } },
     );
   }
-  const newTree = treeLine!.trim();
+  const newTree = merged.tree.trim();
   const headTree = await repo.treeOf(local);
   const diff = await repo.diff(headTree, newTree);
   const base: RevertResult = {
@@ -210,29 +212,7 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
     operatorMessage: opts.message,
   });
   const subject = msg.split('\n')[0]!;
-  const commit = (
-    await repo.git(
-      [
-        ...signingArgs(cfg.record.signingKey).config,
-        'commit-tree',
-        ...signingArgs(cfg.record.signingKey).flag,
-        newTree,
-        '-p',
-        local,
-        '-F',
-        '-',
-      ],
-      {
-        input: msg,
-        env: {
-          GIT_AUTHOR_NAME: actor.name,
-          GIT_AUTHOR_EMAIL: actor.email,
-          GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-          GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
-        },
-      },
-    )
-  ).stdout.trim();
+  const commit = await writeCommit(repo, cfg, newTree, [local], msg, actor);
 
   const files = await writeLive(cfg, repo, diff);
   await repo.updateRef(repo.branchRef, commit, local);
@@ -290,10 +270,11 @@ async function refuseUnrecordedEdits(cfg: NodeConfig, repo: NodeRepo, diff: Diff
     else if (exists !== inHead) differing.push(d.path);
   }
   if (present.length > 0) {
-    const r = await repo.git(['hash-object', '--no-filters', '--stdin-paths'], {
-      input: `${present.map((p) => p.path).join('\n')}\n`,
-    });
-    r.stdout.split('\n').forEach((oid, i) => {
+    const oids = await repo.hashFiles(
+      present.map((p) => p.path),
+      { write: false },
+    );
+    oids.forEach((oid, i) => {
       if (i < present.length && oid.trim() !== present[i]!.oid)
         differing.push(present[i]!.path.slice(cfg.live.dir.length + 1));
     });
@@ -354,14 +335,13 @@ function pruneEmptyDirs(dir: string, root: string): void {
  * revert did not touch, so the next record does not rehash the whole live dir.
  */
 async function syncIndex(cfg: NodeConfig, repo: NodeRepo, commit: string): Promise<void> {
-  const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'index') };
+  const index = repo.index(join(cfg.repo.stateDir, 'index'));
   const basePath = join(cfg.repo.stateDir, 'index.base');
-  const merged =
-    existsSync(env.GIT_INDEX_FILE) && existsSync(basePath) && readFileSync(basePath, 'utf8').trim() !== 'none';
+  const merged = existsSync(index.file) && existsSync(basePath) && readFileSync(basePath, 'utf8').trim() !== 'none';
   try {
-    await repo.git(merged ? ['read-tree', '-m', commit] : ['read-tree', commit], { env });
+    await index.readTree(commit, { merge: merged });
   } catch {
-    await repo.git(['read-tree', commit], { env });
+    await index.readTree(commit);
   }
   writeFileSync(basePath, commit);
 }

@@ -5,7 +5,7 @@ import { classifyPath, DEFAULT_DOMAINS_DIR } from '../model/layout.js';
 import { EMPTY_IP_MAP, parseIpMap, type IpMap } from './ip-map.js';
 import { substituteIp, substituteText } from './substitute.js';
 import { renderTemplate } from './template.js';
-import { isSecretPath } from '../secrets/paths.js';
+import { isSecretPath } from '../model/secret-paths.js';
 
 export interface RenderOptions {
   /** parseIpMap(node.substitution.ips) */

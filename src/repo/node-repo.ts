@@ -3,26 +3,29 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { GitfailoverError } from '../errors.js';
 import { BlobReader } from './blob-reader.js';
 import { EMPTY_TREE, git, GitError, redact, type GitOptions, type GitResult } from './git.js';
+import { commitTreeArgs, commitTreeEnv, type CommitTreeInput } from './commit-tree.js';
+import { GitIndex } from './git-index.js';
+import {
+  HISTORY_FORMAT,
+  type HistoryEntry,
+  parseAuthored,
+  parseHistory,
+  parseLines,
+  parseLsTree,
+  parseMergeTree,
+  parseNulList,
+  parseParents,
+  parseRawDiff,
+  parseTrailerList,
+  type DiffEntry,
+  type LsEntry,
+} from './parsers.js';
 import { remoteAccess, remoteFailure, scrub, type RemoteAccess, type RemoteCredentials } from './remote-access.js';
 
-/** One line of `git diff-tree -r --raw`. */
-export interface DiffEntry {
-  status: 'A' | 'M' | 'D' | 'T';
-  path: string;
-  oldOid: string;
-  newOid: string;
-  oldMode: string;
-  newMode: string;
-}
-
-/** One line of `git ls-tree -r -l`. */
-export interface LsEntry {
-  mode: string;
-  type: 'blob' | 'tree' | 'commit';
-  oid: string;
-  size: number;
-  path: string;
-}
+export type { DiffEntry, LsEntry };
+export { parseLsTree, parseRawDiff };
+/** The empty tree's id: the "before" of a repo's first commit. */
+export { EMPTY_TREE };
 
 export interface CommitInfo {
   commit: string;
@@ -353,6 +356,8 @@ export class NodeRepo {
   }
 
   async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    // A commit is its own ancestor: the common case of a node already at the remote head.
+    if (ancestor === descendant && /^[0-9a-f]{40}$/.test(ancestor)) return true;
     const r = await this.git(['merge-base', '--is-ancestor', ancestor, descendant], { okCodes: [1] });
     return r.code === 0;
   }
@@ -431,6 +436,125 @@ export class NodeRepo {
     return out;
   }
 
+  /** A private index of this clone (GIT_INDEX_FILE = `file`). */
+  index(file: string): GitIndex {
+    return new GitIndex((args, opts) => this.git(args, opts), file);
+  }
+
+  /** `content` into the object store; its blob id. */
+  async hashObject(content: string | Buffer): Promise<string> {
+    return (await this.git(['hash-object', '-w', '--stdin'], { input: content })).stdout.trim();
+  }
+
+  /** Blob ids of files on disk with one git process, stored when `write`; no filters (bytes as they are). */
+  async hashFiles(paths: readonly string[], opts: { write: boolean }): Promise<string[]> {
+    if (paths.length === 0) return [];
+    const r = await this.git(['hash-object', ...(opts.write ? ['-w'] : []), '--no-filters', '--stdin-paths'], {
+      input: `${paths.join('\n')}\n`,
+    });
+    return parseLines(r.stdout);
+  }
+
+  /** Every commit gitfailover writes goes through here: tree, parents, message on stdin, identities, signature. */
+  async commitTree(c: CommitTreeInput): Promise<string> {
+    const r = await this.git(commitTreeArgs(c), { input: c.message, env: commitTreeEnv(c) });
+    return r.stdout.trim();
+  }
+
+  async parentsOf(commit: string): Promise<string[]> {
+    return parseParents((await this.git(['rev-list', '--parents', '-n1', commit])).stdout);
+  }
+
+  /** The best common ancestor; undefined when the histories share none. */
+  async mergeBase(a: string, b: string): Promise<string | undefined> {
+    return (await this.git(['merge-base', a, b], { okCodes: [1] })).stdout.trim() || undefined;
+  }
+
+  async revList(range: string, opts: { reverse?: boolean; firstParent?: boolean } = {}): Promise<string[]> {
+    const flags = [...(opts.reverse ? ['--reverse'] : []), ...(opts.firstParent ? ['--first-parent'] : [])];
+    return parseLines((await this.git(['rev-list', ...flags, range])).stdout);
+  }
+
+  /** The committer time in seconds; undefined when the commit is not in the clone. */
+  async commitTime(commit: string): Promise<number | undefined> {
+    const r = await this.git(['show', '-s', '--format=%ct', commit]).catch(() => undefined);
+    const t = Number(r?.stdout.trim());
+    return r && Number.isFinite(t) ? t : undefined;
+  }
+
+  /** Paths that differ between two trees or commits. */
+  async diffNames(from: string | undefined, to: string): Promise<string[]> {
+    const r = await this.git(['diff-tree', '-r', '-z', '--name-only', '--no-renames', from ?? EMPTY_TREE, to]);
+    return parseNulList(r.stdout);
+  }
+
+  /** A three-way merge of two commits without a work tree; `conflicts` lists the files that did not merge. */
+  async mergeTree(ours: string, theirs: string): Promise<{ tree: string; conflicts?: string[] }> {
+    const r = await this.git(['merge-tree', '--write-tree', '--name-only', '--no-messages', ours, theirs], {
+      okCodes: [1],
+    });
+    return parseMergeTree(r.stdout, r.code);
+  }
+
+  /**
+   * `git merge-file -p` of three files labelled live/base/repo: `code` is the number of conflicts
+   * (0 merged), 128 and over when git could not merge at all.
+   */
+  async mergeFile(ours: string, base: string, theirs: string): Promise<{ code: number; merged: Buffer }> {
+    const r = await this.git(['merge-file', '-p', '-L', 'live', '-L', 'base', '-L', 'repo', ours, base, theirs], {
+      okCodes: Array.from({ length: 255 }, (_, i) => i + 1),
+    });
+    return { code: r.code, merged: r.stdoutBuf };
+  }
+
+  /** Pack loose objects (after a refused oversized blob was written, so it does not linger loose). */
+  async repack(): Promise<void> {
+    await this.git(['repack', '-d', '-q']);
+  }
+
+  /** The values of trailer `key` in the newest commit of `rev` that has one. */
+  async lastTrailer(rev: string, key: string): Promise<string[] | undefined> {
+    const r = await this.git([
+      'log',
+      '-1',
+      `--format=%(trailers:key=${key},valueonly,separator=%x2C)`,
+      `--grep=^${key}:`,
+      rev,
+    ]);
+    return parseTrailerList(r.stdout);
+  }
+
+  /** A commit's author (with its date) and whole message, to write it again elsewhere. */
+  async authored(commit: string): Promise<ReturnType<typeof parseAuthored>> {
+    return parseAuthored((await this.git(['log', '-1', '--format=%an%x00%ae%x00%aI%x00%B', commit])).stdout);
+  }
+
+  /** The audit trail from `head`, newest first, of the commits that touch `paths`. */
+  async history(
+    head: string,
+    opts: { since?: string; max?: number; paths?: readonly string[] } = {},
+  ): Promise<HistoryEntry[]> {
+    const r = await this.git([
+      'log',
+      HISTORY_FORMAT,
+      ...(opts.since ? [`--since=${opts.since}`] : []),
+      ...(opts.max ? [`--max-count=${opts.max}`] : []),
+      head,
+      '--',
+      ...(opts.paths ?? []),
+    ]);
+    return parseHistory(r.stdout);
+  }
+
+  /** Branches under `prefix` (`refs/heads/...`): full ref name and commit. */
+  async refs(prefix: string): Promise<{ ref: string; commit: string }[]> {
+    const r = await this.git(['for-each-ref', '--format=%(refname)%00%(objectname)', prefix]);
+    return parseLines(r.stdout).map((line) => {
+      const [ref, commit] = line.split('\0') as [string, string];
+      return { ref, commit };
+    });
+  }
+
   close(): void {
     this.blobs.close();
   }
@@ -463,42 +587,6 @@ export function parseFetchPack(out: string, ref: string): string | undefined {
     if (name === ref && oid && /^[0-9a-f]{40,64}$/.test(oid)) return oid;
   }
   return undefined;
-}
-
-export function parseRawDiff(out: string): DiffEntry[] {
-  const parts = out.split('\0');
-  const entries: DiffEntry[] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) {
-    const meta = parts[i]!;
-    if (!meta.startsWith(':')) break;
-    const [oldMode, newMode, oldOid, newOid, status] = meta.slice(1).split(' ');
-    entries.push({
-      status: status![0] as DiffEntry['status'],
-      path: parts[i + 1]!,
-      oldOid: oldOid!,
-      newOid: newOid!,
-      oldMode: oldMode!,
-      newMode: newMode!,
-    });
-  }
-  return entries;
-}
-
-export function parseLsTree(out: string): LsEntry[] {
-  const entries: LsEntry[] = [];
-  for (const line of out.split('\0')) {
-    if (!line) continue;
-    const tab = line.indexOf('\t');
-    const [mode, type, oid, size] = line.slice(0, tab).split(/ +/);
-    entries.push({
-      mode: mode!,
-      type: type as LsEntry['type'],
-      oid: oid!,
-      size: size === '-' ? 0 : Number(size),
-      path: line.slice(tab + 1),
-    });
-  }
-  return entries;
 }
 
 function remoteError(what: string, spec: RemoteSpec, err: unknown, write = false): GitfailoverError {

@@ -19,12 +19,6 @@ import type { NodeRepo } from './node-repo.js';
  * signature vouches for the merged pull request, so its own commits need not be signed.
  */
 
-/** `git -c ... commit-tree -S`: the `-c` part (before the subcommand) and the flag (after it). */
-export function signingArgs(signingKey: string | undefined): { config: string[]; flag: string[] } {
-  if (!signingKey) return { config: [], flag: [] };
-  return { config: ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${signingKey}`], flag: ['-S'] };
-}
-
 /** `repo.verify` as loaded (paths absolute). */
 export interface VerifySettings {
   allowedSigners?: string;

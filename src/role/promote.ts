@@ -1,19 +1,19 @@
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
-import { parseActor } from '../record/record.js';
+import { parseActor } from '../repo/actor.js';
 import { parseIpMap, reverseIpMap } from '../render/ip-map.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { loadJournal, loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
-import type { PrimaryRecord } from './primary-file.js';
-import { governingPrimary, primaryAt } from './repo-primary.js';
+import type { PrimaryRecord } from '../model/primary-file.js';
+import { governingPrimary, primaryAt } from '../node-state/repo-primary.js';
 import { roleCommit } from './role-commit.js';
-import { effectiveRole, loadRoleOverride, saveRoleOverride } from './role-state.js';
-import { keepOrphan } from './orphans.js';
-import { clearRoleLost } from './role-lost.js';
+import { effectiveRole, loadRoleOverride, saveRoleOverride } from '../node-state/role-state.js';
+import { keepOrphan } from '../repo/orphans.js';
+import { clearRoleLost } from '../node-state/role-lost.js';
 import { fireRoleEvent } from './role-events.js';
-import { readiness } from './ready.js';
+import { readiness } from '../observe/ready.js';
 import { startDomains, type DomainAction } from './domains.js';
 
 export interface PromoteOptions {
@@ -281,7 +281,7 @@ async function fenced(cfg: NodeConfig, repo: NodeRepo, err: unknown): Promise<Gi
 }
 
 /**
- * The readiness rule (role/readiness.ts) before a node takes over: a failed check refuses the
+ * The readiness rule (observe/readiness.ts) before a node takes over: a failed check refuses the
  * promote unless --force, which is said and returned (it goes into the role commit's reason).
  * Drift refused here is what keeps a failover's hand edit from being recorded as production's change.
  */

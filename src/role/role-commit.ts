@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeRepo } from '../repo/node-repo.js';
-import { signingArgs } from '../repo/signatures.js';
-import { formatPrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from './primary-file.js';
+import { nodeCommitter } from '../repo/commit-tree.js';
+import { formatPrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../model/primary-file.js';
 
 export interface RoleCommitInput {
   base: string;
@@ -22,27 +22,20 @@ export interface RoleCommitInput {
  * `log` parses (`Changed-By`, `Node`) plus the role fields.
  */
 export async function roleCommit(repo: NodeRepo, c: RoleCommitInput): Promise<string> {
-  const env = { GIT_INDEX_FILE: join(c.stateDir, 'role.index') };
+  const index = repo.index(join(c.stateDir, 'role.index'));
   try {
-    await repo.git(['read-tree', c.base], { env });
-    const oid = (
-      await repo.git(['hash-object', '-w', '--stdin'], { input: formatPrimaryRecord(c.record) })
-    ).stdout.trim();
-    await repo.git(['update-index', '--add', '--cacheinfo', `100644,${oid},${PRIMARY_FILE}`], { env });
-    const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
-    const sign = signingArgs(c.signingKey);
-    const r = await repo.git([...sign.config, 'commit-tree', ...sign.flag, tree, '-p', c.base, '-F', '-'], {
-      input: roleMessage(c),
-      env: {
-        GIT_AUTHOR_NAME: c.actor.name,
-        GIT_AUTHOR_EMAIL: c.actor.email,
-        GIT_COMMITTER_NAME: `gitfailover (${c.node})`,
-        GIT_COMMITTER_EMAIL: `gitfailover@${c.node}`,
-      },
+    await index.readTree(c.base);
+    await index.hashAndStage(PRIMARY_FILE, formatPrimaryRecord(c.record));
+    return await repo.commitTree({
+      tree: await index.writeTree(),
+      parents: [c.base],
+      message: roleMessage(c),
+      author: c.actor,
+      committer: nodeCommitter(c.node),
+      signingKey: c.signingKey,
     });
-    return r.stdout.trim();
   } finally {
-    rmSync(env.GIT_INDEX_FILE, { force: true });
+    rmSync(index.file, { force: true });
   }
 }
 

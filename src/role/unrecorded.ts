@@ -6,7 +6,7 @@ import { toProductionTerms } from '../record/production-terms.js';
 import { writeExcludes } from '../record/record.js';
 import { admitLive } from '../record/admit-live.js';
 import { secretAddExcludes } from '../secrets/record-secrets.js';
-import { EMPTY_TREE } from '../repo/git.js';
+import { nodeCommitter } from '../repo/commit-tree.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 
 export interface UnrecordedEdit {
@@ -29,39 +29,37 @@ export async function commitUnrecorded(
   local: string | undefined,
 ): Promise<UnrecordedEdit | undefined> {
   if (!existsSync(cfg.live.dir)) return undefined;
-  const index = join(cfg.repo.stateDir, 'demote-index');
-  const env = { GIT_INDEX_FILE: index };
-  rmSync(index, { force: true });
+  const index = repo.index(join(cfg.repo.stateDir, 'demote-index'));
+  rmSync(index.file, { force: true });
   try {
-    await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
+    await index.readTree(local);
     writeExcludes(repo.gitDir, cfg.live.exclude);
     // The record gate's rules (admit-live.ts): the orphan branch is pushed, so nothing a standby
     // would refuse, no secret in clear and no oversized file reaches the remote this way either.
-    const secretExcludes = await secretAddExcludes(repo, cfg, env);
-    const admitted = await admitLive(repo, cfg, env, secretExcludes);
+    const secretExcludes = await secretAddExcludes(index, cfg);
+    const admitted = await admitLive(index, cfg, secretExcludes);
     const leftOut = admitted.leftOut.map((l) => `:(top,exclude,literal)${l.path}`);
-    await repo.git(
-      ['add', '-A', '--', '.', ...REPO_ONLY.map((p) => `:(top,exclude)${p}`), ...leftOut, ...secretExcludes],
-      { env, workTree: cfg.live.dir },
-    );
-    await toProductionTerms(repo, cfg, local, env);
-    const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
+    await index.addAll(cfg.live.dir, [
+      '.',
+      ...REPO_ONLY.map((p) => `:(top,exclude)${p}`),
+      ...leftOut,
+      ...secretExcludes,
+    ]);
+    await toProductionTerms(repo, index, cfg, local);
+    const tree = await index.writeTree();
     if (tree === (await repo.treeOf(local))) return undefined;
-    const files = (await repo.git(['diff-tree', '-r', '--name-only', '--no-renames', local ?? EMPTY_TREE, tree])).stdout
-      .split('\n')
-      .filter(Boolean);
+    const files = await repo.diffNames(local, tree);
     const msg = `unrecorded live edit on ${cfg.node}, kept by demote\n\n${files.map((f) => `  ${f}`).join('\n')}\n\nNode: ${cfg.node}\n`;
-    const who = {
-      GIT_AUTHOR_NAME: `gitfailover (${cfg.node})`,
-      GIT_AUTHOR_EMAIL: `gitfailover@${cfg.node}`,
-      GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-      GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
-    };
-    const commit = (
-      await repo.git(['commit-tree', tree, ...(local ? ['-p', local] : []), '-F', '-'], { input: msg, env: who })
-    ).stdout.trim();
+    const who = nodeCommitter(cfg.node);
+    const commit = await repo.commitTree({
+      tree,
+      parents: local ? [local] : [],
+      message: msg,
+      author: who,
+      committer: who,
+    });
     return { commit, files };
   } finally {
-    rmSync(index, { force: true });
+    rmSync(index.file, { force: true });
   }
 }

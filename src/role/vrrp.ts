@@ -4,14 +4,14 @@ import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError, errorMessage } from '../errors.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { dropAddressVerdict } from './address-verdict.js';
+import { dropAddressVerdict } from '../node-state/address-verdict.js';
 import { demote } from './demote.js';
-import type { PrimaryRecord } from './primary-file.js';
+import type { PrimaryRecord } from '../model/primary-file.js';
 import { promote } from './promote.js';
-import { refreshAddressVerdict } from './ready.js';
-import { governingPrimary } from './repo-primary.js';
-import { clearRoleLost, fireRoleLost, loadRoleLost, saveRoleLost } from './role-lost.js';
-import { effectiveRole } from './role-state.js';
+import { refreshAddressVerdict } from '../observe/ready.js';
+import { governingPrimary } from '../node-state/repo-primary.js';
+import { clearRoleLost, fireRoleLost, loadRoleLost, saveRoleLost } from '../node-state/role-lost.js';
+import { effectiveRole } from '../node-state/role-state.js';
 
 /** The states keepalived's notify hooks announce (notify_master, notify_backup, notify_fault, notify_stop). */
 export const VRRP_STATES = ['master', 'backup', 'fault', 'stop'] as const;

@@ -1,4 +1,4 @@
-export { isSecretPath, plainPathOf, SECRET_SUFFIX } from './paths.js';
+export { isSecretPath, plainPathOf, SECRET_SUFFIX } from '../model/secret-paths.js';
 
 /** Loaded on first use: most commands (and most syncs, without a secret) never need it. */
 const lib = () => import('age-encryption');

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, 
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
+import type { GitIndex, IndexEntry } from '../repo/git-index.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { decryptWith, encryptTo, isSecretPath, plainPathOf, SECRET_SUFFIX } from './age.js';
 import { loadIdentities } from './identity.js';
@@ -19,8 +20,12 @@ import { readRecipients, type RecipientEntry } from './recipients.js';
  * (its `.age` is in the index: a file stays a secret even when the globs change), and `*.age` names,
  * which in the repo are ciphertext that recordSecrets alone writes (and that every node opens).
  */
-export async function secretAddExcludes(repo: NodeRepo, cfg: NodeConfig, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const known = await indexedCiphertexts(repo, env);
+export async function secretAddExcludes(
+  index: GitIndex,
+  cfg: NodeConfig,
+  known?: Map<string, string>,
+): Promise<string[]> {
+  known ??= await indexedCiphertexts(index);
   // `*.age` always: a ciphertext recorded verbatim would be taken for a secret by every node,
   // and the next record (finding no plaintext for it) would take it out again.
   return [
@@ -53,25 +58,21 @@ export interface CacheFile {
  */
 export async function recordSecrets(
   repo: NodeRepo,
+  index: GitIndex,
   cfg: NodeConfig,
-  env: NodeJS.ProcessEnv,
   base: string | undefined,
+  indexed?: Map<string, string>,
 ): Promise<RecordedSecrets> {
   const out: RecordedSecrets = { encrypted: [], removed: [], warnings: [] };
-  const indexed = await indexedCiphertexts(repo, env);
+  indexed ??= await indexedCiphertexts(index);
   if (cfg.secrets.files.length === 0 && indexed.size === 0) return out;
   const globs = cfg.secrets.files.map((g) => `:(top,glob)${g}`);
 
   // A file recorded in clear before it was declared a secret: out of the index now (its history keeps it).
   if (globs.length > 0) {
-    const clear = lines(await repo.git(['ls-files', '-z', '--cached', '--', ...globs], { env })).filter(
-      (p) => !isSecretPath(p),
-    );
+    const clear = (await index.paths(globs)).filter((p) => !isSecretPath(p));
     if (clear.length > 0) {
-      await repo.git(['rm', '--cached', '--quiet', '--pathspec-from-file=-', '--pathspec-file-nul'], {
-        env: { ...env, GIT_LITERAL_PATHSPECS: '1' },
-        input: clear.join('\0'),
-      });
+      await index.removeCached(clear);
       for (const p of clear)
         out.warnings.push(
           `${p} is now a secret: recorded encrypted from this commit on, but earlier commits hold it in clear; replace the key (rotate it)`,
@@ -80,12 +81,7 @@ export async function recordSecrets(
   }
 
   const known = [...indexed.keys()].map((p) => `:(top,literal)${plainPathOf(p)}`);
-  const listed = lines(
-    await repo.git(['ls-files', '-z', '--others', '--exclude-standard', '--', ...globs, ...known], {
-      env,
-      workTree: cfg.live.dir,
-    }),
-  );
+  const listed = await index.untracked(cfg.live.dir, [...globs, ...known]);
   const live: string[] = [];
   for (const p of new Set(listed)) {
     if (isSecretPath(p)) continue;
@@ -132,7 +128,7 @@ export async function recordSecrets(
     toEncrypt.push({ path: p, plain, sha256 });
   }
 
-  const entries: string[] = [];
+  const entries: IndexEntry[] = [];
   if (toEncrypt.length > 0) {
     recipients = await readRecipients(repo, base);
     if (recipients.length === 0) {
@@ -147,7 +143,7 @@ export async function recordSecrets(
     const oids = await writeBlobs(repo, cfg.repo.stateDir, ciphertexts);
     toEncrypt.forEach((s, i) => {
       cache.files[s.path] = { sha256: s.sha256, oid: oids[i]! };
-      entries.push(`100644 ${oids[i]}\t${s.path}${SECRET_SUFFIX}`);
+      entries.push({ mode: '100644', oid: oids[i]!, path: `${s.path}${SECRET_SUFFIX}` });
       out.encrypted.push(s.path);
     });
     out.trailer = `Secret-Recipients: ${recipients.map((r) => r.node).join(', ')}`;
@@ -156,26 +152,22 @@ export async function recordSecrets(
   for (const ageP of indexed.keys()) {
     const p = plainPathOf(ageP);
     if (liveSet.has(p)) continue;
-    entries.push(`0 ${'0'.repeat(40)}\t${ageP}`);
+    entries.push({ remove: true, path: ageP });
     out.removed.push(p);
     delete cache.files[p];
   }
-  if (entries.length > 0)
-    await repo.git(['update-index', '-z', '--index-info'], { env, input: `${entries.join('\0')}\0` });
+  await index.update(entries);
   saveCache(cfg.repo.stateDir, cache);
   return out;
 }
 
-/** The `.age` entries of the private index: path -> blob. */
-async function indexedCiphertexts(repo: NodeRepo, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
-  const r = await repo.git(['ls-files', '-z', '--stage', '--', ':(top,glob)**/*.age'], { env });
+/**
+ * The `.age` entries of the private index: path -> blob. The record's `git add` leaves every
+ * `.age` path alone, so one listing before it serves recordSecrets after it too.
+ */
+export async function indexedCiphertexts(index: GitIndex): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const line of lines(r)) {
-    const tab = line.indexOf('\t');
-    const [, oid] = line.slice(0, tab).split(' ');
-    const path = line.slice(tab + 1);
-    if (isSecretPath(path)) out.set(path, oid!);
-  }
+  for (const e of await index.staged([':(top,glob)**/*.age'])) if (isSecretPath(e.path)) out.set(e.path, e.oid);
   return out;
 }
 
@@ -193,10 +185,7 @@ export async function writeBlobs(repo: NodeRepo, stateDir: string, contents: Buf
       writeFileSync(p, c, { mode: 0o600 });
       return p;
     });
-    const r = await repo.git(['hash-object', '-w', '--no-filters', '--stdin-paths'], {
-      input: `${paths.join('\n')}\n`,
-    });
-    return r.stdout.trim().split('\n');
+    return await repo.hashFiles(paths, { write: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -208,10 +197,6 @@ function tryIdentities(cfg: NodeConfig): string[] | null {
   } catch {
     return null;
   }
-}
-
-function lines(r: { stdout: string }): string[] {
-  return r.stdout.split('\0').filter(Boolean);
 }
 
 const CACHE = 'secrets.json';

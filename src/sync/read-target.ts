@@ -136,7 +136,7 @@ function factsOf(e: LsEntry): EntryFacts {
  * 200 MB on disk; the history keeps it, so it cannot be dropped.
  */
 async function refuse(p: Problem, commit: string, repo?: NodeRepo): Promise<never> {
-  if (p.code === RULE.tooLarge && repo) await repo.git(['repack', '-d', '-q']).catch(() => {});
+  if (p.code === RULE.tooLarge && repo) await repo.repack().catch(() => {});
   throw refusal(p, commit);
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitfailoverError, errorMessage, type ErrorClass } from '../errors.js';
+import { hostPort, unmappedBindings } from '../model/admit.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { hasManifestShards, loadManifest, writeManifest } from './manifest-store.js';
 
@@ -69,8 +70,6 @@ export interface StandbyState {
    * stateDir/manifest/ (manifest-store.ts), not in state.json; read from there on first use.
    */
   manifest: Record<string, string>;
-  /** Service addresses of the applied commit that substitution.ips does not map (domain -> ip:port): `ready` fails on them. */
-  unmapped?: Record<string, string[]>;
   /** Files of the applied commit (metadata aside), for repo.maxFiles without listing the tree on each partial sync. */
   files?: number;
 }
@@ -90,8 +89,14 @@ export function statePath(stateDir: string): string {
 export function loadState(stateDir: string, opts: { domainsDir?: string } = {}): StandbyState {
   const p = statePath(stateDir);
   const s = existsSync(p)
-    ? (JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState> & { bindings?: Record<string, string[]> })
+    ? (JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState> & {
+        bindings?: Record<string, string[]>;
+        unmapped?: unknown;
+      })
     : {};
+  // An older state.json kept the unmapped addresses (domain -> ip:port); they are now read from
+  // the bindings (unmappedOf), so the map is dropped and the next save leaves it out.
+  delete s.unmapped;
   let manifest = s.manifest;
   delete s.manifest;
   if (manifest && !hasManifestShards(stateDir) && opts.domainsDir !== undefined) {
@@ -157,6 +162,29 @@ export function saveBindings(stateDir: string, state: StandbyState, bindings: Re
   state.bindingsFile = writeBindingsFile(stateDir, bindings);
   heldBindings.set(state, { map: bindings, legacy: false });
 }
+
+/**
+ * The applied commit's service addresses that `ips` does not map and `keep` does not list, as
+ * "domain ip:port": `ready`, `status` and /readyz fail on them. Derived from the stored bindings
+ * (what the apply loaded, after substitution) rather than kept in state.json, which every apply
+ * rewrites: at 10,000 domains with production's addresses left as they are, that map made each
+ * one-user sync rewrite all 30,000 of them. Asking is rare, so the whole bindings file is parsed
+ * here; the last answer is kept per bindings file, which is never rewritten under the same name.
+ */
+export function unmappedOf(
+  state: StandbyState,
+  substitution: { ips: Readonly<Record<string, string>>; keep: readonly string[] },
+): string[] {
+  if (Object.keys(substitution.ips).length === 0) return [];
+  const key = state.bindingsFile && JSON.stringify([state.bindingsFile, substitution.ips, substitution.keep]);
+  if (key && unmappedCache?.key === key) return unmappedCache.list;
+  const list = unmappedBindings(state.bindings, substitution.ips, substitution.keep).map(
+    (u) => `${u.domain} ${hostPort(u.ip, u.port)}`,
+  );
+  if (key) unmappedCache = { key, list };
+  return list;
+}
+let unmappedCache: { key: string; list: string[] } | undefined;
 
 /** Whether the state's bindings of `domain` are exactly `fresh` (same order); none and absent are the same. */
 export function sameBindings(state: StandbyState, domain: string, fresh: readonly string[] | undefined): boolean {

@@ -21,8 +21,8 @@ import { classifyPath, domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
 import { renderFile, type RenderOptions } from '../render/render-file.js';
 import { withLock } from '../repo/lock.js';
-import { assertMayApply } from '../role/role-state.js';
-import { redact } from '../repo/git.js';
+import { assertMayApply } from '../node-state/role-state.js';
+import { redact } from '../util/redact.js';
 import { maskSecretFields } from '../util/redact.js';
 import { NodeRepo, type LsEntry } from '../repo/node-repo.js';
 import { SECRET_CHANGED } from '../secrets/marks.js';
@@ -470,13 +470,6 @@ async function syncLocked(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): P
     state.appliedCommit = target;
     if (verifiedAnchor) state.verifiedCommit = verifiedAnchor;
     if (files !== undefined) state.files = files;
-    if (rendered && plan) {
-      // Which loaded domains still carry production's addresses: replaced per domain, as the bindings are.
-      const next: Record<string, string[]> = plan.mode === 'full' ? {} : { ...state.unmapped };
-      for (const d of [...plan.delete, ...rendered.domains.keys()]) delete next[d];
-      for (const u of result.unmapped ?? []) (next[u.domain] ??= []).push(hostPort(u.ip, u.port));
-      state.unmapped = Object.keys(next).length > 0 ? next : undefined;
-    }
     if (rendered && plan) {
       // The bindings file is rewritten only when a binding changed (a user change leaves them
       // as they are); state.json names the new file, so the switch lands with the applied commit.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { DAY, durationBetween, HOUR } from '../config/duration-schema.js';
+import { argv, DAY, durationBetween, HOUR } from '../util/schema-primitives.js';
 import { ConfigError, GitfailoverError } from '../errors.js';
 import { formatPath, parseYamlSource, positionOf, type YamlSource } from '../util/yaml-source.js';
 import { parseCondition, unknownVariables } from './condition.js';
@@ -14,8 +14,6 @@ import { EVENT_NAMES, EVENT_VARIABLES, isEventName } from './events.js';
  * No import from config/schema.ts: that file imports this one, and an import cycle between
  * modules of zod constants fails at load time.
  */
-
-const argv = z.array(z.string().min(1)).min(1).describe('a command as an argv list (never a shell string)');
 
 const address = z.string().min(3).regex(/@/, 'an e-mail address');
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { escapeControl } from '../util/escape.js';
 import { fileURLToPath } from 'node:url';
 import { flattenVariables, scalarText, type TriggerEvent, type Value, type Variables } from './events.js';
 
@@ -78,8 +79,8 @@ export function renderEmail(event: TriggerEvent, custom: { subject?: string; bod
     custom.subject !== undefined && custom.body !== undefined
       ? undefined
       : loadEmailTemplate(defaultTemplateName(event));
-  const subject = fillTemplate(custom.subject ?? def!.subject, vars)
-    .replace(/[\r\n]+/g, ' ') // a header line: an error text with newlines must not inject headers
-    .slice(0, 300);
+  // A header line: a newline from an error text or a name must not inject headers, nor an escape
+  // sequence reach a mail reader's terminal; both are shown escaped.
+  const subject = escapeControl(fillTemplate(custom.subject ?? def!.subject, vars)).slice(0, 300);
   return { subject, body: fillTemplate(custom.body ?? def!.body, vars) };
 }

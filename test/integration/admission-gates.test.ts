@@ -46,7 +46,7 @@ const MAX_FILES = 50;
 const CASES: Record<string, Case> = {
   E_UNSAFE_PATH: {
     items: [{ path: 'native/x\u001b[2J\u001b[31mOWNED\u001b[0m.conf', content: 'x\n' }],
-    names: 'native/x\\u001b[2J',
+    names: 'native/x\\x1b[2J',
   },
   E_NAME_TOO_LONG: { items: [{ path: `native/${'n'.repeat(300)}.conf`, content: 'x\n' }], names: 'n'.repeat(100) },
   E_UNSAFE_NAME: {

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { cli, git, usePairs, writeDomain, writeFile } from '../helpers/fixture.js';
+import { cli, git, startCli, usePairs, writeDomain, writeFile, writeUser } from '../helpers/fixture.js';
 
 /** The examples of issue 17's "Why", from the user's side (CLI, real repos). */
 const pair = usePairs();
@@ -13,6 +13,19 @@ const editNode = (file: string, change: (d: any) => void) => {
   change(d);
   writeFileSync(file, stringify(d));
 };
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 
 describe('a refused record is reported and leaves nothing staged', () => {
@@ -43,6 +56,50 @@ describe('a refused record is reported and leaves nothing staged', () => {
     expect((await cli(['status', '-c', p.primary])).stdout).not.toContain('recording blocked');
   });
 
+  it('the primary daemon: record.failed fires with the problem list, /readyz answers 503 "recording blocked", the next change after the fix is recorded', async () => {
+    const p = await pair();
+    const events = join(p.dir, 'events.log');
+    editNode(p.primary, (d) => {
+      d.notify = { listen: '127.0.0.1:0' };
+      d.triggers = [
+        {
+          on: 'record.failed',
+          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_ERROR_FILE|$GITFAILOVER_PROBLEMS_TEXT" >> ${events}`],
+        },
+      ];
+    });
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    const primary = await startCli(['primary', '-c', p.primary], /listening on (\S+):/);
+    children.push(primary.child);
+    const base = `http://${/listening on (\S+):/.exec(primary.output())![1]!}`;
+    const head = await until('the first record on the remote', () =>
+      git(['rev-parse', 'main'], p.remote).catch(() => undefined),
+    );
+
+    writeFile(join(p.prodLive, 'domains/acme/keys/host_key'), KEY);
+    const blocked = await until('/readyz 503', async () => {
+      const r = await fetch(`${base}/readyz`);
+      return r.status === 503 ? r.text() : undefined;
+    });
+    expect(blocked).toMatch(/recording blocked: domains\/acme\/keys\/host_key/);
+    const fired = await until('the record.failed event', async () => {
+      const t = existsSync(events) ? readFileSync(events, 'utf8') : '';
+      return t.includes('E_SECRET_IN_FILE') ? t : undefined;
+    });
+    expect(fired).toMatch(/^domains\/acme\/keys\/host_key\|/);
+    expect(await git(['rev-parse', 'main'], p.remote), 'nothing pushed').toBe(head);
+
+    // The key goes; the next change is recorded and the primary is ready again.
+    rmSync(join(p.prodLive, 'domains/acme/keys'), { recursive: true });
+    writeUser(p.prodLive, 'acme', 'bob');
+    const files = await until('bob on the remote', async () => {
+      const list = (await git(['ls-tree', '-r', '--name-only', 'main'], p.remote)).split('\n');
+      return list.includes('domains/acme/users/bob.yaml') ? list : undefined;
+    });
+    await until('/readyz 200 again', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));
+    expect(files.filter((f) => f.includes('keys/'))).toEqual([]);
+  }, 90_000);
+
   it('a file named with escape sequences is refused by record, and validate prints its name escaped', async () => {
     const p = await pair();
     writeDomain(p.prodLive, 'acme');
@@ -54,7 +111,7 @@ describe('a refused record is reported and leaves nothing staged', () => {
     expect(r.stderr).not.toContain('\u001b');
     const v = await cli(['validate', p.prodLive]);
     expect(v.code).toBe(1);
-    expect(v.stdout).toContain('x\\u001b[2J');
+    expect(v.stdout).toContain('x\\x1b[2J');
     expect(v.stdout).not.toContain('\u001b');
   });
 });
@@ -64,17 +121,53 @@ describe("substitution never passes production's address silently", () => {
 
   it('an unmapped service IP: the sync warns, ready fails naming it; substitution.keep accepts it; substitution.strict refuses it', async () => {
     const p = await pair();
+    const events = join(p.dir, 'unmapped.log');
+    editNode(p.standby, (d) => {
+      d.triggers = [
+        {
+          on: 'substitution.unmapped',
+          exec: [
+            '/bin/sh',
+            '-c',
+            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
+          ],
+        },
+      ];
+    });
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
     writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
     expect((await cli(['record', '-c', p.primary])).code).toBe(0);
     const s = await cli(['sync', '-c', p.standby]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/domain newco: 10\.0\.0\.6:22 is not in substitution\.ips/);
+    expect(readFileSync(events, 'utf8')).toBe('newco 10.0.0.6 22\n');
     const ready = await cli(['ready', '-c', p.standby, '--json']);
     expect(ready.code).toBe(1);
     const check = JSON.parse(ready.stdout).checks.find((c: { name: string }) => c.name === 'substitution');
     expect(check.status).toBe('fail');
     expect(check.detail).toMatch(/production's address: newco 10\.0\.0\.6:22/);
+
+    // A partial sync that does not touch newco: ready still fails on it (the stored bindings say so).
+    writeDomain(p.prodLive, 'acme', { ...services('10.0.0.5'), users: ['alice'] });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    const partial = await cli(['sync', '-c', p.standby]);
+    expect(partial.stdout, partial.stderr).toMatch(/^partial sync /);
+    expect(partial.stderr).not.toContain('newco');
+    const still = await cli(['ready', '-c', p.standby, '--json']);
+    expect(still.code).toBe(1);
+    expect(JSON.parse(still.stdout).checks.find((c: { name: string }) => c.name === 'substitution').detail).toMatch(
+      /production's address: newco 10\.0\.0\.6:22/,
+    );
+    expect((await cli(['status', '-c', p.standby])).stdout).toMatch(
+      /ready: +no \(substitution: .*newco 10\.0\.0\.6:22/,
+    );
+    // doctor says it in the same words, naming domain, service and IP, and the fix.
+    const doctor = await cli(['doctor', '-c', p.standby]);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(
+      /^FAIL {2}substitution: 1 service IP\(s\) at \w+: the failover would listen on production's address: domain newco, service sftp, IP 10\.0\.0\.6 /m,
+    );
+    expect(doctor.stdout).toMatch(/fix: map each under substitution\.ips .*or list it under substitution\.keep/);
 
     editNode(p.standby, (d) => (d.substitution.keep = ['10.0.0.6']));
     expect((await cli(['sync', '-c', p.standby, '--full'])).code).toBe(0);
@@ -95,5 +188,5 @@ describe("substitution never passes production's address silently", () => {
     expect(refused.stderr).toMatch(/10\.0\.0\.6:22 is not in substitution\.ips/);
     expect(execFileSync('find', [p.failLive, '-type', 'f']).toString()).toBe(before);
     rmSync(join(p.prodLive, 'domains/newco'), { recursive: true });
-  });
+  }, 120_000);
 });

@@ -13,7 +13,7 @@ import {
   writeUser,
   type Pair,
 } from '../helpers/fixture.js';
-import { signedHeaders } from '../../src/daemon/notify-sign.js';
+import { signedHeaders } from '../../src/util/http-sign.js';
 
 const SECRET = 'test-notify-secret-0123456789';
 const children: ChildProcess[] = [];

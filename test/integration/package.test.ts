@@ -43,7 +43,7 @@ describe('npm pack', () => {
       'schema/node-file.schema.json',
       'templates/config-repo/.github/workflows/config-check.yml',
       'templates/config-repo/server.yaml',
-      'templates/systemd/gitfailover-standby.service',
+      'templates/systemd/gitfailover.service',
       'templates/email/default.txt',
       'templates/proftpd/proftpd.conf',
     ])
@@ -134,7 +134,7 @@ describe('npm install -g of the tarball', () => {
 
     // The units name the command bare: systemd looks it up in /usr/local/sbin, /usr/local/bin,
     // /usr/sbin and /usr/bin, and the script's `#!/usr/bin/env node` in the same PATH.
-    for (const unit of ['gitfailover-primary.service', 'gitfailover-standby.service']) {
+    for (const unit of ['gitfailover.service']) {
       const text = readFileSync(join(pkgDir, 'templates', 'systemd', unit), 'utf8');
       const argv = /^ExecStart=(.*)$/m.exec(text)![1]!.split(/\s+/);
       expect(argv[0], unit).toBe('gitfailover');

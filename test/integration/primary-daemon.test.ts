@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verify } from '../../src/daemon/notify-sign.js';
+import { verify } from '../../src/util/http-sign.js';
 import {
   gitIn,
   makeFixture,
@@ -237,10 +237,13 @@ describe('primary daemon', () => {
     expect(remoteSubjects(fx.remote).at(-1)).toBe('acme: add user heidi');
   });
 
-  it('refuses to run on a node whose role is standby', async () => {
-    fx.writeNode({ role: 'standby' });
-    const r = await runCli(['primary', '-c', fx.nodeFile]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/role is standby/);
+  it('"primary" is an alias of "run": on a node whose role is standby it serves as a standby, and says so', async () => {
+    fx.writeNode({ role: 'standby', notify: { listen: '127.0.0.1:0' } });
+    const d = startDaemon(fx.nodeFile);
+    await d.waitFor(/role is standby .*serving as a standby until "gitfailover promote"/);
+    await d.waitFor(/standby ready on 127\.0\.0\.1:\d+/);
+    d.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    expect(remoteSubjects(fx.remote)).toEqual(['initial configuration of prod-1']); // a standby records nothing
   });
 });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, removeDir, tempDir } from '../helpers/fixture.js';
 import { requireSystem } from '../helpers/system.js';
 
-const UNITS = ['gitfailover-primary.service', 'gitfailover-standby.service'];
+const UNITS = ['gitfailover.service'];
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) removeDir(d);

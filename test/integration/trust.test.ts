@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { signedHeaders } from '../../src/daemon/notify-sign.js';
+import { signedHeaders } from '../../src/util/http-sign.js';
 import {
   cli,
   git,

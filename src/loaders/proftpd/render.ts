@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { isAbsolute, join } from 'node:path';
 import { GitfailoverError } from '../../errors.js';
 import { parseTree } from '../../model/parse.js';
 import type { Service, User } from '../../model/types.js';
 import { renderTemplate } from '../../render/template.js';
+import { packageRoot } from '../../util/package-info.js';
 
 /**
  * One domain of the default layout -> ProFTPD's include file and users file. Pure: the caller
  * passes the domain's rendered files (IPs already substituted) and the templates' text.
  */
 
-/** From src/loaders/proftpd/ and dist/loaders/proftpd/ alike: the package's templates/proftpd/. */
-export const PROFTPD_TEMPLATE_DIR = fileURLToPath(new URL('../../../templates/proftpd/', import.meta.url));
+/** The package's templates/proftpd/, from src/, dist/ and the bundle alike. */
+export const PROFTPD_TEMPLATE_DIR = join(packageRoot(), 'templates', 'proftpd');
 
 export interface ProftpdTemplates {
   domain: string;

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { SIGNATURE_HEADER, signBody } from '../../daemon/notify-sign.js';
+import { SIGNATURE_HEADER, signBody } from '../../util/http-sign.js';
 import { GitfailoverError, errorMessage } from '../../errors.js';
 import { redact } from '../../util/redact.js';
 import type { WebhookAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
 
-// One module signs everything (notify-sign.ts): the same header name, GitHub's body-only scheme here.
-export { SIGNATURE_HEADER, signBody } from '../../daemon/notify-sign.js';
+// One module signs everything (util/http-sign.ts): the same header name, GitHub's body-only scheme here.
+export { SIGNATURE_HEADER, signBody } from '../../util/http-sign.js';
 
 /** POST the event as JSON; a non-2xx answer is a failure. */
 export async function postWebhook(action: WebhookAction, attempt: ActionAttempt): ActionResult {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.js';
 import { nodeFilePath, parseNodeFile } from '../../../src/config/load.js';
-import { parseDuration, formatDuration } from '../../../src/config/duration.js';
+import { parseDuration, formatDuration } from '../../../src/util/duration.js';
 import { nodeFileJsonSchema } from '../../../src/config/write-schema.js';
 
 const minimal = `node: failover-1

@@ -2,8 +2,8 @@ import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { parseNodeFile } from '../../../src/config/load.js';
-import { startHttp } from '../../../src/daemon/http.js';
-import { MAX_BODY_BYTES, REPLAY_WINDOW_MS, sign, signedHeaders, verify } from '../../../src/daemon/notify-sign.js';
+import { startHttp } from '../../../src/util/http-server.js';
+import { MAX_BODY_BYTES, REPLAY_WINDOW_MS, sign, signedHeaders, verify } from '../../../src/util/http-sign.js';
 
 const SECRET = 'notify-secret-for-unit-tests';
 const body = Buffer.from('{"node":"prod-1"}');

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { REPLAY_WINDOW_MS, signedHeaders } from '../../../src/daemon/notify-sign.js';
+import { REPLAY_WINDOW_MS, signedHeaders } from '../../../src/util/http-sign.js';
 import { NotifyGate } from '../../../src/daemon/webhooks.js';
 
 const SECRET = 'gate-secret-for-unit-tests';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classOf, exitCodeOf } from '../../../src/errors.js';
-import { judgeReadiness, type ReadinessFacts } from '../../../src/role/readiness.js';
+import { judgeReadiness, type ReadinessFacts } from '../../../src/observe/readiness.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);

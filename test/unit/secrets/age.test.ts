@@ -14,7 +14,7 @@ import {
   recipientOf,
 } from '../../../src/secrets/age.js';
 import { markSecret, writeNewFile } from '../../../src/secrets/marks.js';
-import { isSecretPath, plainPathOf } from '../../../src/secrets/paths.js';
+import { isSecretPath, plainPathOf } from '../../../src/model/secret-paths.js';
 import { parseRecipientFile, formatRecipientFile } from '../../../src/secrets/recipients.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gf-age-'));

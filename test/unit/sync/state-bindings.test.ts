@@ -8,6 +8,7 @@ import {
   saveState,
   statePath,
   storedBindingsOf,
+  unmappedOf,
 } from '../../../src/sync/state.js';
 import { removeDir, tempDir } from '../../helpers/fixture.js';
 
@@ -123,5 +124,27 @@ describe("one domain's stored bindings", () => {
       expect(sameBindings(fresh, 'constructor', ['a:1'])).toBe(false);
       expect(storedBindingsOf(fresh, 'wacme')).toEqual(['c:3']);
     }
+  });
+});
+
+describe('unmapped service addresses', () => {
+  it("are read from the stored bindings with the current substitution; an older state.json's map is dropped on read", () => {
+    const dir = stateDir();
+    // What an older gitfailover wrote: the map in state.json, rewritten with every apply.
+    writeFileSync(
+      statePath(dir),
+      JSON.stringify({ appliedCommit: 'a'.repeat(40), consecutiveFailures: 0, unmapped: { newco: ['10.0.0.6:22'] } }),
+    );
+    const s = loadState(dir, asSync);
+    saveBindings(dir, s, { acme: ['10.1.0.5:22'], newco: ['10.0.0.6:22', '0.0.0.0:21'], shared: ['10.0.0.7:22'] });
+    saveState(dir, s);
+    expect(JSON.parse(readFileSync(statePath(dir), 'utf8')).unmapped).toBeUndefined();
+
+    const ips = { '10.0.0.5': '10.1.0.5' };
+    const again = loadState(dir);
+    expect(unmappedOf(again, { ips, keep: [] })).toEqual(['newco 10.0.0.6:22', 'shared 10.0.0.7:22']);
+    expect(unmappedOf(again, { ips, keep: ['10.0.0.7'] })).toEqual(['newco 10.0.0.6:22']);
+    // An empty substitution.ips is "no substitution": nothing is reported.
+    expect(unmappedOf(again, { ips: {}, keep: [] })).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { GitfailoverError, errorMessage } from '../errors.js';
-import { redact } from '../repo/git.js';
-import type { NodeRepo } from '../repo/node-repo.js';
+import { redact } from './git.js';
+import type { NodeRepo } from './node-repo.js';
 
 /**
  * Push the node's branch (never forced) and say which kind of failure it was: `waiting` (the
@@ -12,9 +12,13 @@ import type { NodeRepo } from '../repo/node-repo.js';
  * works and shows a remote head that is not an ancestor of ours is a rejection, whatever a
  * server's wording of the refusal (NodeRepo.push recognises git's own).
  */
-export async function pushBranch(repo: NodeRepo, timeoutMs: number): Promise<{ pushed: boolean; head?: string }> {
+export async function pushBranch(
+  repo: NodeRepo,
+  timeoutMs: number,
+  head?: string,
+): Promise<{ pushed: boolean; head?: string }> {
   try {
-    return await repo.push(timeoutMs);
+    return await repo.push(timeoutMs, head);
   } catch (err) {
     const e =
       err instanceof GitfailoverError

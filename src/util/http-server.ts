@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { GitfailoverError } from '../errors.js';
-import { MAX_BODY_BYTES } from './notify-sign.js';
+import { MAX_BODY_BYTES } from './http-sign.js';
 
 export type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void | Promise<void>;
 

@@ -4,7 +4,7 @@ import type { NodeConfig } from '../config/load.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { Heartbeat } from './heartbeat.js';
-import type { PrimaryRecord } from './primary-file.js';
+import type { PrimaryRecord } from '../model/primary-file.js';
 
 /**
  * `stateDir/role-lost.json`: this node acted as primary and found another node had taken the role

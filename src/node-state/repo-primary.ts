@@ -5,7 +5,7 @@ import { GitfailoverError } from '../errors.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { TriggerDispatcher } from '../triggers/dispatcher.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from './primary-file.js';
+import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../model/primary-file.js';
 import { effectiveRole, roleSource } from './role-state.js';
 
 export async function primaryAt(repo: NodeRepo, commit: string | undefined): Promise<PrimaryRecord | undefined> {

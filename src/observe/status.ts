@@ -5,18 +5,18 @@ import type { NodeConfig } from '../config/load.js';
 import { GitfailoverError } from '../errors.js';
 import { domainsDirOf } from '../model/layout.js';
 import { gitBlobId } from '../model/tree-source.js';
-import { redact } from '../repo/git.js';
+import { redact } from '../util/redact.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { printable } from '../model/admit.js';
+import { printable, printableText } from '../model/admit.js';
 import { blockedLine, loadRecordBlocked } from '../record/blocked.js';
-import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../role/primary-file.js';
+import { parsePrimaryRecord, PRIMARY_FILE, type PrimaryRecord } from '../model/primary-file.js';
 import { STAGING_DIR } from '../loaders/files.js';
-import { listOrphans, type Orphan } from '../role/orphans.js';
-import { effectiveRole, loadRoleOverride, roleSource, type RoleOverride } from '../role/role-state.js';
-import { loadHeartbeat } from '../role/heartbeat.js';
-import { judgeReadiness, type Readiness, type ReadinessFacts } from '../role/readiness.js';
+import { listOrphans, type Orphan } from '../repo/orphans.js';
+import { effectiveRole, loadRoleOverride, roleSource, type RoleOverride } from '../node-state/role-state.js';
+import { loadHeartbeat } from '../node-state/heartbeat.js';
+import { judgeReadiness, type Readiness, type ReadinessFacts } from './readiness.js';
 import { behindOf } from '../repo/behind.js';
-import { loadJournal, loadState, type SyncResult } from './state.js';
+import { loadJournal, loadState, unmappedOf, type SyncResult } from '../sync/state.js';
 
 export interface NodeStatus {
   node: string;
@@ -159,7 +159,7 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
         const b = loadRecordBlocked(cfg.repo.stateDir);
         return b ? blockedLine(b) : null;
       })(),
-      unmapped: Object.entries(state.unmapped ?? {}).flatMap(([d, list]) => list.map((b) => `${d} ${b}`)),
+      unmapped: unmappedOf(state, cfg.substitution),
     };
     return { ...s, ready: judgeReadiness(readinessFacts(s, roleSource(cfg), { fetched: opts.fetch !== false })) };
   } finally {
@@ -271,5 +271,6 @@ export function formatStatus(s: NodeStatus): string {
   if (s.interruptedApply)
     lines.push(`interrupted: an apply to ${short(s.interruptedApply)} will be finished by the next sync`);
   lines.push(`ready:       ${s.ready.ready ? 'yes' : 'no'} (${s.ready.reason})`);
-  return `${lines.join('\n')}\n`;
+  // Names, subjects and errors come from the repo or the live dir: no raw control character reaches a terminal.
+  return `${lines.map((l) => printableText(l)).join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
-import { redact } from '../repo/git.js';
-import type { NodeRepo } from '../repo/node-repo.js';
+import { redact } from './git.js';
+import type { NodeRepo } from './node-repo.js';
 
 /** Where a demoted primary keeps the commits the remote never got: `gitfailover/orphaned/<node>-<time>`. */
 export const ORPHAN_PREFIX = 'refs/heads/gitfailover/orphaned/';
@@ -23,11 +23,8 @@ export function orphanBranch(node: string, at: Date): string {
 }
 
 export async function listOrphans(repo: NodeRepo, head: string | undefined): Promise<Orphan[]> {
-  const r = await repo.git(['for-each-ref', '--format=%(refname)%00%(objectname)', ORPHAN_PREFIX]);
   const out: Orphan[] = [];
-  for (const line of r.stdout.split('\n')) {
-    if (!line) continue;
-    const [ref, commit] = line.split('\0') as [string, string];
+  for (const { ref, commit } of await repo.refs(ORPHAN_PREFIX)) {
     out.push({ branch: ref.slice('refs/heads/'.length), commit, commits: await repo.count(head, commit) });
   }
   return out;

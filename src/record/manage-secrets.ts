@@ -3,11 +3,11 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { ConfigError, GitfailoverError, errorMessage } from '../errors.js';
-import { prepareClone } from '../record/prepare-clone.js';
-import { parseActor } from '../record/record.js';
+import { prepareClone } from './prepare-clone.js';
+import { parseActor } from '../repo/actor.js';
 import { withLock } from '../repo/lock.js';
 import { NodeRepo } from '../repo/node-repo.js';
-import { signingArgs } from '../repo/signatures.js';
+import { writeCommit } from './commit.js';
 import {
   decryptWith,
   encryptTo,
@@ -16,11 +16,11 @@ import {
   newIdentity,
   parseIdentityFile,
   recipientOf,
-} from './age.js';
-import { identityPath, loadIdentities } from './identity.js';
-import { isSecretPath, plainPathOf } from './paths.js';
-import { formatRecipientFile, readRecipients, RECIPIENTS_DIR, type RecipientEntry } from './recipients.js';
-import { loadCache, saveCache, writeBlobs } from './record-secrets.js';
+} from '../secrets/age.js';
+import { identityPath, loadIdentities } from '../secrets/identity.js';
+import { isSecretPath, plainPathOf } from '../model/secret-paths.js';
+import { formatRecipientFile, readRecipients, RECIPIENTS_DIR, type RecipientEntry } from '../secrets/recipients.js';
+import { loadCache, saveCache, writeBlobs } from '../secrets/record-secrets.js';
 
 /** `gitfailover keygen`: this node's identity at secrets.identity (0600); an existing one is kept, never replaced. */
 export async function keygen(cfg: NodeConfig): Promise<{ path: string; recipient: string; created: boolean }> {
@@ -176,20 +176,7 @@ export async function rekey(
 
 /** The recipients named by the newest commit that encrypted anything (its Secret-Recipients trailer). */
 async function lastRecipients(repo: NodeRepo, rev: string): Promise<string[] | undefined> {
-  const r = await repo.git([
-    'log',
-    '-1',
-    '--format=%(trailers:key=Secret-Recipients,valueonly,separator=%x2C)',
-    '--grep=^Secret-Recipients:',
-    rev,
-  ]);
-  const text = r.stdout.trim();
-  return text
-    ? text
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : undefined;
+  return repo.lastTrailer(rev, 'Secret-Recipients');
 }
 
 interface MetaChange {
@@ -212,38 +199,24 @@ async function onPrimary(
       const { local, offline } = await prepareClone(cfg, repo);
       const change = await make(repo, local);
       if (!change) return { pushed: false };
-      const env = { GIT_INDEX_FILE: join(cfg.repo.stateDir, 'secrets.index') };
+      const index = repo.index(join(cfg.repo.stateDir, 'secrets.index'));
       let commit: string;
       try {
-        await repo.git(local ? ['read-tree', local] : ['read-tree', '--empty'], { env });
-        const lines = change.entries.map((e) =>
-          e.oid ? `100644 ${e.oid}\t${e.path}` : `0 ${'0'.repeat(40)}\t${e.path}`,
+        await index.readTree(local);
+        await index.update(
+          change.entries.map((e) =>
+            e.oid ? { mode: '100644', oid: e.oid, path: e.path } : { remove: true, path: e.path },
+          ),
         );
-        await repo.git(['update-index', '-z', '--index-info'], { env, input: `${lines.join('\0')}\0` });
-        const tree = (await repo.git(['write-tree'], { env })).stdout.trim();
         const actor = parseActor(opts.actor);
         const msg = `${[
           change.subject,
           change.body,
           [...(change.trailers ?? []), `Changed-By: ${actor.name}`, `Node: ${cfg.node}`].join('\n'),
         ].join('\n\n')}\n`;
-        const sign = signingArgs(cfg.record.signingKey);
-        commit = (
-          await repo.git(
-            [...sign.config, 'commit-tree', ...sign.flag, tree, ...(local ? ['-p', local] : []), '-F', '-'],
-            {
-              input: msg,
-              env: {
-                GIT_AUTHOR_NAME: actor.name,
-                GIT_AUTHOR_EMAIL: actor.email,
-                GIT_COMMITTER_NAME: `gitfailover (${cfg.node})`,
-                GIT_COMMITTER_EMAIL: `gitfailover@${cfg.node}`,
-              },
-            },
-          )
-        ).stdout.trim();
+        commit = await writeCommit(repo, cfg, await index.writeTree(), local ? [local] : [], msg, actor);
       } finally {
-        rmSync(env.GIT_INDEX_FILE, { force: true });
+        rmSync(index.file, { force: true });
       }
       await repo.updateRef(repo.branchRef, commit, local ?? '');
       if (offline) return { commit, subject: change.subject, pushed: false, pushError: offline };
@@ -262,8 +235,8 @@ async function onPrimary(
   }
 }
 
-async function hashText(repo: NodeRepo, text: string): Promise<string> {
-  return (await repo.git(['hash-object', '-w', '--stdin'], { input: text })).stdout.trim();
+function hashText(repo: NodeRepo, text: string): Promise<string> {
+  return repo.hashObject(text);
 }
 
 export interface SecretsListing {

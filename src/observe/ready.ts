@@ -1,16 +1,16 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
-import { addressAsked, loadAddressVerdict, saveAddressVerdict } from './address-verdict.js';
+import { addressAsked, loadAddressVerdict, saveAddressVerdict } from '../node-state/address-verdict.js';
 import { errorMessage } from '../errors.js';
 import { runCommand } from '../loaders/commands.js';
 import { FilesLoader } from '../loaders/files.js';
 import { domainsDirOf } from '../model/layout.js';
-import { readinessFacts, statusOf } from '../sync/status.js';
+import { readinessFacts, statusOf } from './status.js';
 import { judgeReadiness, type Readiness } from './readiness.js';
-import { loadHeartbeat } from './heartbeat.js';
-import { clearRoleLost, lossHealed, loadRoleLost } from './role-lost.js';
-import { effectiveRole, roleSource } from './role-state.js';
+import { loadHeartbeat } from '../node-state/heartbeat.js';
+import { clearRoleLost, lossHealed, loadRoleLost } from '../node-state/role-lost.js';
+import { effectiveRole, roleSource } from '../node-state/role-state.js';
 
 export { formatReadiness, type ReadyCheck, type Readiness } from './readiness.js';
 

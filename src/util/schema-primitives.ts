@@ -1,3 +1,4 @@
+// The zod primitives the node file and triggers.yaml share: a leaf module, so neither schema imports the other's copy.
 import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration.js';
 
@@ -27,3 +28,6 @@ export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
+
+/** A command as an argv list: a child is started without a shell, so nothing is interpolated. */
+export const argv = z.array(z.string().min(1)).min(1).describe('a command as an argv list (never a shell string)');

@@ -1,0 +1,177 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { domainName, generateRepo, userName, userYaml } from './gen-repo.js';
+import { BIN, DIST_BENCH, mustRun, run } from './proc.js';
+import { fmtMs, fmtRatio, median, pairedRatio, table } from './stats.js';
+
+/**
+ * Start-up: whole CLI processes against git's, interleaved round by round, and the git processes
+ * one change starts on each side (counted from git's own trace: GIT_TRACE2_EVENT, which the
+ * node passes to every git it runs; a process without a parent sid is one gitfailover started).
+ */
+export async function startup(root: string, rounds: number, log: (s: string) => void): Promise<string> {
+  const dir = join(root, 'startup');
+  const n = 100;
+  mkdirSync(dir, { recursive: true });
+  const remote = join(dir, 'remote.git');
+  await generateRepo(remote, n);
+  const prodLive = join(dir, 'prod');
+  await mustRun('git', ['clone', '-q', remote, join(dir, 'clone')]);
+  await mustRun('sh', [
+    '-c',
+    `mkdir -p ${prodLive} && cp -r ${dir}/clone/domains ${dir}/clone/server.yaml ${prodLive}/`,
+  ]);
+  const pFile = join(dir, 'primary.yaml');
+  const sFile = join(dir, 'standby.yaml');
+  writeFileSync(
+    pFile,
+    stringify({
+      node: 'bench-primary',
+      role: 'primary',
+      repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
+      live: { dir: prodLive },
+    }),
+  );
+  mkdirSync(join(dir, 'fail'), { recursive: true });
+  writeFileSync(
+    sFile,
+    stringify({
+      node: 'bench-standby',
+      role: 'standby',
+      repo: { remote, branch: 'main', stateDir: join(dir, 'fail-state') },
+      live: { dir: join(dir, 'fail') },
+      substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
+    }),
+  );
+  const gf = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [BIN, ...args], { env });
+  const must = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = await gf(args, env);
+    if (r.code !== 0)
+      throw new Error(`bench: gitfailover ${args.join(' ')} exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    return r;
+  };
+  await must(['record', '-c', pFile, '-m', 'bench start']);
+  await must(['sync', '-c', sFile]);
+  // The baseline's own remote and work tree: the same commit and push, done by git alone.
+  const bRemote = join(dir, 'base-remote.git');
+  await mustRun('git', ['clone', '-q', '--bare', remote, bRemote]);
+  await mustRun('git', ['clone', '-q', bRemote, join(dir, 'base-work')]);
+  const work = join(dir, 'base-work');
+
+  const rows = new Map<string, number[]>();
+  const add = (k: string, ms: number) => rows.set(k, [...(rows.get(k) ?? []), ms]);
+  const unbundled = join(DIST_BENCH, 'child-cli.js');
+  for (let i = 0; i < rounds; i++) {
+    add('git', (await mustRun('git', ['--version'])).ms);
+    add('node', (await mustRun(process.execPath, ['-e', '0'])).ms);
+    add('version', (await must(['--version'])).ms);
+    add('version-unbundled', (await mustRun(process.execPath, [unbundled, '--version'])).ms);
+    add('status', (await must(['status', '-c', sFile, '--no-fetch', '--json'])).ms);
+    add('status-unbundled', (await mustRun(process.execPath, [unbundled, 'status', '-c', sFile, '--no-fetch'])).ms);
+    const d = domainName((i * 7) % n);
+    const rel = `domains/${d}/users/${userName(4)}.yaml`;
+    writeFileSync(join(prodLive, rel), userYaml(d, userName(4), 7000 + i));
+    add('record', (await must(['record', '-c', pFile])).ms);
+    writeFileSync(join(work, rel), userYaml(d, userName(4), 7000 + i));
+    add(
+      'base',
+      (
+        await mustRun('sh', [
+          '-c',
+          `cd ${work} && git add -A && git commit -q -m change && git push -q origin HEAD:main`,
+        ])
+      ).ms,
+    );
+  }
+  const r = (k: string) => rows.get(k)!;
+  log(
+    `start-up: --version ${fmtMs(median(r('version')))}, status ${fmtMs(median(r('status')))}, record ${fmtMs(median(r('record')))}; git --version ${fmtMs(median(r('git')))}`,
+  );
+
+  // Process counts: one more change, recorded and synced with git's trace on.
+  const d = domainName(11);
+  const rel = `domains/${d}/users/${userName(6)}.yaml`;
+  writeFileSync(join(prodLive, rel), userYaml(d, userName(6), 8000));
+  const recTrace = join(dir, 'record.trace');
+  const syncTrace = join(dir, 'sync.trace');
+  await must(['record', '-c', pFile], { GIT_TRACE2_EVENT: recTrace });
+  const synced = await must(['sync', '-c', sFile], { GIT_TRACE2_EVENT: syncTrace });
+  if (!/^partial sync/m.test(synced.stdout)) throw new Error(`bench: expected a partial sync: ${synced.stdout}`);
+  const recorded = gitProcesses(recTrace);
+  const applied = gitProcesses(syncTrace);
+  const baseTrace = join(dir, 'base.trace');
+  writeFileSync(join(work, rel), userYaml(d, userName(6), 8000));
+  await mustRun('sh', ['-c', `cd ${work} && git add -A && git commit -q -m change && git push -q origin HEAD:main`], {
+    env: { GIT_TRACE2_EVENT: baseTrace },
+  });
+  const base = gitProcesses(baseTrace);
+  log(`git processes per change: record ${recorded.length}, partial sync ${applied.length}; git alone ${base.length}`);
+
+  const row = (what: string, k: string, base: string) => [
+    what,
+    fmtMs(median(r(k))),
+    fmtMs(Math.min(...r(k))),
+    fmtMs(Math.max(...r(k))),
+    fmtRatio(pairedRatio(r(k), r(base))),
+  ];
+  return `## 7. Start-up and git processes per change
+
+Whole processes from spawn to exit, ${rounds} rounds, each round running every row once in turn (${n} domains; the standby has the head applied). *Unbundled* is the same build run from \`dist/\` (the tsc output, lazy imports) instead of the esbuild bundle in \`dist/bundle/\` that \`bin/gitfailover.js\` runs. \`record\` commits one user file and pushes it to a bare remote on local disk; its baseline does the same with \`git add -A && git commit && git push\` in a work tree.
+
+${table(
+  ['what', 'median', 'min', 'max', 'vs baseline (paired)'],
+  [
+    row('`gitfailover --version`', 'version', 'git'),
+    row('same, unbundled (`dist/cli/main.js`)', 'version-unbundled', 'git'),
+    row('`gitfailover status --no-fetch --json`', 'status', 'git'),
+    row('same, unbundled', 'status-unbundled', 'git'),
+    row('`git --version` (baseline of the rows above)', 'git', 'git'),
+    row('`node -e 0` (Node start-up alone)', 'node', 'git'),
+    row('`gitfailover record`, one change, pushed', 'record', 'base'),
+    row('`git add -A && git commit && git push` (baseline)', 'base', 'base'),
+  ],
+)}
+
+Bundle against unbundled, paired: \`--version\` ${fmtRatio(pairedRatio(r('version'), r('version-unbundled')))}, \`status\` ${fmtRatio(pairedRatio(r('status'), r('status-unbundled')))}.
+
+Git processes started for one one-user change (counted from GIT_TRACE2_EVENT; git's own children such as upload-pack and pack-objects not counted):
+
+${table(
+  ['side', 'git processes', 'which'],
+  [
+    ['`gitfailover record` (fetch, commit, push)', String(recorded.length), summarizeArgv(recorded)],
+    ['`gitfailover sync`, partial (fetch, plan, read, apply)', String(applied.length), summarizeArgv(applied)],
+    ['git alone: `add -A`, `commit`, `push`', String(base.length), summarizeArgv(base)],
+  ],
+)}`;
+}
+
+/** The top-level git processes of a GIT_TRACE2_EVENT file, as argv after `git`. */
+export function gitProcesses(traceFile: string): string[][] {
+  const out: string[][] = [];
+  for (const line of readFileSync(traceFile, 'utf8').split('\n')) {
+    if (!line) continue;
+    const e = JSON.parse(line) as { event: string; sid: string; argv?: string[] };
+    if (e.event === 'start' && !e.sid.includes('/')) out.push((e.argv ?? []).slice(1));
+  }
+  return out;
+}
+
+/** `rev-parse x2, fetch-pack, ...`: the git subcommand of each process, in order, repeats folded. */
+function summarizeArgv(list: string[][]): string {
+  const names = list.map((argv) => {
+    let i = 0;
+    while (i < argv.length && argv[i]!.startsWith('-'))
+      i += argv[i] === '--git-dir' || argv[i] === '--work-tree' || argv[i] === '-c' || argv[i] === '-C' ? 2 : 1;
+    return argv[i] ?? '?';
+  });
+  const out: string[] = [];
+  for (let i = 0; i < names.length; ) {
+    let j = i;
+    while (j < names.length && names[j] === names[i]) j++;
+    out.push(j - i > 1 ? `${names[i]} x${j - i}` : names[i]!);
+    i = j;
+  }
+  return out.join(', ');
+}
