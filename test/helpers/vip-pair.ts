@@ -252,7 +252,7 @@ export async function startDaemon(p: VipPair, n: Node): Promise<void> {
   p.children.push(child);
   await waitFor(
     `the gitfailover daemon in ${n}`,
-    () => /standby ready on /.test(readFileSync(out, 'utf8').slice(before)),
+    () => /standby ready on |ready: watching/.test(readFileSync(out, 'utf8').slice(before)),
     120_000,
     () => child.exitCode !== null,
   );
