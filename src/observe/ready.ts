@@ -10,7 +10,7 @@ import { readinessFacts, statusOf } from './status.js';
 import { judgeReadiness, type Readiness } from './readiness.js';
 import { loadHeartbeat } from '../node-state/heartbeat.js';
 import { clearRoleLost, lossHealed, loadRoleLost } from '../node-state/role-lost.js';
-import { effectiveRole, roleSource } from '../node-state/role-state.js';
+import { effectiveRole, loadRoleOverride, roleSource } from '../node-state/role-state.js';
 
 export { formatReadiness, type ReadyCheck, type Readiness } from './readiness.js';
 
@@ -51,7 +51,10 @@ export async function readyForAddress(cfg: NodeConfig): Promise<Readiness> {
   }
   if (effectiveRole(cfg) === 'standby') return readiness(cfg, { fetch: false });
   const { ready: _, ...s } = await statusOf(cfg, { fetch: false });
-  const r = judgeReadiness(readinessFacts(s, roleSource(cfg), { fetched: false }));
+  // The last fetch may predate this node's own role commit (just pushed): the higher epoch counts.
+  const mine = loadRoleOverride(cfg.repo.stateDir);
+  const named = s.primary && mine?.role === 'primary' && mine.epoch >= s.primary.epoch ? null : s.primary;
+  const r = judgeReadiness(readinessFacts({ ...s, primary: named }, roleSource(cfg), { fetched: false }));
   const role = r.checks.filter((c) => c.name === 'role');
   const failed = role.find((c) => c.status === 'fail');
   return {
