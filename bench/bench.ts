@@ -13,6 +13,7 @@ import { startup } from './startup.js';
 import { fanout } from './fanout.js';
 import { memory } from './memory.js';
 import { secretsBench } from './secrets.js';
+import { takeover, writeTakeover } from './takeover.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -656,6 +657,9 @@ async function main(): Promise<void> {
     if (want('fanout')) sections.push(await fanout(root, FANOUT_CHANGES, log));
     if (want('memory')) sections.push(await memory(root, repos, [...new Set([1000, BIG])], log));
     if (want('secrets')) sections.push(await secretsBench(root, SECRET_ROUNDS, log));
+    // Root, network namespaces and keepalived: only when asked for by name; it has its own markers.
+    if (only?.has('takeover'))
+      writeTakeover(join(ROOT, 'BENCHMARKS.md'), await takeover({ kills: quick ? 5 : 20, advertInt: 0.1, log }));
     const total = performance.now() - t0;
     const findings = readFileSync(join(ROOT, 'bench', 'findings.md'), 'utf8');
     const body = `# Benchmarks

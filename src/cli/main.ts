@@ -19,6 +19,7 @@ import { registerTriggersCommands } from './triggers.js';
 import { registerDoctor } from './doctor.js';
 import { registerRoleCommands } from './role.js';
 import { registerSecretsCommands } from './secrets.js';
+import { registerVrrpCommands } from './vrrp.js';
 import { packageInfo } from '../util/package-info.js';
 
 import { Exit } from './exit.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerRoleCommands(program);
   registerSecretsCommands(program);
+  registerVrrpCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

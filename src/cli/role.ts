@@ -22,7 +22,10 @@ export function registerRoleCommands(program: Command): void {
     .action(async (o: { config?: string; reason?: string; offline?: boolean; actor?: string; force?: boolean }) => {
       const cfg = await loadNodeFile({ file: o.config });
       const { promote } = await import('../role/promote.js');
-      const r = await promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out });
+      const { withRoleLock } = await import('../role/vrrp.js');
+      const r = await withRoleLock(cfg, () =>
+        promote(cfg, { reason: o.reason, offline: o.offline, actor: o.actor, force: o.force, log: out }),
+      );
       if (r.overridden)
         process.stderr.write(`gitfailover: warning: promoted with --force over: ${r.overridden.join('; ')}\n`);
       if (r.already) {
@@ -53,7 +56,8 @@ export function registerRoleCommands(program: Command): void {
     .action(async (o: { config?: string; reason?: string }) => {
       const cfg = await loadNodeFile({ file: o.config });
       const { demote } = await import('../role/demote.js');
-      const r = await demote(cfg, { reason: o.reason, log: out });
+      const { withRoleLock } = await import('../role/vrrp.js');
+      const r = await withRoleLock(cfg, () => demote(cfg, { reason: o.reason, log: out }));
       out(`${cfg.node} is a standby${r.primary ? `, following ${r.primary.node} (epoch ${r.primary.epoch})` : ''}`);
       if (r.unrecorded)
         out(
@@ -88,9 +92,17 @@ export function registerRoleCommands(program: Command): void {
     .description('could this standby take over now? one line per check; exit 0 only when ready')
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--json', 'machine-readable output')
-    .action(async (o: { config?: string; json?: boolean }) => {
+    .option(
+      '--quiet',
+      "keepalived's fallback track_script: no output, no fetch; may this node hold the virtual address (a primary the repo names, a ready standby, not a node that lost a split brain)",
+    )
+    .action(async (o: { config?: string; json?: boolean; quiet?: boolean }) => {
       const cfg = await loadNodeFile({ file: o.config });
-      const { formatReadiness, readiness } = await import('../observe/ready.js');
+      const { formatReadiness, readiness, readyForAddressOnce } = await import('../observe/ready.js');
+      if (o.quiet) {
+        if (!(await readyForAddressOnce(cfg))) throw new Exit(EXIT_FAILED);
+        return;
+      }
       const r = await readiness(cfg);
       process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : formatReadiness(r));
       if (!r.ready) throw new Exit(EXIT_FAILED);

@@ -8,6 +8,7 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { effectiveRole, roleSource, type Role } from '../node-state/role-state.js';
 import { loadState } from '../sync/state.js';
 import { statusOf } from '../observe/status.js';
+import { refreshAddressVerdict } from '../observe/ready.js';
 import { sendJson, startHttp } from '../util/http-server.js';
 import { createLogger, type Logger } from './log.js';
 import { PrimaryDaemon, type PrimaryOutput } from './primary.js';
@@ -145,6 +146,23 @@ export class RoleSupervisor implements RunningNode {
     writeRunning(cfg, this.command);
     // promote/demote (here, or keepalived's hooks) write stateDir/role.json; reading it is one small file.
     this.timer = setInterval(() => void this.follow(), ROLE_POLL_MS);
+    // keepalived's track file (stateDir/keepalived.track), once keepalived is set up: one answer per sync.interval.
+    this.verdictTimer = setInterval(() => void this.refreshVerdict(), this.cfg.sync.interval);
+  }
+
+  private verdictTimer?: NodeJS.Timeout;
+  private refreshing = false;
+
+  private async refreshVerdict(): Promise<void> {
+    if (this.refreshing || this.stopping) return;
+    this.refreshing = true;
+    try {
+      await refreshAddressVerdict(this.cfg);
+    } catch (err) {
+      this.log.error(`keepalived track file: ${errorMessage(err)}`);
+    } finally {
+      this.refreshing = false;
+    }
   }
 
   async idle(): Promise<void> {
@@ -163,6 +181,7 @@ export class RoleSupervisor implements RunningNode {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.timer);
+    clearInterval(this.verdictTimer);
     clearRunning(this.cfg);
     while (this.switching) await this.switching;
     const was = this.current?.role;

@@ -11,6 +11,7 @@ import { governingPrimary, primaryAt } from '../node-state/repo-primary.js';
 import { roleCommit } from './role-commit.js';
 import { effectiveRole, loadRoleOverride, saveRoleOverride } from '../node-state/role-state.js';
 import { keepOrphan } from '../repo/orphans.js';
+import { clearRoleLost } from '../node-state/role-lost.js';
 import { fireRoleEvent } from './role-events.js';
 import { readiness } from '../observe/ready.js';
 import { startDomains, type DomainAction } from './domains.js';
@@ -172,6 +173,7 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
             throw await fenced(cfg, repo, err);
           }
         }
+        clearRoleLost(cfg.repo.stateDir); // whoever promotes has decided the split brain is over
         saveRoleOverride(cfg.repo.stateDir, {
           role: 'primary',
           epoch: record.epoch,

@@ -17,6 +17,7 @@ export const EVENT_NAMES = [
   'promote',
   'demote',
   'split-brain',
+  'role.lost',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];
@@ -166,6 +167,19 @@ export interface SplitBrainEvent extends EventBase {
   commit?: string;
 }
 
+/** This node acted as primary and another node holds the role now: it demoted itself (keepalived's hooks). */
+export interface RoleLostEvent extends EventBase {
+  event: 'role.lost';
+  /** the node the repo names as primary */
+  primary: string;
+  epoch: number;
+  /** what noticed the loss (`keepalived fault`, ...) */
+  reason: string;
+  /** the branch holding this node's commits and unrecorded edits the remote never got */
+  orphan?: string;
+  commit?: string;
+}
+
 export type TriggerEvent =
   | SyncEvent
   | SyncDisabledEvent
@@ -177,7 +191,8 @@ export type TriggerEvent =
   | DriftEvent
   | LagEvent
   | RoleEvent
-  | SplitBrainEvent;
+  | SplitBrainEvent
+  | RoleLostEvent;
 
 /**
  * Variables each event offers to conditions and templates (flattenVariables' keys), including
@@ -214,6 +229,7 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   promote: [...COMMON, 'role', 'primary', 'commit'],
   demote: [...COMMON, 'role', 'primary', 'commit'],
   'split-brain': [...COMMON, 'primaries', 'commit'],
+  'role.lost': [...COMMON, 'primary', 'epoch', 'reason', 'orphan', 'commit'],
 };
 
 export type Scalar = string | number | boolean | null;
@@ -379,6 +395,16 @@ export function sampleEvent(
       break;
     case 'split-brain':
       event = { ...base, event: 'split-brain', primaries: [node, 'other-node'] };
+      break;
+    case 'role.lost':
+      event = {
+        ...base,
+        event: 'role.lost',
+        primary: 'other-node',
+        epoch: 2,
+        reason: 'keepalived fault',
+        orphan: `gitfailover/orphaned/${node}-20260101T000000Z`,
+      };
       break;
   }
   return { ...event, ...overrides, event: name } as TriggerEvent;
