@@ -6,6 +6,12 @@ const CONFIG_HELP = 'node file (default: $GITFAILOVER_CONFIG, then ./gitfailover
 const out = (l: string) => process.stdout.write(`${l}\n`);
 
 export function registerRoleCommands(program: Command): void {
+  registerPromote(program);
+  registerDemote(program);
+  registerReady(program);
+}
+
+function registerPromote(program: Command): void {
   program
     .command('promote')
     .description(
@@ -45,7 +51,9 @@ export function registerRoleCommands(program: Command): void {
         );
       if (failed.length > 0 || r.pushError?.kind === 'stalling') throw new Exit(EXIT_FAILED);
     });
+}
 
+function registerDemote(program: Command): void {
   program
     .command('demote')
     .description(
@@ -86,7 +94,9 @@ export function registerRoleCommands(program: Command): void {
       );
       if (notStopped.length > 0) throw new Exit(EXIT_FAILED);
     });
+}
 
+function registerReady(program: Command): void {
   program
     .command('ready')
     .description('could this standby take over now? one line per check; exit 0 only when ready')

@@ -311,6 +311,7 @@ function short(id: string | null | undefined): string {
  * A plausible event of each kind, for `gitfailover triggers test` and for tests; `overrides`
  * replaces fields (the caller has typed them already).
  */
+// biome-ignore lint/complexity/noExcessiveLinesPerFunction: one sample per event kind, a table read top to bottom
 export function sampleEvent(
   name: EventName,
   node: string,
