@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -6,6 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The suite mostly waits on child processes (git, daemons, servers): two files at once even on a
+    // 2-core runner, where vitest's default (cores - 1) would run one file at a time.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // prints which suites were skipped for a missing Debian package (test/helpers/system.ts)
     globalSetup: ['test/setup/system-skips.ts'],
   },
