@@ -92,9 +92,14 @@ export function registerStandbyCommands(program: Command): void {
           throw new Exit(exitCodeOf(r.errorClass ?? 'content'));
         }
         const { describeUnmappedService } = await import('../model/admit.js');
-        for (const u of r.unmapped ?? [])
+        const unmapped = r.unmapped ?? [];
+        for (const u of unmapped.slice(0, 20))
           process.stderr.write(
             `warning: domain ${u.domain}: ${describeUnmappedService(u)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`,
+          );
+        if (unmapped.length > 20)
+          process.stderr.write(
+            `warning: and ${unmapped.length - 20} more service addresses not in substitution.ips ("gitfailover ready" lists them)\n`,
           );
         if (o.dryRun) return;
         if (r.upToDate)

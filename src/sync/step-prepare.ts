@@ -70,6 +70,9 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
   return rendered;
 }
 
+/** How many unmapped services are logged one by one. */
+export const UNMAPPED_LINES = 20;
+
 /**
  * Substitution never passes production's address silently: refused with substitution.strict,
  * else reported (log, substitution.unmapped event) and `ready` fails until it is mapped or kept.
@@ -88,9 +91,14 @@ function reportUnmapped(ctx: SyncContext, rendered: Rendered): void {
       { kind: 'stalling', location: { file: `${domainsDir}/${u.domain}/services.yaml`, commit: target } },
     );
   }
-  for (const x of unmapped)
+  // A line per service up to a screenful; a repo with thousands unmapped gets a count, not thousands of lines.
+  for (const x of unmapped.slice(0, UNMAPPED_LINES))
     ctx.opts.log?.(
       `warning: ${domainsDir}/${x.domain}/services.yaml: ${describeUnmappedService(x)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)`,
+    );
+  if (unmapped.length > UNMAPPED_LINES)
+    ctx.opts.log?.(
+      `warning: and ${unmapped.length - UNMAPPED_LINES} more service addresses not in substitution.ips ("gitfailover ready" lists them)`,
     );
   ctx.result.unmapped = unmapped;
 }
