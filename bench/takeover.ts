@@ -55,8 +55,10 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
       killNode(p, master);
       await waitFor('a login on the virtual address', async () => (await clientLogin(p, 'alice', 1)) === 0, 300_000);
       total.push(performance.now() - t0);
-      const promoted = vrrpLog(p, standby).filter((l) => l.action === 'promoted')[promotedBefore];
-      if (promoted) toPromoted.push(Date.parse(promoted.time) - wall0);
+      // The address answers before the hook has logged its outcome: wait for it, else only the fast hooks count.
+      const promotedLine = () => vrrpLog(p, standby).filter((l) => l.action === 'promoted')[promotedBefore];
+      await waitFor(`${standby}'s vrrp master hook to log promoted`, () => promotedLine() !== undefined, 300_000);
+      toPromoted.push(Date.parse(promotedLine()!.time) - wall0);
       log(
         `takeover ${i}/${opts.kills}: ${master} killed -> login on the address in ${fmtMs(total[total.length - 1]!)}`,
       );
