@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
   clientLogin,
@@ -7,6 +10,7 @@ import {
   makeVipPair,
   type Node,
   removeVipPair,
+  type VipPair,
   restartNode,
   roleOf,
   startKeepalived,
@@ -33,13 +37,16 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
   const p = await makeVipPair({ advertInt: opts.advertInt });
   const total: number[] = [];
   const toPromoted: number[] = [];
+  let step = 'starting the pair';
   try {
+    step = 'production elected';
     await startKeepalived(p, 'prod');
     await waitFor('production elected', () => roleOf(p, 'prod') === 'primary', 300_000);
     await startKeepalived(p, 'fail');
     let master: Node = 'prod';
     for (let i = 1; i <= opts.kills; i++) {
       const standby: Node = master === 'prod' ? 'fail' : 'prod';
+      step = `kill ${i}/${opts.kills} (${master} holds the address)`;
       // The standby is a ready BACKUP: keepalived ran its backup hook after the track file said yes.
       await waitFor(`${standby} a ready BACKUP`, () => lastAnnounced(p, standby) === 'backup', 300_000);
       const promotedBefore = vrrpLog(p, standby).filter((l) => l.action === 'promoted').length;
@@ -48,8 +55,10 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
       killNode(p, master);
       await waitFor('a login on the virtual address', async () => (await clientLogin(p, 'alice', 1)) === 0, 300_000);
       total.push(performance.now() - t0);
-      const promoted = vrrpLog(p, standby).filter((l) => l.action === 'promoted')[promotedBefore];
-      if (promoted) toPromoted.push(Date.parse(promoted.time) - wall0);
+      // The address answers before the hook has logged its outcome: wait for it, else only the fast hooks count.
+      const promotedLine = () => vrrpLog(p, standby).filter((l) => l.action === 'promoted')[promotedBefore];
+      await waitFor(`${standby}'s vrrp master hook to log promoted`, () => promotedLine() !== undefined, 300_000);
+      toPromoted.push(Date.parse(promotedLine()!.time) - wall0);
       log(
         `takeover ${i}/${opts.kills}: ${master} killed -> login on the address in ${fmtMs(total[total.length - 1]!)}`,
       );
@@ -57,6 +66,11 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
       await waitFor(`${master} back as a standby`, () => roleOf(p, master) === 'standby', 300_000);
       master = standby;
     }
+  } catch (err) {
+    // The pair is removed below: say what each node was doing while its files still exist.
+    log(`takeover failed at ${step}: ${err instanceof Error ? err.message : String(err)}`);
+    for (const n of ['prod', 'fail'] as const) log(diagnose(p, n));
+    throw err;
   } finally {
     removeVipPair(p);
   }
@@ -65,7 +79,7 @@ export async function takeover(opts: { kills: number; advertInt: number; log: (s
   const h = summarize(toPromoted);
   return `## Takeover with keepalived (\`--only=takeover\`)
 
-- date: ${new Date().toISOString()}; load average ${load0} at start, ${load1} at the end (a shared machine)
+- date: ${new Date().toISOString()}; ${machine()}; load average ${load0} at start, ${load1} at the end (a shared machine)
 - ${opts.kills} kills of the node holding the virtual address (every process SIGKILLed, its link down), the roles swapping each time; VRRPv3 \`advert_int ${opts.advertInt}\` (s), unicast, \`nopreempt\`; readiness by \`track_file\` (written by the daemon every \`sync.interval\`, 2 s here)
 - measured from the kill to the first successful FTP login (curl, \`--max-time 1\`, retried at once) on the virtual address from a client namespace; "hook promoted" is when \`gitfailover vrrp master\` logged its outcome (stateDir/vrrp.log)
 
@@ -82,6 +96,24 @@ ${table(
     ],
   ],
 )}`;
+}
+
+function machine(): string {
+  // keepalived prints its version on stderr.
+  const v = spawnSync('keepalived', ['--version'], { encoding: 'utf8' });
+  const ka = `${v.stdout ?? ''}${v.stderr ?? ''}`.trim().split('\n')[0] || 'keepalived (version unknown)';
+  return `CPU ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; ${ka}`;
+}
+
+/** A node's last hook lines and its readiness answer, for a kill that failed or hung. */
+function diagnose(p: VipPair, n: Node): string {
+  const tail = (f: string, lines: number) =>
+    existsSync(f) ? readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(none)';
+  return [
+    `--- ${n}: last announced ${lastAnnounced(p, n) ?? '(none)'}`,
+    `vrrp.log:\n${tail(join(p.state[n], 'vrrp.log'), 8)}`,
+    `address-ready.json: ${tail(join(p.state[n], 'address-ready.json'), 5)}`,
+  ].join('\n');
 }
 
 /** The takeover section has markers of its own in BENCHMARKS.md: it runs alone (root, namespaces) and is kept between full runs. */
