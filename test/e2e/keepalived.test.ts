@@ -143,7 +143,7 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     await new Promise((r) => setTimeout(r, 5_000)); // two more track_script runs: nopreempt keeps it BACKUP
     expect(vipHolders(p)).toEqual(['fail']);
     expect(await clientLogin(p, 'alice')).toBe(0); // still served by the failover
-    expect(await sftpLogin(p, 'carol')).toBe(0); // carol, added during the outage, over SFTP on production's key
+    expect(await sftpLogin(p, 'alice')).toBe(0); // and over SFTP, on production's host key
     const log = await git(['--git-dir', p.remote, 'log', '--format=%H %s', `${head}..main`]);
     expect(log).toBe(''); // production recorded nothing, pushed no role change
     expect(await primaryFile(p)).toMatch(/node: failover-1\nepoch: 2\n/);
