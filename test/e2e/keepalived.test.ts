@@ -12,6 +12,7 @@ import {
   note,
   removeVipPair,
   roleOf,
+  sftpLogin,
   startDaemon,
   startKeepalived,
   startProftpd,
@@ -26,12 +27,23 @@ import { execIn, LAN, setLink, splitNodes } from '../helpers/netns.js';
 /**
  * Automatic takeover on a network of its own (test/helpers/netns.ts): production and failover each
  * run a ProFTPD, a gitfailover daemon and a keepalived in their own namespace, behind one virtual
- * address; a client namespace logs in on it over FTP. keepalived's hooks are the tool's own
+ * address; a client namespace logs in on it over FTP, and over SFTP with strict host key checking
+ * against a known_hosts that holds only production's host key: production's key is a declared secret
+ * in the repo, encrypted to both nodes, and each node's ProFTPD reads it decrypted from its live dir,
+ * so the failover answers with it after the takeover. keepalived's hooks are the tool's own
  * (`gitfailover vrrp ...`, `ready --quiet`), rendered from templates/keepalived/.
  * GF_KEEP_VIP_DIR=1 keeps the folder with every process's log for a post-mortem.
  */
 
-const system = requireSystem(['keepalived', 'iproute2', 'proftpd-core', 'curl', 'openssl']);
+const system = requireSystem([
+  'keepalived',
+  'iproute2',
+  'proftpd-core',
+  'proftpd-mod-crypto',
+  'curl',
+  'openssl',
+  'openssh-client',
+]);
 const root = process.getuid?.() === 0;
 if (!root) console.warn('\n*** SKIPPED test/e2e/keepalived.test.ts: needs root (ip netns, ProFTPD) ***\n');
 
@@ -64,6 +76,9 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     expect(await primaryFile(p)).toMatch(/node: prod-1\nepoch: 1\n/);
     expect(vrrpLog(p, 'prod').some((l) => l.action === 'promoted')).toBe(true);
     await waitFor('alice logging in on the virtual address', async () => (await clientLogin(p, 'alice')) === 0);
+    expect(await sftpLogin(p, 'alice')).toBe(0);
+    // The control: the same client with another key in its known_hosts is refused (curl 51: key mismatch).
+    expect(await sftpLogin(p, 'alice', p.wrongClientHome)).not.toBe(0);
     // The failover stays a standby in BACKUP and follows.
     await waitFor('the failover in BACKUP', () => vrrpLog(p, 'fail').some((l) => l.state === 'backup'), 300_000);
     expect(roleOf(p, 'fail')).not.toBe('primary');
@@ -80,6 +95,9 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     );
     note(p, `first login after ${Date.now() - t0}ms`);
     expect(vipHolders(p)).toEqual(['fail']);
+    // The failover answers with production's host key (decrypted from the repo): the pinned client logs in.
+    expect(await sftpLogin(p, 'alice')).toBe(0);
+    expect(await sftpLogin(p, 'alice', p.wrongClientHome)).not.toBe(0);
     // The hook ends after the domains started (the login above), once its events are sent.
     await waitFor('the master hook done', () => vrrpLog(p, 'fail').some((l) => l.action === 'promoted'), 300_000);
     expect(roleOf(p, 'fail')).toBe('primary');
@@ -125,6 +143,7 @@ describe.skipIf(!system.ok || !root)('keepalived moves the virtual address; the 
     await new Promise((r) => setTimeout(r, 5_000)); // two more track_script runs: nopreempt keeps it BACKUP
     expect(vipHolders(p)).toEqual(['fail']);
     expect(await clientLogin(p, 'alice')).toBe(0); // still served by the failover
+    expect(await sftpLogin(p, 'alice')).toBe(0); // and over SFTP, on production's host key
     const log = await git(['--git-dir', p.remote, 'log', '--format=%H %s', `${head}..main`]);
     expect(log).toBe(''); // production recorded nothing, pushed no role change
     expect(await primaryFile(p)).toMatch(/node: failover-1\nepoch: 2\n/);

@@ -29,6 +29,10 @@ const proftpd = async () =>
   (await import(
     pathToFileURL(join(ROOT, 'dist', 'loaders', 'proftpd', 'instance.js')).href
   )) as typeof import('../../src/loaders/proftpd/instance.js');
+const age = async () =>
+  (await import(
+    pathToFileURL(join(ROOT, 'dist', 'secrets', 'age.js')).href
+  )) as typeof import('../../src/secrets/age.js');
 
 function git(args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -38,7 +42,7 @@ function git(args: string[]): Promise<string> {
   );
 }
 
-function writeFile(path: string, content: string): void {
+function writeFile(path: string, content: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, content);
 }
@@ -46,7 +50,8 @@ function writeFile(path: string, content: string): void {
 /**
  * A production/failover pair behind one virtual address, each node in its own network namespace
  * with a ProFTPD, a gitfailover daemon and a keepalived rendered from templates/keepalived/, and a
- * client namespace that logs in on the virtual address with curl. The remote is a bare repo on the
+ * client namespace that logs in on the virtual address with curl (FTP, and SFTP pinned to production's
+ * host key, which both nodes serve from the repo as a declared secret). The remote is a bare repo on the
  * shared filesystem (file:// path: both namespaces see the filesystem). Used by
  * test/e2e/keepalived.test.ts and the takeover bench.
  */
@@ -55,6 +60,9 @@ export type Node = 'prod' | 'fail';
 export const NODE_NAME: Record<Node, string> = { prod: 'prod-1', fail: 'failover-1' };
 const PRIORITY: Record<Node, number> = { prod: 150, fail: 100 };
 export const FTP_PORT = 21;
+export const SFTP_PORT = 22;
+/** Where production's SFTP host key lives in each live dir (a declared secret: `keys/**`). */
+const HOST_KEY = 'keys/sftp_host_rsa.pem';
 /** Each node's own service: its address differs per node, so records show production's terms. */
 export const NODE_PORT = 2121;
 
@@ -68,6 +76,10 @@ export interface VipPair {
   ftpd: Record<Node, ProftpdInstanceFiles>;
   keepalivedConf: Record<Node, string>;
   advertInt: number;
+  /** The client's HOME: .ssh/known_hosts holds production's host key only, under the virtual address. */
+  clientHome: string;
+  /** The same with another key: the control that the client checks the key at all. */
+  wrongClientHome: string;
   hashes: Record<string, string>;
   children: ChildProcess[];
   logDir: string;
@@ -123,6 +135,8 @@ export async function makeVipPair(opts: { advertInt?: number } = {}): Promise<Vi
     },
     keepalivedConf: { prod: join(dir, 'prod-keepalived.conf'), fail: join(dir, 'fail-keepalived.conf') },
     advertInt: opts.advertInt ?? 0.1,
+    clientHome: join(dir, 'client-home'),
+    wrongClientHome: join(dir, 'client-home-wrong'),
     hashes: {},
     children: [],
     logDir: join(dir, 'logs'),
@@ -133,8 +147,40 @@ export async function makeVipPair(opts: { advertInt?: number } = {}): Promise<Vi
     const secret = join(dir, 'notify.secret');
     writeFileSync(secret, 'vip-e2e-notify-secret-0123456789', { mode: 0o600 });
 
-    // The config repo as production serves it: one domain on the virtual address and on production's own.
+    writeNodeFiles(p, secret);
     const seed = join(dir, 'seed');
+    const commit = async (message: string) => {
+      await git(['-C', seed, 'add', '-A']);
+      await git([
+        '-C',
+        seed,
+        '-c',
+        'user.name=Ada Admin',
+        '-c',
+        'user.email=ada@example.com',
+        'commit',
+        '-qm',
+        message,
+      ]);
+      await git(['-C', seed, 'push', '-q', p.remote, 'HEAD:main']);
+    };
+    await git(['init', '-q', '--bare', '--initial-branch=main', p.remote]);
+    await git(['init', '-q', '--initial-branch=main', seed]);
+    // The key store first, on its own: the loader checks a domain's configuration ("proftpd -t")
+    // before the sync writes the live dir, so the key must already be there when the sftp service comes.
+    await seedHostKey(p, seed);
+    await commit('key store');
+    await startProftpd(p, 'prod');
+    await startProftpd(p, 'fail');
+    await startDaemon(p, 'prod');
+    await startDaemon(p, 'fail');
+    await waitFor(
+      'the host key decrypted into both live dirs',
+      () => existsSync(join(p.live.prod, HOST_KEY)) && existsSync(join(p.live.fail, HOST_KEY)),
+      120_000,
+    );
+
+    // The config repo as production serves it: one domain on the virtual address and on production's own.
     const acme = join(seed, 'domains', 'acme');
     writeFile(join(acme, 'domain.yaml'), stringify({ name: 'acme', enabled: true }));
     writeFile(
@@ -143,66 +189,92 @@ export async function makeVipPair(opts: { advertInt?: number } = {}): Promise<Vi
         services: [
           { name: 'ftp-vip', protocol: 'ftp', ip: LAN.vip, port: FTP_PORT },
           { name: 'ftp-node', protocol: 'ftp', ip: LAN.prod, port: NODE_PORT },
+          { name: 'sftp-vip', protocol: 'sftp', ip: LAN.vip, port: SFTP_PORT },
         ],
       }),
     );
     writeUserFile(p, seed, 'alice');
-    await git(['init', '-q', '--bare', '--initial-branch=main', p.remote]);
-    await git(['init', '-q', '--initial-branch=main', seed]);
-    await git(['-C', seed, 'add', '-A']);
-    await git(['-C', seed, '-c', 'user.name=Ada Admin', '-c', 'user.email=ada@example.com', 'commit', '-qm', 'acme']);
-    await git(['-C', seed, 'push', '-q', p.remote, 'HEAD:main']);
-
-    for (const n of ['prod', 'fail'] as const) {
-      const other = n === 'prod' ? 'fail' : 'prod';
-      writeFile(
-        p.nodeFile[n],
-        stringify({
-          node: NODE_NAME[n],
-          // Both start as standbys: keepalived elects the first primary (its notify_master promotes).
-          role: 'standby',
-          repo: { remote: p.remote, stateDir: p.state[n] },
-          live: { dir: p.live[n] },
-          record: { debounce: '100ms' },
-          sync: { automatic: true, interval: '2s', startAfterSync: false, disableOnFailure: false },
-          substitution:
-            n === 'prod' ? { ips: {}, keep: [LAN.vip, LAN.prod] } : { ips: { [LAN.prod]: LAN.fail }, keep: [LAN.vip] },
-          notify: {
-            listen: `${LAN[n]}:7420`,
-            standbys: [`http://${LAN[other]}:7420/notify`],
-            secret: `file:${secret}`,
-            heartbeat: '2s',
-          },
-          loader: 'proftpd',
-          proftpd: {
-            binary: 'proftpd',
-            configDir: p.ftpd[n].configDir,
-            pidFile: p.ftpd[n].pidFile,
-            uid: 65534,
-            gid: 65534,
-            createHomes: true,
-            readyTimeout: 10_000,
-          },
-        }),
-      );
-      // A loaded CI machine can take seconds to start node: a track_script killed at its timeout
-      // counts as a failure, which would take the address from a healthy primary here.
-      writeFileSync(
-        p.keepalivedConf[n],
-        renderKeepalived(
-          keepalivedVars(n, { nodeFile: p.nodeFile[n], stateDir: p.state[n], advertInt: p.advertInt }),
-        ).replace(/^(\s*timeout) \d+$/m, '$1 60'),
-      );
-    }
-    await startProftpd(p, 'prod');
-    await startProftpd(p, 'fail');
-    await startDaemon(p, 'prod');
-    await startDaemon(p, 'fail');
+    await commit('acme');
   } catch (err) {
     removeVipPair(p);
     throw err;
   }
   return p;
+}
+
+/** Both node files (standbys with production's keys as declared secrets) and their keepalived.conf. */
+function writeNodeFiles(p: VipPair, secretFile: string): void {
+  for (const n of ['prod', 'fail'] as const) {
+    const other = n === 'prod' ? 'fail' : 'prod';
+    writeFile(
+      p.nodeFile[n],
+      stringify({
+        node: NODE_NAME[n],
+        // Both start as standbys: keepalived elects the first primary (its notify_master promotes).
+        role: 'standby',
+        repo: { remote: p.remote, stateDir: p.state[n] },
+        live: { dir: p.live[n] },
+        record: { debounce: '100ms' },
+        sync: { automatic: true, interval: '2s', startAfterSync: false, disableOnFailure: false },
+        substitution:
+          n === 'prod' ? { ips: {}, keep: [LAN.vip, LAN.prod] } : { ips: { [LAN.prod]: LAN.fail }, keep: [LAN.vip] },
+        notify: {
+          listen: `${LAN[n]}:7420`,
+          standbys: [`http://${LAN[other]}:7420/notify`],
+          secret: `file:${secretFile}`,
+          heartbeat: '2s',
+        },
+        loader: 'proftpd',
+        secrets: { files: ['keys/**'], identity: `file:${join(p.dir, `${n}.agekey`)}` },
+        proftpd: {
+          binary: 'proftpd',
+          // Decrypted from the repo into the live dir by every sync: both nodes answer as production.
+          sftpHostKeys: [join(p.live[n], HOST_KEY)],
+          configDir: p.ftpd[n].configDir,
+          pidFile: p.ftpd[n].pidFile,
+          uid: 65534,
+          gid: 65534,
+          createHomes: true,
+          readyTimeout: 10_000,
+        },
+      }),
+    );
+    // A loaded CI machine can take seconds to start node: a track_script killed at its timeout
+    // counts as a failure, which would take the address from a healthy primary here.
+    writeFileSync(
+      p.keepalivedConf[n],
+      renderKeepalived(
+        keepalivedVars(n, { nodeFile: p.nodeFile[n], stateDir: p.state[n], advertInt: p.advertInt }),
+      ).replace(/^(\s*timeout) \d+$/m, '$1 60'),
+    );
+  }
+}
+
+/**
+ * Production's SFTP host key in the seed as the repo holds a declared secret: `<path>.age`, encrypted
+ * (the record's own encryptTo) to both nodes' recipients, each from `gitfailover keygen` on its node
+ * file, listed in .gitfailover/recipients/. The client's known_hosts gets its public half only.
+ */
+async function seedHostKey(p: VipPair, seed: string): Promise<void> {
+  const { throwawayKeys } = await proftpd();
+  const { encryptTo } = await age();
+  const keys = await throwawayKeys(join(p.dir, 'prod-keys'));
+  const other = join(p.dir, 'other-key');
+  execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', other]);
+  const recipients: string[] = [];
+  for (const n of ['prod', 'fail'] as const) {
+    const recipient = execFileSync(process.execPath, [BIN, 'keygen', '-c', p.nodeFile[n]], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    writeFile(join(seed, '.gitfailover', 'recipients', NODE_NAME[n]), `${recipient}\n`);
+    recipients.push(recipient);
+  }
+  writeFile(join(seed, `${HOST_KEY}.age`), await encryptTo(readFileSync(keys.sftpHostKey), recipients));
+  const publicLine = (key: string) =>
+    execFileSync('ssh-keygen', ['-y', '-f', key], { encoding: 'utf8' }).trim().split(' ').slice(0, 2).join(' ');
+  writeFile(join(p.clientHome, '.ssh', 'known_hosts'), `${LAN.vip} ${publicLine(keys.sftpHostKey)}\n`);
+  writeFile(join(p.wrongClientHome, '.ssh', 'known_hosts'), `${LAN.vip} ${publicLine(other)}\n`);
 }
 
 export function writeUserFile(p: VipPair, liveOrSeed: string, user: string): void {
@@ -296,6 +368,22 @@ export function killNode(p: VipPair, n: Node): void {
   } catch {
     /* it did not hold it */
   }
+}
+
+/**
+ * The client logs in over SFTP on the virtual address and lists its home, checking the server's key
+ * against $HOME/.ssh/known_hosts (curl refuses a host whose key is missing from it or differs): curl's exit
+ * code (0 = logged in; 51 = the key did not match).
+ */
+export async function sftpLogin(p: VipPair, user: string, home = p.clientHome): Promise<number> {
+  const r = await execIn(
+    p.net,
+    'client',
+    'curl',
+    ['-sS', '--max-time', '10', '-u', `${user}:${user}-pw`, `sftp://${LAN.vip}:${SFTP_PORT}/`],
+    { env: { HOME: home } },
+  );
+  return r.code;
 }
 
 /** The client logs in on the virtual address and lists its home: curl's exit code (0 = logged in). */
