@@ -152,7 +152,7 @@ describe('promote and demote', () => {
     expect(body).toMatch(/prod-1 is down/);
     expect(body).toMatch(/Role-Change: promote\nPrimary: failover-1\nEpoch: 2\nPrevious-Primary: prod-1/);
     expect(body.trim()).toMatch(/Ops$/);
-  }, 120_000);
+  }, 240_000);
 
   it('two standbys promoting at the same moment: exactly one succeeds', async () => {
     const p = await pair();
@@ -380,7 +380,7 @@ describe('gitfailover run: one process per node, switching role in place', () =>
       agent.child.kill('SIGTERM');
       await new Promise((r) => agent.child.once('exit', r));
     }
-  }, 120_000);
+  }, 240_000);
 
   it('a promoted node that cannot record answers 503 with the reason and never syncs over its live dir; SIGHUP with a fixed file starts the recorder', async () => {
     const { startCli } = await import('../helpers/fixture.js');
@@ -434,5 +434,5 @@ describe('gitfailover run: one process per node, switching role in place', () =>
       agent.child.kill('SIGTERM');
       await new Promise((r) => agent.child.once('exit', r));
     }
-  }, 120_000);
+  }, 240_000);
 });
