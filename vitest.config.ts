@@ -1,9 +1,12 @@
 import { availableParallelism } from 'node:os';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // test/tools/ holds the registry test's own npm tools (verdaccio, a workflow linter): their
+    // packages' test files are not ours and never run.
+    exclude: [...configDefaults.exclude, 'test/tools/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
