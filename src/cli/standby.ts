@@ -91,15 +91,15 @@ export function registerStandbyCommands(program: Command): void {
             );
           throw new Exit(exitCodeOf(r.errorClass ?? 'content'));
         }
-        const { describeUnmappedService } = await import('../model/admit.js');
+        const { describeUnmappedService, UNMAPPED_LINES } = await import('../model/admit.js');
         const unmapped = r.unmapped ?? [];
-        for (const u of unmapped.slice(0, 20))
+        for (const u of unmapped.slice(0, UNMAPPED_LINES))
           process.stderr.write(
             `warning: domain ${u.domain}: ${describeUnmappedService(u)} is not in substitution.ips: the failover would listen on production's address (map it, or list it under substitution.keep)\n`,
           );
-        if (unmapped.length > 20)
+        if (unmapped.length > UNMAPPED_LINES)
           process.stderr.write(
-            `warning: and ${unmapped.length - 20} more service addresses not in substitution.ips ("gitfailover ready" lists them)\n`,
+            `warning: and ${unmapped.length - UNMAPPED_LINES} more service addresses not in substitution.ips ("gitfailover ready" lists them)\n`,
           );
         if (o.dryRun) return;
         if (r.upToDate)

@@ -593,6 +593,9 @@ export interface Unmapped {
   port: number;
 }
 
+/** How many unmapped services the sync's log and the CLI print one by one (then a count). */
+export const UNMAPPED_LINES = 20;
+
 /** "service sftp, 10.0.0.6:22" (the name escaped: it is repo content), or the address alone when the name is unknown. */
 export function describeUnmappedService(u: Unmapped): string {
   return `${u.service === undefined ? '' : `service ${escapeControl(u.service)}, `}${hostPort(u.ip, u.port)}`;

@@ -1,5 +1,5 @@
 import { GitfailoverError } from '../errors.js';
-import { describeUnmappedService, unmappedBindings } from '../model/admit.js';
+import { describeUnmappedService, UNMAPPED_LINES, unmappedBindings } from '../model/admit.js';
 import { openRenderedSecrets, SecretOpener } from '../secrets/render-secrets.js';
 import { checkBindings } from './bindings-check.js';
 import { renderOptionsFor } from '../render/render-file.js';
@@ -69,9 +69,6 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
   if (!opts.dryRun) checked?.save(ctx.mode === 'full');
   return rendered;
 }
-
-/** How many unmapped services are logged one by one. */
-export const UNMAPPED_LINES = 20;
 
 /**
  * Substitution never passes production's address silently: refused with substitution.strict,
