@@ -20,6 +20,8 @@ export class FilesLoader implements Loader {
    */
   private readonly staged = new Map<string, { files: ReadonlyMap<string, Buffer>; built?: string }>();
   private stagingCleared = false;
+  /** Maps stage() built from, whose bytes the caller may since have dropped: never built from again. */
+  private readonly handedBack = new WeakSet<ReadonlyMap<string, Buffer>>();
 
   constructor(
     readonly liveDir: string,
@@ -52,7 +54,7 @@ export class FilesLoader implements Loader {
    * hidden behind it). Nothing in the live dir changes: writeDomain() later swaps the build in,
    * and discardStaged() (a refused sync) or the next prepare() removes it.
    */
-  stage(domain: string, files: ReadonlyMap<string, Buffer>): void {
+  stage(domain: string, files: ReadonlyMap<string, Buffer>): boolean {
     if (!this.stagingCleared) {
       // Once, before the first build.
       this.stagingCleared = true;
@@ -63,12 +65,15 @@ export class FilesLoader implements Loader {
     if (previous?.built) this.fs.removeTree(previous.built);
     if (holdsExactly(this.domainDir(domain), files)) {
       this.staged.set(domain, { files });
-      return;
+      this.handedBack.add(files);
+      return true;
     }
     // Written from this thread: handing each file to libuv's threads (fs/promises) measured
     // slower on 2 cores (cold full syncs of 32-42 s against 27-28 s), the hand-offs costing more
     // CPU than the overlap saved.
     this.staged.set(domain, { files, built: this.build(domain, files) });
+    this.handedBack.add(files);
+    return true;
   }
 
   /** Remove every stage() build (the sync was refused before anything went live). */
@@ -103,6 +108,8 @@ export class FilesLoader implements Loader {
       return;
     }
     if (pre?.built) this.fs.removeTree(pre.built);
+    if (this.handedBack.has(files))
+      throw new Error(`internal: domain ${domain} was staged and its bytes dropped, but its build is gone`);
     // A domain whose folder already holds exactly these bytes is left as it is: the result is the
     // same exact copy, without deleting and recreating its files (a warm full sync of 10,000
     // domains spent most of its time there). Reading to compare is cheaper than rewriting.

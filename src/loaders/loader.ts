@@ -33,8 +33,10 @@ export interface Loader {
   /**
    * Optional: build a domain ahead of the apply, nothing live changing, while the sync still
    * checks the rest; a writeDomain() with the same `files` object then only swaps it in.
+   * Returns true when the loader kept all it needs (the build, or a live folder already holding
+   * those bytes): the caller may then drop the bytes, and must hand the same Map to writeDomain().
    */
-  stage?(domain: string, files: ReadonlyMap<string, Buffer>): void;
+  stage?(domain: string, files: ReadonlyMap<string, Buffer>): boolean;
   /** Drop every stage() build: the sync was refused. */
   discardStaged?(): void;
   deleteDomain(domain: string): void;

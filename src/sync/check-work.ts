@@ -14,7 +14,11 @@ import {
   type FileVerdict,
   type RenderSettings,
 } from './check-render.js';
+import { gitBlobId } from '../model/tree-source.js';
+import { isSecretPath } from '../secrets/age.js';
 import { READ_BATCH, type TargetFile } from './read-target.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** A rendered domain or global file, as it will be in the live dir. */
 export interface Rendered {
@@ -25,6 +29,11 @@ export interface Rendered {
   services: Record<string, string[]>;
   /** The blob id of content that rendering left as it was: the manifest needs no hash of it. */
   oids: WeakMap<Buffer, string>;
+  /**
+   * Domains staged ahead whose bytes were dropped (their Map in `domains` holds empty buffers and
+   * goes back to the loader as it is): their manifest shard, as the text to write.
+   */
+  manifests: Map<string, string>;
 }
 
 /**
@@ -45,13 +54,23 @@ export class CheckWork {
   /** Staging ahead of the apply runs batch after batch, in read order. */
   private staging: Promise<void> = Promise.resolve();
   private readonly refusedBytes: Problem[] = [];
+  private readonly manifests = new Map<string, string>();
+  /** Dropped domains' bindings and service names (their verdicts are gone). */
+  private readonly droppedBindings = new Map<string, { bindings: string[]; names: string[] }>();
+  /** readTarget's map of the files read: a dropped domain's list is emptied there too. */
+  private read?: Map<string, TargetFile[]>;
 
   constructor(
     private readonly settings: RenderSettings,
     private readonly opts: RenderOptions,
     private readonly checked?: CheckedBlobs,
     /** Build domains ahead of the apply (Loader.stage) as their checks pass; only with worker threads. */
-    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => void,
+    private stage?: (domain: string, files: ReadonlyMap<string, Buffer>) => boolean,
+    /**
+     * Drop a staged domain's bytes once the loader has them (a full sync: memory stays bounded
+     * by the batches in flight, not by the commit). Not when a later step reads them again.
+     */
+    private readonly dropStaged = false,
   ) {
     this.domainsDir = settings.domainsDir;
   }
@@ -62,7 +81,8 @@ export class CheckWork {
     await this.pool?.close();
   }
 
-  add(files: TargetFile[], complete: string[] = []): void {
+  add(files: TargetFile[], complete: string[] = [], read?: Map<string, TargetFile[]>): void {
+    this.read ??= read;
     if (!this.pool && files.length >= READ_BATCH) this.pool = new CheckPool(this.settings);
     const picked: TargetFile[] = [];
     const jobs: FileJob[] = [];
@@ -97,8 +117,9 @@ export class CheckWork {
         : this.pool.run(jobs).then((vs) => vs.forEach((v, i) => this.verdicts.set(picked[i]!, v)));
     run.catch(() => {}); // awaited in finish(); a failure before then is not unhandled
     this.pending.push(run);
-    if (this.stage && complete.length > 0) {
-      // A domain's files may span two batches, and batches finish in any order: stage in read order.
+    if (this.stage) {
+      // A domain's files may span batches, and batches finish in any order: stage in read order,
+      // after every earlier batch's verdicts (a batch that completes no domain is waited for too).
       this.staging = Promise.all([this.staging, run]).then(() => {
         for (const d of complete) this.stageDomain(d);
       });
@@ -115,11 +136,39 @@ export class CheckWork {
       return;
     }
     const m = this.renderedFiles(domain, files);
+    let kept: boolean;
     try {
-      this.stage(domain, m);
+      kept = this.stage(domain, m);
     } catch {
       this.stage = undefined; // e.g. a full disk: the apply writes the domain itself and reports it
+      return;
     }
+    // A secret is opened after the check into a new Map, which the apply builds from: keep its bytes.
+    if (kept && this.dropStaged && ![...m.keys()].some(isSecretPath)) this.drop(domain, files, m);
+  }
+
+  /**
+   * Keep of a staged domain only what the rest of the sync needs: its manifest shard's text, its
+   * bindings, and its files' passes in the known-good list (content addressed: a pass stays a
+   * pass whatever else the sync finds; the list is saved only if the whole sync passes).
+   */
+  private drop(domain: string, files: TargetFile[], m: Map<string, Buffer>): void {
+    const entries: Record<string, string> = {};
+    const cut = this.domainsDir.length + domain.length + 2;
+    const services = files.find(
+      (f) => f.path.length === cut + 'services.yaml'.length && f.path.endsWith('/services.yaml'),
+    );
+    this.droppedBindings.set(domain, services ? this.bindingsOf(services) : { bindings: [], names: [] });
+    for (const f of files) {
+      const v = this.verdicts.get(f);
+      entries[f.path] = v?.rendered ? gitBlobId(v.rendered) : f.oid;
+      if (v && this.checked && isModelFile(f.path, this.domainsDir) && !this.checked.has(f.oid, f.path))
+        this.checked.add(f.oid, f.path, v.bindings ?? []);
+      this.verdicts.delete(f);
+      m.set(f.path.slice(cut), EMPTY);
+    }
+    this.manifests.set(domain, JSON.stringify(entries));
+    this.read?.set(domain, []);
   }
 
   private renderedFiles(domain: string, files: TargetFile[]): Map<string, Buffer> {
@@ -174,11 +223,24 @@ export class CheckWork {
           location: { ...e.location, file: e.location.file ?? f.path, commit },
         });
     }
-    const out: Rendered = { domains: new Map(), globals: new Map(), bindings: {}, services: {}, oids: new WeakMap() };
-    for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
+    const out: Rendered = {
+      domains: new Map(),
+      globals: new Map(),
+      bindings: {},
+      services: {},
+      oids: new WeakMap(),
+      manifests: this.manifests,
+    };
+    for (const f of ordered) if (!this.verdicts.get(f)?.rendered && f.content !== EMPTY) out.oids.set(f.content, f.oid);
     for (const [domain, dfiles] of files.domains) {
       const prefix = `${this.domainsDir}/${domain}/`;
       out.domains.set(domain, this.renderedFiles(domain, dfiles));
+      const dropped = this.droppedBindings.get(domain);
+      if (dropped) {
+        out.bindings[domain] = dropped.bindings;
+        out.services[domain] = dropped.names;
+        continue;
+      }
       const services = dfiles.find((f) => f.path === `${prefix}services.yaml`);
       const b = services ? this.bindingsOf(services) : { bindings: [], names: [] };
       out.bindings[domain] = b.bindings;

@@ -19,7 +19,7 @@ const HEADER = 'gitfailover checked-blobs v2';
 export class CheckedBlobs {
   private readonly known = new Map<string, string>();
   private added: string[] = [];
-  /** Keys this sync looked up or added: what a compaction keeps. */
+  /** Keys this sync looked up: what a compaction keeps, besides what it added. */
   private readonly used = new Set<string>();
   private readonly path: string;
   private readonly header: string;
@@ -54,13 +54,12 @@ export class CheckedBlobs {
   }
 
   add(oid: string, path: string, bindings: readonly string[] = []): void {
-    const key = `${oid} ${path}`;
     // A path with a line break or tab cannot be written as one line: it is simply checked every time.
-    if (this.known.has(key) || /[\n\t]/.test(path)) return;
-    const v = bindings.join(',');
-    this.known.set(key, v);
-    this.used.add(key);
-    this.added.push(`${key}\t${v}`);
+    if (/[\n\t]/.test(path)) return;
+    const key = `${oid} ${path}`;
+    // Only the line to write is kept, not a lookup entry: a sync reads each path once, so what it
+    // adds is never looked up again before the next sync loads the file (220,000 entries cold).
+    if (!this.known.has(key)) this.added.push(`${key}\t${bindings.join(',')}`);
   }
 
   /**
@@ -71,13 +70,13 @@ export class CheckedBlobs {
   save(full = false): void {
     if (full && this.known.size > 2 * this.used.size + 1000) {
       const lines = [...this.used].map((k) => `${k}\t${this.known.get(k)}`);
-      writeFileSync(this.path, `${this.header}\n${lines.join('\n')}\n`);
+      writeFileSync(this.path, `${[this.header, ...lines, ...this.added].join('\n')}\n`);
       this.added = [];
       return;
     }
     if (this.added.length === 0) return;
     const body = `${this.added.join('\n')}\n`;
-    if (existsSync(this.path) && this.known.size > this.added.length) appendFileSync(this.path, body);
+    if (existsSync(this.path) && this.known.size > 0) appendFileSync(this.path, body);
     else writeFileSync(this.path, `${this.header}\n${body}`);
     this.added = [];
   }

@@ -57,12 +57,21 @@ export function writeDomainManifest(
   entries: Record<string, string> | undefined,
   opts: { unlessSame?: boolean } = {},
 ): void {
-  const path = join(domainsShardDir(stateDir), `${domain}.json`);
   if (entries === undefined) {
-    rmSync(path, { force: true });
+    rmSync(join(domainsShardDir(stateDir), `${domain}.json`), { force: true });
     return;
   }
-  const text = JSON.stringify(entries);
+  writeDomainManifestText(stateDir, domain, JSON.stringify(entries), opts);
+}
+
+/** One domain's shard from its text (JSON of path -> blob id). */
+export function writeDomainManifestText(
+  stateDir: string,
+  domain: string,
+  text: string,
+  opts: { unlessSame?: boolean } = {},
+): void {
+  const path = join(domainsShardDir(stateDir), `${domain}.json`);
   if (opts.unlessSame) {
     try {
       if (readFileSync(path, 'utf8') === text) return;

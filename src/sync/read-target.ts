@@ -40,9 +40,10 @@ export async function readTarget(
     /**
      * Called with the files as they are read, in batches and in order, before the whole read
      * ends: a full sync checks the first batches on worker threads while git sends the rest.
-     * `complete`: the domains whose last file is in this batch.
+     * `complete`: the domains whose last file is in this batch. `domains` is the map this call
+     * returns, as filled so far: a consumer that has all it needs of a domain may empty its list.
      */
-    onBatch?: (files: TargetFile[], complete: string[]) => void;
+    onBatch?: (files: TargetFile[], complete: string[], domains: Map<string, TargetFile[]>) => void;
   },
 ): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
   const domainSet = new Set(want.domains);
@@ -79,16 +80,24 @@ export async function readTarget(
     ),
   ];
   if (shape.length > 0) await refuse(shape[0]!, target, repo);
-  // Every read is queued at once (cat-file answers in order); batches are handed on as they complete.
-  const reads = picked.map(({ entry }) => repo.blobs.readBlob(entry.oid));
-  for (const r of reads) r.catch(() => {}); // a batch that throws leaves the later ones unawaited
+  // Reads are queued a batch ahead of the one handed on (cat-file answers in order, so git never
+  // waits), not all at once: a full sync then holds about two batches of blobs in flight, not
+  // every blob of the commit.
+  const queue = (start: number) => {
+    const batch = picked.slice(start, start + READ_BATCH).map(({ entry }) => repo.blobs.readBlob(entry.oid));
+    for (const r of batch) r.catch(() => {}); // a batch that throws leaves the later ones unawaited
+    return batch;
+  };
   const domains = new Map<string, TargetFile[]>(want.domains.map((d) => [d, []]));
   const globals: TargetFile[] = [];
   const lastOf = new Map<string, number>();
   picked.forEach(({ domain }, i) => domain !== undefined && lastOf.set(domain, i));
+  let next = queue(0);
   for (let start = 0; start < picked.length; start += READ_BATCH) {
     const end = Math.min(picked.length, start + READ_BATCH);
-    const contents = await Promise.all(reads.slice(start, end));
+    const current = next;
+    next = end < picked.length ? queue(end) : [];
+    const contents = await Promise.all(current);
     const batch: TargetFile[] = [];
     const complete: string[] = [];
     for (let i = start; i < end; i++) {
@@ -109,7 +118,7 @@ export async function readTarget(
       else globals.push(f);
       if (domain !== undefined && lastOf.get(domain) === i) complete.push(domain);
     }
-    opts.onBatch?.(batch, complete);
+    opts.onBatch?.(batch, complete, domains);
   }
   return { domains, globals };
 }

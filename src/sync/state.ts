@@ -8,6 +8,7 @@ import {
   loadManifest,
   removeDomainManifestsExcept,
   writeDomainManifest,
+  writeDomainManifestText,
   writeGlobalsManifest,
 } from './manifest-store.js';
 
@@ -177,6 +178,11 @@ export class StateStore {
     opts?: { unlessSame?: boolean },
   ): void {
     writeDomainManifest(this.dir, domain, entries, opts);
+  }
+
+  /** The same, with the shard's text already built (a full sync that dropped the bytes, check-work.ts). */
+  writeDomainManifestText(domain: string, text: string, opts?: { unlessSame?: boolean }): void {
+    writeDomainManifestText(this.dir, domain, text, opts);
   }
 
   removeDomainManifestsExcept(keep: ReadonlySet<string>): void {

@@ -57,6 +57,11 @@ function writeManifests(ctx: SyncContext, plan: SyncPlan, rendered: Rendered): v
   if (plan.mode === 'full') store.removeDomainManifestsExcept(new Set(rendered.domains.keys()));
   for (const d of plan.delete) store.writeDomainManifest(d, undefined);
   for (const [d, dfiles] of rendered.domains) {
+    const text = rendered.manifests.get(d);
+    if (text !== undefined) {
+      store.writeDomainManifestText(d, text, { unlessSame: plan.mode === 'full' });
+      continue;
+    }
     const entries: Record<string, string> = {};
     for (const [rel, content] of dfiles)
       entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);

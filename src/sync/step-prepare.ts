@@ -47,7 +47,10 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
   const loader = ctx.loader!;
   const large = ctx.mode === 'full' || plan!.load.length * 4 + plan!.writeGlobal.length > 500;
   const checked = large ? new CheckedBlobs(ctx.stateDir, domainsDir) : undefined;
-  const work = new CheckWork(settings, ctx.renderOpts!, checked, opts.dryRun ? undefined : loader.stage?.bind(loader));
+  const stage = opts.dryRun ? undefined : loader.stage?.bind(loader);
+  // The primary's apply adds unrecorded live files to the domains after this (keep-unrecorded.ts).
+  const drop = ctx.mode === 'full' && !opts.primaryApply;
+  const work = new CheckWork(settings, ctx.renderOpts!, checked, stage, drop);
   let rendered: Rendered;
   try {
     const files = await readTarget(
@@ -59,9 +62,10 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
         maxFileSize: cfg.repo.maxFileSize,
         maxFiles: cfg.repo.maxFiles,
         listing: ctx.fullListing,
-        onBatch: (b, complete) => work.add(b, complete),
+        onBatch: (b, complete, read) => work.add(b, complete, read),
       },
     );
+    ctx.fullListing = undefined; // 220,000 entries at 10,000 domains: not needed past the read
     rendered = await work.finish(files, ctx.target!);
   } finally {
     await work.close();

@@ -54,8 +54,18 @@ describe('a sync of thousands of files (worker threads)', () => {
       else expect(fail[rel], rel).toBe(content);
     }
     expect(readFileSync(join(p.failLive, 'domains/d1/services.yaml'), 'utf8')).toContain('10.1.0.5');
+    // The full sync drops each domain's bytes once staged: its manifest shard (no drift), its
+    // bindings and its files' passes in the known-good list are what it keeps of it.
     const status = JSON.parse((await cliOk(['status', '-c', p.standby, '--json'])).stdout);
     expect(status.drift).toEqual({ changed: [], missing: [], extra: [] });
+    const stateDir = join(p.dir, 'fail-state');
+    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { bindingsFile: string };
+    const bindings = JSON.parse(readFileSync(join(stateDir, state.bindingsFile), 'utf8'));
+    expect(Object.keys(bindings)).toHaveLength(130);
+    expect(bindings.d1).toEqual(['10.1.0.5:2001']);
+    expect(bindings.d0).toEqual(['10.0.0.6:2000']);
+    const known = readFileSync(join(stateDir, 'checked-blobs'), 'utf8').split('\n').filter(Boolean);
+    expect(known.length).toBeGreaterThan(130 * 22);
 
     // A full sync again (warm: every blob known good) puts back a file changed by hand and
     // leaves the domains that already match untouched (same inode and mtime).
