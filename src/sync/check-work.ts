@@ -18,8 +18,6 @@ import { gitBlobId } from '../model/tree-source.js';
 import { isSecretPath } from '../secrets/age.js';
 import { READ_BATCH, type TargetFile } from './read-target.js';
 
-const EMPTY = Buffer.alloc(0);
-
 /** A rendered domain or global file, as it will be in the live dir. */
 export interface Rendered {
   domains: Map<string, Map<string, Buffer>>;
@@ -30,8 +28,8 @@ export interface Rendered {
   /** The blob id of content that rendering left as it was: the manifest needs no hash of it. */
   oids: WeakMap<Buffer, string>;
   /**
-   * Domains staged ahead whose bytes were dropped (their Map in `domains` holds empty buffers and
-   * goes back to the loader as it is): their manifest shard, as the text to write.
+   * Domains staged ahead whose bytes were dropped (their Map in `domains` is empty and goes back
+   * to the loader as it is, which swaps its build in): their manifest shard, as the text to write.
    */
   manifests: Map<string, string>;
 }
@@ -42,6 +40,9 @@ export interface Rendered {
  * anything is applied: every problem of every file is collected first, so the message can say
  * how many more there are.
  */
+/** Batches of READ_BATCH files in flight at most: enough to keep every worker busy with one queued behind. */
+const MAX_UNSETTLED = 4;
+
 export class CheckWork {
   private readonly verdicts = new Map<TargetFile, FileVerdict>();
   private readonly pending: Promise<void>[] = [];
@@ -55,6 +56,9 @@ export class CheckWork {
   private staging: Promise<void> = Promise.resolve();
   private readonly refusedBytes: Problem[] = [];
   private readonly manifests = new Map<string, string>();
+  /** Batches handed to the workers whose verdicts are not yet in (and staged), and the reads waiting on them. */
+  private unsettled = 0;
+  private readonly waiting: (() => void)[] = [];
   /** Dropped domains' bindings and service names (their verdicts are gone). */
   private readonly droppedBindings = new Map<string, { bindings: string[]; names: string[] }>();
   /** readTarget's map of the files read: a dropped domain's list is emptied there too. */
@@ -81,7 +85,12 @@ export class CheckWork {
     await this.pool?.close();
   }
 
-  add(files: TargetFile[], complete: string[] = [], read?: Map<string, TargetFile[]>): void {
+  /**
+   * Hand over a batch. The promise returned resolves once few enough batches are in flight: git
+   * reads much faster than the workers check, and without this wait every blob of the commit
+   * would queue for the workers at once.
+   */
+  add(files: TargetFile[], complete: string[] = [], read?: Map<string, TargetFile[]>): Promise<void> | undefined {
     this.read ??= read;
     if (!this.pool && files.length >= READ_BATCH) this.pool = new CheckPool(this.settings);
     const picked: TargetFile[] = [];
@@ -109,7 +118,7 @@ export class CheckWork {
     }
     if (!this.pool) {
       jobs.forEach((j, i) => this.verdicts.set(picked[i]!, checkAndRender(j, this.opts, this.domainsDir)));
-      return;
+      return undefined;
     }
     const run =
       jobs.length === 0
@@ -125,6 +134,15 @@ export class CheckWork {
       });
       this.staging.catch(() => {});
     }
+    this.unsettled++;
+    (this.stage ? this.staging : run)
+      .catch(() => {})
+      .finally(() => {
+        this.unsettled--;
+        this.waiting.shift()?.();
+      });
+    if (this.unsettled <= MAX_UNSETTLED) return undefined;
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   private stageDomain(domain: string): void {
@@ -165,8 +183,8 @@ export class CheckWork {
       if (v && this.checked && isModelFile(f.path, this.domainsDir) && !this.checked.has(f.oid, f.path))
         this.checked.add(f.oid, f.path, v.bindings ?? []);
       this.verdicts.delete(f);
-      m.set(f.path.slice(cut), EMPTY);
     }
+    m.clear(); // the same (now empty) Map goes back to the loader's writeDomain(), which only swaps
     this.manifests.set(domain, JSON.stringify(entries));
     this.read?.set(domain, []);
   }
@@ -231,7 +249,7 @@ export class CheckWork {
       oids: new WeakMap(),
       manifests: this.manifests,
     };
-    for (const f of ordered) if (!this.verdicts.get(f)?.rendered && f.content !== EMPTY) out.oids.set(f.content, f.oid);
+    for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
     for (const [domain, dfiles] of files.domains) {
       const prefix = `${this.domainsDir}/${domain}/`;
       out.domains.set(domain, this.renderedFiles(domain, dfiles));

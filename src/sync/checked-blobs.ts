@@ -15,12 +15,14 @@ import { join } from 'node:path';
 const FILE = 'checked-blobs';
 // v2: each service is `ip|port|name` (v1 had no name), so a v1 file is read as empty.
 const HEADER = 'gitfailover checked-blobs v2';
+/** Prefix of a value this sync looked up; never in the file (values are `ip|port|name` lists). */
+const USED = '\u0001';
 
 export class CheckedBlobs {
   private readonly known = new Map<string, string>();
   private added: string[] = [];
-  /** Keys this sync looked up: what a compaction keeps, besides what it added. */
-  private readonly used = new Set<string>();
+  /** How many entries this sync looked up (marked USED in `known`): a compaction keeps those and what it added. */
+  private usedCount = 0;
   private readonly path: string;
   private readonly header: string;
 
@@ -41,15 +43,21 @@ export class CheckedBlobs {
   /** Was (oid, path) checked and found good? */
   has(oid: string, path: string): boolean {
     const key = `${oid} ${path}`;
-    if (!this.known.has(key)) return false;
-    this.used.add(key);
+    const v = this.known.get(key);
+    if (v === undefined) return false;
+    // Marked in place rather than kept in a Set: a Set would hold a second copy of every key.
+    if (!v.startsWith(USED)) {
+      this.known.set(key, USED + v);
+      this.usedCount++;
+    }
     return true;
   }
 
   /** The cached bindings of a good services blob, as `ip|port|name` before IP substitution. */
   bindings(oid: string, path: string): string[] | undefined {
-    const v = this.known.get(`${oid} ${path}`);
-    if (v === undefined) return undefined;
+    const marked = this.known.get(`${oid} ${path}`);
+    if (marked === undefined) return undefined;
+    const v = marked.startsWith(USED) ? marked.slice(1) : marked;
     return v === '' ? [] : v.split(',');
   }
 
@@ -68,8 +76,9 @@ export class CheckedBlobs {
    * stays about the size of one tree instead of growing with history.
    */
   save(full = false): void {
-    if (full && this.known.size > 2 * this.used.size + 1000) {
-      const lines = [...this.used].map((k) => `${k}\t${this.known.get(k)}`);
+    if (full && this.known.size > 2 * this.usedCount + 1000) {
+      const lines: string[] = [];
+      for (const [k, v] of this.known) if (v.startsWith(USED)) lines.push(`${k}\t${v.slice(1)}`);
       writeFileSync(this.path, `${[this.header, ...lines, ...this.added].join('\n')}\n`);
       this.added = [];
       return;

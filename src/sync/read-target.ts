@@ -42,8 +42,9 @@ export async function readTarget(
      * ends: a full sync checks the first batches on worker threads while git sends the rest.
      * `complete`: the domains whose last file is in this batch. `domains` is the map this call
      * returns, as filled so far: a consumer that has all it needs of a domain may empty its list.
+     * A promise returned is waited for before the next batch is read (the consumer's back-pressure).
      */
-    onBatch?: (files: TargetFile[], complete: string[], domains: Map<string, TargetFile[]>) => void;
+    onBatch?: (files: TargetFile[], complete: string[], domains: Map<string, TargetFile[]>) => void | Promise<void>;
   },
 ): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
   const domainSet = new Set(want.domains);
@@ -118,7 +119,7 @@ export async function readTarget(
       else globals.push(f);
       if (domain !== undefined && lastOf.get(domain) === i) complete.push(domain);
     }
-    opts.onBatch?.(batch, complete, domains);
+    await opts.onBatch?.(batch, complete, domains);
   }
   return { domains, globals };
 }
