@@ -54,8 +54,8 @@ export interface StandbyState {
   /**
    * Rendered bindings per domain (`ip:port` after substitution), to refuse a duplicate without
    * reading every domain. Kept in their own file in stateDir (`bindingsFile`), not in state.json:
-   * at 10,000 domains they are 30,000 entries, which every partial sync read and wrote twice with
-   * fsync. Read from that file on first use; changed only through saveBindings().
+   * they grow with the domains, and every sync reads and rewrites state.json with fsync. Read from
+   * that file on first use; changed only through saveBindings().
    */
   readonly bindings: Record<string, string[]>;
   /**
@@ -81,7 +81,7 @@ export function statePath(stateDir: string): string {
 /**
  * The state; its `manifest` and `bindings` are read from their files only when a caller uses
  * them (status and drift want the manifest, a partial sync the bindings), so the many readers that
- * want the applied commit do not read 10,000 files or a megabyte of bindings. With `domainsDir`
+ * want the applied commit do not read every manifest shard or the whole bindings file. With `domainsDir`
  * (sync, which holds the sync lock), a state.json from before the shards has its manifest moved
  * into them once, one from before the bindings file has its bindings moved out, and bindings
  * files no state names (left by a crash or a dry run) are removed.
@@ -167,8 +167,8 @@ export function saveBindings(stateDir: string, state: StandbyState, bindings: Re
  * The applied commit's service addresses that `ips` does not map and `keep` does not list, as
  * "domain ip:port": `ready`, `status` and /readyz fail on them. Derived from the stored bindings
  * (what the apply loaded, after substitution) rather than kept in state.json, which every apply
- * rewrites: at 10,000 domains with production's addresses left as they are, that map made each
- * one-user sync rewrite all 30,000 of them. Asking is rare, so the whole bindings file is parsed
+ * rewrites: with production's addresses left unmapped, a one-user sync would rewrite every one of
+ * them. Asking is rare, so the whole bindings file is parsed
  * here; the last answer is kept per bindings file, which is never rewritten under the same name.
  */
 export function unmappedOf(
@@ -195,8 +195,8 @@ export function sameBindings(state: StandbyState, domain: string, fresh: readonl
 
 /**
  * One domain's stored bindings. Looked up in the file's text when nothing has parsed it yet: a
- * one-user partial sync wants two or three domains of 10,000, and parsing the whole file cost
- * 5-12 ms of it.
+ * one-user partial sync wants two or three domains, and parsing the whole file would be most of
+ * its state reading.
  */
 export function storedBindingsOf(state: StandbyState, domain: string): string[] | undefined {
   const held = heldBindings.get(state);
