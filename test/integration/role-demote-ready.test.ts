@@ -39,7 +39,7 @@ describe('promote and demote', () => {
     const remoteRefs = await git(['--git-dir', p.remote, 'for-each-ref', '--format=%(refname) %(objectname)']);
     expect(remoteRefs).toContain(`refs/heads/${s.orphaned[0].branch} ${lost}`);
     expect(await git(['--git-dir', p.remote, 'show', `${lost}:domains/acme/users/bob.yaml`])).toContain('bob');
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('ready', () => {

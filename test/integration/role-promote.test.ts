@@ -38,7 +38,7 @@ describe('promote and demote', () => {
     const loserFile = a.code === 0 ? standby2 : p.standby;
     expect(JSON.parse((await ok(['status', '-c', loserFile, '--json'])).stdout).role).toBe('standby');
     expect((await git(['--git-dir', p.remote, 'log', '--format=%s', 'main'])).match(/^promote/gm)).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   it('promote --offline commits locally; a conflicting history is reported, not overwritten', async () => {
     const p = await pair();
@@ -67,7 +67,7 @@ describe('promote and demote', () => {
     expect(r.stderr).toMatch(/rejected/);
     expect(await remotePrimary(p)).toMatchObject({ node: 'prod-1', epoch: 1 });
     expect(await remoteFile(p, 'domains/acme/users/bob.yaml')).toContain('bob');
-  }, 60_000);
+  }, 120_000);
 
   it('refuses a substitution map that cannot be reversed', async () => {
     const p = await pair({ standby: { substitution: { ips: { '10.0.0.5': '10.1.0.5', '10.0.0.6': '10.1.0.5' } } } });
@@ -78,5 +78,5 @@ describe('promote and demote', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot be reversed/);
     expect(await remotePrimary(p)).toMatchObject({ node: 'prod-1', epoch: 1 });
-  }, 60_000);
+  }, 120_000);
 });
