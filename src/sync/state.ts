@@ -118,8 +118,8 @@ export class StateStore {
 
   /**
    * One domain's applied bindings. Looked up in the file's text when nothing has parsed it yet: a
-   * one-user partial sync wants two or three domains of 10,000 and parsing the whole file cost
-   * more than that sync's own work.
+   * one-user partial sync wants two or three domains, and parsing the whole file would be most of
+   * its state reading.
    */
   bindingsOf(state: StandbyState, domain: string): string[] | undefined {
     const held = this.heldBindings(state);
