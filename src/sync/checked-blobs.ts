@@ -66,7 +66,7 @@ export class CheckedBlobs {
     if (/[\n\t]/.test(path)) return;
     const key = `${oid} ${path}`;
     // Only the line to write is kept, not a lookup entry: a sync reads each path once, so what it
-    // adds is never looked up again before the next sync loads the file (220,000 entries cold).
+    // adds is never looked up again before the next sync loads the file.
     if (!this.known.has(key)) this.added.push(`${key}\t${bindings.join(',')}`);
   }
 

@@ -65,7 +65,7 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
         onBatch: (b, complete, read) => work.add(b, complete, read),
       },
     );
-    ctx.fullListing = undefined; // 220,000 entries at 10,000 domains: not needed past the read
+    ctx.fullListing = undefined; // an entry per file of the commit: not needed past the read
     rendered = await work.finish(files, ctx.target!);
   } finally {
     await work.close();
