@@ -16,7 +16,7 @@ import type { Problem } from '../model/parse.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../model/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
 import { applyIncoming, type IncomingOutcome } from './incoming.js';
-import type { ConflictRecord } from './conflicts.js';
+import { pruneResolvedConflicts, type ConflictRecord } from './conflicts.js';
 import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
 import { writeCommit } from './commit.js';
@@ -178,6 +178,10 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
       pushError =
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
+  }
+  if (!offline && head) {
+    // A remote that cannot be asked now leaves the list as it is; the next record asks again.
+    await pruneResolvedConflicts(cfg.repo.stateDir, repo, head, cfg.sync.timeout).catch(() => []);
   }
   // A push that went through left the tracking ref at head, and a new commit straight on the
   // remote head is the one commit ahead: no processes to ask (the daemon records without a push).

@@ -159,6 +159,36 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     expect(status.stdout).toContain(branch!);
     const log = await runCli(['log', '-c', fx.nodeFile]);
     expect(log.stdout).toContain(branch!);
+
+    // Resolved as the message says: the branch merged into main (the live edit kept), branch left
+    // in place. The next record takes the merge in and the conflict leaves status, log and the page.
+    adminGit(['pull', '--quiet', 'origin', 'main']);
+    adminGit(['fetch', '--quiet', 'origin', branch!]);
+    adminGit(['merge', '--quiet', '-X', 'theirs', '-m', 'merge the live edit', 'FETCH_HEAD']);
+    adminGit(['push', '--quiet', 'origin', 'HEAD:main']);
+    const after = await runCli(['record', '-c', fx.nodeFile]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(live('domains/acme/users/alice.yaml')).toContain('/data/from-live');
+    expect((await runCli(['status', '-c', fx.nodeFile])).stdout).not.toContain('conflict:');
+    expect(JSON.parse((await runCli(['status', '-c', fx.nodeFile, '--json'])).stdout).conflicts).toEqual([]);
+    expect((await runCli(['log', '-c', fx.nodeFile])).stdout).not.toContain(`kept on ${branch}`);
+  });
+
+  it('a conflict branch deleted from the remote (the live edit dropped) clears the conflict at the next record', async () => {
+    adminWrite('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/from-pr\npermissions: [read]\nquota: 10\n');
+    adminPush('PR: move alice');
+    fx.write('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/from-live\npermissions: [read]\nquota: 10\n');
+    const r = await runCli(['record', '-c', fx.nodeFile]);
+    expect(r.code).toBe(1);
+    const branch = /on branch (gitfailover\/conflict\/prod-1-\S+) \(commit/.exec(r.stderr)![1]!;
+    expect((await runCli(['status', '-c', fx.nodeFile])).stdout).toContain(branch);
+    // Another record while the branch is still there keeps the conflict.
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    expect((await runCli(['status', '-c', fx.nodeFile])).stdout).toContain(branch);
+    adminGit(['push', '--quiet', 'origin', '--delete', branch]);
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    const status = await runCli(['status', '-c', fx.nodeFile, '--json']);
+    expect(JSON.parse(status.stdout).conflicts).toEqual([]);
   });
 
   it('a push racing the primary ends with both changes in the remote and the live dir, nothing forced', async () => {
