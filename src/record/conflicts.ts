@@ -44,7 +44,8 @@ export function saveConflict(stateDir: string, c: ConflictRecord): void {
 /**
  * Drops the conflicts an operator has resolved, as the conflict text asks: the branch merged into
  * the branch's history (`head` contains the live edit's commit), or the branch deleted from the
- * remote (merged elsewhere or dropped on purpose). Asks the remote only while a conflict is listed.
+ * remote (merged elsewhere or dropped on purpose). Asks the remote only while a conflict is listed;
+ * a remote that cannot be asked now leaves the list as it is (the next record asks again).
  */
 export async function pruneResolvedConflicts(
   stateDir: string,
@@ -54,7 +55,12 @@ export async function pruneResolvedConflicts(
 ): Promise<ConflictRecord[]> {
   const listed = loadConflicts(stateDir);
   if (listed.length === 0) return [];
-  const remote = new Set((await repo.remoteRefs('refs/heads/gitfailover/conflict/', timeoutMs)).map((r) => r.ref));
+  let remote: Set<string>;
+  try {
+    remote = new Set((await repo.remoteRefs('refs/heads/gitfailover/conflict/', timeoutMs)).map((r) => r.ref));
+  } catch {
+    return [];
+  }
   const open: ConflictRecord[] = [];
   const resolved: ConflictRecord[] = [];
   for (const c of listed) {

@@ -179,10 +179,7 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  if (!offline && head) {
-    // A remote that cannot be asked now leaves the list as it is; the next record asks again.
-    await pruneResolvedConflicts(cfg.repo.stateDir, repo, head, cfg.sync.timeout).catch(() => []);
-  }
+  if (!offline && head) await pruneResolvedConflicts(cfg.repo.stateDir, repo, head, cfg.sync.timeout);
   // A push that went through left the tracking ref at head, and a new commit straight on the
   // remote head is the one commit ahead: no processes to ask (the daemon records without a push).
   const unpushed =
