@@ -50,7 +50,8 @@ export function saveConflict(stateDir: string, c: ConflictRecord): void {
 export async function pruneResolvedConflicts(
   stateDir: string,
   repo: NodeRepo,
-  head: string | undefined,
+  /** the branch as this node has it now (a ref or commit) */
+  head: string,
   timeoutMs: number,
 ): Promise<ConflictRecord[]> {
   const listed = loadConflicts(stateDir);
@@ -65,7 +66,7 @@ export async function pruneResolvedConflicts(
   const resolved: ConflictRecord[] = [];
   for (const c of listed) {
     const deleted = c.pushed && !remote.has(`refs/heads/${c.branch}`);
-    const merged = head !== undefined && (await repo.isAncestor(c.liveCommit, head));
+    const merged = await repo.isAncestor(c.liveCommit, head);
     (deleted || merged ? resolved : open).push(c);
   }
   if (resolved.length > 0) writeJsonAtomic(join(stateDir, CONFLICTS_FILE), open);

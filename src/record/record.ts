@@ -67,7 +67,11 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
   try {
     let earlier: RecordResult | undefined;
     for (let attempt = 1; ; attempt++) {
-      const r = await withLock(cfg.repo.stateDir, 'record', () => recordLocked(cfg, repo, opts));
+      const r = await withLock(cfg.repo.stateDir, 'record', async () => {
+        const out = await recordLocked(cfg, repo, opts);
+        if (!opts.dryRun) await pruneResolvedConflicts(cfg.repo.stateDir, repo, repo.branchRef, cfg.sync.timeout);
+        return out;
+      });
       if (earlier) {
         // The commit of the first attempt, replayed on the new head, is the one reported.
         r.changes = r.changes.length > 0 ? r.changes : earlier.changes;
@@ -179,7 +183,6 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  if (!offline && head) await pruneResolvedConflicts(cfg.repo.stateDir, repo, head, cfg.sync.timeout);
   // A push that went through left the tracking ref at head, and a new commit straight on the
   // remote head is the one commit ahead: no processes to ask (the daemon records without a push).
   const unpushed =
