@@ -191,6 +191,40 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     expect(JSON.parse(status.stdout).conflicts).toEqual([]);
   });
 
+  it("a domain deleted in the repo stays deleted: production's unrecorded file under it goes to a conflict branch", async () => {
+    const events = join(fx.dir, 'events.log');
+    fx.writeNode({
+      triggers: [
+        {
+          on: 'record.conflict',
+          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
+        },
+      ],
+    });
+    fx.write('domains/other/users/olga.yaml', userYaml('olga'));
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    adminGit(['pull', '--quiet', 'origin', 'main']);
+    adminGit(['rm', '-r', '--quiet', 'domains/acme']);
+    const pr = adminPush('PR: retire acme');
+    fx.write('domains/acme/users/bob.yaml', userYaml('bob')); // production, before its next record
+
+    const r = await runCli(['record', '-c', fx.nodeFile]);
+    expect(r.code).toBe(1);
+    const branch = /on branch (gitfailover\/conflict\/prod-1-\S+) \(commit/.exec(r.stderr)?.[1];
+    expect(branch, r.stderr).toBeDefined();
+    expect(r.stderr).toContain('domains/acme/users/bob.yaml (added here, domain acme deleted in the repo)');
+    expect(r.stderr).toContain(pr.slice(0, 12));
+    // The repo's deletion holds at the remote head and in the live dir; bob is kept on the branch.
+    expect(gitIn(fx.remote, ['ls-tree', '-r', '--name-only', 'main', 'domains/acme'])).toBe('');
+    expect(existsSync(join(fx.live, 'domains/acme'))).toBe(false);
+    expect(live('domains/other/users/olga.yaml')).toBe(userYaml('olga'));
+    expect(gitIn(fx.remote, ['show', `${branch}:domains/acme/users/bob.yaml`])).toBe(userYaml('bob').trimEnd());
+    expect(readFileSync(events, 'utf8')).toContain(`${branch} domains/acme/users/bob.yaml`);
+    // And it stays deleted: the next record changes nothing.
+    expect((await runCli(['record', '-c', fx.nodeFile])).stdout).toContain('no change');
+    expect(gitIn(fx.remote, ['ls-tree', '-r', '--name-only', 'main', 'domains/acme'])).toBe('');
+  });
+
   it('a push racing the primary ends with both changes in the remote and the live dir, nothing forced', async () => {
     // The racer's commit is in the remote already, on its own branch; the remote's pre-receive hook
     // moves main to it once, while the primary's push is under way (as a push from another clone would).
