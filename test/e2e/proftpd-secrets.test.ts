@@ -157,14 +157,9 @@ describe.skipIf(!system.ok || missing.length > 0)(
         mkdirSync(keys, { recursive: true });
         for (const f of [prodKeys.sftpHostKey, prodKeys.tlsCertificate, prodKeys.tlsKey])
           copyFileSync(f, join(keys, f.split('/').pop()!));
-        await ok(['record', '-m', 'production key store', '-c', pair.primary]);
-        await ok(['sync', '-c', pair.standby]);
-        for (const f of ['sftp_host_rsa.pem', 'tls.crt', 'tls.key']) {
-          expect(readFileSync(join(pair.failLive, 'keys', f))).toEqual(readFileSync(join(keys, f)));
-          expect(statSync(join(pair.failLive, 'keys', f)).mode & 0o777).toBe(0o600);
-        }
 
-        // A domain serving SFTP and FTPS on production's address; the failover loads it stopped.
+        // In the same commit, a domain serving SFTP and FTPS on production's address, using those
+        // keys: the failover's ProFTPD check needs the decrypted keys in place before it runs.
         const alice = await cryptPassword('alice-pw');
         const d = join(pair.prodLive, 'domains', 'acme');
         writeFile(join(d, 'domain.yaml'), stringify({ name: 'acme', enabled: true }));
@@ -186,8 +181,12 @@ describe.skipIf(!system.ok || missing.length > 0)(
             permissions: ['read', 'list'],
           }),
         );
-        await ok(['record', '-c', pair.primary]);
+        await ok(['record', '-m', 'production key store and acme', '-c', pair.primary]);
         await ok(['sync', '-c', pair.standby]);
+        for (const f of ['sftp_host_rsa.pem', 'tls.crt', 'tls.key']) {
+          expect(readFileSync(join(pair.failLive, 'keys', f))).toEqual(readFileSync(join(keys, f)));
+          expect(statSync(join(pair.failLive, 'keys', f)).mode & 0o777).toBe(0o600);
+        }
 
         // Failover: production is gone; the failover takes over and serves.
         await ok(['promote', '--reason', 'production down', '-c', pair.standby]);
