@@ -107,21 +107,17 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     };
     await applyProduction();
 
-    const nodes = await startDemoNodes({
-      dir,
-      remote,
-      prodLive,
-      env,
-      secret: 'env:DEMO_NOTIFY_SECRET',
-      standby: {
+    const nodes = await startDemoNodes(
+      { dir, remote, prodLive, env },
+      {
         live: { dir: join(dir, 'failover', 'etc') },
         sync: { automatic: true, interval: '1h', startAfterSync: false },
         substitution: { ips: { [PROD_IP]: FAIL_IP } },
         loader: 'proftpd',
         proftpd: { ...proftpd, configDir: failFtpd.configDir, pidFile: failFtpd.pidFile },
       },
-      primary: { record: { debounce: '100ms' } },
-    });
+      { record: { debounce: '100ms' } },
+    );
     const { standbyCfg, primary } = nodes;
     stop = nodes.stop;
 

@@ -42,19 +42,15 @@ async function main(): Promise<void> {
       `remote:     ${remote} (a bare git repo)\nproduction: ${prodLive} (live dir, domain acme on 10.0.0.5)\nfailover:   ${failLive} (empty; substitutes 10.0.0.5 -> 10.1.0.5)\n`,
     );
 
-    const nodes = await startDemoNodes({
-      dir,
-      remote,
-      prodLive,
-      env,
-      secret: 'env:DEMO_NOTIFY_SECRET',
-      standby: {
+    const nodes = await startDemoNodes(
+      { dir, remote, prodLive, env },
+      {
         live: { dir: failLive },
         sync: { automatic: true, interval: '1h' },
         substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
       },
-      primary: { record: { debounce: '300ms' } },
-    });
+      { record: { debounce: '300ms' } },
+    );
     const { standbyCfg, primaryCfg, primary } = nodes;
     stopAll = nodes.stop;
 

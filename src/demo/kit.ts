@@ -48,6 +48,8 @@ export function curl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ cod
   });
 }
 
+const DEMO_SECRET = 'env:DEMO_NOTIFY_SECRET';
+
 export interface DemoNodes {
   standbyCfg: NodeConfig;
   primaryCfg: NodeConfig;
@@ -58,24 +60,21 @@ export interface DemoNodes {
 /**
  * A standby (`failover-1`) and a primary (`prod-1`) in this process, node files written to
  * `dir/failover.yaml` and `dir/production.yaml`, the standby notified on an ephemeral loopback
- * port. `standby` and `primary` are added to each node file; call `primary.start()` when ready.
+ * port (`o.env` holds DEMO_NOTIFY_SECRET). `standbyNode` and `primaryNode` are added to each
+ * node file; call `primary.start()` when ready.
  */
-export async function startDemoNodes(o: {
-  dir: string;
-  remote: string;
-  prodLive: string;
-  env: NodeJS.ProcessEnv;
-  secret: string;
-  standby: Record<string, unknown>;
-  primary: Record<string, unknown>;
-}): Promise<DemoNodes> {
+export async function startDemoNodes(
+  o: { dir: string; remote: string; prodLive: string; env: NodeJS.ProcessEnv },
+  standbyNode: Record<string, unknown>,
+  primaryNode: Record<string, unknown>,
+): Promise<DemoNodes> {
   const standbyFile = join(o.dir, 'failover.yaml');
   const standbyText = stringify({
     node: 'failover-1',
     role: 'standby',
     repo: { remote: o.remote, stateDir: join(o.dir, 'failover', 'state') },
-    notify: { listen: '127.0.0.1:0', secret: o.secret },
-    ...o.standby,
+    notify: { listen: '127.0.0.1:0', secret: DEMO_SECRET },
+    ...standbyNode,
   });
   writeFileSync(standbyFile, standbyText);
   const standbyCfg = parseNodeFile(standbyFile, standbyText, o.env);
@@ -87,8 +86,8 @@ export async function startDemoNodes(o: {
     repo: { remote: o.remote, stateDir: join(o.dir, 'production', 'state') },
     live: { dir: o.prodLive },
     // port 0: an ephemeral port, so that a demo runs beside anything that holds 7420
-    notify: { listen: '127.0.0.1:0', standbys: [`http://${standby.address}/notify`], secret: o.secret },
-    ...o.primary,
+    notify: { listen: '127.0.0.1:0', standbys: [`http://${standby.address}/notify`], secret: DEMO_SECRET },
+    ...primaryNode,
   });
   writeFileSync(primaryFile, primaryText);
   const primaryCfg = parseNodeFile(primaryFile, primaryText, o.env);
