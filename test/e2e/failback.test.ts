@@ -13,7 +13,9 @@ import {
   PROD_IP,
   skipProftpd,
   waitFor as waitUntil,
+  writePrimaryNode,
   writeProftpdPair,
+  writeStandbyNode,
 } from '../helpers/proftpd-pair.js';
 
 /**
@@ -150,28 +152,16 @@ describe.skipIf(skip)('failback drill: two ProFTPD servers, one process per node
     await adminApply(p.prodLive, 'prod-1', prodFtpd);
 
     const stopLog = join(p.dir, 'failover-stopped.log');
-    writeFileSync(
-      p.standby,
-      stringify({
-        node: 'failover-1',
-        role: 'standby',
-        repo: { remote: p.remote, stateDir: join(p.dir, 'fail-state') },
-        live: { dir: p.failLive },
-        record: { debounce: '100ms' },
-        sync: { automatic: true, interval: '500ms', startAfterSync: false },
-        substitution: { ips: { [PROD_IP]: FAIL_IP } },
-        notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
-        commands: { stop: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$0"', stopLog] },
-        loader: 'proftpd',
-        proftpd: settings(failFtpd),
-      }),
-    );
+    writeStandbyNode(p, {
+      record: { debounce: '100ms' },
+      sync: { automatic: true, interval: '500ms', startAfterSync: false },
+      notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
+      commands: { stop: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$0"', stopLog] },
+      loader: 'proftpd',
+      proftpd: settings(failFtpd),
+    });
     const failover = await run(p.standby, /standby ready on/);
-    const prodNode = {
-      node: 'prod-1',
-      role: 'primary',
-      repo: { remote: p.remote, stateDir: join(p.dir, 'prod-state') },
-      live: { dir: p.prodLive },
+    writePrimaryNode(p, {
       record: { debounce: '100ms' },
       sync: { interval: '500ms', startAfterSync: false },
       notify: {
@@ -182,8 +172,7 @@ describe.skipIf(skip)('failback drill: two ProFTPD servers, one process per node
       },
       loader: 'proftpd',
       proftpd: settings(prodFtpd),
-    };
-    writeFileSync(p.primary, stringify(prodNode));
+    });
     let production = await run(p.primary, /ready: watching/);
     await waitFor('the first commit on the remote', () => remoteHas('domains/acme/users/alice.yaml'));
     await untilReady('production', production, /recording and pushing/);

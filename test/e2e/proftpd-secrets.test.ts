@@ -12,7 +12,7 @@ import {
   type ProftpdInstanceFiles,
 } from '../../src/loaders/proftpd/instance.js';
 import { cli, initRemote, makePair, removeDir, writeFile, type CliResult, type Pair } from '../helpers/fixture.js';
-import { curl, FAIL_IP, PROD_IP, skipProftpd } from '../helpers/proftpd-pair.js';
+import { curl, FAIL_IP, PROD_IP, skipProftpd, writePrimaryNode, writeStandbyNode } from '../helpers/proftpd-pair.js';
 
 /**
  * The server's identity travels too: production's SFTP host key and FTPS certificate and key are
@@ -64,41 +64,26 @@ describe.skipIf(skip)("ProFTPD failover answers with production's host key and c
     otherKeys = await throwawayKeys(join(pair.dir, 'other-keys'));
     failFtpd = writeMainConfig(join(pair.dir, 'fail-proftpd'), { serverName: 'failover' });
     children.push(await startProftpd(failFtpd));
-    writeFileSync(
-      pair.primary,
-      stringify({
-        node: 'prod-1',
-        role: 'primary',
-        repo: { remote: pair.remote, stateDir: join(pair.dir, 'prod-state') },
-        live: { dir: pair.prodLive },
-        secrets: { files: ['keys/**'], identity: `file:${join(pair.dir, 'prod.agekey')}` },
-      }),
-    );
+    writePrimaryNode(pair, {
+      secrets: { files: ['keys/**'], identity: `file:${join(pair.dir, 'prod.agekey')}` },
+    });
     // The failover's ProFTPD reads its keys where the decrypted secrets land in its live dir.
     const liveKeys = join(pair.failLive, 'keys');
-    writeFileSync(
-      pair.standby,
-      stringify({
-        node: 'failover-1',
-        role: 'standby',
-        repo: { remote: pair.remote, stateDir: join(pair.dir, 'fail-state') },
-        live: { dir: pair.failLive },
-        sync: { startAfterSync: false },
-        substitution: { ips: { [PROD_IP]: FAIL_IP } },
-        secrets: { identity: `file:${join(pair.dir, 'fail.agekey')}` },
-        loader: 'proftpd',
-        proftpd: {
-          configDir: failFtpd.configDir,
-          pidFile: failFtpd.pidFile,
-          sftpHostKeys: [join(liveKeys, 'sftp_host_rsa.pem')],
-          tlsCertificate: join(liveKeys, 'tls.crt'),
-          tlsKey: join(liveKeys, 'tls.key'),
-          uid: 65534,
-          gid: 65534,
-          readyTimeout: '20s',
-        },
-      }),
-    );
+    writeStandbyNode(pair, {
+      sync: { startAfterSync: false },
+      secrets: { identity: `file:${join(pair.dir, 'fail.agekey')}` },
+      loader: 'proftpd',
+      proftpd: {
+        configDir: failFtpd.configDir,
+        pidFile: failFtpd.pidFile,
+        sftpHostKeys: [join(liveKeys, 'sftp_host_rsa.pem')],
+        tlsCertificate: join(liveKeys, 'tls.crt'),
+        tlsKey: join(liveKeys, 'tls.key'),
+        uid: 65534,
+        gid: 65534,
+        readyTimeout: '20s',
+      },
+    });
   }, LONG);
 
   afterAll(() => {

@@ -7,7 +7,17 @@ import { stringify } from 'yaml';
 import { ProftpdLoader, type ProftpdSettings } from '../../src/loaders/proftpd/proftpd-loader.js';
 import { cryptPassword, startProftpd, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
 import { cli, git, initRemote, makePair, removeDir, startCli, writeFile, type Pair } from '../helpers/fixture.js';
-import { curl, FAIL_IP, filesOf, PROD_IP, skipProftpd, waitFor, writeProftpdPair } from '../helpers/proftpd-pair.js';
+import {
+  curl,
+  FAIL_IP,
+  filesOf,
+  PROD_IP,
+  skipProftpd,
+  waitFor,
+  writePrimaryNode,
+  writeProftpdPair,
+  writeStandbyNode,
+} from '../helpers/proftpd-pair.js';
 
 /**
  * The whole mission on a real MFT server: two ProFTPD daemons (production on 127.0.0.2, failover
@@ -120,35 +130,20 @@ describe.skipIf(skip)('ProFTPD production/failover pair replicated by gitfailove
     writeUser('alice');
     await applyProduction();
 
-    writeFileSync(
-      pair.standby,
-      stringify({
-        node: 'failover-1',
-        role: 'standby',
-        repo: { remote: pair.remote, stateDir: join(pair.dir, 'fail-state') },
-        live: { dir: pair.failLive },
-        sync: { automatic: true, interval: '1h', startAfterSync: false, disableOnFailure: false },
-        substitution: { ips: { [PROD_IP]: FAIL_IP } },
-        notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
-        loader: 'proftpd',
-        proftpd: settings(failFtpd),
-      }),
-    );
+    writeStandbyNode(pair, {
+      sync: { automatic: true, interval: '1h', startAfterSync: false, disableOnFailure: false },
+      notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
+      loader: 'proftpd',
+      proftpd: settings(failFtpd),
+    });
     const env = { GF_SECRET: SECRET };
     fx.standby = await startCli(['standby', '-c', pair.standby], /standby ready on (\S+):/, { env });
     fx.children.push(fx.standby.child);
     const address = /standby ready on (\S+):/.exec(fx.standby.output())![1]!;
-    writeFileSync(
-      pair.primary,
-      stringify({
-        node: 'prod-1',
-        role: 'primary',
-        repo: { remote: pair.remote, stateDir: join(pair.dir, 'prod-state') },
-        live: { dir: pair.prodLive },
-        record: { debounce: '100ms' },
-        notify: { standbys: [`http://${address}/notify`], secret: 'env:GF_SECRET' },
-      }),
-    );
+    writePrimaryNode(pair, {
+      record: { debounce: '100ms' },
+      notify: { standbys: [`http://${address}/notify`], secret: 'env:GF_SECRET' },
+    });
     fx.primary = await startCli(['primary', '-c', pair.primary], /ready: watching/, { env });
     fx.children.push(fx.primary.child);
   }, 120_000);

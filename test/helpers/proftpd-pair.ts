@@ -1,4 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { Pair } from './fixture.js';
 import { requireSystem } from './system.js';
 
 export { curl, filesOf, waitFor, writeProftpdPair } from '../../src/demo/kit.js';
@@ -28,4 +32,29 @@ export function skipProftpd(testFile: string, protocols: readonly string[]): boo
   ].filter((m): m is string => m !== undefined);
   if (missing.length > 0) console.warn(`\n*** SKIPPED ${testFile}: needs ${missing.join(', ')} ***\n`);
   return !system.ok || missing.length > 0;
+}
+
+/** The pair's node files: `prod-1` (primary) and `failover-1` (standby, production's IP mapped), plus `extra`. */
+export function writePrimaryNode(pair: Pair, extra: Record<string, unknown>): Record<string, unknown> {
+  const node = {
+    node: 'prod-1',
+    role: 'primary',
+    repo: { remote: pair.remote, stateDir: join(pair.dir, 'prod-state') },
+    live: { dir: pair.prodLive },
+    ...extra,
+  };
+  writeFileSync(pair.primary, stringify(node));
+  return node;
+}
+
+export function writeStandbyNode(pair: Pair, extra: Record<string, unknown>): void {
+  const node = {
+    node: 'failover-1',
+    role: 'standby',
+    repo: { remote: pair.remote, stateDir: join(pair.dir, 'fail-state') },
+    live: { dir: pair.failLive },
+    substitution: { ips: { [PROD_IP]: FAIL_IP } },
+    ...extra,
+  };
+  writeFileSync(pair.standby, stringify(node));
 }
