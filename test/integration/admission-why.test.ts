@@ -120,22 +120,21 @@ describe('a refused record is reported and leaves nothing staged', () => {
 
 describe("substitution never passes production's address silently", () => {
   const services = (ip: string) => ({ services: [{ name: 'sftp', protocol: 'sftp', ip, port: 22 }] });
+  /** A substitution.unmapped trigger on the standby appending what `printf` prints to a file; returns the file. */
+  const onUnmapped = (p: { dir: string; standby: string }, printf: string): string => {
+    const events = join(p.dir, 'unmapped.log');
+    editNode(p.standby, (d) => {
+      d.triggers = [{ on: 'substitution.unmapped', exec: ['/bin/sh', '-c', `${printf} >> ${events}`] }];
+    });
+    return events;
+  };
 
   it('many unmapped services in one sync fire one substitution.unmapped event that lists them all', async () => {
     const p = await pair();
-    const events = join(p.dir, 'unmapped.log');
-    editNode(p.standby, (d) => {
-      d.triggers = [
-        {
-          on: 'substitution.unmapped',
-          exec: [
-            '/bin/sh',
-            '-c',
-            `printf '%s\\n%s\\n--\\n' "$GITFAILOVER_UNMAPPED_COUNT $GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE" "$GITFAILOVER_UNMAPPED" >> ${events}`,
-          ],
-        },
-      ];
-    });
+    const events = onUnmapped(
+      p,
+      `printf '%s\\n%s\\n--\\n' "$GITFAILOVER_UNMAPPED_COUNT $GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE" "$GITFAILOVER_UNMAPPED"`,
+    );
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
     writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
     writeDomain(p.prodLive, 'zeta', {
@@ -154,19 +153,10 @@ describe("substitution never passes production's address silently", () => {
 
   it('an unmapped service IP: the sync warns, ready fails naming it; substitution.keep accepts it; substitution.strict refuses it', async () => {
     const p = await pair();
-    const events = join(p.dir, 'unmapped.log');
-    editNode(p.standby, (d) => {
-      d.triggers = [
-        {
-          on: 'substitution.unmapped',
-          exec: [
-            '/bin/sh',
-            '-c',
-            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
-          ],
-        },
-      ];
-    });
+    const events = onUnmapped(
+      p,
+      `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE $GITFAILOVER_IP $GITFAILOVER_PORT"`,
+    );
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
     // newco's first service is mapped, its second is not: the event names the second.
     writeDomain(p.prodLive, 'newco', {

@@ -42,6 +42,19 @@ function adminPush(message: string): string {
 }
 
 const live = (rel: string) => readFileSync(join(fx.live, rel), 'utf8');
+/** A record.conflict trigger appending "branch files" to a file; returns the file. */
+function conflictEvents(): string {
+  const events = join(fx.dir, 'events.log');
+  fx.writeNode({
+    triggers: [
+      {
+        on: 'record.conflict',
+        exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
+      },
+    ],
+  });
+  return events;
+}
 const atRemote = (rel: string) => `${gitIn(fx.remote, ['show', `main:${rel}`])}\n`;
 
 beforeEach(async () => {
@@ -121,15 +134,7 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
   });
 
   it('keeps a conflicting live edit on a conflict branch, applies the repo version, and exits 1', async () => {
-    const events = join(fx.dir, 'events.log');
-    fx.writeNode({
-      triggers: [
-        {
-          on: 'record.conflict',
-          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
-        },
-      ],
-    });
+    const events = conflictEvents();
     adminWrite(
       'domains/acme/users/alice.yaml',
       'name: alice\nhome: /data/from-pr\npermissions: [read, write]\nquota: 10\n',
@@ -192,15 +197,7 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
   });
 
   it("a domain deleted in the repo stays deleted: production's unrecorded file under it goes to a conflict branch", async () => {
-    const events = join(fx.dir, 'events.log');
-    fx.writeNode({
-      triggers: [
-        {
-          on: 'record.conflict',
-          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
-        },
-      ],
-    });
+    const events = conflictEvents();
     fx.write('domains/other/users/olga.yaml', userYaml('olga'));
     expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
     adminGit(['pull', '--quiet', 'origin', 'main']);
