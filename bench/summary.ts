@@ -55,7 +55,7 @@ export class Summary {
     });
     return `## Summary
 
-Every figure below was measured in this run by the section named in its row's source (the sections follow); each ratio is gitfailover against a floor measured in the same run, the two interleaved.
+Every figure below was measured in this run by one of the sections that follow, and is copied here from its results; each ratio is gitfailover against a floor measured in the same run.
 
 ${table(['what', 'gitfailover', 'same-run floor', 'ratio', 'goal'], body)}`;
   }
