@@ -1,9 +1,8 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { stringify } from 'yaml';
-import { domainName, generateRepo, userName, userYaml } from './gen-repo.js';
-import { freePort, mustRun, run, sleep, startDaemon, waitUntil } from './proc.js';
+import { domainName, userName, userYaml } from './gen-repo.js';
+import { benchPrimary, benchStandby, freePort, repoWithLive, run, sleep, startDaemon, waitUntil } from './proc.js';
 import { fmtMs, fmtRatio, summarize, table } from './stats.js';
 
 /**
@@ -14,15 +13,7 @@ import { fmtMs, fmtRatio, summarize, table } from './stats.js';
 export async function fanout(root: string, changes: number, log: (s: string) => void): Promise<string> {
   const dir = join(root, 'fanout');
   const n = 100;
-  mkdirSync(dir, { recursive: true });
-  const remote = join(dir, 'remote.git');
-  await generateRepo(remote, n);
-  const prodLive = join(dir, 'prod');
-  await mustRun('git', ['clone', '-q', remote, join(dir, 'clone')]);
-  await mustRun('sh', [
-    '-c',
-    `mkdir -p ${prodLive} && cp -r ${dir}/clone/domains ${dir}/clone/server.yaml ${prodLive}/`,
-  ]);
+  const { remote, prodLive } = await repoWithLive(dir, n);
   const env = { BENCH_NOTIFY_SECRET: 'bench-secret-0123456789abcdef' };
   const path = `domains/${domainName(3)}/users/${userName(2)}.yaml`;
 
@@ -33,40 +24,27 @@ export async function fanout(root: string, changes: number, log: (s: string) => 
     round += 1;
     const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
     const lives = ports.map((_, i) => join(dir, `s${count}-${i}`, 'live'));
-    const files = ports.map((port, i) => {
-      const sDir = join(dir, `s${count}-${i}`);
-      mkdirSync(join(sDir, 'live'), { recursive: true });
-      const f = join(sDir, 'standby.yaml');
-      writeFileSync(
-        f,
-        stringify({
+    const files = ports.map((port, i) =>
+      benchStandby(
+        join(dir, `s${count}-${i}`, 'standby.yaml'),
+        remote,
+        join(dir, `s${count}-${i}`, 'live'),
+        join(dir, `s${count}-${i}`, 'state'),
+        {
           node: `standby-${count}-${i}`,
-          role: 'standby',
-          repo: { remote, branch: 'main', stateDir: join(sDir, 'state') },
-          live: { dir: join(sDir, 'live') },
-          substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
           sync: { automatic: true, interval: '1h' },
           notify: { listen: `127.0.0.1:${port}`, secret: 'env:BENCH_NOTIFY_SECRET' },
-        }),
-      );
-      return f;
-    });
-    const pFile = join(dir, `primary-${count}.yaml`);
-    writeFileSync(
-      pFile,
-      stringify({
-        node: 'bench-primary',
-        role: 'primary',
-        repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
-        live: { dir: prodLive },
-        record: { debounce: '0ms' },
-        notify: {
-          standbys: ports.map((p) => `http://127.0.0.1:${p}/notify`),
-          secret: 'env:BENCH_NOTIFY_SECRET',
-          heartbeat: '0ms',
         },
-      }),
+      ),
     );
+    const pFile = benchPrimary(join(dir, `primary-${count}.yaml`), remote, prodLive, join(dir, 'prod-state'), {
+      record: { debounce: '0ms' },
+      notify: {
+        standbys: ports.map((p) => `http://127.0.0.1:${p}/notify`),
+        secret: 'env:BENCH_NOTIFY_SECRET',
+        heartbeat: '0ms',
+      },
+    });
     // One after the other: ten first full syncs at once would only measure the start-up.
     const standbys = [];
     for (const f of files) standbys.push(await startDaemon(['standby', '-c', f], /standby ready/, env));

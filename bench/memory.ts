@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { mustRun } from './proc.js';
 import { fmtMb, fmtMs, table } from './stats.js';
+import type { Summary } from './summary.js';
 import { runJsonWithTreeRss } from './tree-rss.js';
 
 interface SyncOut {
@@ -23,6 +24,7 @@ export async function memory(
   repos: Map<number, string>,
   sizes: number[],
   log: (s: string) => void,
+  summary?: Summary,
 ): Promise<string> {
   const rows: string[][] = [];
   for (const n of sizes) {
@@ -51,6 +53,15 @@ export async function memory(
     rows.push([`${label} domains, cold full sync`, fmtMs(cold.ms), fmtMb(cold.treeRssKb), fmtMb(cold.maxRssKb)]);
     rows.push([`${label} domains, warm full sync`, fmtMs(warm.ms), fmtMb(warm.treeRssKb), fmtMb(warm.maxRssKb)]);
     rows.push([`${label} domains, \`git clone --no-local\` (baseline)`, fmtMs(clone.ms), fmtMb(clone.treeRssKb), '']);
+    if (n === Math.max(...sizes)) {
+      const peak = Math.max(cold.treeRssKb, warm.treeRssKb);
+      summary?.set('full.rss', {
+        value: `${fmtMb(cold.treeRssKb)} cold, ${fmtMb(warm.treeRssKb)} warm (${label} domains)`,
+        floor: `\`git clone\` ${fmtMb(clone.treeRssKb)}`,
+        ratio: peak / clone.treeRssKb,
+        goal: peak <= 200 * 1024 ? 'met (<= 200 MB)' : 'MISSED (goal <= 200 MB)',
+      });
+    }
     log(
       `memory ${n}: cold ${fmtMb(cold.treeRssKb)} (node ${fmtMb(cold.maxRssKb)}), warm ${fmtMb(warm.treeRssKb)}, clone ${fmtMb(clone.treeRssKb)}`,
     );

@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { generateRepo } from './gen-repo.js';
 
 /** Process helpers for the bench: every external step is a real process, timed from outside. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -135,4 +138,66 @@ export async function waitUntil(
     if (performance.now() > until) throw new Error(`bench: timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** A bench node file at `file` (`bench-primary` or `bench-standby`, overridable in `extra`); returns `file`. */
+function benchNode(
+  role: 'primary' | 'standby',
+  file: string,
+  at: { remote: string; live: string; stateDir: string },
+  extra: Record<string, unknown>,
+): string {
+  writeFileSync(
+    file,
+    stringify({
+      node: `bench-${role}`,
+      role,
+      repo: { remote: at.remote, branch: 'main', stateDir: at.stateDir },
+      live: { dir: at.live },
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+/** Writes a node file of `role` at `file` (its live dir created); returns `file`. */
+function nodeWriter(role: 'primary' | 'standby', defaults: Record<string, unknown> = {}) {
+  return (
+    file: string,
+    remote: string,
+    live: string,
+    stateDir: string,
+    extra: Record<string, unknown> = {},
+  ): string => {
+    mkdirSync(live, { recursive: true });
+    return benchNode(role, file, { remote, live, stateDir }, { ...defaults, ...extra });
+  };
+}
+
+export const benchPrimary = nodeWriter('primary');
+/** A standby substituting the generated repos' production IP. */
+export const benchStandby = nodeWriter('standby', { substitution: { ips: { '10.0.0.5': '10.1.0.5' } } });
+
+/** `dir/standby.yaml` with live dir `dir/live` and state dir `dir/state`. */
+export function standbyFile(dir: string, remote: string, extra: Record<string, unknown> = {}): string {
+  return benchStandby(join(dir, 'standby.yaml'), remote, join(dir, 'live'), join(dir, 'state'), extra);
+}
+
+/**
+ * A generated repo of `n` domains at `dir/remote.git`, cloned to `dir/<work>`, and production's
+ * live dir `dir/prod` holding the same configuration (the primary's first record changes nothing).
+ */
+export async function repoWithLive(
+  dir: string,
+  n: number,
+  work = 'clone',
+): Promise<{ remote: string; prodLive: string; work: string }> {
+  mkdirSync(dir, { recursive: true });
+  const remote = join(dir, 'remote.git');
+  await generateRepo(remote, n);
+  const prodLive = join(dir, 'prod');
+  const clone = join(dir, work);
+  await mustRun('git', ['clone', '-q', remote, clone]);
+  await mustRun('sh', ['-c', `mkdir -p ${prodLive} && cp -r ${clone}/domains ${clone}/server.yaml ${prodLive}/`]);
+  return { remote, prodLive, work: clone };
 }

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { domainName, generateRepo, userName, userYaml } from './gen-repo.js';
-import { BIN, mustRun, runJson } from './proc.js';
+import { domainName, userName, userYaml } from './gen-repo.js';
+import { benchPrimary, benchStandby, BIN, mustRun, repoWithLive, runJson } from './proc.js';
 import { fmtMs, fmtRatio, median, pairedRatio, table } from './stats.js';
 
 /**
@@ -31,41 +30,18 @@ async function gitfailover(args: string[]): Promise<string> {
 }
 
 async function prepare(dir: string, secrets: boolean): Promise<Side> {
-  mkdirSync(dir, { recursive: true });
-  const remote = join(dir, 'remote.git');
-  await generateRepo(remote, DOMAINS);
-  const live = join(dir, 'prod');
-  await mustRun('git', ['clone', '-q', remote, join(dir, 'work')]);
-  await mustRun('sh', ['-c', `mkdir -p ${live} && cp -r ${dir}/work/domains ${dir}/work/server.yaml ${live}/`]);
+  const { remote, prodLive: live } = await repoWithLive(dir, DOMAINS, 'work');
   if (secrets)
     for (let i = 0; i < DOMAINS; i++) {
       mkdirSync(join(live, 'domains', domainName(i), 'keys'), { recursive: true });
       writeFileSync(join(live, 'domains', domainName(i), 'keys', 'host_key'), fakeKey());
     }
-  const primary = join(dir, 'primary.yaml');
-  const standby = join(dir, 'standby.yaml');
-  mkdirSync(join(dir, 'fail'), { recursive: true });
-  writeFileSync(
-    primary,
-    stringify({
-      node: 'bench-primary',
-      role: 'primary',
-      repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
-      live: { dir: live },
-      ...(secrets ? { secrets: { files: ['domains/*/keys/**'], identity: `file:${join(dir, 'prod.agekey')}` } } : {}),
-    }),
-  );
-  writeFileSync(
-    standby,
-    stringify({
-      node: 'bench-standby',
-      role: 'standby',
-      repo: { remote, branch: 'main', stateDir: join(dir, 'fail-state') },
-      live: { dir: join(dir, 'fail') },
-      substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
-      ...(secrets ? { secrets: { identity: `file:${join(dir, 'fail.agekey')}` } } : {}),
-    }),
-  );
+  const primary = benchPrimary(join(dir, 'primary.yaml'), remote, live, join(dir, 'prod-state'), {
+    ...(secrets ? { secrets: { files: ['domains/*/keys/**'], identity: `file:${join(dir, 'prod.agekey')}` } } : {}),
+  });
+  const standby = benchStandby(join(dir, 'standby.yaml'), remote, join(dir, 'fail'), join(dir, 'fail-state'), {
+    ...(secrets ? { secrets: { identity: `file:${join(dir, 'fail.agekey')}` } } : {}),
+  });
   if (secrets) {
     const prod = await gitfailover(['keygen', '-c', primary]);
     const fail = await gitfailover(['keygen', '-c', standby]);

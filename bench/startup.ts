@@ -1,49 +1,26 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { domainName, generateRepo, userName, userYaml } from './gen-repo.js';
-import { BIN, DIST_BENCH, mustRun, run } from './proc.js';
+import { domainName, userName, userYaml } from './gen-repo.js';
+import { BIN, benchPrimary, benchStandby, DIST_BENCH, mustRun, repoWithLive, run } from './proc.js';
 import { fmtMs, fmtRatio, median, pairedRatio, table } from './stats.js';
+import type { Summary } from './summary.js';
 
 /**
  * Start-up: whole CLI processes against git's, interleaved round by round, and the git processes
  * one change starts on each side (counted from git's own trace: GIT_TRACE2_EVENT, which the
  * node passes to every git it runs; a process without a parent sid is one gitfailover started).
  */
-export async function startup(root: string, rounds: number, log: (s: string) => void): Promise<string> {
+export async function startup(
+  root: string,
+  rounds: number,
+  log: (s: string) => void,
+  summary?: Summary,
+): Promise<string> {
   const dir = join(root, 'startup');
   const n = 100;
-  mkdirSync(dir, { recursive: true });
-  const remote = join(dir, 'remote.git');
-  await generateRepo(remote, n);
-  const prodLive = join(dir, 'prod');
-  await mustRun('git', ['clone', '-q', remote, join(dir, 'clone')]);
-  await mustRun('sh', [
-    '-c',
-    `mkdir -p ${prodLive} && cp -r ${dir}/clone/domains ${dir}/clone/server.yaml ${prodLive}/`,
-  ]);
-  const pFile = join(dir, 'primary.yaml');
-  const sFile = join(dir, 'standby.yaml');
-  writeFileSync(
-    pFile,
-    stringify({
-      node: 'bench-primary',
-      role: 'primary',
-      repo: { remote, branch: 'main', stateDir: join(dir, 'prod-state') },
-      live: { dir: prodLive },
-    }),
-  );
-  mkdirSync(join(dir, 'fail'), { recursive: true });
-  writeFileSync(
-    sFile,
-    stringify({
-      node: 'bench-standby',
-      role: 'standby',
-      repo: { remote, branch: 'main', stateDir: join(dir, 'fail-state') },
-      live: { dir: join(dir, 'fail') },
-      substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
-    }),
-  );
+  const { remote, prodLive } = await repoWithLive(dir, n);
+  const pFile = benchPrimary(join(dir, 'primary.yaml'), remote, prodLive, join(dir, 'prod-state'));
+  const sFile = benchStandby(join(dir, 'standby.yaml'), remote, join(dir, 'fail'), join(dir, 'fail-state'));
   const gf = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [BIN, ...args], { env });
   const must = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
     const r = await gf(args, env);
@@ -107,6 +84,12 @@ export async function startup(root: string, rounds: number, log: (s: string) => 
   });
   const base = gitProcesses(baseTrace);
   log(`git processes per change: record ${recorded.length}, partial sync ${applied.length}; git alone ${base.length}`);
+  summary?.set('processes.record', {
+    value: String(recorded.length),
+    floor: `\`git add -A && git commit && git push\` ${base.length}`,
+    ratio: recorded.length / base.length,
+  });
+  summary?.set('processes.partial', { value: String(applied.length), floor: 'see section 7 (no raw-git count)' });
 
   const row = (what: string, k: string, base: string) => [
     what,

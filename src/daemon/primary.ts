@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import picomatch from 'picomatch';
 import type { NodeConfig } from '../config/load.js';
@@ -18,7 +18,7 @@ import { notifyStandbys, type NotifyBody } from './primary-notify.js';
 import { pushBranch } from '../repo/push.js';
 import type { Server } from 'node:http';
 import { sendJson, startHttp } from '../util/http-server.js';
-import { NotifyGate } from './webhooks.js';
+import { NOTIFY_SEEN_FILE, NotifyGate } from './webhooks.js';
 import { conflictEvent } from '../record/conflict-event.js';
 import { fireSyncEvents } from '../sync/report.js';
 import { Observer } from '../observe/observer.js';
@@ -539,7 +539,12 @@ export class PrimaryDaemon {
     this.snapshotOf = view.snapshot;
     this.observer = new Observer(cfg, view, repo);
     try {
-      const gate = new NotifyGate(cfg.notify.secret, (line) => this.output.err(`warning: ${line}`));
+      const gate = new NotifyGate(
+        cfg.notify.secret,
+        (line) => this.output.err(`warning: ${line}`),
+        Date.now,
+        join(cfg.repo.stateDir, NOTIFY_SEEN_FILE),
+      );
       this.http = await startHttp(cfg.notify.listen, {
         ...this.observer.routes(),
         // A forge's push webhook (or our own signed notify): take the new commits in now, not at the next poll.

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import { plaintextSecretWarning, type NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { Observer } from '../observe/observer.js';
@@ -16,7 +17,7 @@ import { createLogger, type Logger } from './log.js';
 import { PrimaryDaemon, type PrimaryOutput } from './primary.js';
 import { clearRunning, reloadNodeFile, writeRunning, type RunningNodeFile } from './reload.js';
 import { startStandbyController, type StandbyController } from './standby.js';
-import { NotifyGate } from './webhooks.js';
+import { NOTIFY_SEEN_FILE, NotifyGate } from './webhooks.js';
 
 /** How often the role state (stateDir/role.json, written by promote/demote) is read: a switch follows within this. */
 export const ROLE_POLL_MS = 250;
@@ -69,7 +70,12 @@ export class RoleSupervisor implements RunningNode {
   ) {
     this.repo = new NodeRepo(cfg.repo); // kept open: its cat-file process serves every sync and page
     this.times = new CommitTimes(this.repo);
-    this.gate = new NotifyGate(cfg.notify.secret, (line) => log.warn(line));
+    this.gate = new NotifyGate(
+      cfg.notify.secret,
+      (line) => log.warn(line),
+      Date.now,
+      join(cfg.repo.stateDir, NOTIFY_SEEN_FILE),
+    );
     const view: NodeView = {
       node: cfg.node,
       role: () => this.current?.role ?? effectiveRole(cfg),

@@ -1,4 +1,7 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { dirname } from 'node:path';
+import { writeJsonAtomic } from '../util/atomic.js';
 import { REPLAY_WINDOW_MS, verify, type NotifyVia } from '../util/http-sign.js';
 
 export type GateAnswer =
@@ -13,6 +16,8 @@ export type GateAnswer =
 /** Forge delivery ids are remembered this long (forges send no timestamp to bound a replay by). */
 const FORGE_MEMORY_MS = 24 * 3600_000;
 const MAX_REMEMBERED = 10_000;
+/** stateDir/notify-seen.json: the ids the notify endpoint accepted, until each one's window ends. */
+export const NOTIFY_SEEN_FILE = 'notify-seen.json';
 const WARN_EVERY_MS = 60_000;
 
 /**
@@ -21,8 +26,9 @@ const WARN_EVERY_MS = 60_000;
  * seen before (ours by its signature, a forge's by its delivery id, which is then required), and
  * must be inside the time window where a timestamp is sent (ours; GitHub's `repository.pushed_at`).
  * Refusals are logged at most once a minute, with a count, so a scanner cannot flood the log.
- * Remembered ids live in memory: after a restart a replayed forge delivery only asks for one more
- * fetch, which applies nothing new; the heartbeat, which matters more, is ours and time-bound.
+ * With `file` (stateDir/notify-seen.json) the remembered ids outlive a restart, so a restart does
+ * not reopen a replay's window; the file is bounded like the map and written atomically on each
+ * accepted request (a push or a heartbeat: a few a minute).
  */
 export class NotifyGate {
   private readonly seen = new Map<string, number>();
@@ -33,7 +39,10 @@ export class NotifyGate {
     private readonly secret: string | undefined,
     private readonly warn: (line: string) => void,
     private readonly now: () => number = Date.now,
-  ) {}
+    private readonly file?: string,
+  ) {
+    if (file) this.load(file);
+  }
 
   check(headers: IncomingHttpHeaders, body: Buffer, from = 'unknown'): GateAnswer {
     if (!this.secret)
@@ -64,6 +73,7 @@ export class NotifyGate {
     if (this.seen.has(key)) return this.refuse(409, 'replayed delivery (already received)', from);
     this.seen.set(key, now + (v.via === 'gitfailover' ? 2 * REPLAY_WINDOW_MS : FORGE_MEMORY_MS));
     if (this.seen.size > MAX_REMEMBERED) this.seen.delete(this.seen.keys().next().value!);
+    this.save();
     return {
       ok: true,
       via: v.via,
@@ -83,6 +93,34 @@ export class NotifyGate {
       this.suppressed++;
     }
     return { ok: false, status, reason };
+  }
+
+  private load(file: string): void {
+    if (!existsSync(file)) return;
+    try {
+      const list = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      if (!Array.isArray(list)) return;
+      const now = this.now();
+      for (const e of list.slice(-MAX_REMEMBERED))
+        if (Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number' && e[1] > now)
+          this.seen.set(e[0], e[1]);
+    } catch (err) {
+      this.warn(
+        `${file} could not be read (${(err as Error).message}): replays accepted before this start are not recognised`,
+      );
+    }
+  }
+
+  private save(): void {
+    if (!this.file) return;
+    try {
+      mkdirSync(dirname(this.file), { recursive: true });
+      writeJsonAtomic(this.file, [...this.seen]);
+    } catch (err) {
+      this.warn(
+        `${this.file} could not be written (${(err as Error).message}): a restart would forget the ids received`,
+      );
+    }
   }
 
   private forgetExpired(now: number): void {

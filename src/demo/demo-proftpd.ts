@@ -1,20 +1,17 @@
-import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import { parseNodeFile } from '../config/load.js';
-import { PrimaryDaemon } from '../daemon/primary.js';
-import { startNode } from '../daemon/supervisor.js';
-import { createLogger } from '../daemon/log.js';
 import { ProftpdLoader } from '../loaders/proftpd/proftpd-loader.js';
-import { cryptPassword, startProftpd, throwawayKeys, writeMainConfig } from '../loaders/proftpd/instance.js';
+import { cryptPassword, startProftpd } from '../loaders/proftpd/instance.js';
 import { initBareRepo } from '../repo/bare-repo.js';
 import { loadState } from '../sync/state.js';
 import { syncOnce } from '../sync/sync.js';
 import { freePort } from './free-port.js';
 import { startDomains } from '../role/domains.js';
+import { curl, filesOf, startDemoNodes, waitFor, writeProftpdPair } from './kit.js';
 
 /**
  * `npm run demo -- --proftpd`: two real ProFTPD daemons (production 127.0.0.2, failover
@@ -27,32 +24,8 @@ const FAIL_IP = '127.0.0.3';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => process.stdout.write(`\n${bold(`== ${s}`)}\n`);
 
-function curl(args: string[]): Promise<number> {
-  return new Promise((resolve) =>
-    execFile('curl', args, (err) => resolve(err ? Number((err as NodeJS.ErrnoException).code) || 1 : 0)),
-  );
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`demo: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function filesOf(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p).split(sep).join('/'), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
+/** curl's exit code alone: what the demo prints. */
+const curlCode = async (args: string[]) => (await curl(args)).code;
 
 // biome-ignore lint/complexity/noExcessiveLinesPerFunction: a demo script read top to bottom, step by step
 export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
@@ -79,20 +52,16 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     step(`set-up in ${dir}`);
     const remote = join(dir, 'mft-config.git');
     await initBareRepo(remote);
-    const keys = await throwawayKeys(join(dir, 'keys'));
-    const prodFtpd = writeMainConfig(join(dir, 'production', 'proftpd'), { serverName: 'production' });
-    const failFtpd = writeMainConfig(join(dir, 'failover', 'proftpd'), { serverName: 'failover' });
+    const {
+      prodFtpd,
+      failFtpd,
+      common: proftpd,
+    } = await writeProftpdPair({
+      keys: join(dir, 'keys'),
+      prod: join(dir, 'production', 'proftpd'),
+      fail: join(dir, 'failover', 'proftpd'),
+    });
     children.push(await startProftpd(prodFtpd), await startProftpd(failFtpd));
-    const proftpd = {
-      binary: 'proftpd',
-      sftpHostKeys: [keys.sftpHostKey],
-      tlsCertificate: keys.tlsCertificate,
-      tlsKey: keys.tlsKey,
-      uid: 65534,
-      gid: 65534,
-      createHomes: true,
-      readyTimeout: 10_000,
-    };
     process.stdout.write(
       `ProFTPD production: ${prodFtpd.mainConfig} (pid ${readFileSync(prodFtpd.pidFile, 'utf8').trim()})\nProFTPD failover:   ${failFtpd.mainConfig} (pid ${readFileSync(failFtpd.pidFile, 'utf8').trim()})\n`,
     );
@@ -138,49 +107,26 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     };
     await applyProduction();
 
-    const standbyFile = join(dir, 'failover.yaml');
-    const standbyText = stringify({
-      node: 'failover-1',
-      role: 'standby',
-      repo: { remote, stateDir: join(dir, 'failover', 'state') },
-      live: { dir: join(dir, 'failover', 'etc') },
-      sync: { automatic: true, interval: '1h', startAfterSync: false },
-      substitution: { ips: { [PROD_IP]: FAIL_IP } },
-      notify: { listen: '127.0.0.1:0', secret: 'env:DEMO_NOTIFY_SECRET' },
-      loader: 'proftpd',
-      proftpd: { ...proftpd, configDir: failFtpd.configDir, pidFile: failFtpd.pidFile },
-    });
-    writeFileSync(standbyFile, standbyText);
-    const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
-    const standby = await startNode(standbyCfg, { logger: createLogger('failover-1') });
-    const primaryFile = join(dir, 'production.yaml');
-    const primaryText = stringify({
-      node: 'prod-1',
-      role: 'primary',
-      repo: { remote, stateDir: join(dir, 'production', 'state') },
-      live: { dir: prodLive },
-      record: { debounce: '100ms' },
-      notify: {
-        listen: '127.0.0.1:0',
-        standbys: [`http://${standby.address}/notify`],
-        secret: 'env:DEMO_NOTIFY_SECRET',
+    const nodes = await startDemoNodes(
+      { dir, remote, prodLive, env },
+      {
+        live: { dir: join(dir, 'failover', 'etc') },
+        sync: { automatic: true, interval: '1h', startAfterSync: false },
+        substitution: { ips: { [PROD_IP]: FAIL_IP } },
+        loader: 'proftpd',
+        proftpd: { ...proftpd, configDir: failFtpd.configDir, pidFile: failFtpd.pidFile },
       },
-    });
-    writeFileSync(primaryFile, primaryText);
-    const primaryCfg = parseNodeFile(primaryFile, primaryText, env);
-    const plog = createLogger('prod-1');
-    const primary = new PrimaryDaemon(primaryCfg, { out: (l) => plog.info(l), err: (l) => plog.warn(l) });
-    stop = async () => {
-      await primary.stop();
-      await standby.stop();
-    };
+      { record: { debounce: '100ms' } },
+    );
+    const { standbyCfg, primary } = nodes;
+    stop = nodes.stop;
 
     step('the primary records production; the failover loads the domain stopped (startAfterSync: false)');
     await primary.start();
     await waitFor('the first sync', () => loadState(standbyCfg.repo.stateDir).appliedCommit !== undefined);
     process.stdout.write(`failover domains.d: ${readdirSync(join(failFtpd.configDir, 'domains.d')).join(', ')}\n`);
     process.stdout.write(
-      `login on ${FAIL_IP}:${FTP_PORT} now: curl exit ${await curl(['-sS', '--max-time', '5', '-u', 'alice:alice-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`])} (7 = nothing listens)\n`,
+      `login on ${FAIL_IP}:${FTP_PORT} now: curl exit ${await curlCode(['-sS', '--max-time', '5', '-u', 'alice:alice-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`])} (7 = nothing listens)\n`,
     );
 
     step('gitfailover sync --start on the failover (what promote does at failover time)');
@@ -205,7 +151,7 @@ export async function runProftpdDemo(opts: { keep: boolean }): Promise<void> {
     await user('carol', 'carol-pw');
     await applyProduction();
     const proof = ['-sS', '--max-time', '5', '-u', 'carol:carol-pw', `ftp://${FAIL_IP}:${FTP_PORT}/`];
-    await waitFor('carol logging in on the failover', async () => (await curl(proof)) === 0);
+    await waitFor('carol logging in on the failover', async () => (await curlCode(proof)) === 0);
     process.stdout.write(
       `carol logs in on the failover ${Date.now() - t0}ms after the file was written on production (100ms debounce included)\n`,
     );

@@ -3,16 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { parseNodeFile } from '../config/load.js';
-import { PrimaryDaemon } from '../daemon/primary.js';
 import { notifyStandbys } from '../daemon/primary-notify.js';
-import { startNode } from '../daemon/supervisor.js';
-import { createLogger } from '../daemon/log.js';
 import { scaffoldConfigRepo } from '../init/scaffold.js';
 import { initBareRepo, logText, revParse } from '../repo/bare-repo.js';
 import { revert } from '../record/revert.js';
 import { loadState } from '../sync/state.js';
 import { runProftpdDemo } from './demo-proftpd.js';
+import { startDemoNodes, waitFor } from './kit.js';
 
 /**
  * `npm run demo`: a bare remote, a primary and a standby in a temp folder, both daemons running;
@@ -22,15 +19,6 @@ import { runProftpdDemo } from './demo-proftpd.js';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string) => process.stdout.write(`\n${bold(`== ${s}`)}\n`);
 
-async function waitFor(what: string, check: () => boolean, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`demo: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: a demo script read top to bottom, step by step
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gitfailover-demo-'));
   const keep = process.argv.includes('--keep');
@@ -54,42 +42,17 @@ async function main(): Promise<void> {
       `remote:     ${remote} (a bare git repo)\nproduction: ${prodLive} (live dir, domain acme on 10.0.0.5)\nfailover:   ${failLive} (empty; substitutes 10.0.0.5 -> 10.1.0.5)\n`,
     );
 
-    const standbyFile = join(dir, 'failover.yaml');
-    const standbyText = stringify({
-      node: 'failover-1',
-      role: 'standby',
-      repo: { remote, stateDir: join(dir, 'failover', 'state') },
-      live: { dir: failLive },
-      sync: { automatic: true, interval: '1h' },
-      substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
-      notify: { listen: '127.0.0.1:0', secret: 'env:DEMO_NOTIFY_SECRET' },
-    });
-    writeFileSync(standbyFile, standbyText);
-    const standbyCfg = parseNodeFile(standbyFile, standbyText, env);
-    const standby = await startNode(standbyCfg, { logger: createLogger('failover-1') });
-
-    const primaryFile = join(dir, 'production.yaml');
-    const primaryText = stringify({
-      node: 'prod-1',
-      role: 'primary',
-      repo: { remote, stateDir: join(dir, 'production', 'state') },
-      live: { dir: prodLive },
-      record: { debounce: '300ms' },
-      // port 0: an ephemeral port, so that the demo runs beside anything that holds 7420
-      notify: {
-        listen: '127.0.0.1:0',
-        standbys: [`http://${standby.address}/notify`],
-        secret: 'env:DEMO_NOTIFY_SECRET',
+    const nodes = await startDemoNodes(
+      { dir, remote, prodLive, env },
+      {
+        live: { dir: failLive },
+        sync: { automatic: true, interval: '1h' },
+        substitution: { ips: { '10.0.0.5': '10.1.0.5' } },
       },
-    });
-    writeFileSync(primaryFile, primaryText);
-    const primaryCfg = parseNodeFile(primaryFile, primaryText, env);
-    const plog = createLogger('prod-1');
-    const primary = new PrimaryDaemon(primaryCfg, { out: (l) => plog.info(l), err: (l) => plog.warn(l) });
-    stopAll = async () => {
-      await primary.stop();
-      await standby.stop();
-    };
+      { record: { debounce: '300ms' } },
+    );
+    const { standbyCfg, primaryCfg, primary } = nodes;
+    stopAll = nodes.stop;
 
     step('the primary records its configuration; the standby is notified and applies it');
     await primary.start();

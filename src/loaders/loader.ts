@@ -18,6 +18,8 @@ export interface LoaderContext {
 export interface LoaderChange {
   load: ReadonlyMap<string, ReadonlyMap<string, Buffer>>;
   delete: readonly string[];
+  /** Files outside the domains this apply writes (path relative to the live dir), secrets opened. */
+  globals?: ReadonlyMap<string, Buffer>;
 }
 
 export interface Loader {

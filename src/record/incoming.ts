@@ -104,7 +104,7 @@ export async function applyIncoming(cfg: NodeConfig, repo: NodeRepo, input: Inco
   const indexFile = join(cfg.repo.stateDir, 'merge.index');
   for (const c of ours) {
     const parentTree = await repo.treeOf(`${c}^`);
-    const m = await mergeTrees(repo, parentTree, await repo.treeOf(c), headTree, indexFile);
+    const m = await mergeTrees(repo, parentTree, await repo.treeOf(c), headTree, indexFile, domainsDir);
     conflicts.push(...m.conflicts.filter((x) => !conflicts.some((y) => y.path === x.path)));
     if (m.tree === headTree) continue; // nothing of it is left on top of the remote
     if (c === liveCommit && liveCommit !== local) {

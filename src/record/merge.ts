@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { domainOf } from '../model/layout.js';
 import type { IndexEntry } from '../repo/git-index.js';
 import type { DiffEntry, NodeRepo } from '../repo/node-repo.js';
 
@@ -24,6 +25,8 @@ const REGULAR = new Set(['100644', '100755']);
  * other file both changed differently (content conflict, delete/modify, add/add, binary) keeps
  * `theirs` and is reported. `theirs` is the remote's side: what others already see is never
  * changed under them, and the losing version stays in git (see incoming.ts).
+ * A domain `theirs` deleted stays deleted: a file added or changed under it only on our side is
+ * a conflict too (not a one-sided change that would bring the domain back with one file).
  * Works on a throw-away index (`indexFile`), so neither the live dir nor the record index moves.
  */
 export async function mergeTrees(
@@ -32,6 +35,7 @@ export async function mergeTrees(
   ours: string,
   theirs: string,
   indexFile: string,
+  domainsDir?: string,
 ): Promise<TreeMerge> {
   if (ours === base || ours === theirs) return { tree: theirs, conflicts: [] };
   if (theirs === base) return { tree: ours, conflicts: [] };
@@ -41,8 +45,18 @@ export async function mergeTrees(
   await index.readTree(theirs);
   const updates: IndexEntry[] = [];
   const conflicts: MergeConflict[] = [];
+  const deletedDomain =
+    domainsDir === undefined ? () => Promise.resolve(undefined) : domainsDeletedIn(repo, theirs, others, domainsDir);
   for (const d of mine) {
     const t = theirsByPath.get(d.path);
+    const gone = !t && d.status !== 'D' ? await deletedDomain(d.path) : undefined;
+    if (gone !== undefined) {
+      conflicts.push({
+        path: d.path,
+        reason: `${d.status === 'A' ? 'added' : 'changed'} here, domain ${gone} deleted in the repo`,
+      });
+      continue;
+    }
     if (!t) {
       updates.push(
         d.status === 'D' ? { remove: true, path: d.path } : { mode: d.newMode, oid: d.newOid, path: d.path },
@@ -69,6 +83,27 @@ export async function mergeTrees(
   await index.update(updates);
   const tree = await index.writeTree();
   return { tree, conflicts };
+}
+
+/**
+ * Which domain a path lies in when `theirs` deleted that whole domain (its folder is gone from
+ * `theirs`, and `theirs` deleted files of it): a lookup per domain, asked once.
+ */
+function domainsDeletedIn(
+  repo: NodeRepo,
+  theirs: string,
+  others: DiffEntry[],
+  domainsDir: string,
+): (path: string) => Promise<string | undefined> {
+  const touched = new Set(others.filter((t) => t.status === 'D').map((t) => domainOf(t.path, domainsDir)));
+  const known = new Map<string, boolean>();
+  return async (path) => {
+    const domain = domainOf(path, domainsDir);
+    if (domain === undefined || !touched.has(domain)) return undefined;
+    if (!known.has(domain))
+      known.set(domain, (await repo.lsTree(theirs, [`${domainsDir}/${domain}`], false)).length === 0);
+    return known.get(domain) ? domain : undefined;
+  };
 }
 
 function conflictReason(d: DiffEntry, t: DiffEntry): string {

@@ -16,7 +16,7 @@ import type { Problem } from '../model/parse.js';
 import { formatPrimaryRecord, PRIMARY_FILE } from '../model/primary-file.js';
 import { prepareClone } from './prepare-clone.js';
 import { applyIncoming, type IncomingOutcome } from './incoming.js';
-import type { ConflictRecord } from './conflicts.js';
+import { pruneResolvedConflicts, type ConflictRecord } from './conflicts.js';
 import { toProductionTerms } from './production-terms.js';
 import { commitMessage } from './message.js';
 import { writeCommit } from './commit.js';
@@ -67,7 +67,11 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
   try {
     let earlier: RecordResult | undefined;
     for (let attempt = 1; ; attempt++) {
-      const r = await withLock(cfg.repo.stateDir, 'record', () => recordLocked(cfg, repo, opts));
+      const r = await withLock(cfg.repo.stateDir, 'record', async () => {
+        const out = await recordLocked(cfg, repo, opts);
+        if (!opts.dryRun) await pruneResolvedConflicts(cfg.repo.stateDir, repo, repo.branchRef, cfg.sync.timeout);
+        return out;
+      });
       if (earlier) {
         // The commit of the first attempt, replayed on the new head, is the one reported.
         r.changes = r.changes.length > 0 ? r.changes : earlier.changes;

@@ -295,6 +295,19 @@ export class NodeRepo {
     }
   }
 
+  /** The remote's branches under `prefix` (`refs/heads/...`), without fetching: full ref name and commit. */
+  async remoteRefs(prefix: string, timeoutMs = 60_000): Promise<{ ref: string; commit: string }[]> {
+    try {
+      const r = await this.remoteGit('ls-remote', ['--heads', this.spec.remote, `${prefix}*`], timeoutMs);
+      return parseLines(r.stdout).map((line) => {
+        const [commit, ref] = line.split('\t') as [string, string];
+        return { ref, commit };
+      });
+    } catch (err) {
+      throw remoteError('reach', this.spec, err);
+    }
+  }
+
   /**
    * Push the local branch (never forced). A non-fast-forward is a stalling error: another node
    * wrote. So is losing a race with a concurrent push, which the server reports as a ref it could

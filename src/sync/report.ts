@@ -1,6 +1,7 @@
 import type { NodeConfig } from '../config/load.js';
 import { TriggerDispatcher, type TriggerLogger } from '../triggers/dispatcher.js';
 import type { TriggerEvent } from '../triggers/events.js';
+import { hostPort } from '../model/admit.js';
 import { domainsDirOf } from '../model/layout.js';
 import { loadDomainTriggers } from '../triggers/domains.js';
 import type { SyncOutcome } from './sync.js';
@@ -34,18 +35,22 @@ export function syncEvents(cfg: NodeConfig, out: SyncOutcome): TriggerEvent[] {
       durationMs: r.durationMs,
     },
   ];
-  if (r.success)
-    for (const u of r.unmapped ?? [])
-      events.push({
-        event: 'substitution.unmapped',
-        node: cfg.node,
-        time,
-        domain: u.domain,
-        service: u.service ?? '',
-        ip: u.ip,
-        port: u.port,
-        toCommit: r.toCommit ?? '',
-      });
+  // One event per sync however many services are unmapped: 300 services are one e-mail, not 300.
+  const unmapped = r.success ? (r.unmapped ?? []) : [];
+  const first = unmapped[0];
+  if (first)
+    events.push({
+      event: 'substitution.unmapped',
+      node: cfg.node,
+      time,
+      domain: first.domain,
+      service: first.service ?? '',
+      ip: first.ip,
+      port: first.port,
+      unmapped: unmapped.map((u) => `${u.domain} ${u.service ?? '-'} ${hostPort(u.ip, u.port)}`),
+      unmappedCount: unmapped.length,
+      toCommit: r.toCommit ?? '',
+    });
   for (const name of out.extraEvents) {
     if (name === 'sync.disabled') {
       events.push({

@@ -15,7 +15,10 @@ export async function apply(ctx: SyncContext): Promise<undefined> {
   // Only metadata changed (.gitfailover/): nothing to load, but the commit step records the commit.
   if (planIsEmpty(plan) && !ctx.journal && ctx.mode === 'partial') return undefined;
   // The loader's own checks (e.g. proftpd -t, ports free) refuse before anything goes live.
-  await ctx.loader!.validate?.({ load: ctx.rendered!.domains, delete: plan.delete }, loaderContext(ctx));
+  await ctx.loader!.validate?.(
+    { load: ctx.rendered!.domains, delete: plan.delete, globals: ctx.rendered!.globals },
+    loaderContext(ctx),
+  );
   ctx.store.writeJournal(journalOf(plan, ctx.target!, ctx.applied, ctx.result.time));
   ctx.applyStarted = true;
   const swapped: string[] = [];

@@ -126,11 +126,15 @@ export function problemsTextOf(problems: readonly string[]): string {
 /** A sync loaded a service with an address substitution.ips does not map (nor substitution.keep lists). */
 export interface SubstitutionUnmappedEvent extends EventBase {
   event: 'substitution.unmapped';
+  /** the first unmapped service's domain (with one unmapped service: that service) */
   domain: string;
-  /** the service's name in the domain's services.yaml */
+  /** the first unmapped service's name in the domain's services.yaml */
   service: string;
   ip: string;
   port: number;
+  /** every unmapped service of the sync, `domain service ip:port`, one event per sync */
+  unmapped: string[];
+  unmappedCount: number;
   toCommit: string;
 }
 
@@ -223,7 +227,18 @@ export const EVENT_VARIABLES: Record<EventName, readonly string[]> = {
   'push.failed': [...COMMON, 'unpushed', 'error'],
   'record.conflict': [...COMMON, 'files', 'branch', 'liveCommit', 'incomingCommit', 'incomingAuthor', 'text'],
   'record.failed': [...COMMON, 'error', 'errorFile', 'problems', 'problemsText'],
-  'substitution.unmapped': [...COMMON, 'domain', 'service', 'ip', 'port', 'toCommit', 'shortCommit'],
+  'substitution.unmapped': [
+    ...COMMON,
+    'domain',
+    'service',
+    'ip',
+    'port',
+    'unmapped',
+    'unmappedCount',
+    'unmappedText',
+    'toCommit',
+    'shortCommit',
+  ],
   drift: [...COMMON, 'files', 'domains', 'domainsText', 'appliedCommit'],
   lag: [...COMMON, 'behindSeconds', 'reason', 'appliedCommit', 'targetCommit'],
   promote: [...COMMON, 'role', 'primary', 'commit'],
@@ -261,6 +276,7 @@ export function flattenVariables(event: TriggerEvent): Variables {
         : event.commits.map((c) => `  ${short(c.id)}  ${c.subject}  (${c.author})`).join('\n');
   }
   if ('toCommit' in event) vars.shortCommit = short(event.toCommit);
+  if (event.event === 'substitution.unmapped') vars.unmappedText = event.unmapped.map((u) => `  ${u}`).join('\n');
   if ('domains' in event) vars.domainsText = event.domains.length === 0 ? '(none)' : event.domains.join(', ');
   return vars;
 }
@@ -356,6 +372,8 @@ const SAMPLES: Record<EventName, (base: { node: string; time: string }) => Trigg
     service: 'sftp',
     ip: '10.0.0.6',
     port: 22,
+    unmapped: ['example sftp 10.0.0.6:22'],
+    unmappedCount: 1,
     toCommit: HEAD,
   }),
   drift: (base) => ({

@@ -1,18 +1,22 @@
-import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ProftpdLoader, type ProftpdSettings } from '../../src/loaders/proftpd/proftpd-loader.js';
-import {
-  cryptPassword,
-  startProftpd,
-  throwawayKeys,
-  writeMainConfig,
-  type ProftpdInstanceFiles,
-} from '../../src/loaders/proftpd/instance.js';
+import { ProftpdLoader } from '../../src/loaders/proftpd/proftpd-loader.js';
+import { cryptPassword, startProftpd, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
 import { cli, git, initRemote, makePair, removeDir, startCli, writeFile, type Pair } from '../helpers/fixture.js';
-import { requireSystem } from '../helpers/system.js';
+import {
+  curl,
+  FAIL_IP,
+  filesOf,
+  PROD_IP,
+  skipProftpd,
+  waitFor as waitUntil,
+  writePrimaryNode,
+  writeProftpdPair,
+  writeStandbyNode,
+} from '../helpers/proftpd-pair.js';
 
 /**
  * The seed's failback as one drill: two real ProFTPD daemons (production on 127.0.0.2, the failover
@@ -23,22 +27,8 @@ import { requireSystem } from '../helpers/system.js';
  * time is printed (GF_FAILBACK_TIMES=<file> also writes them as JSON, for BENCHMARKS.md).
  */
 
-const system = requireSystem(['proftpd-core', 'proftpd-mod-crypto', 'curl', 'openssl']);
-const curlProtocols = (() => {
-  try {
-    return /^Protocols: (.*)$/m.exec(execFileSync('curl', ['-V'], { encoding: 'utf8' }))?.[1]?.split(' ') ?? [];
-  } catch {
-    return [];
-  }
-})();
-const missing = [
-  process.getuid?.() === 0 ? undefined : 'root (ProFTPD switches to each session user)',
-  !system.ok || ['ftps', 'sftp'].every((p) => curlProtocols.includes(p)) ? undefined : 'curl with ftps and sftp',
-].filter((m): m is string => m !== undefined);
-if (missing.length > 0) console.warn(`\n*** SKIPPED test/e2e/failback.test.ts: needs ${missing.join(', ')} ***\n`);
+const skip = skipProftpd('test/e2e/failback.test.ts', ['ftps', 'sftp']);
 
-const PROD_IP = '127.0.0.2';
-const FAIL_IP = '127.0.0.3';
 const SECRET = 'failback-drill-notify-secret-0123';
 const env = { GF_SECRET: SECRET };
 // High ports, offset by pid, away from proftpd.test.ts (20000+) and proftpd-secrets.test.ts (40000+).
@@ -48,42 +38,17 @@ const PORT = { sftp: BASE, ftps: BASE + 1 };
 type Proto = 'ftps' | 'sftp';
 
 /** curl logs in and lists the home folder: 0 on success, 67 when the login is refused, 7 when nothing listens. */
-function login(proto: Proto, ip: string, user: string, password: string): Promise<number> {
+async function login(proto: Proto, ip: string, user: string, password: string): Promise<number> {
   const args = ['-sS', '--max-time', '8', '-u', `${user}:${password}`, '--insecure'];
   if (proto === 'ftps') args.push('--ssl-reqd'); // explicit FTPS (AUTH TLS), throwaway self-signed cert
-  args.push(`${proto === 'sftp' ? 'sftp' : 'ftp'}://${ip}:${PORT[proto]}/`);
-  return new Promise((resolve) => {
-    execFile('curl', args, (err) => {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      resolve(err ? (typeof code === 'number' ? code : 1) : 0);
-    });
-  });
+  return (await curl([...args, `${proto === 'sftp' ? 'sftp' : 'ftp'}://${ip}:${PORT[proto]}/`])).code;
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function filesOf(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p).split(sep).join('/'), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
+const waitFor = (what: string, check: () => boolean | Promise<boolean>) => waitUntil(what, check, 60_000);
 
 type Running = Awaited<ReturnType<typeof startCli>>;
 
-describe.skipIf(!system.ok || missing.length > 0)('failback drill: two ProFTPD servers, one process per node', () => {
+describe.skipIf(skip)('failback drill: two ProFTPD servers, one process per node', () => {
   let pair: Pair | undefined;
   const children: ChildProcess[] = [];
 
@@ -105,23 +70,10 @@ describe.skipIf(!system.ok || missing.length > 0)('failback drill: two ProFTPD s
       t0 = Date.now();
     };
 
-    const keys = await throwawayKeys(join(p.dir, 'keys'));
-    const prodFtpd = writeMainConfig(join(p.dir, 'prod-proftpd'), { serverName: 'production' });
-    const failFtpd = writeMainConfig(join(p.dir, 'fail-proftpd'), { serverName: 'failover' });
-    const common = {
-      binary: 'proftpd',
-      sftpHostKeys: [keys.sftpHostKey],
-      tlsCertificate: keys.tlsCertificate,
-      tlsKey: keys.tlsKey,
-      uid: 65534,
-      gid: 65534,
-      createHomes: true,
-      readyTimeout: 10_000,
-    };
-    const settings = (f: ProftpdInstanceFiles): ProftpdSettings => ({
-      ...common,
-      configDir: f.configDir,
-      pidFile: f.pidFile,
+    const { prodFtpd, failFtpd, settings } = await writeProftpdPair({
+      keys: join(p.dir, 'keys'),
+      prod: join(p.dir, 'prod-proftpd'),
+      fail: join(p.dir, 'fail-proftpd'),
     });
     const hashes = Object.fromEntries(
       await Promise.all(['alice', 'bob', 'zed'].map(async (u) => [u, await cryptPassword(`${u}-pw`)] as const)),
@@ -200,28 +152,16 @@ describe.skipIf(!system.ok || missing.length > 0)('failback drill: two ProFTPD s
     await adminApply(p.prodLive, 'prod-1', prodFtpd);
 
     const stopLog = join(p.dir, 'failover-stopped.log');
-    writeFileSync(
-      p.standby,
-      stringify({
-        node: 'failover-1',
-        role: 'standby',
-        repo: { remote: p.remote, stateDir: join(p.dir, 'fail-state') },
-        live: { dir: p.failLive },
-        record: { debounce: '100ms' },
-        sync: { automatic: true, interval: '500ms', startAfterSync: false },
-        substitution: { ips: { [PROD_IP]: FAIL_IP } },
-        notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
-        commands: { stop: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$0"', stopLog] },
-        loader: 'proftpd',
-        proftpd: settings(failFtpd),
-      }),
-    );
+    writeStandbyNode(p, {
+      record: { debounce: '100ms' },
+      sync: { automatic: true, interval: '500ms', startAfterSync: false },
+      notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
+      commands: { stop: ['/bin/sh', '-c', 'echo "$GITFAILOVER_DOMAIN" >> "$0"', stopLog] },
+      loader: 'proftpd',
+      proftpd: settings(failFtpd),
+    });
     const failover = await run(p.standby, /standby ready on/);
-    const prodNode = {
-      node: 'prod-1',
-      role: 'primary',
-      repo: { remote: p.remote, stateDir: join(p.dir, 'prod-state') },
-      live: { dir: p.prodLive },
+    writePrimaryNode(p, {
       record: { debounce: '100ms' },
       sync: { interval: '500ms', startAfterSync: false },
       notify: {
@@ -232,8 +172,7 @@ describe.skipIf(!system.ok || missing.length > 0)('failback drill: two ProFTPD s
       },
       loader: 'proftpd',
       proftpd: settings(prodFtpd),
-    };
-    writeFileSync(p.primary, stringify(prodNode));
+    });
     let production = await run(p.primary, /ready: watching/);
     await waitFor('the first commit on the remote', () => remoteHas('domains/acme/users/alice.yaml'));
     await untilReady('production', production, /recording and pushing/);

@@ -1,4 +1,4 @@
-import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import {
   type ProftpdInstanceFiles,
 } from '../../src/loaders/proftpd/instance.js';
 import { cli, initRemote, makePair, removeDir, writeFile, type CliResult, type Pair } from '../helpers/fixture.js';
-import { requireSystem } from '../helpers/system.js';
+import { curl, FAIL_IP, PROD_IP, skipProftpd, writePrimaryNode, writeStandbyNode } from '../helpers/proftpd-pair.js';
 
 /**
  * The server's identity travels too: production's SFTP host key and FTPS certificate and key are
@@ -20,51 +20,15 @@ import { requireSystem } from '../helpers/system.js';
  * pinned to production's host key and an FTPS client pinned to production's certificate log in.
  * Real ProFTPD (as root), real curl, the real CLI.
  */
-function _has(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const curlProtocols = (() => {
-  try {
-    return /^Protocols: (.*)$/m.exec(execFileSync('curl', ['-V'], { encoding: 'utf8' }))?.[1]?.split(' ') ?? [];
-  } catch {
-    return [];
-  }
-})();
-const system = requireSystem(['proftpd-core', 'proftpd-mod-crypto', 'curl', 'openssl']);
-const missing = [
-  process.getuid?.() === 0 ? undefined : 'root (ProFTPD switches to each session user)',
-  !system.ok || ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p))
-    ? undefined
-    : 'curl with ftp, ftps and sftp',
-].filter((m): m is string => m !== undefined);
-if (missing.length > 0)
-  console.warn(`\n*** SKIPPED test/e2e/proftpd-secrets.test.ts: needs ${missing.join(', ')} ***\n`);
+const skip = skipProftpd('test/e2e/proftpd-secrets.test.ts', ['ftp', 'ftps', 'sftp']);
 
-const PROD_IP = '127.0.0.2';
-const FAIL_IP = '127.0.0.3';
 // High ports, offset by pid (and away from proftpd.test.ts's) so that runs do not collide.
 const BASE = 40_000 + (process.pid % 2000) * 10;
 const PORT = { sftp: BASE + 1, ftps: BASE + 2 };
 const LONG = 300_000;
 
 /** curl with its exit code (0: logged in and listed; 51/60/90: the peer's key or certificate did not match). */
-function curl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('curl', ['-sS', '--max-time', '10', ...args], { env: { ...process.env, ...env } }, (err, _out, stderr) => {
-      const code = err
-        ? typeof (err as NodeJS.ErrnoException).code === 'number'
-          ? Number((err as NodeJS.ErrnoException).code)
-          : 1
-        : 0;
-      resolve({ code, stderr });
-    });
-  });
-}
+const curlAt = (args: string[], env: NodeJS.ProcessEnv = {}) => curl(['-sS', '--max-time', '10', ...args], env);
 
 /** The host key's public blob as OpenSSH writes it (`ssh-rsa AAAA...`), and curl's --hostpubsha256 of it. */
 function hostPublic(keyFile: string): { line: string; sha256: string } {
@@ -85,158 +49,139 @@ async function ok(args: string[]): Promise<CliResult> {
   return r;
 }
 
-describe.skipIf(!system.ok || missing.length > 0)(
-  "ProFTPD failover answers with production's host key and certificate (declared secrets)",
-  () => {
-    let pair: Pair;
-    let failFtpd: ProftpdInstanceFiles;
-    const children: ChildProcess[] = [];
-    let prodKeys: { sftpHostKey: string; tlsCertificate: string; tlsKey: string };
-    let otherKeys: { sftpHostKey: string; tlsCertificate: string; tlsKey: string };
+describe.skipIf(skip)("ProFTPD failover answers with production's host key and certificate (declared secrets)", () => {
+  let pair: Pair;
+  let failFtpd: ProftpdInstanceFiles;
+  const children: ChildProcess[] = [];
+  let prodKeys: { sftpHostKey: string; tlsCertificate: string; tlsKey: string };
+  let otherKeys: { sftpHostKey: string; tlsCertificate: string; tlsKey: string };
 
-    beforeAll(async () => {
-      pair = makePair();
-      chmodSync(pair.dir, 0o755); // homes inside: sessions run as uid 65534
-      await initRemote(pair);
-      prodKeys = await throwawayKeys(join(pair.dir, 'prod-keys'));
-      otherKeys = await throwawayKeys(join(pair.dir, 'other-keys'));
-      failFtpd = writeMainConfig(join(pair.dir, 'fail-proftpd'), { serverName: 'failover' });
-      children.push(await startProftpd(failFtpd));
-      writeFileSync(
-        pair.primary,
-        stringify({
-          node: 'prod-1',
-          role: 'primary',
-          repo: { remote: pair.remote, stateDir: join(pair.dir, 'prod-state') },
-          live: { dir: pair.prodLive },
-          secrets: { files: ['keys/**'], identity: `file:${join(pair.dir, 'prod.agekey')}` },
-        }),
-      );
-      // The failover's ProFTPD reads its keys where the decrypted secrets land in its live dir.
-      const liveKeys = join(pair.failLive, 'keys');
-      writeFileSync(
-        pair.standby,
-        stringify({
-          node: 'failover-1',
-          role: 'standby',
-          repo: { remote: pair.remote, stateDir: join(pair.dir, 'fail-state') },
-          live: { dir: pair.failLive },
-          sync: { startAfterSync: false },
-          substitution: { ips: { [PROD_IP]: FAIL_IP } },
-          secrets: { identity: `file:${join(pair.dir, 'fail.agekey')}` },
-          loader: 'proftpd',
-          proftpd: {
-            configDir: failFtpd.configDir,
-            pidFile: failFtpd.pidFile,
-            sftpHostKeys: [join(liveKeys, 'sftp_host_rsa.pem')],
-            tlsCertificate: join(liveKeys, 'tls.crt'),
-            tlsKey: join(liveKeys, 'tls.key'),
-            uid: 65534,
-            gid: 65534,
-            readyTimeout: '20s',
-          },
-        }),
-      );
-    }, LONG);
-
-    afterAll(() => {
-      for (const c of children) c.kill('SIGKILL');
-      if (pair) removeDir(pair.dir);
+  beforeAll(async () => {
+    pair = makePair();
+    chmodSync(pair.dir, 0o755); // homes inside: sessions run as uid 65534
+    await initRemote(pair);
+    prodKeys = await throwawayKeys(join(pair.dir, 'prod-keys'));
+    otherKeys = await throwawayKeys(join(pair.dir, 'other-keys'));
+    failFtpd = writeMainConfig(join(pair.dir, 'fail-proftpd'), { serverName: 'failover' });
+    children.push(await startProftpd(failFtpd));
+    writePrimaryNode(pair, {
+      secrets: { files: ['keys/**'], identity: `file:${join(pair.dir, 'prod.agekey')}` },
     });
-
-    it(
-      "production's keys are replicated as secrets; after promote, pinned SFTP and FTPS clients log into the failover",
-      async () => {
-        const prodRecipient = (await ok(['keygen', '-c', pair.primary])).stdout.trim();
-        const failRecipient = (await ok(['keygen', '-c', pair.standby])).stdout.trim();
-        await ok(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', pair.primary]);
-        await ok(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', pair.primary]);
-
-        // Production's key store, in its live dir, declared secret.
-        const keys = join(pair.prodLive, 'keys');
-        mkdirSync(keys, { recursive: true });
-        for (const f of [prodKeys.sftpHostKey, prodKeys.tlsCertificate, prodKeys.tlsKey])
-          copyFileSync(f, join(keys, f.split('/').pop()!));
-        await ok(['record', '-m', 'production key store', '-c', pair.primary]);
-        await ok(['sync', '-c', pair.standby]);
-        for (const f of ['sftp_host_rsa.pem', 'tls.crt', 'tls.key']) {
-          expect(readFileSync(join(pair.failLive, 'keys', f))).toEqual(readFileSync(join(keys, f)));
-          expect(statSync(join(pair.failLive, 'keys', f)).mode & 0o777).toBe(0o600);
-        }
-
-        // A domain serving SFTP and FTPS on production's address; the failover loads it stopped.
-        const alice = await cryptPassword('alice-pw');
-        const d = join(pair.prodLive, 'domains', 'acme');
-        writeFile(join(d, 'domain.yaml'), stringify({ name: 'acme', enabled: true }));
-        writeFile(
-          join(d, 'services.yaml'),
-          stringify({
-            services: [
-              { name: 'sftp-main', protocol: 'sftp', ip: PROD_IP, port: PORT.sftp },
-              { name: 'ftps-main', protocol: 'ftps', ip: PROD_IP, port: PORT.ftps },
-            ],
-          }),
-        );
-        writeFile(
-          join(d, 'users', 'alice.yaml'),
-          stringify({
-            name: 'alice',
-            passwordHash: alice,
-            home: join(pair.dir, 'homes', 'alice'),
-            permissions: ['read', 'list'],
-          }),
-        );
-        await ok(['record', '-c', pair.primary]);
-        await ok(['sync', '-c', pair.standby]);
-
-        // Failover: production is gone; the failover takes over and serves.
-        await ok(['promote', '--reason', 'production down', '-c', pair.standby]);
-
-        const home = join(pair.dir, 'client-home');
-        mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
-        const prodHost = hostPublic(prodKeys.sftpHostKey);
-        // known_hosts holds only production's host key, under the failover's address.
-        writeFileSync(join(home, '.ssh', 'known_hosts'), `[${FAIL_IP}]:${PORT.sftp} ${prodHost.line}\n`);
-        const sftp = await curl(
-          ['-u', 'alice:alice-pw', '--hostpubsha256', prodHost.sha256, `sftp://${FAIL_IP}:${PORT.sftp}/`],
-          { HOME: home },
-        );
-        expect(sftp, sftp.stderr).toMatchObject({ code: 0 });
-        const ftps = await curl([
-          '-u',
-          'alice:alice-pw',
-          '--ssl-reqd',
-          '--insecure',
-          '--pinnedpubkey',
-          certPin(prodKeys.tlsCertificate),
-          `ftp://${FAIL_IP}:${PORT.ftps}/`,
-        ]);
-        expect(ftps, ftps.stderr).toMatchObject({ code: 0 });
-
-        // The pins are real checks: another key or certificate is refused by the same clients.
-        const wrongHost = await curl(
-          [
-            '-u',
-            'alice:alice-pw',
-            '--hostpubsha256',
-            hostPublic(otherKeys.sftpHostKey).sha256,
-            `sftp://${FAIL_IP}:${PORT.sftp}/`,
-          ],
-          { HOME: home },
-        );
-        expect(wrongHost.code).not.toBe(0);
-        const wrongCert = await curl([
-          '-u',
-          'alice:alice-pw',
-          '--ssl-reqd',
-          '--insecure',
-          '--pinnedpubkey',
-          certPin(otherKeys.tlsCertificate),
-          `ftp://${FAIL_IP}:${PORT.ftps}/`,
-        ]);
-        expect(wrongCert.code).toBe(90);
+    // The failover's ProFTPD reads its keys where the decrypted secrets land in its live dir.
+    const liveKeys = join(pair.failLive, 'keys');
+    writeStandbyNode(pair, {
+      sync: { startAfterSync: false },
+      secrets: { identity: `file:${join(pair.dir, 'fail.agekey')}` },
+      loader: 'proftpd',
+      proftpd: {
+        configDir: failFtpd.configDir,
+        pidFile: failFtpd.pidFile,
+        sftpHostKeys: [join(liveKeys, 'sftp_host_rsa.pem')],
+        tlsCertificate: join(liveKeys, 'tls.crt'),
+        tlsKey: join(liveKeys, 'tls.key'),
+        uid: 65534,
+        gid: 65534,
+        readyTimeout: '20s',
       },
-      LONG,
-    );
-  },
-);
+    });
+  }, LONG);
+
+  afterAll(() => {
+    for (const c of children) c.kill('SIGKILL');
+    if (pair) removeDir(pair.dir);
+  });
+
+  it(
+    "production's keys are replicated as secrets; after promote, pinned SFTP and FTPS clients log into the failover",
+    async () => {
+      const prodRecipient = (await ok(['keygen', '-c', pair.primary])).stdout.trim();
+      const failRecipient = (await ok(['keygen', '-c', pair.standby])).stdout.trim();
+      await ok(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', pair.primary]);
+      await ok(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', pair.primary]);
+
+      // Production's key store, in its live dir, declared secret.
+      const keys = join(pair.prodLive, 'keys');
+      mkdirSync(keys, { recursive: true });
+      for (const f of [prodKeys.sftpHostKey, prodKeys.tlsCertificate, prodKeys.tlsKey])
+        copyFileSync(f, join(keys, f.split('/').pop()!));
+
+      // In the same commit, a domain serving SFTP and FTPS on production's address, using those
+      // keys: the failover's ProFTPD check needs the decrypted keys in place before it runs.
+      const alice = await cryptPassword('alice-pw');
+      const d = join(pair.prodLive, 'domains', 'acme');
+      writeFile(join(d, 'domain.yaml'), stringify({ name: 'acme', enabled: true }));
+      writeFile(
+        join(d, 'services.yaml'),
+        stringify({
+          services: [
+            { name: 'sftp-main', protocol: 'sftp', ip: PROD_IP, port: PORT.sftp },
+            { name: 'ftps-main', protocol: 'ftps', ip: PROD_IP, port: PORT.ftps },
+          ],
+        }),
+      );
+      writeFile(
+        join(d, 'users', 'alice.yaml'),
+        stringify({
+          name: 'alice',
+          passwordHash: alice,
+          home: join(pair.dir, 'homes', 'alice'),
+          permissions: ['read', 'list'],
+        }),
+      );
+      await ok(['record', '-m', 'production key store and acme', '-c', pair.primary]);
+      await ok(['sync', '-c', pair.standby]);
+      for (const f of ['sftp_host_rsa.pem', 'tls.crt', 'tls.key']) {
+        expect(readFileSync(join(pair.failLive, 'keys', f))).toEqual(readFileSync(join(keys, f)));
+        expect(statSync(join(pair.failLive, 'keys', f)).mode & 0o777).toBe(0o600);
+      }
+
+      // Failover: production is gone; the failover takes over and serves.
+      await ok(['promote', '--reason', 'production down', '-c', pair.standby]);
+
+      const home = join(pair.dir, 'client-home');
+      mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+      const prodHost = hostPublic(prodKeys.sftpHostKey);
+      // known_hosts holds only production's host key, under the failover's address.
+      writeFileSync(join(home, '.ssh', 'known_hosts'), `[${FAIL_IP}]:${PORT.sftp} ${prodHost.line}\n`);
+      const sftp = await curlAt(
+        ['-u', 'alice:alice-pw', '--hostpubsha256', prodHost.sha256, `sftp://${FAIL_IP}:${PORT.sftp}/`],
+        { HOME: home },
+      );
+      expect(sftp, sftp.stderr).toMatchObject({ code: 0 });
+      const ftps = await curlAt([
+        '-u',
+        'alice:alice-pw',
+        '--ssl-reqd',
+        '--insecure',
+        '--pinnedpubkey',
+        certPin(prodKeys.tlsCertificate),
+        `ftp://${FAIL_IP}:${PORT.ftps}/`,
+      ]);
+      expect(ftps, ftps.stderr).toMatchObject({ code: 0 });
+
+      // The pins are real checks: another key or certificate is refused by the same clients.
+      const wrongHost = await curlAt(
+        [
+          '-u',
+          'alice:alice-pw',
+          '--hostpubsha256',
+          hostPublic(otherKeys.sftpHostKey).sha256,
+          `sftp://${FAIL_IP}:${PORT.sftp}/`,
+        ],
+        { HOME: home },
+      );
+      expect(wrongHost.code).not.toBe(0);
+      const wrongCert = await curlAt([
+        '-u',
+        'alice:alice-pw',
+        '--ssl-reqd',
+        '--insecure',
+        '--pinnedpubkey',
+        certPin(otherKeys.tlsCertificate),
+        `ftp://${FAIL_IP}:${PORT.ftps}/`,
+      ]);
+      expect(wrongCert.code).toBe(90);
+    },
+    LONG,
+  );
+});

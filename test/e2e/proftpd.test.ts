@@ -1,19 +1,23 @@
-import { execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ProftpdLoader, type ProftpdSettings } from '../../src/loaders/proftpd/proftpd-loader.js';
-import {
-  cryptPassword,
-  startProftpd,
-  throwawayKeys,
-  writeMainConfig,
-  type ProftpdInstanceFiles,
-} from '../../src/loaders/proftpd/instance.js';
+import { cryptPassword, startProftpd, type ProftpdInstanceFiles } from '../../src/loaders/proftpd/instance.js';
 import { cli, git, initRemote, makePair, removeDir, startCli, writeFile, type Pair } from '../helpers/fixture.js';
-import { requireSystem } from '../helpers/system.js';
+import {
+  curl,
+  FAIL_IP,
+  filesOf,
+  PROD_IP,
+  skipProftpd,
+  waitFor,
+  writePrimaryNode,
+  writeProftpdPair,
+  writeStandbyNode,
+} from '../helpers/proftpd-pair.js';
 
 /**
  * The whole mission on a real MFT server: two ProFTPD daemons (production on 127.0.0.2, failover
@@ -21,25 +25,8 @@ import { requireSystem } from '../helpers/system.js';
  * FTPS and SFTP. ProFTPD must run as root (it switches to each session's user).
  */
 
-const system = requireSystem(['proftpd-core', 'proftpd-mod-crypto', 'curl', 'openssl']);
-const curlProtocols = (() => {
-  try {
-    return /^Protocols: (.*)$/m.exec(execFileSync('curl', ['-V'], { encoding: 'utf8' }))?.[1]?.split(' ') ?? [];
-  } catch {
-    return [];
-  }
-})();
-// Beyond the packages: root (not a package, so its own line) and a curl built with all three protocols.
-const missing = [
-  process.getuid?.() === 0 ? undefined : 'root (ProFTPD switches to each session user)',
-  !system.ok || ['ftp', 'ftps', 'sftp'].every((p) => curlProtocols.includes(p))
-    ? undefined
-    : 'curl with ftp, ftps and sftp',
-].filter((m): m is string => m !== undefined);
-if (missing.length > 0) console.warn(`\n*** SKIPPED test/e2e/proftpd.test.ts: needs ${missing.join(', ')} ***\n`);
+const skip = skipProftpd('test/e2e/proftpd.test.ts', ['ftp', 'ftps', 'sftp']);
 
-const PROD_IP = '127.0.0.2';
-const FAIL_IP = '127.0.0.3';
 const SECRET = 'proftpd-e2e-notify-secret-0123';
 // High ports, offset by pid so that two runs on one machine do not collide.
 const BASE = 20_000 + (process.pid % 2000) * 10;
@@ -58,40 +45,7 @@ function login(
   const args = ['-sS', '--max-time', '8', '-u', `${user}:${password}`];
   if (proto === 'ftps') args.push('--ssl-reqd', '--insecure'); // explicit FTPS (AUTH TLS), throwaway self-signed cert
   if (proto === 'sftp') args.push('--insecure'); // throwaway host key, no known_hosts
-  const scheme = proto === 'sftp' ? 'sftp' : 'ftp';
-  args.push(`${scheme}://${ip}:${port}/`);
-  return new Promise((resolve) => {
-    execFile('curl', args, (err, _stdout, stderr) => {
-      const code = err
-        ? typeof (err as NodeJS.ErrnoException).code === 'number'
-          ? Number((err as NodeJS.ErrnoException).code)
-          : 1
-        : 0;
-      resolve({ code, stderr });
-    });
-  });
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<number> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return Date.now() - t0;
-}
-
-function filesOf(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(relative(dir, p).split(sep).join('/'), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
+  return curl([...args, `${proto === 'sftp' ? 'sftp' : 'ftp'}://${ip}:${port}/`]);
 }
 
 interface Fixture {
@@ -105,7 +59,7 @@ interface Fixture {
   primary?: Awaited<ReturnType<typeof startCli>>;
 }
 
-describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover pair replicated by gitfailover', () => {
+describe.skipIf(skip)('ProFTPD production/failover pair replicated by gitfailover', () => {
   let fx: Fixture;
 
   const services = (ftpPort: number, sftpPort: number, extra: object[] = []) => ({
@@ -156,25 +110,17 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     const pair = makePair();
     chmodSync(pair.dir, 0o755); // the users' homes are inside: ProFTPD's sessions run as uid 65534
     await initRemote(pair);
-    const keys = await throwawayKeys(join(pair.dir, 'keys'));
-    const prodFtpd = writeMainConfig(join(pair.dir, 'prod-proftpd'), { serverName: 'production' });
-    const failFtpd = writeMainConfig(join(pair.dir, 'fail-proftpd'), { serverName: 'failover' });
-    const common = {
-      binary: 'proftpd',
-      sftpHostKeys: [keys.sftpHostKey],
-      tlsCertificate: keys.tlsCertificate,
-      tlsKey: keys.tlsKey,
-      uid: 65534,
-      gid: 65534,
-      createHomes: true,
-      readyTimeout: 10_000,
-    };
+    const { prodFtpd, failFtpd, settings } = await writeProftpdPair({
+      keys: join(pair.dir, 'keys'),
+      prod: join(pair.dir, 'prod-proftpd'),
+      fail: join(pair.dir, 'fail-proftpd'),
+    });
     fx = {
       pair,
       prodFtpd,
       failFtpd,
       children: [],
-      prodSettings: { ...common, configDir: prodFtpd.configDir, pidFile: prodFtpd.pidFile },
+      prodSettings: settings(prodFtpd),
       hashes: { alice: await cryptPassword('alice-pw'), bob: await cryptPassword('bob-pw') },
     };
     fx.children.push(await startProftpd(prodFtpd), await startProftpd(failFtpd));
@@ -184,35 +130,20 @@ describe.skipIf(!system.ok || missing.length > 0)('ProFTPD production/failover p
     writeUser('alice');
     await applyProduction();
 
-    writeFileSync(
-      pair.standby,
-      stringify({
-        node: 'failover-1',
-        role: 'standby',
-        repo: { remote: pair.remote, stateDir: join(pair.dir, 'fail-state') },
-        live: { dir: pair.failLive },
-        sync: { automatic: true, interval: '1h', startAfterSync: false, disableOnFailure: false },
-        substitution: { ips: { [PROD_IP]: FAIL_IP } },
-        notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
-        loader: 'proftpd',
-        proftpd: { ...common, configDir: failFtpd.configDir, pidFile: failFtpd.pidFile },
-      }),
-    );
+    writeStandbyNode(pair, {
+      sync: { automatic: true, interval: '1h', startAfterSync: false, disableOnFailure: false },
+      notify: { listen: '127.0.0.1:0', secret: 'env:GF_SECRET' },
+      loader: 'proftpd',
+      proftpd: settings(failFtpd),
+    });
     const env = { GF_SECRET: SECRET };
     fx.standby = await startCli(['standby', '-c', pair.standby], /standby ready on (\S+):/, { env });
     fx.children.push(fx.standby.child);
     const address = /standby ready on (\S+):/.exec(fx.standby.output())![1]!;
-    writeFileSync(
-      pair.primary,
-      stringify({
-        node: 'prod-1',
-        role: 'primary',
-        repo: { remote: pair.remote, stateDir: join(pair.dir, 'prod-state') },
-        live: { dir: pair.prodLive },
-        record: { debounce: '100ms' },
-        notify: { standbys: [`http://${address}/notify`], secret: 'env:GF_SECRET' },
-      }),
-    );
+    writePrimaryNode(pair, {
+      record: { debounce: '100ms' },
+      notify: { standbys: [`http://${address}/notify`], secret: 'env:GF_SECRET' },
+    });
     fx.primary = await startCli(['primary', '-c', pair.primary], /ready: watching/, { env });
     fx.children.push(fx.primary.child);
   }, 120_000);

@@ -120,22 +120,43 @@ describe('a refused record is reported and leaves nothing staged', () => {
 
 describe("substitution never passes production's address silently", () => {
   const services = (ip: string) => ({ services: [{ name: 'sftp', protocol: 'sftp', ip, port: 22 }] });
+  /** A substitution.unmapped trigger on the standby appending what `printf` prints to a file; returns the file. */
+  const onUnmapped = (p: { dir: string; standby: string }, printf: string): string => {
+    const events = join(p.dir, 'unmapped.log');
+    editNode(p.standby, (d) => {
+      d.triggers = [{ on: 'substitution.unmapped', exec: ['/bin/sh', '-c', `${printf} >> ${events}`] }];
+    });
+    return events;
+  };
+
+  it('many unmapped services in one sync fire one substitution.unmapped event that lists them all', async () => {
+    const p = await pair();
+    const events = onUnmapped(
+      p,
+      `printf '%s\\n%s\\n--\\n' "$GITFAILOVER_UNMAPPED_COUNT $GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE" "$GITFAILOVER_UNMAPPED"`,
+    );
+    writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
+    writeDomain(p.prodLive, 'newco', services('10.0.0.6'));
+    writeDomain(p.prodLive, 'zeta', {
+      services: [
+        { name: 'ftp', protocol: 'ftp', ip: '10.0.0.7', port: 21 },
+        { name: 'sftp', protocol: 'sftp', ip: '10.0.0.8', port: 22 },
+      ],
+    });
+    expect((await cli(['record', '-c', p.primary])).code).toBe(0);
+    const s = await cli(['sync', '-c', p.standby]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(readFileSync(events, 'utf8')).toBe(
+      '3 newco sftp\nnewco sftp 10.0.0.6:22\nzeta ftp 10.0.0.7:21\nzeta sftp 10.0.0.8:22\n--\n',
+    );
+  });
 
   it('an unmapped service IP: the sync warns, ready fails naming it; substitution.keep accepts it; substitution.strict refuses it', async () => {
     const p = await pair();
-    const events = join(p.dir, 'unmapped.log');
-    editNode(p.standby, (d) => {
-      d.triggers = [
-        {
-          on: 'substitution.unmapped',
-          exec: [
-            '/bin/sh',
-            '-c',
-            `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE $GITFAILOVER_IP $GITFAILOVER_PORT" >> ${events}`,
-          ],
-        },
-      ];
-    });
+    const events = onUnmapped(
+      p,
+      `printf '%s\\n' "$GITFAILOVER_DOMAIN $GITFAILOVER_SERVICE $GITFAILOVER_IP $GITFAILOVER_PORT"`,
+    );
     writeDomain(p.prodLive, 'acme', services('10.0.0.5'));
     // newco's first service is mapped, its second is not: the event names the second.
     writeDomain(p.prodLive, 'newco', {

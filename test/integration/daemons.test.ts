@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -109,6 +110,29 @@ describe('daemons', () => {
     expect(health.status).toBe(200);
     const ready = await fetch(url.replace('/notify', '/readyz'));
     expect(ready.status).toBe(200);
+
+    // Replays are refused, and a restart of the daemon does not reopen their window: the ids it
+    // accepted are kept in its state dir (ours by signature, a forge's by delivery id).
+    const goodHeaders = signedHeaders(SECRET, body);
+    expect((await fetch(url, { method: 'POST', body, headers: goodHeaders })).status).toBe(202);
+    expect((await fetch(url, { method: 'POST', body, headers: goodHeaders })).status).toBe(409);
+    const forgeBody = JSON.stringify({ ref: 'refs/heads/main' });
+    const gitea = {
+      'x-gitea-event': 'push',
+      'x-gitea-delivery': 'delivery-before-restart',
+      'x-gitea-signature': createHmac('sha256', SECRET).update(forgeBody).digest('hex'),
+    };
+    expect((await fetch(url, { method: 'POST', body: forgeBody, headers: gitea })).status).toBe(202);
+    const exited = new Promise((r) => standby.child.once('exit', r));
+    standby.child.kill('SIGTERM');
+    await exited;
+    const again = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/, { env });
+    children.push(again.child);
+    const url2 = `http://${/standby ready on (\S+):/.exec(again.output())![1]!}/notify`;
+    expect((await fetch(url2, { method: 'POST', body, headers: goodHeaders })).status).toBe(409);
+    expect((await fetch(url2, { method: 'POST', body: forgeBody, headers: gitea })).status).toBe(409);
+    const fresh = { ...gitea, 'x-gitea-delivery': 'delivery-after-restart' };
+    expect((await fetch(url2, { method: 'POST', body: forgeBody, headers: fresh })).status).toBe(202);
   });
 
   it('does not retry a quarantined commit on the next interval', async () => {

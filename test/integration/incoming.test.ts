@@ -42,6 +42,19 @@ function adminPush(message: string): string {
 }
 
 const live = (rel: string) => readFileSync(join(fx.live, rel), 'utf8');
+/** A record.conflict trigger appending "branch files" to a file; returns the file. */
+function conflictEvents(): string {
+  const events = join(fx.dir, 'events.log');
+  fx.writeNode({
+    triggers: [
+      {
+        on: 'record.conflict',
+        exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
+      },
+    ],
+  });
+  return events;
+}
 const atRemote = (rel: string) => `${gitIn(fx.remote, ['show', `main:${rel}`])}\n`;
 
 beforeEach(async () => {
@@ -121,15 +134,7 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
   });
 
   it('keeps a conflicting live edit on a conflict branch, applies the repo version, and exits 1', async () => {
-    const events = join(fx.dir, 'events.log');
-    fx.writeNode({
-      triggers: [
-        {
-          on: 'record.conflict',
-          exec: ['/bin/sh', '-c', `printf '%s\\n' "$GITFAILOVER_BRANCH $GITFAILOVER_FILES" >> ${events}`],
-        },
-      ],
-    });
+    const events = conflictEvents();
     adminWrite(
       'domains/acme/users/alice.yaml',
       'name: alice\nhome: /data/from-pr\npermissions: [read, write]\nquota: 10\n',
@@ -159,6 +164,62 @@ describe('the primary takes in commits it did not make', { timeout: 120_000 }, (
     expect(status.stdout).toContain(branch!);
     const log = await runCli(['log', '-c', fx.nodeFile]);
     expect(log.stdout).toContain(branch!);
+
+    // Resolved as the message says: the branch merged into main (the live edit kept), branch left
+    // in place. The next record takes the merge in and the conflict leaves status, log and the page.
+    adminGit(['pull', '--quiet', 'origin', 'main']);
+    adminGit(['fetch', '--quiet', 'origin', branch!]);
+    adminGit(['merge', '--quiet', '-X', 'theirs', '-m', 'merge the live edit', 'FETCH_HEAD']);
+    adminGit(['push', '--quiet', 'origin', 'HEAD:main']);
+    const after = await runCli(['record', '-c', fx.nodeFile]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(live('domains/acme/users/alice.yaml')).toContain('/data/from-live');
+    expect((await runCli(['status', '-c', fx.nodeFile])).stdout).not.toContain('conflict:');
+    expect(JSON.parse((await runCli(['status', '-c', fx.nodeFile, '--json'])).stdout).conflicts).toEqual([]);
+    expect((await runCli(['log', '-c', fx.nodeFile])).stdout).not.toContain(`kept on ${branch}`);
+  });
+
+  it('a conflict branch deleted from the remote (the live edit dropped) clears the conflict at the next record', async () => {
+    adminWrite('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/from-pr\npermissions: [read]\nquota: 10\n');
+    adminPush('PR: move alice');
+    fx.write('domains/acme/users/alice.yaml', 'name: alice\nhome: /data/from-live\npermissions: [read]\nquota: 10\n');
+    const r = await runCli(['record', '-c', fx.nodeFile]);
+    expect(r.code).toBe(1);
+    const branch = /on branch (gitfailover\/conflict\/prod-1-\S+) \(commit/.exec(r.stderr)![1]!;
+    expect((await runCli(['status', '-c', fx.nodeFile])).stdout).toContain(branch);
+    // Another record while the branch is still there keeps the conflict.
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    expect((await runCli(['status', '-c', fx.nodeFile])).stdout).toContain(branch);
+    adminGit(['push', '--quiet', 'origin', '--delete', branch]);
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    const status = await runCli(['status', '-c', fx.nodeFile, '--json']);
+    expect(JSON.parse(status.stdout).conflicts).toEqual([]);
+  });
+
+  it("a domain deleted in the repo stays deleted: production's unrecorded file under it goes to a conflict branch", async () => {
+    const events = conflictEvents();
+    fx.write('domains/other/users/olga.yaml', userYaml('olga'));
+    expect((await runCli(['record', '-c', fx.nodeFile])).code).toBe(0);
+    adminGit(['pull', '--quiet', 'origin', 'main']);
+    adminGit(['rm', '-r', '--quiet', 'domains/acme']);
+    const pr = adminPush('PR: retire acme');
+    fx.write('domains/acme/users/bob.yaml', userYaml('bob')); // production, before its next record
+
+    const r = await runCli(['record', '-c', fx.nodeFile]);
+    expect(r.code).toBe(1);
+    const branch = /on branch (gitfailover\/conflict\/prod-1-\S+) \(commit/.exec(r.stderr)?.[1];
+    expect(branch, r.stderr).toBeDefined();
+    expect(r.stderr).toContain('domains/acme/users/bob.yaml (added here, domain acme deleted in the repo)');
+    expect(r.stderr).toContain(pr.slice(0, 12));
+    // The repo's deletion holds at the remote head and in the live dir; bob is kept on the branch.
+    expect(gitIn(fx.remote, ['ls-tree', '-r', '--name-only', 'main', 'domains/acme'])).toBe('');
+    expect(existsSync(join(fx.live, 'domains/acme'))).toBe(false);
+    expect(live('domains/other/users/olga.yaml')).toBe(userYaml('olga'));
+    expect(gitIn(fx.remote, ['show', `${branch}:domains/acme/users/bob.yaml`])).toBe(userYaml('bob').trimEnd());
+    expect(readFileSync(events, 'utf8')).toContain(`${branch} domains/acme/users/bob.yaml`);
+    // And it stays deleted: the next record changes nothing.
+    expect((await runCli(['record', '-c', fx.nodeFile])).stdout).toContain('no change');
+    expect(gitIn(fx.remote, ['ls-tree', '-r', '--name-only', 'main', 'domains/acme'])).toBe('');
   });
 
   it('a push racing the primary ends with both changes in the remote and the live dir, nothing forced', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { cli, git, initRemote, makePair, removeDir, snapshot, writeDomain, writeUser } from '../helpers/fixture.js';
+import type { Pair } from '../helpers/fixture.js';
 import { requireSystem } from '../helpers/system.js';
 
 /**
@@ -46,6 +47,27 @@ async function adminCommit(user: string, key?: string): Promise<string> {
   );
   await git(['push', '-q', 'origin', 'HEAD:main'], work);
   return (await git(['rev-parse', 'HEAD'], work)).trim();
+}
+
+/**
+ * An administrator's clone of `q`'s remote with an SSH signing key listed in `allowed` (an
+ * allowed signers file); `commit` adds everything, commits (signed or not) and pushes.
+ */
+async function adminSigner(q: Pair) {
+  const key = join(q.dir, 'admin-key');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'admin', '-f', key]);
+  const allowed = join(q.dir, 'allowed_signers');
+  writeFileSync(allowed, `admin@example namespaces="git" ${readFileSync(`${key}.pub`, 'utf8')}`);
+  const work = join(q.dir, 'admin');
+  await git(['clone', '-q', q.remote, work]);
+  const commit = async (msg: string, signed: boolean, extra: string[] = []) => {
+    await git(['add', '-A'], work);
+    const sign = signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : [];
+    await git([...sign, 'commit', '-q', signed ? '-S' : '--no-gpg-sign', ...extra, '-m', msg], work);
+    await git(['push', '-q', 'origin', 'HEAD:main'], work);
+    return (await git(['rev-parse', 'HEAD'], work)).trim();
+  };
+  return { key, allowed, work, commit };
 }
 
 // SSH signatures: git runs ssh-keygen -Y to sign and to verify.
@@ -137,30 +159,8 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
     const q = makePair();
     try {
       await initRemote(q);
-      const key = join(q.dir, 'admin-key');
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'admin', '-f', key]);
-      const allowed = join(q.dir, 'allowed_signers');
-      writeFileSync(allowed, `admin@example namespaces="git" ${readFileSync(`${key}.pub`, 'utf8')}`);
+      const { allowed, work, commit } = await adminSigner(q);
       editNodeFile(q.standby, (d) => (d.repo.verify = { allowedSigners: allowed }));
-      const work = join(q.dir, 'admin');
-      await git(['clone', '-q', q.remote, work]);
-      const commit = async (msg: string, signed: boolean, extra: string[] = []) => {
-        await git(['add', '-A'], work);
-        await git(
-          [
-            ...(signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []),
-            'commit',
-            '-q',
-            signed ? '-S' : '--no-gpg-sign',
-            ...extra,
-            '-m',
-            msg,
-          ],
-          work,
-        );
-        await git(['push', '-q', 'origin', 'HEAD:main'], work);
-        return (await git(['rev-parse', 'HEAD'], work)).trim();
-      };
       writeDomain(work, 'acme', { users: ['alice'] });
       const good = await commit('acme', true);
       let r = await cli(['sync', '-c', q.standby]);
@@ -215,28 +215,7 @@ describe.skipIf(!requireSystem(['openssh-client']).ok)('signed commits', () => {
     const q = makePair();
     try {
       await initRemote(q);
-      const key = join(q.dir, 'admin-key');
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'admin', '-f', key]);
-      const allowed = join(q.dir, 'allowed_signers');
-      writeFileSync(allowed, `admin@example namespaces="git" ${readFileSync(`${key}.pub`, 'utf8')}`);
-      const work = join(q.dir, 'admin');
-      await git(['clone', '-q', q.remote, work]);
-      const commit = async (msg: string, signed: boolean) => {
-        await git(['add', '-A'], work);
-        await git(
-          [
-            ...(signed ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key}`] : []),
-            'commit',
-            '-q',
-            signed ? '-S' : '--no-gpg-sign',
-            '-m',
-            msg,
-          ],
-          work,
-        );
-        await git(['push', '-q', 'origin', 'HEAD:main'], work);
-        return (await git(['rev-parse', 'HEAD'], work)).trim();
-      };
+      const { key, allowed, work, commit } = await adminSigner(q);
       writeDomain(work, 'acme', { users: ['alice'] });
       const old = await commit('from before signing', false);
       writeUser(work, 'acme', 'bob');

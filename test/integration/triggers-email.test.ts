@@ -204,6 +204,8 @@ describe('email action against a real SMTP server', () => {
       service: `sftp\u001b[2J\nip 10.1.0.6`,
       ip: '10.0.0.6',
       port: 22,
+      unmapped: ['newco sftp 10.0.0.6:22'],
+      unmappedCount: 1,
       toCommit: failedSync.toCommit,
     });
     expect(await d.drain(15_000)).toBe(true);

@@ -8,7 +8,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { GitfailoverError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { FilesLoader } from '../files.js';
@@ -200,9 +200,12 @@ export class ProftpdLoader implements Loader {
           file: `${this.domainsDir}/${d}/services.yaml`,
         });
       }
+      // Key files this apply brings (a new host key beside the service that uses it) are not
+      // live yet: the check reads copies of them from the scratch dir instead.
+      const staged = this.stageKeyFiles(change, check);
       // Stopped domains are checked too, so that starting them later (promote) cannot fail on syntax.
-      for (const [d, c] of candidate) writeFileSync(join(check, 'domains.d', d + ACTIVE), c.conf);
-      const main = this.checkMainConfig(check);
+      for (const [d, c] of candidate) writeFileSync(join(check, 'domains.d', d + ACTIVE), staged(c.conf));
+      const main = this.checkMainConfig(check, staged);
       const { ok, output } = await checkSyntax(this.settings.binary, main);
       if (!ok) {
         const lines = fatalLines(output);
@@ -225,8 +228,40 @@ export class ProftpdLoader implements Loader {
     }
   }
 
+  /**
+   * Copies into `check/keys/` each configured key file (proftpd.sftpHostKeys, tlsCertificate,
+   * tlsKey) that lies in the live dir and that this apply writes, and returns a function that
+   * points a config text's mentions of those live paths at the copies.
+   */
+  private stageKeyFiles(change: LoaderChange, check: string): (conf: string) => string {
+    const keyFiles = [...this.settings.sftpHostKeys, this.settings.tlsCertificate, this.settings.tlsKey];
+    const moved: [string, string][] = [];
+    for (const [i, file] of keyFiles.entries()) {
+      if (!file) continue;
+      const rel = relative(this.liveDir, file);
+      if (rel.startsWith('..') || isAbsolute(rel)) continue;
+      const content = this.changedFile(change, rel.split(sep).join('/'));
+      if (!content) continue;
+      const copy = join(check, 'keys', `${i}-${basename(file)}`);
+      mkdirSync(dirname(copy), { recursive: true, mode: 0o700 });
+      writeFileSync(copy, content, { mode: 0o600 });
+      moved.push([file, copy]);
+    }
+    return (conf) => moved.reduce((text, [from, to]) => text.split(from).join(to), conf);
+  }
+
+  /** The content an apply writes at `rel` (relative to the live dir), if it writes it. */
+  private changedFile(change: LoaderChange, rel: string): Buffer | undefined {
+    const global = change.globals?.get(rel);
+    if (global) return global;
+    const prefix = `${this.domainsDir}/`;
+    if (!rel.startsWith(prefix)) return undefined;
+    const [domain, ...rest] = rel.slice(prefix.length).split('/');
+    return change.load.get(domain!)?.get(rest.join('/'));
+  }
+
   /** The main config with its `Include .../domains.d/*.conf` pointed at the scratch copy. */
-  private checkMainConfig(check: string): string {
+  private checkMainConfig(check: string, staged: (conf: string) => string = (c) => c): string {
     let text: string;
     try {
       text = readFileSync(this.mainConfig, 'utf8');
@@ -254,7 +289,7 @@ export class ProftpdLoader implements Loader {
     const main = join(check, 'proftpd.conf');
     writeFileSync(
       main,
-      text.replace(include, (_m, lead: string) => `${lead}${join(check, 'domains.d')}/*.conf`),
+      staged(text.replace(include, (_m, lead: string) => `${lead}${join(check, 'domains.d')}/*.conf`)),
     );
     return main;
   }
