@@ -14,6 +14,7 @@ import { fanout } from './fanout.js';
 import { memory } from './memory.js';
 import { secretsBench } from './secrets.js';
 import { takeover, writeTakeover } from './takeover.js';
+import { breakdown, type ChangeWindow, readGitTrace } from './git-trace.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -367,6 +368,7 @@ ${table(['domains', ...PHASES], phaseRows)}`,
 async function latency(): Promise<void> {
   const dir = join(root, 'latency');
   const n = 100;
+  let latencyBreakdown = '';
   const remote = join(dir, 'remote.git');
   mkdirSync(dir, { recursive: true });
   await generateRepo(remote, n);
@@ -424,8 +426,11 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
             : {},
       }),
     );
-    const standby = await startDaemon(['standby', '-c', sFile], /standby ready/, env);
-    const primary = await startDaemon(['primary', '-c', pFile], /ready: watching/, env);
+    // git's own trace of each daemon, in the notify run: processes per change and where the time goes.
+    const traces = { primary: join(dir, `primary-${mode}.trace`), standby: join(dir, `standby-${mode}.trace`) };
+    const traced = (file: string) => (mode === 'notify' ? { ...env, GIT_TRACE2_EVENT: file } : env);
+    const standby = await startDaemon(['standby', '-c', sFile], /standby ready/, traced(traces.standby));
+    const primary = await startDaemon(['primary', '-c', pFile], /ready: watching/, traced(traces.primary));
     try {
       const remoteHead = async () => (await run('git', ['--git-dir', remote, 'rev-parse', 'main'])).stdout.trim();
       const applied = () => {
@@ -442,11 +447,13 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
       await waitUntil('the standby to catch up', () => applied() === head, 180_000, 50);
       const gf: number[] = [];
       const raw: number[] = [];
+      const windows: ChangeWindow[] = [];
       const rel = `domains/${domainName(7)}/users/${userName(3)}.yaml`;
       for (let i = 1; i <= LATENCY_CHANGES; i++) {
         const text = userYaml(domainName(7), `${userName(3)}`, i + (mode === 'polling' ? 100_000 : 0));
         const target = join(sDir, 'live', rel);
         const t0 = performance.now();
+        const wall0 = Date.now();
         writeFileSync(join(prodLive, rel), text);
         const t1 = await waitUntil(`change ${i} on the standby`, () => {
           try {
@@ -456,6 +463,7 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
           }
         });
         gf.push(t1 - t0);
+        windows.push({ t0: wall0, t1: wall0 + (t1 - t0) });
         // The baseline after every second change: half the samples, the same interleaving.
         if (i % 2 === 0) raw.push((await mustRun('sh', [baseScript, rel, text])).ms);
       }
@@ -477,6 +485,11 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
         fmtMs(b.max),
         '1.00x',
       ]);
+      if (mode === 'notify') {
+        const b = breakdown(windows, readGitTrace(traces.primary), readGitTrace(traces.standby));
+        latencyBreakdown = b.text;
+        log(`latency processes per change: primary ${b.primaryPerChange}, standby ${b.standbyPerChange}`);
+      }
       log(`latency ${mode}: p50 ${fmtMs(s.p50)} p95 ${fmtMs(s.p95)} p99 ${fmtMs(s.p99)}; baseline p50 ${fmtMs(b.p50)}`);
     } finally {
       await primary.stop();
@@ -487,7 +500,9 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
 
 Both daemons run as real processes (\`gitfailover primary\`, \`gitfailover standby\`, from \`bin/\`) on loopback, ${n} domains, a bare remote on local disk. Primary \`record.debounce: 0ms\`. One change at a time (a user file rewritten in the primary's live dir), ${LATENCY_CHANGES} changes per mode; the clock runs from the write to the moment the standby's live dir holds the new bytes (polled every 2 ms). Every second change is followed by one run of the baseline, a shell script doing \`git commit\` + \`git push\` on one clone, \`git fetch\` + writing the changed file (\`git cat-file\`) on another.
 
-${table(['what', 'p50', 'p95', 'p99', 'max', 'p50 vs baseline'], rows)}`);
+${table(['what', 'p50', 'p95', 'p99', 'max', 'p50 vs baseline'], rows)}
+
+${latencyBreakdown}`);
 }
 
 // ---- 4: primary throughput ------------------------------------------------------------------
