@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { bindingsOfConf, loadProftpdTemplates, renderProftpdDomain } from '../../../src/loaders/proftpd/render.js';
+import { bindingsOfConf, loadProftpdTemplates, renderProftpdDomain } from '../../../../src/loaders/proftpd/render.js';
 
 const templates = loadProftpdTemplates();
 const settings = {
