@@ -339,7 +339,7 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
       fmtMs(Math.max(...runs.map((x) => x.ms))),
       fmtMb(median(runs.map((x) => x.maxRssKb))),
       fmtRatio(ratio),
-      n === BIG ? verdict(ratio, 1.5) : '',
+      n === BIG ? verdict(ratio, 1.3) : '',
       fmtMs(median(raw.get(n)!)),
       fmtRatio(pairedRatio(raw.get(n)!, rawBase)),
     ];

@@ -462,13 +462,14 @@ export class NodeRepo {
     const order: { path: string; entry?: LsEntry; children?: LsEntry[] }[] = [];
     paths.forEach((p, i) => {
       const o = tops[i];
-      if (!o || seen.has(p)) return;
+      if (seen.has(p)) return;
       seen.add(p);
-      if (o.type === 'tree') {
+      if (o?.type === 'tree') {
         level.push({ path: p, oid: o.oid });
         order.push({ path: p, children: [] });
       } else {
-        // A blob or submodule named by its path: its mode comes from its parent tree.
+        // A blob or submodule named by its path (or nothing: a submodule's commit is not in the
+        // clone, a deleted path is not there): its entry comes from its parent tree.
         order.push({ path: p });
       }
     });
