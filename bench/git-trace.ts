@@ -112,7 +112,12 @@ const PHASES: { name: string; from: keyof Marks | 't0'; to: keyof Marks; what: s
   },
   { name: 'standby: fetch', from: 'standbyStart', to: 'standbyFetched', what: '`fetch-pack` and the tracking ref' },
   { name: 'standby: plan', from: 'standbyFetched', to: 'planned', what: 'history check, commit list, `diff-tree`' },
-  { name: 'standby: read', from: 'planned', to: 'read', what: 'the changed domain read (its tree and blobs)' },
+  {
+    name: 'standby: read',
+    from: 'planned',
+    to: 'read',
+    what: 'the changed domain read; through the kept-open cat-file it starts no process, and then its time is in the next row',
+  },
   {
     name: 'standby: check + apply',
     from: 'read',

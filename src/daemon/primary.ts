@@ -505,7 +505,7 @@ export class PrimaryDaemon {
       lastSync: () => undefined,
       snapshot: async () => {
         await repo.ensure();
-        const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
+        const pos = await repoPosition(repo, times, await repo.resolveRef(repo.branchRef));
         // The one readiness rule (observe/readiness.ts); after a demote this process records nothing: not ready.
         const r = judgeReadiness({
           node: cfg.node,

@@ -608,6 +608,10 @@ export class NodeRepo {
 
   /** The committer time in seconds; undefined when the commit is not in the clone. */
   async commitTime(commit: string): Promise<number | undefined> {
+    // From the commit object through the kept-open cat-file: a daemon's status snapshot asks after every record.
+    const o = await this.blobs.read(commit).catch(() => undefined);
+    const m = o?.type === 'commit' ? /^committer .* (\d+) [+-]\d{4}$/m.exec(o.content.toString('utf8')) : null;
+    if (m) return Number(m[1]);
     const r = await this.git(['show', '-s', '--format=%ct', commit]).catch(() => undefined);
     const t = Number(r?.stdout.trim());
     return r && Number.isFinite(t) ? t : undefined;
