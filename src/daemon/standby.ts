@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.js';
 import { domainOf, domainsDirOf } from '../model/layout.js';
 import type { NodeRepo } from '../repo/node-repo.js';
 import { domainTriggersOf, fireSyncEvents } from '../sync/report.js';
-import { loadJournal, loadState, unmappedOf } from '../sync/state.js';
+import { loadJournal, loadState, StateStore, unmappedOf } from '../sync/state.js';
 import { driftOf } from '../observe/status.js';
 import { syncOnce } from '../sync/sync.js';
 import { TriggerDispatcher, type TriggerDelivery } from '../triggers/dispatcher.js';
@@ -86,7 +86,7 @@ export function startStandbyController(
       quarantined: state.quarantined?.commit === pos.headCommit ? state.quarantined : null,
       pinned: state.pinned,
       interruptedApply: loadJournal(cfg.repo.stateDir)?.target,
-      unmapped: unmappedOf(state, cfg.substitution),
+      unmapped: unmappedOf(cfg.repo.stateDir, state, cfg.substitution),
       heartbeat: hb
         ? {
             ageSeconds: Math.max(0, (Date.now() - Date.parse(hb.time)) / 1000),
@@ -246,7 +246,7 @@ export function startStandbyController(
     } else heartbeatFired = false;
     if (applied && now - lastDriftCheck >= cfg.sync.driftCheck && !loadJournal(cfg.repo.stateDir)) {
       lastDriftCheck = now;
-      const d = driftOf(cfg, state.manifest);
+      const d = driftOf(cfg, new StateStore(cfg.repo.stateDir).manifest());
       const files = [...d.changed, ...d.missing, ...d.extra];
       lastDriftFiles = files;
       const key = files.join('\n');

@@ -7,6 +7,8 @@ import { redact } from '../util/redact.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import { effectiveRole, roleSource, type Role } from '../node-state/role-state.js';
 import { loadState } from '../sync/state.js';
+import { migrateStateDir } from '../sync/migrate-state.js';
+import { domainsDirOf } from '../model/layout.js';
 import { statusOf } from '../observe/status.js';
 import { refreshAddressVerdict } from '../observe/ready.js';
 import { sendJson, startHttp } from '../util/http-server.js';
@@ -87,6 +89,8 @@ export class RoleSupervisor implements RunningNode {
     const { cfg, log } = this;
     const plaintext = plaintextSecretWarning(cfg);
     if (plaintext) log.warn(plaintext);
+    // Once per start, before any read: a state dir an older gitfailover wrote gets today's layout.
+    await migrateStateDir(cfg.repo.stateDir, domainsDirOf(cfg.live.domains));
     const role = effectiveRole(cfg);
     try {
       const listening = startHttp(cfg.notify.listen, {

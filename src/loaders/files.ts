@@ -48,8 +48,8 @@ export class FilesLoader implements Loader {
 
   /**
    * Build a domain in staging ahead of the apply, while the sync is still checking other files
-   * (a full sync of 10,000 domains writes 220,000 files: done during the check, that time is
-   * hidden behind it). Nothing in the live dir changes: writeDomain() later swaps the build in,
+   * (a full sync writes every file of every domain: done during the check, that time hides
+   * behind it). Nothing in the live dir changes: writeDomain() later swaps the build in,
    * and discardStaged() (a refused sync) or the next prepare() removes it.
    */
   stage(domain: string, files: ReadonlyMap<string, Buffer>): void {
@@ -65,9 +65,8 @@ export class FilesLoader implements Loader {
       this.staged.set(domain, { files });
       return;
     }
-    // Written from this thread: handing each file to libuv's threads (fs/promises) measured
-    // slower on 2 cores (cold full syncs of 32-42 s against 27-28 s), the hand-offs costing more
-    // CPU than the overlap saved.
+    // Written from this thread: handing each file to libuv's threads (fs/promises) is slower on
+    // few cores, the hand-offs costing more CPU than the overlap saves (bench/findings.md).
     this.staged.set(domain, { files, built: this.build(domain, files) });
   }
 
@@ -104,8 +103,8 @@ export class FilesLoader implements Loader {
     }
     if (pre?.built) this.fs.removeTree(pre.built);
     // A domain whose folder already holds exactly these bytes is left as it is: the result is the
-    // same exact copy, without deleting and recreating its files (a warm full sync of 10,000
-    // domains spent most of its time there). Reading to compare is cheaper than rewriting.
+    // same exact copy, without deleting and recreating its files (most of a warm full sync
+    // otherwise). Reading to compare is cheaper than rewriting.
     if (holdsExactly(live, files)) return;
     this.swapIn(domain, this.build(domain, files));
   }
@@ -114,7 +113,7 @@ export class FilesLoader implements Loader {
   private build(domain: string, files: ReadonlyMap<string, Buffer>): string {
     const built = join(this.stagingDir, `${domain}.${++this.seq}.new`);
     this.fs.mkdir(built);
-    // One mkdir per folder, not per file: 20 users share users/ (a full sync made 220,000 calls).
+    // One mkdir per folder, not per file: a domain's users share users/.
     const made = new Set([built]);
     for (const [rel, content] of files) {
       const p = join(built, rel);

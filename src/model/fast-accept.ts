@@ -10,8 +10,8 @@ import { domainSchema, userSchema } from './schemas.js';
  * positions, messages), which is then the verdict. So the fast path can make a check faster but
  * never change its outcome, and every refusal still comes from the canonical check.
  *
- * Why: js-yaml 4 parses these files about 8x faster than the `yaml` package (findings in
- * bench/findings.md); a cold full sync of 10,000 domains spent most of its CPU parsing.
+ * Why: js-yaml 4 parses these files several times faster than the `yaml` package, and parsing is
+ * most of a cold full sync's CPU (figures in bench/findings.md and BENCHMARKS.md).
  *
  * How it stays equal to the canonical check:
  * - Only a plain subset of YAML reaches js-yaml: printable ASCII and newlines; no tab, CR,

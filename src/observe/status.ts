@@ -16,7 +16,7 @@ import { effectiveRole, loadRoleOverride, roleSource, type RoleOverride } from '
 import { loadHeartbeat } from '../node-state/heartbeat.js';
 import { judgeReadiness, type Readiness, type ReadinessFacts } from './readiness.js';
 import { behindOf } from '../repo/behind.js';
-import { loadJournal, loadState, unmappedOf, type SyncResult } from '../sync/state.js';
+import { loadJournal, loadState, StateStore, unmappedOf, type SyncResult } from '../sync/state.js';
 
 export interface NodeStatus {
   node: string;
@@ -145,7 +145,10 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
       disabledReason: state.disabled?.reason ?? (cfg.sync.automatic ? null : `sync.automatic is false in ${cfg.file}`),
       lastSync: state.lastSync ?? null,
       quarantined: state.quarantined && state.quarantined.commit === head ? state.quarantined : null,
-      drift: role === 'standby' ? driftOf(cfg, state.manifest) : { changed: [], missing: [], extra: [] },
+      drift:
+        role === 'standby'
+          ? driftOf(cfg, new StateStore(cfg.repo.stateDir).manifest())
+          : { changed: [], missing: [], extra: [] },
       unpushed,
       primary: roleBlob ? (parsePrimaryRecord(roleBlob.toString('utf8')) ?? null) : null,
       interruptedApply: journal?.target ?? null,
@@ -159,7 +162,7 @@ export async function statusOf(cfg: NodeConfig, opts: { fetch?: boolean } = {}):
         const b = loadRecordBlocked(cfg.repo.stateDir);
         return b ? blockedLine(b) : null;
       })(),
-      unmapped: unmappedOf(state, cfg.substitution),
+      unmapped: unmappedOf(cfg.repo.stateDir, state, cfg.substitution),
     };
     return { ...s, ready: judgeReadiness(readinessFacts(s, roleSource(cfg), { fetched: opts.fetch !== false })) };
   } finally {

@@ -63,7 +63,7 @@ const RACE_ATTEMPTS = 5;
 /**
  * `record`: take the live dir into the node's clone as one commit and push it.
  * The commit is made without touching the live dir: a private index (stateDir/index) with the
- * live dir as work tree, so git's stat cache keeps a one-file change cheap at 10,000 domains.
+ * live dir as work tree, so git's stat cache keeps a one-file change cheap however many domains there are.
  */
 export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise<RecordResult> {
   const repo = new NodeRepo(cfg.repo);

@@ -80,8 +80,31 @@ export async function revert(cfg: NodeConfig, rev: string, opts: RevertOptions =
   }
 }
 
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the revert's refusals, each one sentence, before its one commit; still to be split into steps like the sync
 async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: RevertOptions): Promise<RevertResult> {
+  const { local, offline, target, info, parents } = await revertTarget(cfg, repo, rev);
+  const short = target.slice(0, 12);
+  const newTree = await mergeRevert(cfg, repo, local, target, parents, info.subject);
+  const headTree = await repo.treeOf(local);
+  const diff = await repo.diff(headTree, newTree);
+  const base: RevertResult = {
+    reverted: target,
+    revertedSubject: info.subject,
+    changes: [],
+    files: [],
+    commands: [],
+    pushed: false,
+    unpushed: 0,
+  };
+  if (diff.length === 0) {
+    opts.log?.(`nothing to revert: the changes of ${short} are already undone in ${local.slice(0, 12)}`);
+    return { ...base, unpushed: await repo.count(await repo.resolve(repo.trackingRef), local) };
+  }
+  await refuseRevertDiff(cfg, repo, diff, target, local);
+  return commitRevert(cfg, repo, { base, local, offline, target, info, headTree, newTree, diff }, opts);
+}
+
+/** The clone up to date with the remote, and the commit to revert: in the branch's history, not a merge. */
+async function revertTarget(cfg: NodeConfig, repo: NodeRepo, rev: string) {
   const prepared = await prepareClone(cfg, repo, { followRemote: false });
   const { offline } = prepared;
   const local = prepared.local;
@@ -135,6 +158,22 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
       },
     );
   }
+  return { local, offline, target, info, parents };
+}
+
+/**
+ * "head minus target" as a tree: the scratch commit (target's parent's tree as a child of target)
+ * merged into the head; a conflict is refused and leaves no ref, index or file changed.
+ */
+async function mergeRevert(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  local: string,
+  target: string,
+  parents: string[],
+  subject: string,
+): Promise<string> {
+  const short = target.slice(0, 12);
   const parentTree = parents[0] ? await repo.treeOf(parents[0]) : EMPTY_TREE;
 
   // The scratch commit: "the state before target", as a child of target (see the doc comment).
@@ -150,27 +189,24 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
     const files = merged.conflicts;
     throw new GitfailoverError(
       'E_REVERT_CONFLICT',
-      `cannot revert ${short} ("${info.subject}"): later commits changed the same part of ${files.join(', ')}. Nothing was changed or pushed. Revert the later commits first, or edit the live dir by hand and run "gitfailover record".`,
+      `cannot revert ${short} ("${subject}"): later commits changed the same part of ${files.join(', ')}. Nothing was changed or pushed. Revert the later commits first, or edit the live dir by hand and run "gitfailover record".`,
       { kind: 'stalling', location: { commit: target, file: files[0] }, data: { commit: target, files } },
     );
   }
-  const newTree = merged.tree.trim();
-  const headTree = await repo.treeOf(local);
-  const diff = await repo.diff(headTree, newTree);
-  const base: RevertResult = {
-    reverted: target,
-    revertedSubject: info.subject,
-    changes: [],
-    files: [],
-    commands: [],
-    pushed: false,
-    unpushed: 0,
-  };
-  if (diff.length === 0) {
-    opts.log?.(`nothing to revert: the changes of ${short} are already undone in ${local.slice(0, 12)}`);
-    return { ...base, unpushed: await repo.count(await repo.resolve(repo.trackingRef), local) };
-  }
+  return merged.tree.trim();
+}
 
+type TreeDiff = Awaited<ReturnType<NodeRepo['diff']>>;
+
+/** What revert cannot write back: the repo's metadata, secrets, files that are not regular, unrecorded edits. */
+async function refuseRevertDiff(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  diff: TreeDiff,
+  target: string,
+  local: string,
+): Promise<void> {
+  const short = target.slice(0, 12);
   const meta = diff.filter((d) => classifyPath(d.path).kind === 'meta');
   if (meta.length > 0) {
     throw new GitfailoverError(
@@ -200,7 +236,26 @@ async function revertLocked(cfg: NodeConfig, repo: NodeRepo, rev: string, opts: 
     );
   }
   await refuseUnrecordedEdits(cfg, repo, diff, local);
+}
 
+/** The revert commit, written into the live dir before the branch moves, its domains reloaded, pushed. */
+async function commitRevert(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  r: {
+    base: RevertResult;
+    local: string;
+    offline: GitfailoverError | undefined;
+    target: string;
+    info: { subject: string };
+    headTree: string;
+    newTree: string;
+    diff: TreeDiff;
+  },
+  opts: RevertOptions,
+): Promise<RevertResult> {
+  const { base, local, offline, target, info, headTree, newTree, diff } = r;
+  const short = target.slice(0, 12);
   const domainsDir = domainsDirOf(cfg.live.domains);
   const changes = await changesBetween(repo, headTree, newTree, domainsDir);
   const actor = parseActor(opts.actor);

@@ -51,7 +51,7 @@ export async function withLock<T>(stateDir: string, name: string, fn: () => Prom
 
 /**
  * A lock whose owner process is gone (SIGKILL, OOM kill, power loss of a process but not the
- * host) is taken over at once rather than after the 10 s stale period: a crashed daemon restarted
+ * host) is taken over at once rather than after the `stale` period above: a crashed daemon restarted
  * by systemd then resumes its interrupted apply without waiting. Only for an owner on this host.
  */
 function takeOverFromDeadOwner(target: string): void {

@@ -52,9 +52,27 @@ export interface PromoteResult {
  *     fast-forward rule is the fence, so when another node pushed first this fails and changes nothing;
  *  4. switch the node's role (stateDir/role.json) and start every domain (commands.start).
  */
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: the promote sequence of the doc comment above, numbered step by step
 export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promise<PromoteResult> {
   const log = opts.log ?? (() => {});
+  refuseIrreversibleMap(cfg);
+  const repo = new NodeRepo(cfg.repo);
+  try {
+    await repo.ensure();
+    if (effectiveRole(cfg) === 'primary') return await alreadyPrimary(cfg, repo, opts);
+    const overridden = opts.offline
+      ? await readyOffline(cfg, opts, log)
+      : await catchUpBeforePromote(cfg, repo, opts, log);
+    const done = await commitPromote(cfg, repo, opts, overridden, log);
+    const started = await startDomains(cfg, done.commit, log);
+    await fireRoleEvent(cfg, 'promote', done.commit);
+    return { ...done, started };
+  } finally {
+    repo.close();
+  }
+}
+
+/** Step 1: a promoted node records in production's terms, which needs a map that reverses one to one. */
+function refuseIrreversibleMap(cfg: NodeConfig): void {
   try {
     reverseIpMap(parseIpMap(cfg.substitution.ips, cfg.file));
   } catch (err) {
@@ -64,144 +82,157 @@ export async function promote(cfg: NodeConfig, opts: PromoteOptions = {}): Promi
       { file: cfg.file, field: err.location.field ?? 'substitution.ips' },
     );
   }
+}
 
-  const repo = new NodeRepo(cfg.repo);
-  try {
-    await repo.ensure();
-    if (effectiveRole(cfg) === 'primary') return await alreadyPrimary(cfg, repo, opts);
+/** Step 2, offline: the readiness verdict, and no interrupted apply that only the remote could finish. */
+async function readyOffline(cfg: NodeConfig, opts: PromoteOptions, log: (line: string) => void): Promise<string[]> {
+  const overridden = await judgeBeforePromote(cfg, opts, log);
+  const journal = loadJournal(cfg.repo.stateDir);
+  if (journal) {
+    throw new GitfailoverError(
+      'E_PROMOTE_PENDING_SYNC',
+      `promote refused: an apply to ${journal.target.slice(0, 12)} was interrupted (${cfg.repo.stateDir}/journal.json) and cannot be finished offline; run "gitfailover sync" when the remote answers, or promote without --offline`,
+      { kind: 'stalling', location: { commit: journal.target } },
+    );
+  }
+  return overridden;
+}
 
-    let overridden: string[] = [];
-    if (opts.offline) {
-      overridden = await judgeBeforePromote(cfg, opts, log);
-      const journal = loadJournal(cfg.repo.stateDir);
-      if (journal) {
+/**
+ * Step 2, online: finish the pending sync and catch up with the remote head, refusing when that
+ * fails or when another node took over meanwhile. Returns the readiness checks --force overrode.
+ */
+async function catchUpBeforePromote(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  opts: PromoteOptions,
+  log: (line: string) => void,
+): Promise<string[]> {
+  // The primary this standby means to take over from: if catching up shows another node took
+  // over meanwhile, promoting would silently take the role from it, not from the failed primary.
+  const meant = await primaryAt(repo, loadState(cfg.repo.stateDir).appliedCommit);
+  // Finishes an interrupted apply first (the journal), then applies what is newer.
+  const out = await syncOnce(cfg, { log });
+  const r = out.result;
+  if (!r.success) {
+    const offline = r.errorCode === 'E_REMOTE';
+    throw new GitfailoverError(
+      offline ? 'E_PROMOTE_REMOTE' : 'E_PROMOTE_PENDING_SYNC',
+      offline
+        ? `promote refused: ${r.error}. If production and the remote are both down, run "gitfailover promote --offline" (the role change is pushed when the remote returns)`
+        : `promote refused: the sync before promoting failed: ${r.error}. The live dir would not be the newest configuration; fix the repo (gitfailover status), then promote again`,
+      {
+        kind: offline ? 'waiting' : 'stalling',
+        location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {},
+      },
+    );
+  }
+  const overridden = await judgeBeforePromote(cfg, opts, log);
+  const state = loadState(cfg.repo.stateDir);
+  const head = await repo.resolve(repo.trackingRef);
+  const now = await primaryAt(repo, state.appliedCommit);
+  if (meant && now && now.node !== meant.node && now.node !== cfg.node && now.epoch > meant.epoch) {
+    throw new GitfailoverError(
+      'E_PROMOTE_FENCED',
+      `promote refused: while ${cfg.node} was promoting, ${now.node} became the primary (epoch ${now.epoch}, ${now.time}: ${now.reason}), taking over from ${meant.node}. Nothing was changed; ${cfg.node} stays a standby and follows ${now.node}. Run "gitfailover promote" again only to take the role from ${now.node}`,
+      { kind: 'stalling', data: { primary: now } },
+    );
+  }
+  if (head && state.appliedCommit !== head) {
+    throw new GitfailoverError(
+      'E_PROMOTE_PENDING_SYNC',
+      `promote refused: the applied commit ${state.appliedCommit?.slice(0, 12) ?? '(none)'} is not the remote head ${head.slice(0, 12)}${r.error ? ` (${r.error})` : ''}; this node would take over with older configuration. Run "gitfailover status", fix the repo, then promote again`,
+      { kind: 'stalling', location: { commit: head } },
+    );
+  }
+  return overridden;
+}
+
+/**
+ * Steps 3 and 4: under the sync and record locks, commit `.gitfailover/primary` (epoch + 1) on the
+ * applied commit, push it (the remote's fast-forward rule is the fence) and switch the role.
+ */
+async function commitPromote(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  opts: PromoteOptions,
+  overridden: string[],
+  log: (line: string) => void,
+): Promise<Omit<PromoteResult, 'started'>> {
+  const at = new Date();
+  const actor = parseActor(opts.actor);
+  return withLock(cfg.repo.stateDir, 'sync', () =>
+    withLock(cfg.repo.stateDir, 'record', async () => {
+      const base = loadState(cfg.repo.stateDir).appliedCommit;
+      if (!base) {
         throw new GitfailoverError(
-          'E_PROMOTE_PENDING_SYNC',
-          `promote refused: an apply to ${journal.target.slice(0, 12)} was interrupted (${cfg.repo.stateDir}/journal.json) and cannot be finished offline; run "gitfailover sync" when the remote answers, or promote without --offline`,
-          { kind: 'stalling', location: { commit: journal.target } },
-        );
-      }
-    } else {
-      // The primary this standby means to take over from: if catching up shows another node took
-      // over meanwhile, promoting would silently take the role from it, not from the failed primary.
-      const meant = await primaryAt(repo, loadState(cfg.repo.stateDir).appliedCommit);
-      // Finishes an interrupted apply first (the journal), then applies what is newer.
-      const out = await syncOnce(cfg, { log });
-      const r = out.result;
-      if (!r.success) {
-        const offline = r.errorCode === 'E_REMOTE';
-        throw new GitfailoverError(
-          offline ? 'E_PROMOTE_REMOTE' : 'E_PROMOTE_PENDING_SYNC',
-          offline
-            ? `promote refused: ${r.error}. If production and the remote are both down, run "gitfailover promote --offline" (the role change is pushed when the remote returns)`
-            : `promote refused: the sync before promoting failed: ${r.error}. The live dir would not be the newest configuration; fix the repo (gitfailover status), then promote again`,
+          'E_PROMOTE_NOTHING_APPLIED',
+          `promote refused: ${cfg.node} has never applied a commit (${cfg.repo.stateDir}/state.json), so it has no configuration to serve; run "gitfailover sync" first`,
           {
-            kind: offline ? 'waiting' : 'stalling',
-            location: r.errorCommit ? { commit: r.errorCommit, file: r.errorFile } : {},
+            kind: 'stalling',
           },
         );
       }
-      overridden = await judgeBeforePromote(cfg, opts, log);
-      const state = loadState(cfg.repo.stateDir);
-      const head = await repo.resolve(repo.trackingRef);
-      const now = await primaryAt(repo, state.appliedCommit);
-      if (meant && now && now.node !== meant.node && now.node !== cfg.node && now.epoch > meant.epoch) {
-        throw new GitfailoverError(
-          'E_PROMOTE_FENCED',
-          `promote refused: while ${cfg.node} was promoting, ${now.node} became the primary (epoch ${now.epoch}, ${now.time}: ${now.reason}), taking over from ${meant.node}. Nothing was changed; ${cfg.node} stays a standby and follows ${now.node}. Run "gitfailover promote" again only to take the role from ${now.node}`,
-          { kind: 'stalling', data: { primary: now } },
-        );
-      }
-      if (head && state.appliedCommit !== head) {
-        throw new GitfailoverError(
-          'E_PROMOTE_PENDING_SYNC',
-          `promote refused: the applied commit ${state.appliedCommit?.slice(0, 12) ?? '(none)'} is not the remote head ${head.slice(0, 12)}${r.error ? ` (${r.error})` : ''}; this node would take over with older configuration. Run "gitfailover status", fix the repo, then promote again`,
-          { kind: 'stalling', location: { commit: head } },
-        );
-      }
-    }
+      const tracking = await repo.resolve(repo.trackingRef);
+      const { record: previous } = await governingPrimary(repo, base, opts.offline ? tracking : base);
+      const why = opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted');
+      const record: PrimaryRecord = {
+        node: cfg.node,
+        epoch: (previous?.epoch ?? 0) + 1,
+        time: at.toISOString(),
+        reason: overridden.length > 0 ? `${why} (--force over: ${overridden.join('; ')})` : why,
+      };
 
-    const at = new Date();
-    const actor = parseActor(opts.actor);
-    const done = await withLock(cfg.repo.stateDir, 'sync', () =>
-      withLock(cfg.repo.stateDir, 'record', async () => {
-        const base = loadState(cfg.repo.stateDir).appliedCommit;
-        if (!base) {
-          throw new GitfailoverError(
-            'E_PROMOTE_NOTHING_APPLIED',
-            `promote refused: ${cfg.node} has never applied a commit (${cfg.repo.stateDir}/state.json), so it has no configuration to serve; run "gitfailover sync" first`,
-            {
-              kind: 'stalling',
-            },
-          );
+      // Commits of an earlier tenure of this node that the remote never got stay on a branch.
+      const oldBranch = await repo.resolve(repo.branchRef);
+      let orphan: string | undefined;
+      if (oldBranch && oldBranch !== base && !(await repo.isAncestor(oldBranch, base)))
+        orphan = (await keepOrphan(cfg, repo, oldBranch, base, at, !opts.offline)).branch;
+
+      const commit = await roleCommit(repo, {
+        base,
+        record,
+        previous,
+        change: 'promote',
+        actor,
+        node: cfg.node,
+        stateDir: cfg.repo.stateDir,
+        signingKey: cfg.record.signingKey,
+      });
+      await repo.updateRef(repo.branchRef, commit);
+      let pushed = false;
+      if (!opts.offline) {
+        try {
+          pushed = (await repo.push(cfg.sync.timeout)).pushed;
+        } catch (err) {
+          // Nothing of this attempt may stay behind: the role commit goes, the role stays standby.
+          if (oldBranch) await repo.updateRef(repo.branchRef, oldBranch);
+          else await repo.deleteRef(repo.branchRef);
+          throw await fenced(cfg, repo, err);
         }
-        const tracking = await repo.resolve(repo.trackingRef);
-        const { record: previous } = await governingPrimary(repo, base, opts.offline ? tracking : base);
-        const why = opts.reason ?? (opts.offline ? 'promoted offline' : 'promoted');
-        const record: PrimaryRecord = {
-          node: cfg.node,
-          epoch: (previous?.epoch ?? 0) + 1,
-          time: at.toISOString(),
-          reason: overridden.length > 0 ? `${why} (--force over: ${overridden.join('; ')})` : why,
-        };
-
-        // Commits of an earlier tenure of this node that the remote never got stay on a branch.
-        const oldBranch = await repo.resolve(repo.branchRef);
-        let orphan: string | undefined;
-        if (oldBranch && oldBranch !== base && !(await repo.isAncestor(oldBranch, base)))
-          orphan = (await keepOrphan(cfg, repo, oldBranch, base, at, !opts.offline)).branch;
-
-        const commit = await roleCommit(repo, {
-          base,
-          record,
-          previous,
-          change: 'promote',
-          actor,
-          node: cfg.node,
-          stateDir: cfg.repo.stateDir,
-          signingKey: cfg.record.signingKey,
-        });
-        await repo.updateRef(repo.branchRef, commit);
-        let pushed = false;
-        if (!opts.offline) {
-          try {
-            pushed = (await repo.push(cfg.sync.timeout)).pushed;
-          } catch (err) {
-            // Nothing of this attempt may stay behind: the role commit goes, the role stays standby.
-            if (oldBranch) await repo.updateRef(repo.branchRef, oldBranch);
-            else await repo.deleteRef(repo.branchRef);
-            throw await fenced(cfg, repo, err);
-          }
-        }
-        clearRoleLost(cfg.repo.stateDir); // whoever promotes has decided the split brain is over
-        saveRoleOverride(cfg.repo.stateDir, {
-          role: 'primary',
-          epoch: record.epoch,
-          time: record.time,
-          reason: record.reason,
-          commit,
-          pushed,
-        });
-        log(
-          `${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`,
-        );
-        return {
-          commit,
-          epoch: record.epoch,
-          previous,
-          pushed,
-          orphan,
-          ...(overridden.length > 0 ? { overridden } : {}),
-        };
-      }),
-    );
-
-    const started = await startDomains(cfg, done.commit, log);
-    await fireRoleEvent(cfg, 'promote', done.commit);
-    return { ...done, started };
-  } finally {
-    repo.close();
-  }
+      }
+      clearRoleLost(cfg.repo.stateDir); // whoever promotes has decided the split brain is over
+      saveRoleOverride(cfg.repo.stateDir, {
+        role: 'primary',
+        epoch: record.epoch,
+        time: record.time,
+        reason: record.reason,
+        commit,
+        pushed,
+      });
+      log(
+        `${opts.offline ? 'committed (offline, not pushed yet)' : 'pushed'} ${commit.slice(0, 12)} promote ${cfg.node} to primary (epoch ${record.epoch})`,
+      );
+      return {
+        commit,
+        epoch: record.epoch,
+        previous,
+        pushed,
+        orphan,
+        ...(overridden.length > 0 ? { overridden } : {}),
+      };
+    }),
+  );
 }
 
 /** Run again on a promoted node: push a role commit made offline, and say how things stand. */

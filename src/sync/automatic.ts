@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config/load.js';
 import { withLock } from '../repo/lock.js';
-import { loadState, saveState } from './state.js';
+import { StateStore } from './state.js';
 
 /**
  * `sync --enable` / `sync --disable`: the node-local switch over automatic sync (the node file
@@ -9,7 +9,8 @@ import { loadState, saveState } from './state.js';
  */
 export async function setAutomatic(cfg: NodeConfig, enabled: boolean): Promise<void> {
   await withLock(cfg.repo.stateDir, 'sync', async () => {
-    const state = loadState(cfg.repo.stateDir);
+    const store = new StateStore(cfg.repo.stateDir);
+    const state = store.read();
     if (enabled) {
       delete state.disabled;
       delete state.pinned; // --enable is how a pin ends: the node follows the head again
@@ -19,6 +20,6 @@ export async function setAutomatic(cfg: NodeConfig, enabled: boolean): Promise<v
         time: new Date().toISOString(),
         cause: 'operator',
       };
-    saveState(cfg.repo.stateDir, state);
+    store.write(state);
   });
 }

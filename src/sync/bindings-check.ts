@@ -1,14 +1,15 @@
 import { GitfailoverError } from '../errors.js';
 import { BindingIndex, type BindingFact, hostPort, splitBinding } from '../model/admit.js';
 import type { SyncPlan } from './plan.js';
-import { sameBindings, type StandbyState } from './state.js';
+import type { StandbyState, StateStore } from './state.js';
 
 /**
  * Two services of the standby may not bind one ip:port: checked against the domains left as they
- * are (the applied bindings in `state`, read from their file on first use; not by a full sync).
+ * are (the applied bindings `state` names, read from their file only when needed; not by a full sync).
  */
 export function checkBindings(
   fresh: Record<string, string[]>,
+  store: StateStore,
   state: StandbyState,
   plan: SyncPlan,
   commit: string,
@@ -23,8 +24,8 @@ export function checkBindings(
     // is and deleting a domain only frees bindings, so when each loaded domain binds exactly what
     // it bound before (a user change, the common case) the result binds what the applied state
     // does and cannot conflict: no map of every domain's bindings.
-    if (plan.load.every((d) => sameBindings(state, d, fresh[d]))) return;
-    for (const [d, list] of Object.entries(state.bindings))
+    if (plan.load.every((d) => store.sameBindings(state, d, fresh[d]))) return;
+    for (const [d, list] of Object.entries(store.bindings(state)))
       if (!replaced.has(d)) for (const b of list) index.add(factOf(b, d));
   }
   for (const [d, list] of Object.entries(fresh)) {

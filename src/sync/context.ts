@@ -8,7 +8,8 @@ import type { LsEntry, NodeRepo } from '../repo/node-repo.js';
 import type { Progress } from '../util/progress.js';
 import type { Rendered } from './check-work.js';
 import type { SyncPlan } from './plan.js';
-import { type Journal, loadJournal, loadState, type StandbyState, type SyncResult } from './state.js';
+import { GitfailoverError } from '../errors.js';
+import { type Journal, type StandbyState, StateStore, type SyncResult } from './state.js';
 
 export interface SyncOptions {
   full?: boolean;
@@ -62,6 +63,8 @@ export interface SyncContext {
   readonly stateDir: string;
   readonly domainsDir: string;
   readonly started: number;
+  /** The state dir's files: every read and write of this sync goes through it. */
+  readonly store: StateStore;
   /** Loaded at the start; saved once, by finish(). */
   readonly state: StandbyState;
   /** An apply that did not finish (journal.json): this sync brings what it names in line. */
@@ -98,11 +101,20 @@ export function newContext(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): 
   const started = Date.now();
   const stateDir = cfg.repo.stateDir;
   const domainsDir = domainsDirOf(cfg.live.domains);
-  const state = loadState(stateDir, { domainsDir });
+  const store = new StateStore(stateDir);
+  const state = store.read();
+  if (store.unmigrated)
+    throw new GitfailoverError(
+      'E_STATE_UNMIGRATED',
+      `${stateDir}/state.json has the layout of an older gitfailover, which this sync would lose; nothing was applied. Run any gitfailover command on this node (it migrates the state dir at start), then sync again`,
+      { kind: 'stalling' },
+    );
+  // Bindings files state.json does not name: written by a sync that did not finish.
+  if (!opts.dryRun) store.removeUnusedBindings(state.bindingsFile);
   // The primary's live dir holds `from`: the rollback puts that back, not an older applied commit.
   if (opts.primaryApply) state.appliedCommit = opts.primaryApply.from;
   // The primary's apply is derived again from its live dir each time (record/incoming.ts): an interrupted one needs no journal.
-  const journal = opts.dryRun || opts.primaryApply ? undefined : loadJournal(stateDir);
+  const journal = opts.dryRun || opts.primaryApply ? undefined : store.journal();
   const applied = state.appliedCommit;
   // An interrupted apply (a kill, or a rollback that could not finish) is not resumed towards its
   // own target, which may be the very commit that failed: this sync goes to the newest target and
@@ -130,6 +142,7 @@ export function newContext(cfg: NodeConfig, repo: NodeRepo, opts: SyncOptions): 
     stateDir,
     domainsDir,
     started,
+    store,
     state,
     journal,
     applied,

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { GitfailoverError, errorMessage, type ErrorClass } from '../errors.js';
 import { hostPort, unmappedBindings, type Unmapped } from '../model/admit.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { hasManifestShards, loadManifest, writeManifest } from './manifest-store.js';
+import {
+  loadGlobalsManifest,
+  loadManifest,
+  removeDomainManifestsExcept,
+  writeDomainManifest,
+  writeGlobalsManifest,
+} from './manifest-store.js';
 
 /** The one result shape of a sync, success or not: it is also the `sync` event's variables. */
 export interface SyncResult {
@@ -52,24 +58,13 @@ export interface StandbyState {
   lastSync?: SyncResult;
   consecutiveFailures: number;
   /**
-   * Rendered bindings per domain (`ip:port` after substitution), to refuse a duplicate without
-   * reading every domain. Kept in their own file in stateDir (`bindingsFile`), not in state.json:
-   * at 10,000 domains they are 30,000 entries, which every partial sync read and wrote twice with
-   * fsync. Read from that file on first use; changed only through saveBindings().
-   */
-  readonly bindings: Record<string, string[]>;
-  /**
-   * The file in stateDir that holds `bindings`. state.json names it, so a sync switches to new
-   * bindings in the same atomic write that records the applied commit: a crash before that write
-   * leaves state.json naming the old file, which still holds the old bindings (a new file never
-   * overwrites the one state.json names; the next sync removes the file no state names).
+   * The file in stateDir that holds the applied bindings (rendered `ip:port` per domain, to refuse
+   * a duplicate without reading every domain); kept out of state.json, which every sync rewrites.
+   * state.json names it, so a sync switches to new bindings in the same atomic write that records
+   * the applied commit: a crash before that write leaves state.json naming the old file, which
+   * still holds the old bindings (a new file never overwrites the one state.json names).
    */
   bindingsFile?: string;
-  /**
-   * Rendered file -> git blob id of the rendered bytes, for drift detection. Kept in
-   * stateDir/manifest/ (manifest-store.ts), not in state.json; read from there on first use.
-   */
-  manifest: Record<string, string>;
   /** Files of the applied commit (metadata aside), for repo.maxFiles without listing the tree on each partial sync. */
   files?: number;
 }
@@ -78,132 +73,174 @@ export function statePath(stateDir: string): string {
   return join(stateDir, 'state.json');
 }
 
+/** Keys an older gitfailover kept in state.json; migrateStateDir() moves them out (migrate-state.ts). */
+export const LEGACY_STATE_KEYS = ['manifest', 'bindings', 'unmapped'] as const;
+
 /**
- * The state; its `manifest` and `bindings` are read from their files only when a caller uses
- * them (status and drift want the manifest, a partial sync the bindings), so the many readers that
- * want the applied commit do not read 10,000 files or a megabyte of bindings. With `domainsDir`
- * (sync, which holds the sync lock), a state.json from before the shards has its manifest moved
- * into them once, one from before the bindings file has its bindings moved out, and bindings
- * files no state names (left by a crash or a dry run) are removed.
+ * A node's state dir (repo.stateDir), read and written only through explicit calls: state.json
+ * (the applied commit and the last sync), the applied bindings file it names, the manifest shards
+ * (manifest-store.ts) and the journal. Reads never write; migrations of older layouts are
+ * migrateStateDir()'s, run once when a command or the daemon starts. Writers hold the sync lock.
  */
-export function loadState(stateDir: string, opts: { domainsDir?: string } = {}): StandbyState {
+export class StateStore {
+  /** The last bindings file read, by name: a file is never rewritten under the same name. */
+  private bindingsText?: { name: string; text: string; map?: Record<string, string[]> };
+
+  constructor(readonly dir: string) {}
+
+  /** Whether the last read() found an older layout's keys in state.json (a dir migrateStateDir() has not seen). */
+  unmigrated = false;
+
+  /** state.json as it is (a fresh state when there is none); the keys of an older layout left out. */
+  read(): StandbyState {
+    const raw = readStateJson(this.dir);
+    this.unmigrated = LEGACY_STATE_KEYS.some((k) => raw[k] !== undefined);
+    for (const k of LEGACY_STATE_KEYS) delete raw[k];
+    return { consecutiveFailures: 0, ...raw } as StandbyState;
+  }
+
+  /**
+   * Write state.json (atomic, fsync'd): the commit point of a sync. The applied commit, the
+   * bindings file it names and the last result change together or not at all.
+   */
+  write(state: StandbyState): void {
+    writeJsonAtomic(statePath(this.dir), state);
+  }
+
+  /** Every domain's applied bindings (the whole file parsed). */
+  bindings(state: StandbyState): Record<string, string[]> {
+    const held = this.heldBindings(state);
+    if (!held) return {};
+    held.map ??= JSON.parse(held.text) as Record<string, string[]>;
+    return held.map;
+  }
+
+  /**
+   * One domain's applied bindings. Looked up in the file's text when nothing has parsed it yet: a
+   * one-user partial sync wants two or three domains, and parsing the whole file would be most of
+   * its state reading.
+   */
+  bindingsOf(state: StandbyState, domain: string): string[] | undefined {
+    const held = this.heldBindings(state);
+    if (!held) return undefined;
+    if (!held.map) {
+      const found = lookupBindings(held.text, domain);
+      if (found !== null) return found;
+    }
+    const map = this.bindings(state);
+    return Object.hasOwn(map, domain) ? map[domain] : undefined;
+  }
+
+  /** Whether `domain`'s applied bindings are exactly `fresh` (same order); none and absent are the same. */
+  sameBindings(state: StandbyState, domain: string, fresh: readonly string[] | undefined): boolean {
+    const x = this.bindingsOf(state, domain) ?? [];
+    const y = fresh ?? [];
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+
+  /**
+   * Write new bindings (compact, fsync'd) to a new file and return its name. They count once
+   * `state.bindingsFile` names it and write(state) has run: that is what makes the switch atomic.
+   */
+  writeBindings(bindings: Record<string, string[]>): string {
+    mkdirSync(this.dir, { recursive: true });
+    const name = `bindings-${Date.now().toString(36)}-${process.pid.toString(36)}-${(bindingsSeq++).toString(36)}.json`;
+    const text = JSON.stringify(bindings);
+    writeFileAtomic(join(this.dir, name), text, { fsync: true });
+    this.bindingsText = { name, text, map: bindings };
+    return name;
+  }
+
+  /** Remove bindings files (and their temp files) other than `keep`: superseded, or left by a sync that did not finish. */
+  removeUnusedBindings(keep: string | undefined): void {
+    if (!existsSync(this.dir)) return;
+    for (const f of readdirSync(this.dir)) {
+      if (f === keep) continue;
+      if (BINDINGS_FILE.test(f) || (f.startsWith('.bindings-') && f.endsWith('.tmp')))
+        rmSync(join(this.dir, f), { force: true });
+    }
+  }
+
+  /** The manifest (rendered file -> blob id of its bytes, for the drift check): every shard read. */
+  manifest(): Record<string, string> {
+    return loadManifest(this.dir);
+  }
+
+  globalsManifest(): Record<string, string> {
+    return loadGlobalsManifest(this.dir);
+  }
+
+  /** Replace one domain's manifest shard; undefined removes it (manifest-store.ts). */
+  writeDomainManifest(
+    domain: string,
+    entries: Record<string, string> | undefined,
+    opts?: { unlessSame?: boolean },
+  ): void {
+    writeDomainManifest(this.dir, domain, entries, opts);
+  }
+
+  removeDomainManifestsExcept(keep: ReadonlySet<string>): void {
+    removeDomainManifestsExcept(this.dir, keep);
+  }
+
+  writeGlobalsManifest(entries: Record<string, string>): void {
+    writeGlobalsManifest(this.dir, entries);
+  }
+
+  journal(): Journal | undefined {
+    return loadJournal(this.dir);
+  }
+
+  writeJournal(j: Journal): void {
+    saveJournal(this.dir, j);
+  }
+
+  clearJournal(): void {
+    clearJournal(this.dir);
+  }
+
+  private heldBindings(state: StandbyState): { text: string; map?: Record<string, string[]> } | undefined {
+    const name = state.bindingsFile;
+    if (!name) return undefined;
+    if (this.bindingsText?.name !== name) this.bindingsText = { name, text: readBindingsFile(this.dir, name) };
+    return this.bindingsText;
+  }
+}
+let bindingsSeq = 0;
+
+function readStateJson(stateDir: string): Record<string, unknown> {
   const p = statePath(stateDir);
-  const s = existsSync(p)
-    ? (JSON.parse(readFileSync(p, 'utf8')) as Partial<StandbyState> & {
-        bindings?: Record<string, string[]>;
-        unmapped?: unknown;
-      })
-    : {};
-  // An older state.json kept the unmapped addresses (domain -> ip:port); they are now read from
-  // the bindings (unmappedOf), so the map is dropped and the next save leaves it out.
-  delete s.unmapped;
-  let manifest = s.manifest;
-  delete s.manifest;
-  if (manifest && !hasManifestShards(stateDir) && opts.domainsDir !== undefined) {
-    writeManifest(stateDir, manifest, opts.domainsDir);
-    manifest = undefined;
-  }
-  // Bindings in state.json are the newest there are: only a gitfailover from before the
-  // bindings file writes them there (and keeps a `bindingsFile` it does not know as it was).
-  const held: HeldBindings = { map: s.bindings, legacy: s.bindings !== undefined };
-  delete s.bindings;
-  if (held.legacy && opts.domainsDir !== undefined) {
-    s.bindingsFile = writeBindingsFile(stateDir, held.map!);
-    held.legacy = false;
-  }
-  if (opts.domainsDir !== undefined) removeUnusedBindingsFiles(stateDir, s.bindingsFile);
-  const state = { consecutiveFailures: 0, ...s } as StandbyState;
-  Object.defineProperty(state, 'manifest', {
-    enumerable: false,
-    configurable: true,
-    get: () => (manifest ??= hasManifestShards(stateDir) ? loadManifest(stateDir) : {}),
-    set: (v: Record<string, string>) => (manifest = v),
-  });
-  held.text = () => (held.raw ??= state.bindingsFile ? readBindingsFile(stateDir, state.bindingsFile) : '{}');
-  Object.defineProperty(state, 'bindings', {
-    enumerable: false,
-    configurable: true,
-    get: () => {
-      const h = heldBindings.get(state)!; // saveBindings replaces it
-      return (h.map ??= JSON.parse(h.text?.() ?? '{}') as Record<string, string[]>);
-    },
-  });
-  heldBindings.set(state, held);
-  return state;
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>) : {};
 }
 
-/** A loaded state's bindings: the file's text, parsed whole only when a caller wants all of them. */
-interface HeldBindings {
-  map?: Record<string, string[]>;
-  raw?: string;
-  text?: () => string;
-  /** Still to be written into state.json (an old state.json loaded without the sync lock). */
-  legacy: boolean;
-}
-const heldBindings = new WeakMap<StandbyState, HeldBindings>();
-
-export function saveState(stateDir: string, state: StandbyState): void {
-  // A manifest not yet moved into shards stays in state.json until a sync moves it; so do bindings.
-  const legacy = !hasManifestShards(stateDir) && Object.keys(state.manifest).length > 0;
-  const held = heldBindings.get(state);
-  const bindings = held?.legacy ? held.map : undefined;
-  writeJsonAtomic(statePath(stateDir), {
-    ...state,
-    ...(legacy ? { manifest: state.manifest } : {}),
-    ...(bindings ? { bindings } : {}),
-  });
-}
-
-/**
- * Give the state new bindings: written (compact, fsync'd) to a new file that `state.bindingsFile`
- * then names. They count from the next saveState, which is what makes the switch atomic.
- */
-export function saveBindings(stateDir: string, state: StandbyState, bindings: Record<string, string[]>): void {
-  state.bindingsFile = writeBindingsFile(stateDir, bindings);
-  heldBindings.set(state, { map: bindings, legacy: false });
+/** The state, read-only: for the many readers that want the applied commit or the last sync. */
+export function loadState(stateDir: string): StandbyState {
+  return new StateStore(stateDir).read();
 }
 
 /**
  * The applied commit's service addresses that `ips` does not map and `keep` does not list, as
  * "domain ip:port": `ready`, `status` and /readyz fail on them. Derived from the stored bindings
  * (what the apply loaded, after substitution) rather than kept in state.json, which every apply
- * rewrites: at 10,000 domains with production's addresses left as they are, that map made each
- * one-user sync rewrite all 30,000 of them. Asking is rare, so the whole bindings file is parsed
- * here; the last answer is kept per bindings file, which is never rewritten under the same name.
+ * rewrites. Asking is rare, so the whole bindings file is parsed here; the last answer is kept
+ * per bindings file, which is never rewritten under the same name.
  */
 export function unmappedOf(
+  stateDir: string,
   state: StandbyState,
   substitution: { ips: Readonly<Record<string, string>>; keep: readonly string[] },
 ): string[] {
   if (Object.keys(substitution.ips).length === 0) return [];
-  const key = state.bindingsFile && JSON.stringify([state.bindingsFile, substitution.ips, substitution.keep]);
+  const key = state.bindingsFile && JSON.stringify([stateDir, state.bindingsFile, substitution.ips, substitution.keep]);
   if (key && unmappedCache?.key === key) return unmappedCache.list;
-  const list = unmappedBindings(state.bindings, substitution.ips, substitution.keep).map(
+  const bindings = new StateStore(stateDir).bindings(state);
+  const list = unmappedBindings(bindings, substitution.ips, substitution.keep).map(
     (u) => `${u.domain} ${hostPort(u.ip, u.port)}`,
   );
   if (key) unmappedCache = { key, list };
   return list;
 }
 let unmappedCache: { key: string; list: string[] } | undefined;
-
-/** Whether the state's bindings of `domain` are exactly `fresh` (same order); none and absent are the same. */
-export function sameBindings(state: StandbyState, domain: string, fresh: readonly string[] | undefined): boolean {
-  const x = storedBindingsOf(state, domain) ?? [];
-  const y = fresh ?? [];
-  return x.length === y.length && x.every((v, i) => v === y[i]);
-}
-
-/**
- * One domain's stored bindings. Looked up in the file's text when nothing has parsed it yet: a
- * one-user partial sync wants two or three domains of 10,000, and parsing the whole file cost
- * 5-12 ms of it.
- */
-export function storedBindingsOf(state: StandbyState, domain: string): string[] | undefined {
-  const held = heldBindings.get(state);
-  if (held?.map || !held?.text) return Object.hasOwn(state.bindings, domain) ? state.bindings[domain] : undefined;
-  const found = lookupBindings(held.text(), domain);
-  return found !== null ? found : Object.hasOwn(state.bindings, domain) ? state.bindings[domain] : undefined;
-}
 
 /**
  * `domain`'s list in the compact JSON this file writes (`{"d":["ip:port",...],...}`): undefined
@@ -234,14 +271,6 @@ export function lookupBindings(text: string, domain: string): string[] | undefin
 
 const BINDINGS_FILE = /^bindings-[0-9a-z-]+\.json$/;
 
-function writeBindingsFile(stateDir: string, bindings: Record<string, string[]>): string {
-  mkdirSync(stateDir, { recursive: true });
-  const name = `bindings-${Date.now().toString(36)}-${process.pid.toString(36)}-${(bindingsSeq++).toString(36)}.json`;
-  writeFileAtomic(join(stateDir, name), JSON.stringify(bindings), { fsync: true });
-  return name;
-}
-let bindingsSeq = 0;
-
 function readBindingsFile(stateDir: string, name: string): string {
   try {
     return readFileSync(join(stateDir, name), 'utf8');
@@ -252,16 +281,6 @@ function readBindingsFile(stateDir: string, name: string): string {
       `cannot read ${join(stateDir, name)}, which ${statePath(stateDir)} names as the applied bindings (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}); nothing was applied. Run "gitfailover sync --full" (with automatic sync disabled) to load everything and write them again`,
       { kind: 'stalling' },
     );
-  }
-}
-
-/** Bindings files (and their temp files) that `keep` is not: superseded, or written by a sync that did not finish. */
-function removeUnusedBindingsFiles(stateDir: string, keep: string | undefined): void {
-  if (!existsSync(stateDir)) return;
-  for (const f of readdirSync(stateDir)) {
-    if (f === keep) continue;
-    if (BINDINGS_FILE.test(f) || (f.startsWith('.bindings-') && f.endsWith('.tmp')))
-      rmSync(join(stateDir, f), { force: true });
   }
 }
 

@@ -3,7 +3,7 @@ import { type CommandContext, runCommand } from '../loaders/commands.js';
 import { type SyncContext, loaderContext } from './context.js';
 import { planIsEmpty, type SyncPlan } from './plan.js';
 import { rollback } from './rollback.js';
-import { clearJournal, type Journal, saveJournal } from './state.js';
+import type { Journal } from './state.js';
 import { applyError, withRollbackFailure } from './sync-errors.js';
 
 /**
@@ -16,7 +16,7 @@ export async function apply(ctx: SyncContext): Promise<undefined> {
   if (planIsEmpty(plan) && !ctx.journal && ctx.mode === 'partial') return undefined;
   // The loader's own checks (e.g. proftpd -t, ports free) refuse before anything goes live.
   await ctx.loader!.validate?.({ load: ctx.rendered!.domains, delete: plan.delete }, loaderContext(ctx));
-  saveJournal(ctx.stateDir, journalOf(plan, ctx.target!, ctx.applied, ctx.result.time));
+  ctx.store.writeJournal(journalOf(plan, ctx.target!, ctx.applied, ctx.result.time));
   ctx.applyStarted = true;
   const swapped: string[] = [];
   const globals: string[] = [];
@@ -126,7 +126,7 @@ async function undo(ctx: SyncContext, err: unknown, swapped: string[], globals: 
   loader.finish(); // nothing of this apply left in staging
   // A full apply interrupted earlier may have changed domains no journal names: keep its journal
   // so that the next sync is full again.
-  if (interrupted && (interrupted.mode === 'full' || !interrupted.domains)) saveJournal(cfg.repo.stateDir, interrupted);
-  else clearJournal(cfg.repo.stateDir);
+  if (interrupted && (interrupted.mode === 'full' || !interrupted.domains)) ctx.store.writeJournal(interrupted);
+  else ctx.store.clearJournal();
   throw applyError(err, ctx.target!, applied);
 }

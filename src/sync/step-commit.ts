@@ -1,14 +1,7 @@
 import { gitBlobId } from '../model/tree-source.js';
 import type { Rendered } from './check-work.js';
 import type { SyncContext, SyncOutcome } from './context.js';
-import {
-  loadGlobalsManifest,
-  removeDomainManifestsExcept,
-  writeDomainManifest,
-  writeGlobalsManifest,
-} from './manifest-store.js';
 import type { SyncPlan } from './plan.js';
-import { clearJournal, sameBindings, saveBindings, saveState, storedBindingsOf } from './state.js';
 
 /**
  * Step 5: the target is the applied commit. state.json reaches disk (finish) before the journal
@@ -21,7 +14,7 @@ export function commit(ctx: SyncContext): SyncOutcome {
   const outcome = finish(ctx);
   if (!ctx.loaded) return outcome;
   ctx.loader!.finish(); // best effort: staging only
-  clearJournal(ctx.stateDir);
+  ctx.store.clearJournal();
   ctx.timer.mark('state');
   return outcome;
 }
@@ -42,16 +35,16 @@ function recordApplied(ctx: SyncContext, rendered: Rendered | undefined): void {
  * are); state.json names the new file, so the switch lands with the applied commit.
  */
 function saveChangedBindings(ctx: SyncContext, plan: SyncPlan, rendered: Rendered): void {
-  const { state } = ctx;
+  const { state, store } = ctx;
   const changed =
     plan.mode === 'full' ||
-    plan.delete.some((d) => storedBindingsOf(state, d) !== undefined) ||
-    [...rendered.domains.keys()].some((d) => !sameBindings(state, d, rendered.bindings[d]));
+    plan.delete.some((d) => store.bindingsOf(state, d) !== undefined) ||
+    [...rendered.domains.keys()].some((d) => !store.sameBindings(state, d, rendered.bindings[d]));
   if (!changed) return;
-  const bindings = plan.mode === 'full' ? {} : { ...state.bindings };
+  const bindings = plan.mode === 'full' ? {} : { ...store.bindings(state) };
   for (const d of plan.delete) delete bindings[d];
   for (const d of rendered.domains.keys()) bindings[d] = rendered.bindings[d] ?? [];
-  saveBindings(ctx.stateDir, state, bindings);
+  state.bindingsFile = store.writeBindings(bindings); // counts from finish()'s write of state.json
 }
 
 /**
@@ -60,23 +53,21 @@ function saveChangedBindings(ctx: SyncContext, plan: SyncPlan, rendered: Rendere
  * the others.
  */
 function writeManifests(ctx: SyncContext, plan: SyncPlan, rendered: Rendered): void {
-  const { stateDir, domainsDir } = ctx;
-  if (plan.mode === 'full') removeDomainManifestsExcept(stateDir, new Set(rendered.domains.keys()));
-  for (const d of plan.delete) writeDomainManifest(stateDir, d, undefined);
+  const { store, domainsDir } = ctx;
+  if (plan.mode === 'full') store.removeDomainManifestsExcept(new Set(rendered.domains.keys()));
+  for (const d of plan.delete) store.writeDomainManifest(d, undefined);
   for (const [d, dfiles] of rendered.domains) {
     const entries: Record<string, string> = {};
     for (const [rel, content] of dfiles)
       entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);
-    writeDomainManifest(stateDir, d, entries, { unlessSame: plan.mode === 'full' });
+    store.writeDomainManifest(d, entries, { unlessSame: plan.mode === 'full' });
   }
   if (plan.mode === 'full' || plan.removeGlobal.length > 0 || rendered.globals.size > 0) {
-    const globals = plan.mode === 'full' ? {} : loadGlobalsManifest(stateDir);
+    const globals = plan.mode === 'full' ? {} : store.globalsManifest();
     for (const p of plan.removeGlobal) delete globals[p];
     for (const [p, content] of rendered.globals) globals[p] = rendered.oids.get(content) ?? gitBlobId(content);
-    writeGlobalsManifest(stateDir, globals);
+    store.writeGlobalsManifest(globals);
   }
-  // Read again from the shards if anyone asks (the daemon's drift check loads its own state).
-  (ctx.state as { manifest?: Record<string, string> }).manifest = undefined;
 }
 
 /**
@@ -108,7 +99,7 @@ export function finish(ctx: SyncContext, record = true): SyncOutcome {
         ctx.extraEvents.push('sync.disabled');
       }
     }
-    saveState(ctx.stateDir, state);
+    ctx.store.write(state);
   }
   const { plan, patches, extraEvents, recoveredAfter } = ctx;
   return { result, plan, patches, extraEvents, state, recoveredAfter };

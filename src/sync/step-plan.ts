@@ -3,7 +3,6 @@ import { admitCount, isAdmitted } from '../model/admit.js';
 import { classifyPath } from '../model/layout.js';
 import type { DiffEntry } from '../repo/node-repo.js';
 import type { SyncContext } from './context.js';
-import { loadGlobalsManifest } from './manifest-store.js';
 import { planFull, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkLiveShape, checkTargetPath, refusal } from './read-target.js';
 
@@ -95,7 +94,7 @@ async function fullPlan(ctx: SyncContext, target: string): Promise<SyncPlan> {
   ctx.fullListing = listing;
   ctx.filesAfter = listing.filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
   const previousGlobals = [
-    ...new Set([...Object.keys(loadGlobalsManifest(ctx.stateDir)), ...(ctx.journal?.globals ?? [])]),
+    ...new Set([...Object.keys(ctx.store.globalsManifest()), ...(ctx.journal?.globals ?? [])]),
   ].filter((p) => classifyPath(p, domainsDir).kind === 'global');
   const plan = planFull(
     listing.map((e) => e.path),

@@ -28,7 +28,7 @@ export async function prepare(ctx: SyncContext): Promise<Stop | undefined> {
   // Secrets (`x.age`) are opened here, before anything is applied: one this node cannot open refuses the sync.
   ctx.secretPaths = await openRenderedSecrets(new SecretOpener(cfg, target, renderOpts), rendered, plan, domainsDir);
   ctx.timer.mark('read+check+render');
-  checkBindings(rendered.bindings, ctx.state, plan, target, domainsDir);
+  checkBindings(rendered.bindings, ctx.store, ctx.state, plan, target, domainsDir);
   if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir, rendered.globals);
   reportUnmapped(ctx, rendered);
   if (!opts.dryRun) return undefined;

@@ -14,7 +14,6 @@ import {
   type SyncOutcome,
 } from './context.js';
 import { rollback } from './rollback.js';
-import { clearJournal } from './state.js';
 import { acquire } from './step-acquire.js';
 import { apply } from './step-apply.js';
 import { commit, finish } from './step-commit.js';
@@ -95,5 +94,5 @@ async function restoreInterrupted(ctx: SyncContext, domains: string[], globals: 
   await rollback({ cfg, repo: ctx.repo, loader, domainsDir, renderOpts, applied, domains, globals });
   await loader.activate?.(at).catch(() => {}); // the server reads what was put back
   loader.finish();
-  clearJournal(ctx.stateDir);
+  ctx.store.clearJournal();
 }

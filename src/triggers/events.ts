@@ -307,106 +307,95 @@ function short(id: string | null | undefined): string {
   return id ? id.slice(0, 8) : '';
 }
 
+const HEAD = '0000000000000000000000000000000000000000';
+
+/** One plausible event per kind, from the fields every event has. */
+const SAMPLES: Record<EventName, (base: { node: string; time: string }) => TriggerEvent> = {
+  sync: (base) => ({
+    ...base,
+    event: 'sync',
+    success: true,
+    mode: 'partial',
+    fromCommit: HEAD,
+    toCommit: HEAD,
+    commits: [{ id: HEAD, subject: 'test event from gitfailover triggers test', author: 'gitfailover' }],
+    domains: ['example'],
+    durationMs: 0,
+  }),
+  'sync.disabled': (base) => ({
+    ...base,
+    event: 'sync.disabled',
+    reason: 'a sync failed',
+    error: 'test error',
+    appliedCommit: HEAD,
+  }),
+  'sync.recovered': (base) => ({ ...base, event: 'sync.recovered', failures: 1, toCommit: HEAD, domains: ['example'] }),
+  'push.failed': (base) => ({ ...base, event: 'push.failed', unpushed: 1, error: 'test error' }),
+  'record.conflict': (base) => ({
+    ...base,
+    event: 'record.conflict',
+    files: ['domains/example/users/alice.yaml'],
+    branch: 'gitfailover/conflict/test-20240101T000000Z',
+    liveCommit: '0'.repeat(40),
+    incomingCommit: '1'.repeat(40),
+    incomingAuthor: 'Test',
+    text: 'test conflict',
+  }),
+  'record.failed': (base) => ({
+    ...base,
+    event: 'record.failed',
+    error: 'test error',
+    errorFile: 'domains/example/shadow.conf',
+    problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'],
+    problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]',
+  }),
+  'substitution.unmapped': (base) => ({
+    ...base,
+    event: 'substitution.unmapped',
+    domain: 'example',
+    service: 'sftp',
+    ip: '10.0.0.6',
+    port: 22,
+    toCommit: HEAD,
+  }),
+  drift: (base) => ({
+    ...base,
+    event: 'drift',
+    files: ['domains/example/domain.yaml'],
+    domains: ['example'],
+    appliedCommit: HEAD,
+  }),
+  lag: (base) => ({
+    ...base,
+    event: 'lag',
+    behindSeconds: 600,
+    reason: 'behind',
+    appliedCommit: HEAD,
+    targetCommit: HEAD,
+  }),
+  promote: (base) => ({ ...base, event: 'promote', role: 'primary', primary: base.node }),
+  demote: (base) => ({ ...base, event: 'demote', role: 'standby', primary: base.node }),
+  'split-brain': (base) => ({ ...base, event: 'split-brain', primaries: [base.node, 'other-node'] }),
+  'role.lost': (base) => ({
+    ...base,
+    event: 'role.lost',
+    primary: 'other-node',
+    epoch: 2,
+    reason: 'keepalived fault',
+    orphan: `gitfailover/orphaned/${base.node}-20260101T000000Z`,
+  }),
+};
+
 /**
  * A plausible event of each kind, for `gitfailover triggers test` and for tests; `overrides`
  * replaces fields (the caller has typed them already).
  */
-// biome-ignore lint/complexity/noExcessiveLinesPerFunction: one sample per event kind, a table read top to bottom
 export function sampleEvent(
   name: EventName,
   node: string,
   overrides: Record<string, unknown> = {},
   now = new Date(),
 ): TriggerEvent {
-  const time = now.toISOString();
-  const head = '0000000000000000000000000000000000000000';
-  const base = { node, time };
-  let event: TriggerEvent;
-  switch (name) {
-    case 'sync':
-      event = {
-        ...base,
-        event: 'sync',
-        success: true,
-        mode: 'partial',
-        fromCommit: head,
-        toCommit: head,
-        commits: [{ id: head, subject: 'test event from gitfailover triggers test', author: 'gitfailover' }],
-        domains: ['example'],
-        durationMs: 0,
-      };
-      break;
-    case 'sync.disabled':
-      event = { ...base, event: 'sync.disabled', reason: 'a sync failed', error: 'test error', appliedCommit: head };
-      break;
-    case 'sync.recovered':
-      event = { ...base, event: 'sync.recovered', failures: 1, toCommit: head, domains: ['example'] };
-      break;
-    case 'push.failed':
-      event = { ...base, event: 'push.failed', unpushed: 1, error: 'test error' };
-      break;
-    case 'record.conflict':
-      event = {
-        ...base,
-        event: 'record.conflict',
-        files: ['domains/example/users/alice.yaml'],
-        branch: 'gitfailover/conflict/test-20240101T000000Z',
-        liveCommit: '0'.repeat(40),
-        incomingCommit: '1'.repeat(40),
-        incomingAuthor: 'Test',
-        text: 'test conflict',
-      };
-      break;
-    case 'record.failed':
-      event = {
-        ...base,
-        event: 'record.failed',
-        error: 'test error',
-        errorFile: 'domains/example/shadow.conf',
-        problems: ['domains/example/shadow.conf: a symbolic link [E_SYMLINK]'],
-        problemsText: '  domains/example/shadow.conf: a symbolic link [E_SYMLINK]',
-      };
-      break;
-    case 'substitution.unmapped':
-      event = {
-        ...base,
-        event: 'substitution.unmapped',
-        domain: 'example',
-        service: 'sftp',
-        ip: '10.0.0.6',
-        port: 22,
-        toCommit: head,
-      };
-      break;
-    case 'drift':
-      event = {
-        ...base,
-        event: 'drift',
-        files: ['domains/example/domain.yaml'],
-        domains: ['example'],
-        appliedCommit: head,
-      };
-      break;
-    case 'lag':
-      event = { ...base, event: 'lag', behindSeconds: 600, reason: 'behind', appliedCommit: head, targetCommit: head };
-      break;
-    case 'promote':
-    case 'demote':
-      event = { ...base, event: name, role: name === 'promote' ? 'primary' : 'standby', primary: node };
-      break;
-    case 'split-brain':
-      event = { ...base, event: 'split-brain', primaries: [node, 'other-node'] };
-      break;
-    case 'role.lost':
-      event = {
-        ...base,
-        event: 'role.lost',
-        primary: 'other-node',
-        epoch: 2,
-        reason: 'keepalived fault',
-        orphan: `gitfailover/orphaned/${node}-20260101T000000Z`,
-      };
-      break;
-  }
+  const event = SAMPLES[name]({ node, time: now.toISOString() });
   return { ...event, ...overrides, event: name } as TriggerEvent;
 }

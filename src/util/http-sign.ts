@@ -1,13 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Every HMAC gitfailover signs or checks, in one place:
- *  - the notify request a primary sends to its standbys: HMAC-SHA256 over `<timestamp>.<body>`
- *    in SIGNATURE_HEADER + TIMESTAMP_HEADER, so a captured request dies with its window;
- *  - trigger webhooks (signBody): HMAC-SHA256 of the body in the same header, as GitHub does,
- *    so receivers can reuse their GitHub check (the delivery id header de-duplicates);
- *  - forge push webhooks received on notify.listen: GitHub, Gitea/Forgejo, GitLab.
- * A notify only asks for a fetch: nothing in it is trusted as configuration.
+ * Every HMAC gitfailover signs or checks, in one place. What gitfailover sends (the notify a
+ * primary posts to its standbys, trigger webhooks) is signed one way, Stripe's signed-payload
+ * scheme: SIGNATURE_HEADER = `sha256=` + hex HMAC-SHA256 of `<TIMESTAMP_HEADER>.<body>`, so a
+ * captured request dies with its window. What forges send to notify.listen is checked their way
+ * (GitHub, Gitea/Forgejo, GitLab). A notify only asks for a fetch: nothing in it is trusted as
+ * configuration.
  */
 export const SIGNATURE_HEADER = 'x-gitfailover-signature';
 export const TIMESTAMP_HEADER = 'x-gitfailover-timestamp';
@@ -27,13 +26,18 @@ export function sign(secret: string, timestamp: string, body: string | Buffer): 
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex')}`;
 }
 
-export function signedHeaders(secret: string, body: string, now = Date.now()): Record<string, string> {
+/** The two headers that sign `body` now: TIMESTAMP_HEADER (Unix seconds) and SIGNATURE_HEADER. */
+export function signatureHeaders(secret: string, body: string, now = Date.now()): Record<string, string> {
   const ts = String(Math.floor(now / 1000));
-  return { 'content-type': 'application/json', [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: sign(secret, ts, body) };
+  return { [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: sign(secret, ts, body) };
 }
 
-/** `sha256=<hex>` of the exact body bytes (GitHub's scheme): what trigger webhooks send in SIGNATURE_HEADER. */
-export function signBody(body: string | Buffer, secret: string): string {
+export function signedHeaders(secret: string, body: string, now = Date.now()): Record<string, string> {
+  return { 'content-type': 'application/json', ...signatureHeaders(secret, body, now) };
+}
+
+/** GitHub's `X-Hub-Signature-256`: `sha256=<hex>` of the exact body bytes, no timestamp. */
+function githubSignature(body: Buffer, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
@@ -69,7 +73,7 @@ export function verify(
     DELIVERY_HEADERS[via].map(h).find((v) => v !== undefined && v !== '');
   const github = h(GITHUB_SIGNATURE_HEADER);
   if (github) {
-    return equal(github, signBody(body, secret))
+    return equal(github, githubSignature(body, secret))
       ? { ok: true, via: 'github', delivery: delivery('github') }
       : { ok: false, reason: 'bad signature' };
   }

@@ -48,6 +48,9 @@ describe('npm pack', () => {
       'templates/proftpd/proftpd.conf',
     ])
       expect(paths, needed).toContain(needed);
+    // what main/exports/bin name ships in the tarball, not only in the working tree
+    for (const target of [PKG.main, ...Object.values(PKG.exports ?? {}), ...Object.values(PKG.bin)])
+      if (target !== undefined) expect(paths, target).toContain(target.replace(/^\.\//, ''));
     // the scripts git runs must stay executable once installed
     for (const f of info!.files.filter((f) => f.path.endsWith('.sh') || f.path === 'bin/gitfailover.js'))
       expect(f.mode & 0o111, f.path).not.toBe(0);

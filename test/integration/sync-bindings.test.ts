@@ -49,14 +49,25 @@ async function pushPast(p: Pair, domain: string, spec: Parameters<typeof writeDo
   await git(['-C', work, 'push', '-q', 'origin', 'HEAD:main']);
 }
 
-/** What a gitfailover from before the bindings file left: the bindings inside state.json. */
-function makeStateOld(p: Pair): Record<string, string[]> {
+/**
+ * What older gitfailovers left in a state dir: the bindings (before the bindings file) and the
+ * manifest (before the shards) inside state.json, the unmapped map, and a bindings file no state names.
+ */
+function makeStateOld(p: Pair): { bindings: Record<string, string[]>; manifest: Record<string, string> } {
   const state = readState(p);
   const bindings = storedBindings(p);
+  const manifest: Record<string, string> = {};
+  const shards = join(stateDir(p), 'manifest');
+  for (const f of readdirSync(join(shards, 'domains')))
+    Object.assign(manifest, JSON.parse(readFileSync(join(shards, 'domains', f), 'utf8')));
+  Object.assign(manifest, JSON.parse(readFileSync(join(shards, 'globals.json'), 'utf8')));
+  rmSync(shards, { recursive: true });
   rmSync(join(stateDir(p), state.bindingsFile!));
   delete state.bindingsFile;
-  writeFileSync(join(stateDir(p), 'state.json'), JSON.stringify({ ...state, bindings }, null, 2));
-  return bindings;
+  const old = { ...state, bindings, manifest, unmapped: { acme: ['10.0.0.9:22'] } };
+  writeFileSync(join(stateDir(p), 'state.json'), JSON.stringify(old, null, 2));
+  writeFileSync(join(stateDir(p), 'bindings-0-dead-0.json'), '{}');
+  return { bindings, manifest };
 }
 
 describe('bindings file', () => {
@@ -118,23 +129,26 @@ describe('bindings file', () => {
     expect(storedBindings(p)).toEqual({ acme: ['10.1.0.5:2222'], beta: ['10.1.0.5:22'] });
   });
 
-  it('an old state.json with bindings inside is migrated by the next sync; readers and sync --disable before it keep them', async () => {
+  it('an old-layout state dir is migrated once by the next command: a real sync then applies, the drift check reads the moved manifest, the moved bindings refuse a duplicate', async () => {
     const p = await syncedPair();
     const old = makeStateOld(p);
-
-    // status and sync --disable do not hold the sync lock: they leave the bindings where they are
-    await cliOk(['status', '-c', p.standby]);
-    await cliOk(['sync', '-c', p.standby, '--disable']);
-    expect(readState(p).bindings).toEqual(old);
-    await cliOk(['sync', '-c', p.standby, '--enable']);
 
     writeUser(p.prodLive, 'beta', 'dora');
     await cliOk(['record', '-c', p.primary]);
     await cliOk(['sync', '-c', p.standby]);
     const state = readState(p);
     expect(state.bindings).toBeUndefined();
-    expect(storedBindings(p)).toEqual(old);
+    expect(state).not.toHaveProperty('manifest');
+    expect(state).not.toHaveProperty('unmapped');
+    expect(state.appliedCommit).toBe((await git(['-C', p.remote, 'rev-parse', 'main'])).trim());
+    expect(storedBindings(p)).toEqual(old.bindings);
     expect(bindingsFiles(p)).toEqual([state.bindingsFile]);
+    expect(existsSync(join(p.failLive, 'domains/beta/users/dora.yaml'))).toBe(true);
+    // The manifest moved into shards: the untouched domain's shard is the old entries, and no drift.
+    const acme = JSON.parse(readFileSync(join(stateDir(p), 'manifest/domains/acme.json'), 'utf8'));
+    for (const [k, v] of Object.entries(acme)) expect(old.manifest[k]).toBe(v);
+    const status = JSON.parse((await cliOk(['status', '-c', p.standby, '--json', '--no-fetch'])).stdout);
+    expect(status.drift).toEqual({ changed: [], missing: [], extra: [] });
 
     // the migrated bindings still refuse a duplicate
     await pushPast(p, 'gamma', { services: [{ name: 's', protocol: 'ftp', ip: '10.0.0.5', port: 21 }] });

@@ -87,10 +87,24 @@ describe('webhook action against a real HTTP server', () => {
     expect(headers['content-type']).toBe('application/json');
     expect(headers['x-gitfailover-event']).toBe('sync');
     expect(headers['x-team']).toBe('ops');
-    // verify as a receiver would: HMAC-SHA256 of the raw body, constant-time compare
-    const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
-    const got = Buffer.from(String(headers['x-gitfailover-signature']));
-    expect(got.length === expected.length && timingSafeEqual(got, expected)).toBe(true);
+    // Verified as a receiver would (README's example), not with our own verify(): HMAC-SHA256 of
+    // `<timestamp>.<raw body>`, constant-time compare, timestamp within 5 minutes.
+    const receiverAccepts = (h: typeof headers, raw: string, secret = SECRET) => {
+      const ts = String(h['x-gitfailover-timestamp']);
+      const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(`${ts}.${raw}`).digest('hex')}`);
+      const got = Buffer.from(String(h['x-gitfailover-signature']));
+      const fresh = Math.abs(Date.now() / 1000 - Number(ts)) <= 300;
+      return fresh && got.length === expected.length && timingSafeEqual(got, expected);
+    };
+    expect(headers['x-gitfailover-timestamp']).toMatch(/^\d{10}$/);
+    expect(receiverAccepts(headers, body)).toBe(true);
+    // the same check refuses a changed body, another secret, and a timestamp moved to re-enter the window
+    expect(receiverAccepts(headers, `${body} `)).toBe(false);
+    expect(receiverAccepts(headers, body, 'another-secret')).toBe(false);
+    const moved = { ...headers, 'x-gitfailover-timestamp': String(Number(headers['x-gitfailover-timestamp']) + 1) };
+    expect(receiverAccepts(moved, body)).toBe(false);
+    // one header name, one scheme: no body-only signature rides along
+    expect(headers['x-hub-signature-256']).toBeUndefined();
   });
 
   it('sends no signature without a secret', async () => {
@@ -102,6 +116,7 @@ describe('webhook action against a real HTTP server', () => {
     d.fire(event);
     await d.drain(10_000);
     expect(r.received[0]!.headers['x-gitfailover-signature']).toBeUndefined();
+    expect(r.received[0]!.headers['x-gitfailover-timestamp']).toBeUndefined();
   });
 
   it('with the receiver down, fire() returns at once without throwing, and the action is retried until it is up', async () => {

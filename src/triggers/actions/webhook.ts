@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { SIGNATURE_HEADER, signBody } from '../../util/http-sign.js';
+import { signatureHeaders } from '../../util/http-sign.js';
 import { GitfailoverError, errorMessage } from '../../errors.js';
 import { redact } from '../../util/redact.js';
 import type { WebhookAction } from '../schema.js';
 import type { ActionAttempt, ActionResult } from './types.js';
 
-// One module signs everything (util/http-sign.ts): the same header name, GitHub's body-only scheme here.
-export { SIGNATURE_HEADER, signBody } from '../../util/http-sign.js';
-
-/** POST the event as JSON; a non-2xx answer is a failure. */
+/**
+ * POST the event as JSON; a non-2xx answer is a failure. With a secret, signed like a notify
+ * (util/http-sign.ts), afresh on each attempt so a retry carries a current timestamp.
+ */
 export async function postWebhook(action: WebhookAction, attempt: ActionAttempt): ActionResult {
   const body = JSON.stringify(attempt.event);
   const headers: Record<string, string> = {
@@ -17,8 +17,8 @@ export async function postWebhook(action: WebhookAction, attempt: ActionAttempt)
     'user-agent': 'gitfailover',
     'x-gitfailover-event': attempt.event.event,
     'x-gitfailover-delivery': randomUUID(),
+    ...(action.secret !== undefined ? signatureHeaders(action.secret, body) : {}),
   };
-  if (action.secret !== undefined) headers[SIGNATURE_HEADER] = signBody(body, action.secret);
   // fetch refuses URLs with credentials: send them as Basic auth instead
   const target = new URL(action.url);
   if (target.username || target.password) {

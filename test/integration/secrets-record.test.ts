@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
-import { cli, cliOk, git, snapshot, usePairs, writeDomain, writeFile, type Pair } from '../helpers/fixture.js';
+import { cli, cliOk, git, usePairs, writeDomain, writeFile } from '../helpers/fixture.js';
 import { requireSystem } from '../helpers/system.js';
+import { securedPair } from '../helpers/secrets.js';
 
+// One of the secrets-*.test.ts files: recording, the age tool, refusals of what is not declared.
 /**
  * Declared secrets end to end with the real CLI, real git remotes and the real `age` binary:
  * recorded as age ciphertext, never in clear in any object store, opened by the standbys that are
@@ -20,30 +21,6 @@ function hostKey(dir: string, name: string): string {
   const file = join(dir, name);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]);
   return readFileSync(file, 'utf8');
-}
-
-function editNode(file: string, change: (doc: Record<string, any>) => void): void {
-  const doc = parse(readFileSync(file, 'utf8')) as Record<string, any>;
-  change(doc);
-  writeFileSync(file, stringify(doc));
-}
-
-/** A third node: a standby of its own (live dir, state dir, identity) on the same remote. */
-function thirdNode(p: Pair, name: string, identity = true): { file: string; live: string } {
-  const live = join(p.dir, `${name}-live`);
-  mkdirSync(live, { recursive: true });
-  const file = join(p.dir, `${name}.yaml`);
-  writeFile(
-    file,
-    stringify({
-      node: name,
-      role: 'standby',
-      repo: { remote: p.remote, stateDir: join(p.dir, `${name}-state`) },
-      live: { dir: live },
-      ...(identity ? { secrets: { identity: `file:${join(p.dir, `${name}.agekey`)}` } } : {}),
-    }),
-  );
-  return { file, live };
 }
 
 /** Every object of a git dir, contents included (`cat-file --batch-all-objects --batch`). */
@@ -61,23 +38,11 @@ function material(pem: string): string[] {
     .slice(0, 3);
 }
 
-async function securedPair(): Promise<{ p: Pair; prodRecipient: string; failRecipient: string }> {
-  const p = await pair({
-    primary: { secrets: { files: ['keys/**', 'tls/*.pem'] } },
-    standby: {},
-  });
-  editNode(p.primary, (d) => (d.secrets.identity = `file:${join(p.dir, 'prod.agekey')}`));
-  editNode(p.standby, (d) => (d.secrets = { identity: `file:${join(p.dir, 'fail.agekey')}` }));
-  const prodRecipient = (await cliOk(['keygen', '-c', p.primary])).stdout.trim();
-  const failRecipient = (await cliOk(['keygen', '-c', p.standby])).stdout.trim();
-  return { p, prodRecipient, failRecipient };
-}
-
 describe.skipIf(!requireSystem(['age']).ok)('declared secrets', () => {
   it(
     'are recorded as age ciphertext only, opened 0600 on the standby, and never shown',
     async () => {
-      const { p, prodRecipient, failRecipient } = await securedPair();
+      const { p, prodRecipient, failRecipient } = await securedPair(pair);
       expect(prodRecipient).toMatch(/^age1[a-z0-9]{58}$/);
       expect(statSync(join(p.dir, 'fail.agekey')).mode & 0o777).toBe(0o600);
       // keygen keeps an existing identity: same recipient, no new key.
@@ -144,7 +109,7 @@ describe.skipIf(!requireSystem(['age']).ok)('declared secrets', () => {
   it(
     'interoperate with the age tool both ways',
     async () => {
-      const { p, prodRecipient, failRecipient } = await securedPair();
+      const { p, prodRecipient, failRecipient } = await securedPair(pair);
       await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
       await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
       writeDomain(p.prodLive, 'acme');
@@ -177,104 +142,6 @@ describe.skipIf(!requireSystem(['age']).ok)('declared secrets', () => {
       expect(rv.code).toBe(1);
       expect(rv.stderr).toContain('domains/acme/partner.key');
       expect((await git(['rev-parse', 'main'], p.remote)).trim()).toBe(sealedCommit);
-    },
-    LONG,
-  );
-
-  it(
-    'a standby that cannot open a secret refuses the sync, live dir byte-identical, event fired',
-    async () => {
-      const { p, prodRecipient, failRecipient } = await securedPair();
-      await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
-      await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
-      writeDomain(p.prodLive, 'acme', { users: ['alice'] });
-      await cliOk(['record', '-c', p.primary]);
-      // A standby without an identity, with a sync trigger that writes the event down.
-      const lone = thirdNode(p, 'failover-2', false);
-      const events = join(p.dir, 'events.txt');
-      editNode(
-        lone.file,
-        (d) =>
-          (d.triggers = [
-            {
-              on: 'sync',
-              exec: [
-                '/bin/sh',
-                '-c',
-                'printf "%s|%s|%s\\n" "$GITFAILOVER_SUCCESS" "$GITFAILOVER_ERROR_FILE" "$GITFAILOVER_ERROR" >> "$0"',
-                events,
-              ],
-            },
-          ]),
-      );
-      await cliOk(['sync', '-c', lone.file]);
-      const before = snapshot(lone.live);
-
-      writeFile(join(p.prodLive, 'keys/host.key'), 'very secret host key bytes\n');
-      writeDomain(p.prodLive, 'beta');
-      await cliOk(['record', '-c', p.primary]);
-      const r = await cli(['sync', '-c', lone.file]);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain('keys/host.key.age');
-      expect(r.stderr).toMatch(/secrets\.identity/);
-      expect(snapshot(lone.live)).toEqual(before);
-      const fired = readFileSync(events, 'utf8').trim().split('\n').pop()!;
-      expect(fired).toMatch(/^false\|keys\/host\.key\.age\|/);
-
-      // With an identity that is not a recipient: refused the same way, naming what to do.
-      editNode(lone.file, (d) => (d.secrets = { identity: `file:${join(p.dir, 'failover-2.agekey')}` }));
-      await cliOk(['keygen', '-c', lone.file]);
-      const r2 = await cli(['sync', '-c', lone.file]);
-      expect(r2.code).toBe(1);
-      expect(r2.stderr).toContain('keys/host.key.age');
-      expect(r2.stderr).toContain('secrets add-recipient failover-2');
-      expect(snapshot(lone.live)).toEqual(before);
-
-      // An identity file others can read is refused too.
-      chmodSync(join(p.dir, 'failover-2.agekey'), 0o644);
-      const r3 = await cli(['sync', '-c', lone.file]);
-      expect(r3.code).toBe(1);
-      expect(r3.stderr).toMatch(/chmod 600/);
-    },
-    LONG,
-  );
-
-  it(
-    'rekey: a node added as recipient syncs the secrets; removed, it cannot open new commits',
-    async () => {
-      const { p, prodRecipient, failRecipient } = await securedPair();
-      await cliOk(['secrets', 'add-recipient', 'prod-1', prodRecipient, '-c', p.primary]);
-      await cliOk(['secrets', 'add-recipient', 'failover-1', failRecipient, '-c', p.primary]);
-      writeDomain(p.prodLive, 'acme');
-      writeFile(join(p.prodLive, 'keys/host.key'), 'first host key\n');
-      await cliOk(['record', '-c', p.primary]);
-
-      const third = thirdNode(p, 'failover-3');
-      const thirdRecipient = (await cliOk(['keygen', '-c', third.file])).stdout.trim();
-      await cliOk(['secrets', 'add-recipient', 'failover-3', thirdRecipient, '-c', p.primary]);
-      // Listed, but the secrets were encrypted before: not readable until the rekey.
-      expect((await cli(['sync', '-c', third.file])).code).toBe(1);
-      const rk = await cliOk(['secrets', 'rekey', '-c', p.primary]);
-      expect(rk.stdout).toContain('recipients +failover-3');
-      const body = await git(['log', '-1', '--format=%B', 'main'], p.remote);
-      expect(body).toContain('Recipients added: failover-3');
-      expect(body).toContain('Secret-Recipients: failover-1, failover-3, prod-1');
-      await cliOk(['sync', '-c', third.file]);
-      expect(readFileSync(join(third.live, 'keys/host.key'), 'utf8')).toBe('first host key\n');
-      // The rekey changed no plaintext: the next record has nothing to do.
-      expect((await cliOk(['record', '-c', p.primary])).stdout).toContain('no change');
-
-      await cliOk(['secrets', 'remove-recipient', 'failover-3', '-c', p.primary]);
-      const rk2 = await cliOk(['secrets', 'rekey', '-c', p.primary]);
-      expect(rk2.stdout).toContain('recipients -failover-3');
-      writeFileSync(join(p.prodLive, 'keys/host.key'), 'second host key\n');
-      await cliOk(['record', '-c', p.primary]);
-      const r = await cli(['sync', '-c', third.file]);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain('keys/host.key.age');
-      expect(readFileSync(join(third.live, 'keys/host.key'), 'utf8')).toBe('first host key\n');
-      await cliOk(['sync', '-c', p.standby]);
-      expect(readFileSync(join(p.failLive, 'keys/host.key'), 'utf8')).toBe('second host key\n');
     },
     LONG,
   );
