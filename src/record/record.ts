@@ -171,11 +171,23 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     opts.log?.(`recorded ${commit.slice(0, 12)} ${subject}`);
   }
 
-  let pushed = false;
-  let pushError: GitfailoverError | undefined = offline;
   const head = incoming?.head ?? commit ?? local;
   // A new commit straight on the remote head is the one commit ahead: no process to count it.
   const oneAhead = commit !== undefined && head === commit && local !== undefined && local === remoteHead;
+  const push = await pushRecorded(cfg, repo, opts, { head, remoteHead, offline, oneAhead });
+  return { commit, subject, changes, ...push, warnings, incoming, conflict: incoming?.conflict };
+}
+
+/** The push at the end of a record (unless opts.push is false), and what is left unpushed. */
+async function pushRecorded(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  opts: RecordOptions,
+  at: { head?: string; remoteHead?: string; offline?: GitfailoverError; oneAhead: boolean },
+): Promise<Pick<RecordResult, 'pushed' | 'pushedRange' | 'unpushed' | 'pushError'>> {
+  const { head, remoteHead, offline, oneAhead } = at;
+  let pushed = false;
+  let pushError: GitfailoverError | undefined = offline;
   let pushedCount = 0;
   if (opts.push !== false && !offline && head && head !== remoteHead) {
     try {
@@ -194,16 +206,10 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
         ? 1
         : await repo.count(await repo.resolve(repo.trackingRef), head);
   return {
-    commit,
-    subject,
-    changes,
     pushed,
-    ...(pushed ? { pushedRange: { from: remoteHead, to: head!, count: pushedCount } } : {}),
+    ...(pushed && head ? { pushedRange: { from: remoteHead, to: head, count: pushedCount } } : {}),
     unpushed,
     pushError,
-    warnings,
-    incoming,
-    conflict: incoming?.conflict,
   };
 }
 
