@@ -28,6 +28,7 @@ import { memory } from './memory.js';
 import { secretsBench } from './secrets.js';
 import { takeover, writeTakeover } from './takeover.js';
 import { Summary } from './summary.js';
+import { breakdown, type ChangeWindow, readGitTrace } from './git-trace.js';
 
 /**
  * `npm run bench [-- --quick] [-- --only a,b]`: gitfailover against raw git on this machine, in
@@ -46,6 +47,9 @@ const SIZES = quick ? [100, 1000] : [100, 1000, 10_000];
 const BIG = SIZES[SIZES.length - 1]!;
 const LATENCY_CHANGES = quick ? 20 : 200;
 const PARTIAL_ROUNDS = quick ? 3 : 15;
+const SCALE_RUNS = Math.max(1, Number(process.argv.find((a) => a.startsWith('--scale-runs='))?.slice(13) ?? 1) || 1);
+/** The paired 10,000-vs-100 ratio of each run of section 2, for the summary line. */
+const scaleRatios: number[] = [];
 const BURST = quick ? 20 : 50;
 const RECORD_PAIRS = quick ? 5 : 15;
 const STARTUP_ROUNDS = quick ? 5 : 10;
@@ -140,7 +144,9 @@ async function fullAndScale(): Promise<void> {
   standbys.set(BIG, bigFile);
   if (want('full')) await fullSync(big, bigFile);
   else await childSync(bigFile); // `--only=scale`: the standby needs the repo applied, nothing more
-  await partialScale(standbys);
+  // `--scale-runs=N`: N consecutive measurements of section 2 on one set-up (the issue asks for
+  // five in a row; generating and syncing 10,000 domains five times over would take most of the budget).
+  for (let run = 1; run <= SCALE_RUNS; run++) await partialScale(standbys, run);
 }
 
 async function fullSync(big: string, bigFile: string): Promise<void> {
@@ -305,14 +311,14 @@ ${table(
 )}`);
 }
 
-async function partialScale(standbys: Map<number, string>): Promise<void> {
+async function partialScale(standbys: Map<number, string>, run = 1): Promise<void> {
   const partial = new Map<number, SyncRun[]>(SIZES.map((n) => [n, []]));
   const raw = new Map<number, number[]>(SIZES.map((n) => [n, []]));
   // The raw-git baseline of the same work: a bare clone one commit behind fetches the commit
   // (fetch-pack + update-ref, what gitfailover runs), diffs it, and reads the changed blob.
   const rawScript = new Map<number, string>();
   for (const n of SIZES) {
-    const g = join(root, `raw-${n}.git`);
+    const g = join(root, `raw-${n}-${run}.git`);
     await mustRun('git', ['clone', '-q', '--bare', '--no-local', repos.get(n)!, g]);
     await mustRun('git', ['--git-dir', g, 'update-ref', 'refs/remotes/origin/main', 'refs/heads/main']);
     // Only the tracking ref, as in a standby's clone: the clone's own refs/heads/main would stay at
@@ -327,7 +333,8 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
   }
   for (let r = 1; r <= PARTIAL_ROUNDS; r++) {
     for (const n of SIZES) {
-      await commitUserChange(repos.get(n)!, (r * 37) % n, 1 + (r % 20), r);
+      const round = (run - 1) * PARTIAL_ROUNDS + r; // a new content every round of every run
+      await commitUserChange(repos.get(n)!, (round * 37) % n, 1 + (round % 20), round);
       partial.get(n)!.push(await childSync(standbys.get(n)!));
       raw.get(n)!.push((await timedShell(rawScript.get(n)!)).ms);
     }
@@ -347,21 +354,26 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
       fmtMs(Math.max(...runs.map((x) => x.ms))),
       fmtMb(median(runs.map((x) => x.maxRssKb))),
       fmtRatio(ratio),
-      n === BIG ? verdict(ratio, 1.5) : '',
+      n === BIG ? verdict(ratio, 1.3) : '',
       fmtMs(median(raw.get(n)!)),
       fmtRatio(pairedRatio(raw.get(n)!, rawBase)),
     ];
   });
   const bigRuns = partial.get(BIG)!.map((x) => x.ms);
-  const scaleRatio = pairedRatio(
+  const bigRatio = pairedRatio(
     bigRuns,
     base.map((x) => x.ms),
   );
+  scaleRatios.push(bigRatio);
+  log(`scale run ${run}: ${BIG} vs ${SIZES[0]} domains ${fmtRatio(bigRatio)}`);
   summary.set('scale.partial', {
     value: `${fmtMs(median(bigRuns))} vs ${fmtMs(median(base.map((x) => x.ms)))}`,
     floor: `raw git ${fmtMs(median(raw.get(BIG)!))} vs ${fmtMs(median(rawBase))}`,
-    ratio: scaleRatio,
-    goal: verdict(scaleRatio, 1.3),
+    ratio: bigRatio,
+    goal:
+      scaleRatios.length > 1
+        ? `${scaleRatios.every((r) => r <= 1.3) ? 'met' : 'MISSED'} (<= 1.3x in each of ${scaleRatios.length} runs: ${scaleRatios.map(fmtRatio).join(', ')})`
+        : verdict(bigRatio, 1.3),
   });
   const phaseRows = SIZES.map((n) => [
     n.toLocaleString('en'),
@@ -370,8 +382,8 @@ async function partialScale(standbys: Map<number, string>): Promise<void> {
   sections.splice(
     want('full') ? sections.length - 1 : sections.length,
     0,
-    `## 2. Scale: a one-user partial sync
-
+    `## 2. Scale: a one-user partial sync${SCALE_RUNS > 1 ? ` (run ${run} of ${SCALE_RUNS})` : ''}
+${SCALE_RUNS > 1 && run === SCALE_RUNS ? `\n${SCALE_RUNS} consecutive runs of this section on one set-up (\`--scale-runs=${SCALE_RUNS}\`), ${BIG.toLocaleString('en')} vs ${SIZES[0]} domains, paired: ${scaleRatios.map(fmtRatio).join(', ')}; goal <= 1.3x in every run: ${scaleRatios.every((r) => r <= 1.3) ? 'met' : 'not met'}.\n` : ''}
 One commit changing one user file, fetched and applied by a standby that has the previous commit applied (${PARTIAL_ROUNDS} rounds; each round syncs every size in turn, so the ratio is taken round by round). **Raw git** is the same work done by a shell script in the same round: \`git fetch-pack\` of the commit into a bare clone one commit behind, \`update-ref\`, \`diff-tree\`, and \`cat-file\` of the changed blob (its time includes the shell's start-up). Its own growth from ${SIZES[0]} to ${BIG.toLocaleString('en')} domains is git's cost of a flat \`domains/\` tree of ${BIG.toLocaleString('en')} entries, which every one-file commit rewrites.
 
 ${table(['domains', 'median', 'min', 'max', 'peak RSS', `vs ${SIZES[0]} (paired)`, 'goal', 'raw git median', `raw git vs ${SIZES[0]}`], rows)}
@@ -387,6 +399,7 @@ ${table(['domains', ...PHASES], phaseRows)}`,
 async function latency(): Promise<void> {
   const dir = join(root, 'latency');
   const n = 100;
+  let latencyBreakdown = '';
   const remote = join(dir, 'remote.git');
   mkdirSync(dir, { recursive: true });
   await generateRepo(remote, n);
@@ -444,8 +457,11 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
             : {},
       }),
     );
-    const standby = await startDaemon(['standby', '-c', sFile], /standby ready/, env);
-    const primary = await startDaemon(['primary', '-c', pFile], /ready: watching/, env);
+    // git's own trace of each daemon, in the notify run: processes per change and where the time goes.
+    const traces = { primary: join(dir, `primary-${mode}.trace`), standby: join(dir, `standby-${mode}.trace`) };
+    const traced = (file: string) => (mode === 'notify' ? { ...env, GIT_TRACE2_EVENT: file } : env);
+    const standby = await startDaemon(['standby', '-c', sFile], /standby ready/, traced(traces.standby));
+    const primary = await startDaemon(['primary', '-c', pFile], /ready: watching/, traced(traces.primary));
     try {
       const remoteHead = async () => (await run('git', ['--git-dir', remote, 'rev-parse', 'main'])).stdout.trim();
       const applied = () => {
@@ -462,11 +478,13 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
       await waitUntil('the standby to catch up', () => applied() === head, 180_000, 50);
       const gf: number[] = [];
       const raw: number[] = [];
+      const windows: ChangeWindow[] = [];
       const rel = `domains/${domainName(7)}/users/${userName(3)}.yaml`;
       for (let i = 1; i <= LATENCY_CHANGES; i++) {
         const text = userYaml(domainName(7), `${userName(3)}`, i + (mode === 'polling' ? 100_000 : 0));
         const target = join(sDir, 'live', rel);
         const t0 = performance.now();
+        const wall0 = Date.now();
         writeFileSync(join(prodLive, rel), text);
         const t1 = await waitUntil(`change ${i} on the standby`, () => {
           try {
@@ -476,6 +494,7 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
           }
         });
         gf.push(t1 - t0);
+        windows.push({ t0: wall0, t1: wall0 + (t1 - t0) });
         // The baseline after every second change: half the samples, the same interleaving.
         if (i % 2 === 0) raw.push((await mustRun('sh', [baseScript, rel, text])).ms);
       }
@@ -521,6 +540,11 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
           goal: `${met ? 'met' : 'MISSED'} (<= 1.5x + 125 ms)`,
         });
       }
+      if (mode === 'notify') {
+        const b = breakdown(windows, readGitTrace(traces.primary), readGitTrace(traces.standby));
+        latencyBreakdown = b.text;
+        log(`latency processes per change: primary ${b.primaryPerChange}, standby ${b.standbyPerChange}`);
+      }
       log(`latency ${mode}: p50 ${fmtMs(s.p50)} p95 ${fmtMs(s.p95)} p99 ${fmtMs(s.p99)}; baseline p50 ${fmtMs(b.p50)}`);
     } finally {
       await primary.stop();
@@ -531,7 +555,9 @@ git cat-file blob "main:$1" > ${dir}/base-live/changed.yaml
 
 Both daemons run as real processes (\`gitfailover primary\`, \`gitfailover standby\`, from \`bin/\`) on loopback, ${n} domains, a bare remote on local disk. Primary \`record.debounce: 0ms\`. One change at a time (a user file rewritten in the primary's live dir), ${LATENCY_CHANGES} changes per mode; the clock runs from the write to the moment the standby's live dir holds the new bytes (polled every 2 ms). Every second change is followed by one run of the baseline, a shell script doing \`git commit\` + \`git push\` on one clone, \`git fetch\` + writing the changed file (\`git cat-file\`) on another.
 
-${table(['what', 'p50', 'p95', 'p99', 'max', 'p50 vs baseline'], rows)}`);
+${table(['what', 'p50', 'p95', 'p99', 'max', 'p50 vs baseline'], rows)}
+
+${latencyBreakdown}`);
 }
 
 // ---- 4: primary throughput ------------------------------------------------------------------

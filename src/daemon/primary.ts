@@ -237,7 +237,9 @@ export class PrimaryDaemon {
     let unpushed = 0;
     let r: Awaited<ReturnType<typeof record>>;
     try {
-      r = await record(this.cfg, { push: false });
+      // The push goes in the same record, under the same lock: the head, the remote head and the
+      // count are known there, so no process asks for them again before the push.
+      r = await record(this.cfg, { push: !this.rejected });
       this.lastIncomingError = undefined;
       this.lastRecordRefusal = undefined;
     } catch (err) {
@@ -316,7 +318,15 @@ export class PrimaryDaemon {
       });
     unpushed = r.unpushed;
     if (r.commit || r.incoming) this.rejected = false; // a new head is worth one more try, and one more report
-    if (unpushed > 0 && !this.rejected) {
+    if (r.pushedRange) {
+      clearTimeout(this.pushTimer);
+      this.pushTimer = undefined;
+      this.pushSucceeded(r.pushedRange.from, r.pushedRange.to, r.pushedRange.count);
+    } else if (r.pushError && unpushed > 0 && !this.rejected) {
+      clearTimeout(this.pushTimer);
+      this.pushTimer = undefined;
+      this.pushFailed(r.pushError, unpushed);
+    } else if (unpushed > 0 && !this.rejected) {
       clearTimeout(this.pushTimer);
       this.pushTimer = undefined;
       await this.push();
@@ -353,6 +363,13 @@ export class PrimaryDaemon {
       repo.close();
     }
     if (pending === 0 || !head) return;
+    this.pushSucceeded(before, head, pending);
+  }
+
+  /** A push went through: the standbys hear of it first, then the bookkeeping. */
+  private pushSucceeded(before: string | undefined, head: string, pending: number): void {
+    const { cfg } = this;
+    this.notify({ node: cfg.node, commit: head });
     this.backoff.reset();
     this.failureReported = false;
     this.rejected = false;
@@ -373,7 +390,6 @@ export class PrimaryDaemon {
     this.output.out(
       `pushed ${pending} commit${pending === 1 ? '' : 's'} ${before ? `${before.slice(0, 12)}..` : ''}${head.slice(0, 12)} to ${cfg.repo.branch}`,
     );
-    this.notify({ node: cfg.node, commit: head });
   }
 
   /** After "gitfailover demote" (stateDir/role.json) this daemon neither records nor pushes; said once. */
@@ -489,7 +505,7 @@ export class PrimaryDaemon {
       lastSync: () => undefined,
       snapshot: async () => {
         await repo.ensure();
-        const pos = await repoPosition(repo, times, await repo.resolve(repo.branchRef));
+        const pos = await repoPosition(repo, times, await repo.resolveRef(repo.branchRef));
         // The one readiness rule (observe/readiness.ts); after a demote this process records nothing: not ready.
         const r = judgeReadiness({
           node: cfg.node,

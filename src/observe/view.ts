@@ -68,8 +68,9 @@ export async function repoPosition(
     'appliedCommit' | 'headCommit' | 'appliedTime' | 'headTime' | 'behindCommits' | 'behindSeconds' | 'unpushed'
   >
 > {
-  const head = await repo.resolve(repo.trackingRef);
-  const local = await repo.resolve(repo.branchRef);
+  // Through the daemon's kept-open cat-file: a snapshot follows every record and sync.
+  const head = await repo.resolveRef(repo.trackingRef);
+  const local = await repo.resolveRef(repo.branchRef);
   const [appliedTime, headTime] = await Promise.all([times.of(applied), times.of(head)]);
   const behindCommits = await behindOf(repo, applied, head);
   let behindSeconds = 0;

@@ -53,7 +53,7 @@ export async function prepareClone(
     offline = err;
     remoteHead = await repo.resolve(repo.trackingRef);
   }
-  let local = await repo.resolve(repo.branchRef);
+  let local = await repo.resolveRef(repo.branchRef);
   // `record` keeps the branch at what the live dir was applied from and takes the remote's new
   // commits in through the live dir (incoming.ts); moving it here would record the live dir over
   // them and undo them. Only a first use (nothing applied yet) starts from the remote head.

@@ -7,6 +7,7 @@ import type { Change } from '../model/types.js';
 import { parseActor } from '../repo/actor.js';
 import { changesBetween } from '../repo/changes-between.js';
 import { withLock } from '../repo/lock.js';
+import { pushBranch } from '../repo/push.js';
 import { NodeRepo } from '../repo/node-repo.js';
 import type { GitIndex } from '../repo/git-index.js';
 import { indexedCiphertexts, recordSecrets, secretAddExcludes } from '../secrets/record-secrets.js';
@@ -44,6 +45,8 @@ export interface RecordResult {
   subject?: string;
   changes: Change[];
   pushed: boolean;
+  /** What a push that went through moved the remote branch from and to, and the commits it carried. */
+  pushedRange?: { from?: string; to: string; count: number };
   /** Commits in the node's clone that the remote does not have yet. */
   unpushed: number;
   pushError?: GitfailoverError;
@@ -172,26 +175,46 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
     opts.log?.(`recorded ${commit.slice(0, 12)} ${subject}`);
   }
 
+  const head = incoming?.head ?? commit ?? local;
+  // A new commit straight on the remote head is the one commit ahead: no process to count it.
+  const oneAhead = commit !== undefined && head === commit && local !== undefined && local === remoteHead;
+  const push = await pushRecorded(cfg, repo, opts, { head, remoteHead, offline, oneAhead });
+  return { commit, subject, changes, ...push, warnings, incoming, conflict: incoming?.conflict };
+}
+
+/** The push at the end of a record (unless opts.push is false), and what is left unpushed. */
+async function pushRecorded(
+  cfg: NodeConfig,
+  repo: NodeRepo,
+  opts: RecordOptions,
+  at: { head?: string; remoteHead?: string; offline?: GitfailoverError; oneAhead: boolean },
+): Promise<Pick<RecordResult, 'pushed' | 'pushedRange' | 'unpushed' | 'pushError'>> {
+  const { head, remoteHead, offline, oneAhead } = at;
   let pushed = false;
   let pushError: GitfailoverError | undefined = offline;
-  const head = incoming?.head ?? commit ?? local;
+  let pushedCount = 0;
   if (opts.push !== false && !offline && head && head !== remoteHead) {
     try {
-      pushed = (await repo.push(cfg.sync.timeout, head)).pushed;
+      pushedCount = oneAhead ? 1 : await repo.count(remoteHead, head);
+      pushed = (await pushBranch(repo, cfg.sync.timeout, head)).pushed;
     } catch (err) {
       pushError =
         err instanceof GitfailoverError ? err : new GitfailoverError('E_PUSH', errorMessage(err), { kind: 'waiting' });
     }
   }
-  // A push that went through left the tracking ref at head, and a new commit straight on the
-  // remote head is the one commit ahead: no processes to ask (the daemon records without a push).
+  // A push that went through left the tracking ref at head.
   const unpushed =
     !head || pushed || head === remoteHead
       ? 0
-      : commit && head === commit && local !== undefined && local === remoteHead
+      : oneAhead
         ? 1
         : await repo.count(await repo.resolve(repo.trackingRef), head);
-  return { commit, subject, changes, pushed, unpushed, pushError, warnings, incoming, conflict: incoming?.conflict };
+  return {
+    pushed,
+    ...(pushed && head ? { pushedRange: { from: remoteHead, to: head, count: pushedCount } } : {}),
+    unpushed,
+    pushError,
+  };
 }
 
 /** live.exclude plus what is never configuration, as gitignore patterns of the private index. */

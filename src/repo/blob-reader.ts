@@ -3,9 +3,10 @@ import { GitfailoverError } from '../errors.js';
 import { gitEnv } from './git.js';
 
 /**
- * A `git cat-file --batch` kept open: a read costs a round trip on a pipe, not a process (the
- * figures: shared/reference/git-performance.md). Requests are answered in order, so a FIFO of
- * pending reads is matched against the output stream.
+ * A `git cat-file --batch-command` kept open: a read costs a round trip on a pipe, not a process
+ * (the figures: shared/reference/git-performance.md). Requests are answered in order, so a FIFO
+ * of pending reads is matched against the output stream. `info` asks for the type and size
+ * alone, so a size can be checked before the content is read.
  */
 export interface BlobObject {
   oid: string;
@@ -13,8 +14,16 @@ export interface BlobObject {
   content: Buffer;
 }
 
+export interface ObjectInfo {
+  oid: string;
+  type: string;
+  size: number;
+}
+
 interface Pending {
-  resolve: (o: BlobObject | undefined) => void;
+  /** `info` answers with a header line only. */
+  info: boolean;
+  resolve: (o: BlobObject | ObjectInfo | undefined) => void;
   reject: (e: Error) => void;
 }
 
@@ -32,7 +41,7 @@ export class BlobReader {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
-    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch'], {
+    const child = spawn('git', ['--git-dir', this.gitDir, 'cat-file', '--batch-command'], {
       env: gitEnv(),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -50,11 +59,23 @@ export class BlobReader {
     };
     child.on('error', (e) => fail(new GitfailoverError('E_GIT_MISSING', `cannot run git cat-file: ${e.message}`)));
     child.on('close', () =>
-      fail(new GitfailoverError('E_GIT', 'git cat-file --batch exited unexpectedly', { kind: 'waiting' })),
+      fail(new GitfailoverError('E_GIT', 'git cat-file --batch-command exited unexpectedly', { kind: 'waiting' })),
     );
     child.stdin.on('error', () => {});
     this.child = child;
+    this.hold(false);
     return child;
+  }
+
+  /**
+   * The process keeps Node's event loop alive only while a read waits for it: a command that
+   * resolved a ref through it and never calls close() still exits (cat-file then sees EOF).
+   */
+  private hold(on: boolean): void {
+    const c = this.child;
+    if (!c) return;
+    for (const h of [c, c.stdin, c.stdout, c.stderr] as { ref?: () => void; unref?: () => void }[])
+      on ? h.ref?.() : h.unref?.();
   }
 
   private next(): Pending {
@@ -63,6 +84,7 @@ export class BlobReader {
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
+      this.hold(false);
     }
     return p;
   }
@@ -79,6 +101,11 @@ export class BlobReader {
       }
       const [oid, type, sizeText] = header.split(' ');
       const size = Number(sizeText);
+      if (this.queue[this.head]!.info) {
+        this.buf = this.buf.subarray(nl + 1);
+        this.next().resolve({ oid: oid!, type: type!, size });
+        continue;
+      }
       if (this.buf.length < nl + 1 + size + 1) return; // wait for the rest
       const content = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
       this.buf = this.buf.subarray(nl + 1 + size + 1);
@@ -88,12 +115,22 @@ export class BlobReader {
 
   /** `rev` is an object id or `<commit>:<path>`; undefined when it does not exist. */
   read(rev: string): Promise<BlobObject | undefined> {
+    return this.ask(rev, false) as Promise<BlobObject | undefined>;
+  }
+
+  /** The type and size of `rev` without its content; undefined when it does not exist. */
+  info(rev: string): Promise<ObjectInfo | undefined> {
+    return this.ask(rev, true) as Promise<ObjectInfo | undefined>;
+  }
+
+  private ask(rev: string, info: boolean): Promise<BlobObject | ObjectInfo | undefined> {
     if (rev.includes('\n'))
       return Promise.reject(new GitfailoverError('E_BAD_REV', `invalid object name ${JSON.stringify(rev)}`));
     const child = this.start();
+    if (this.head === this.queue.length) this.hold(true);
     return new Promise((resolve, reject) => {
-      this.queue.push({ resolve, reject });
-      child.stdin.write(`${rev}\n`);
+      this.queue.push({ info, resolve, reject });
+      child.stdin.write(`${info ? 'info' : 'contents'} ${rev}\n`);
     });
   }
 

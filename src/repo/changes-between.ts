@@ -42,7 +42,7 @@ export async function entriesOf(
   // Past a few hundred paths (a first record) one listing of the whole tree is cheaper than a long argv.
   const wanted = new Set(paths);
   const all = paths.length > 500;
-  const ls = (await repo.lsTree(tree, all ? [] : paths)).filter((e) => {
+  const ls = (all ? await repo.lsTree(tree) : await repo.lsPaths(tree, paths)).filter((e) => {
     if (e.type !== 'blob') return false;
     if (!all) return true;
     const c = classifyPath(e.path, domainsDir);

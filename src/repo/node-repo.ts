@@ -18,6 +18,7 @@ import {
   parseParents,
   parseRawDiff,
   parseTrailerList,
+  parseTreeObject,
   type DiffEntry,
   type LsEntry,
 } from './parsers.js';
@@ -48,6 +49,8 @@ const ZERO = '0000000000000000000000000000000000000000';
 const STALE_GIT_LOCK_MS = 2_000;
 /** For the git that fetches: write loose objects stored, not deflated (see fetch()). */
 const LOOSE_STORED = ['-c', 'core.looseCompression=0'];
+/** The remote name `push` gives git on its command line (never written to the clone's config). */
+const PUSH_REMOTE = 'gitfailover-push';
 
 /**
  * The node's own clone in `repo.stateDir` (bare: the live dir is never a git work tree).
@@ -179,8 +182,9 @@ export class NodeRepo {
     let head: string | undefined;
     let locks: string[] = [];
     const deadline = Date.now() + timeoutMs;
-    // The old head, read while the remote answers: to skip a no-op ref update (a reflog line per poll).
-    const before = this.resolve(this.trackingRef).catch(() => undefined);
+    // The old head, read while the remote answers: to skip a no-op ref update (a reflog line per
+    // poll). Through the kept-open cat-file that the sync or record reads with next: no process.
+    const before = this.resolveRef(this.trackingRef).catch(() => undefined);
     try {
       // --lock-pack: a fetch of 100 objects or more is kept as a pack with a `.keep` file that
       // guards it until the ref names it; fetch-pack prints that file and leaves it to the caller
@@ -317,10 +321,19 @@ export class NodeRepo {
     const head = knownHead ?? (await this.resolve(this.branchRef));
     if (!head) return { pushed: false };
     try {
+      // Through a remote named on the command line only (no URL is stored), whose fetch refspec
+      // maps the branch to the tracking ref: git then moves the tracking ref itself after a push
+      // that went through, one `update-ref` process fewer per push.
       await this.remoteGit(
         'push',
-        ['--quiet', '--porcelain', this.spec.remote, `${this.branchRef}:${this.branchRef}`],
+        ['--quiet', '--porcelain', PUSH_REMOTE, `${this.branchRef}:${this.branchRef}`],
         timeoutMs,
+        [
+          '-c',
+          `remote.${PUSH_REMOTE}.url=${this.spec.remote}`,
+          '-c',
+          `remote.${PUSH_REMOTE}.fetch=+${this.branchRef}:${this.trackingRef}`,
+        ],
       );
     } catch (err) {
       if (
@@ -337,7 +350,6 @@ export class NodeRepo {
       }
       throw remoteError('push to', this.spec, err, true);
     }
-    await this.git(['update-ref', this.trackingRef, head]);
     return { pushed: true, head };
   }
 
@@ -358,6 +370,38 @@ export class NodeRepo {
     return r.code === 0 ? r.stdout.trim() : undefined;
   }
 
+  /**
+   * `resolve` of a full ref name through the kept-open cat-file (no process): for the hot path of
+   * a record or a sync, whose reads start that process anyway. Undefined when the ref is absent.
+   */
+  async resolveRef(ref: string): Promise<string | undefined> {
+    const o = await this.blobs.info(`${ref}^{commit}`);
+    return o?.type === 'commit' ? o.oid : undefined;
+  }
+
+  /** A commit's parents from its object (kept-open cat-file); undefined when it is not a commit here. */
+  private async parentsFromObject(commit: string): Promise<{ parents: string[]; body: Buffer } | undefined> {
+    const o = await this.blobs.read(commit);
+    if (o?.type !== 'commit') return undefined;
+    const end = o.content.indexOf('\n\n');
+    const header = o.content.toString('utf8', 0, end < 0 ? o.content.length : end);
+    const parents = [...header.matchAll(/^parent ([0-9a-f]{40,64})$/gm)].map((m) => m[1]!);
+    return { parents, body: o.content };
+  }
+
+  /**
+   * The commits of `from..to`, newest first (at most `max`), as `log` lists them. The common case
+   * of a sync, `to` one commit on top of `from`, is read from the commit object (no process).
+   */
+  async commitsSince(from: string, to: string, max: number): Promise<CommitInfo[]> {
+    const c = await this.parentsFromObject(to);
+    if (c && c.parents.length === 1 && c.parents[0] === from && max >= 1) {
+      const info = parseCommitObject(to, c.body);
+      if (info) return [info];
+    }
+    return this.log(`${from}..${to}`, [], max);
+  }
+
   async treeOf(commit: string | undefined): Promise<string> {
     if (!commit) return EMPTY_TREE;
     // From the kept-open cat-file (a commit object starts "tree <id>"), not a spawned rev-parse:
@@ -371,6 +415,9 @@ export class NodeRepo {
   async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
     // A commit is its own ancestor: the common case of a node already at the remote head.
     if (ancestor === descendant && /^[0-9a-f]{40}$/.test(ancestor)) return true;
+    // A direct parent (one commit ahead, a sync's common case): read from the commit object, no process.
+    if (/^[0-9a-f]{40,64}$/.test(ancestor) && (await this.parentsFromObject(descendant))?.parents.includes(ancestor))
+      return true;
     const r = await this.git(['merge-base', '--is-ancestor', ancestor, descendant], { okCodes: [1] });
     return r.code === 0;
   }
@@ -409,6 +456,90 @@ export class NodeRepo {
   async lsTree(rev: string, paths: string[] = [], recursive = true): Promise<LsEntry[]> {
     const r = await this.git(['ls-tree', '-z', '-l', '--full-tree', ...(recursive ? ['-r'] : []), rev, '--', ...paths]);
     return parseLsTree(r.stdout);
+  }
+
+  /**
+   * `lsTree(rev, paths)` for a few explicit paths, read through the kept-open cat-file instead of
+   * a spawned `ls-tree`: each path's object, the trees under it parsed here, blob sizes by `info`
+   * (asked before any content, so a size check still comes before the read). The same entries
+   * as `git ls-tree -r -l --full-tree rev -- paths`; each path's entries in tree order.
+   */
+  async lsPaths(rev: string, paths: readonly string[]): Promise<LsEntry[]> {
+    if (paths.some((p) => p.includes('\n') || p === '' || p.startsWith('/') || p.endsWith('/')))
+      return this.lsTree(rev, [...paths]);
+    const tops = await Promise.all(paths.map((p) => this.blobs.info(`${rev}:${p}`)));
+    const out: LsEntry[] = [];
+    // Trees are expanded level by level; every read of a level is queued at once.
+    let level: { path: string; oid: string }[] = [];
+    const seen = new Set<string>();
+    const order: { path: string; entry?: LsEntry; children?: LsEntry[] }[] = [];
+    paths.forEach((p, i) => {
+      const o = tops[i];
+      if (seen.has(p)) return;
+      seen.add(p);
+      if (o?.type === 'tree') {
+        level.push({ path: p, oid: o.oid });
+        order.push({ path: p, children: [] });
+      } else {
+        // A blob or submodule named by its path (or nothing: a submodule's commit is not in the
+        // clone, a deleted path is not there): its entry comes from its parent tree.
+        order.push({ path: p });
+      }
+    });
+    // The mode of a path named directly: from its parent tree's entry.
+    await Promise.all(
+      order
+        .filter((o) => !o.children)
+        .map(async (o) => {
+          const slash = o.path.lastIndexOf('/');
+          const t = await this.blobs.read(slash < 0 ? `${rev}^{tree}` : `${rev}:${o.path.slice(0, slash)}`);
+          const name = o.path.slice(slash + 1);
+          const e =
+            t?.type === 'tree'
+              ? parseTreeObject(t.content, '', t.oid.length / 2).find((x) => x.path === name)
+              : undefined;
+          if (e) o.entry = { ...e, path: o.path };
+        }),
+    );
+    const byDir = new Map<string, LsEntry[]>(order.filter((o) => o.children).map((o) => [o.path, o.children!]));
+    while (level.length > 0) {
+      const trees = await Promise.all(level.map((t) => this.blobs.read(t.oid)));
+      const next: { path: string; oid: string }[] = [];
+      level.forEach((t, i) => {
+        const content = trees[i];
+        if (content?.type !== 'tree')
+          throw new GitfailoverError(
+            'E_MISSING_OBJECT',
+            `tree ${t.oid} (${t.path} in ${rev}) is missing from ${this.gitDir}`,
+          );
+        const list = byDir.get(t.path)!;
+        for (const e of parseTreeObject(content.content, `${t.path}/`, t.oid.length / 2)) {
+          if (e.type === 'tree') {
+            const sub: LsEntry[] = [];
+            byDir.set(e.path, sub);
+            list.push({ ...e, size: -1 }); // placeholder: replaced by the subtree's entries below
+            next.push({ path: e.path, oid: e.oid });
+          } else list.push(e);
+        }
+      });
+      level = next;
+    }
+    const flatten = (dir: string, into: LsEntry[]) => {
+      for (const e of byDir.get(dir)!) {
+        if (e.type === 'tree') flatten(e.path, into);
+        else into.push(e);
+      }
+    };
+    for (const o of order) {
+      if (o.children) flatten(o.path, out);
+      else if (o.entry) out.push(o.entry);
+    }
+    const sizes = await Promise.all(out.map((e) => (e.type === 'blob' ? this.blobs.info(e.oid) : undefined)));
+    // A blob the clone lacks keeps size 0: its read fails next, and the reader says what to do.
+    out.forEach((e, i) => {
+      if (e.type === 'blob') e.size = sizes[i]?.size ?? 0;
+    });
+    return out;
   }
 
   async commitInfo(rev: string): Promise<CommitInfo> {
@@ -490,6 +621,10 @@ export class NodeRepo {
 
   /** The committer time in seconds; undefined when the commit is not in the clone. */
   async commitTime(commit: string): Promise<number | undefined> {
+    // From the commit object through the kept-open cat-file: a daemon's status snapshot asks after every record.
+    const o = await this.blobs.read(commit).catch(() => undefined);
+    const m = o?.type === 'commit' ? /^committer .* (\d+) [+-]\d{4}$/m.exec(o.content.toString('utf8')) : null;
+    if (m) return Number(m[1]);
     const r = await this.git(['show', '-s', '--format=%ct', commit]).catch(() => undefined);
     const t = Number(r?.stdout.trim());
     return r && Number.isFinite(t) ? t : undefined;
@@ -571,6 +706,38 @@ export class NodeRepo {
   close(): void {
     this.blobs.close();
   }
+}
+
+/**
+ * `log --format=%H %aI %an %ae %s %b` of one commit, from its raw object: undefined when git would
+ * re-encode it (an `encoding` header) or the author line is not the usual shape.
+ */
+export function parseCommitObject(commit: string, raw: Buffer): CommitInfo | undefined {
+  const text = raw.toString('utf8');
+  const end = text.indexOf('\n\n');
+  const header = end < 0 ? text : text.slice(0, end);
+  if (/^encoding /m.test(header)) return undefined;
+  const a = /^author (.*) <([^>]*)> (\d+) ([+-])(\d\d)(\d\d)$/m.exec(header);
+  if (!a) return undefined;
+  const [, name, email, secs, sign, hh, mm] = a;
+  const offsetMin = (sign === '-' ? -1 : 1) * (Number(hh) * 60 + Number(mm));
+  const local = new Date((Number(secs) + offsetMin * 60) * 1000).toISOString().slice(0, 19);
+  const time = `${local}${sign}${hh}:${mm}`;
+  // git's subject: the first paragraph, its lines joined by spaces; the body: what follows it.
+  const lines = (end < 0 ? '' : text.slice(end + 2)).split('\n');
+  let i = 0;
+  while (i < lines.length && lines[i]!.trim() === '') i++;
+  const subject: string[] = [];
+  while (i < lines.length && lines[i]!.trim() !== '') subject.push(lines[i++]!.trim());
+  while (i < lines.length && lines[i]!.trim() === '') i++;
+  return {
+    commit,
+    time,
+    author: name!,
+    email: email!,
+    subject: subject.join(' '),
+    body: lines.slice(i).join('\n').trimEnd(),
+  };
 }
 
 /**

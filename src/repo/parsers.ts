@@ -41,6 +41,33 @@ export function parseRawDiff(out: string): DiffEntry[] {
   return entries;
 }
 
+/**
+ * A raw tree object (`<mode> <name>\0<binary id>` entries) as ls-tree would list it, each name
+ * after `prefix`; sizes are 0 (the caller asks for them). The id length follows the content:
+ * 20 bytes for SHA-1, 32 for SHA-256 (`idBytes`).
+ */
+export function parseTreeObject(content: Buffer, prefix: string, idBytes = 20): LsEntry[] {
+  const out: LsEntry[] = [];
+  let i = 0;
+  while (i < content.length) {
+    const sp = content.indexOf(32, i);
+    const nul = content.indexOf(0, sp + 1);
+    if (sp < 0 || nul < 0 || nul + 1 + idBytes > content.length) throw new Error('malformed tree object');
+    const rawMode = content.toString('latin1', i, sp);
+    const mode = rawMode.padStart(6, '0');
+    const type: LsEntry['type'] = rawMode === '40000' ? 'tree' : rawMode === '160000' ? 'commit' : 'blob';
+    out.push({
+      mode,
+      type,
+      oid: content.toString('hex', nul + 1, nul + 1 + idBytes),
+      size: 0,
+      path: prefix + content.toString('utf8', sp + 1, nul),
+    });
+    i = nul + 1 + idBytes;
+  }
+  return out;
+}
+
 export function parseLsTree(out: string): LsEntry[] {
   const entries: LsEntry[] = [];
   for (const line of out.split('\0')) {

@@ -55,7 +55,10 @@ export async function readTarget(
       : [...want.domains.map((d) => `${opts.domainsDir}/${d}`), ...want.globals];
   if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0)
     return { domains: new Map(), globals: [] };
-  const listing = opts.listing && pathspec.length === 0 ? opts.listing : await repo.lsTree(target, pathspec);
+  const listing =
+    pathspec.length > 0
+      ? await repo.lsPaths(target, pathspec) // a partial sync: through the kept-open cat-file, no process
+      : (opts.listing ?? (await repo.lsTree(target)));
   const picked: { entry: LsEntry; domain?: string }[] = [];
   const limits: AdmitLimits = {
     domainsDir: opts.domainsDir,

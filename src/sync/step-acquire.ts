@@ -61,7 +61,7 @@ export async function acquire(ctx: SyncContext): Promise<Stop | undefined> {
   // A partial sync got here only because applied is an ancestor: no second merge-base process.
   const { applied } = ctx;
   const since = applied && (ctx.mode === 'partial' || (await repo.isAncestor(applied, target)));
-  result.commits = (await repo.log(since ? `${applied}..${target}` : target, [], 50)).map((c) => ({
+  result.commits = (await (since ? repo.commitsSince(applied, target, 50) : repo.log(target, [], 50))).map((c) => ({
     id: c.commit,
     subject: c.subject,
     author: c.author,

@@ -6,7 +6,7 @@ import { childEnv, type ChildKind } from './child-env.js';
  * and exec triggers. An argv list (never a shell), the environment of its kind (child-env.ts,
  * where the rules of what a child may see live), a timeout, SIGTERM then SIGKILL after
  * `graceMs`. It never throws: the caller turns the outcome into its own error sentence. (The
- * kept-open `git cat-file --batch` of repo/blob-reader.ts is a long-lived pipe, not a run.)
+ * kept-open `git cat-file --batch-command` of repo/blob-reader.ts is a long-lived pipe, not a run.)
  */
 export interface ProcessOutcome {
   /** The exit code, or null when a signal ended it. */
