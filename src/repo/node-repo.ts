@@ -467,6 +467,7 @@ export class NodeRepo {
   async lsPaths(rev: string, paths: readonly string[]): Promise<LsEntry[]> {
     if (paths.some((p) => p.includes('\n') || p === '' || p.startsWith('/') || p.endsWith('/')))
       return this.lsTree(rev, [...paths]);
+    paths = outermost(paths);
     const tops = await Promise.all(paths.map((p) => this.blobs.info(`${rev}:${p}`)));
     const out: LsEntry[] = [];
     // Trees are expanded level by level; every read of a level is queued at once.
@@ -787,5 +788,17 @@ function remoteError(what: string, spec: RemoteSpec, err: unknown, write = false
     kind: 'waiting',
     cause: err,
     data: { remote },
+  });
+}
+
+/**
+ * The paths without those inside another one listed (and without repeats): like `ls-tree`'s
+ * pathspecs, `domains` and `domains/acme` together list each file of acme once.
+ */
+function outermost(paths: readonly string[]): string[] {
+  const all = new Set(paths);
+  return [...all].filter((p) => {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (all.has(p.slice(0, i))) return false;
+    return true;
   });
 }

@@ -81,6 +81,8 @@ describe('reads through the kept-open cat-file', () => {
         ['domains/acme-2', 'domains/acme/users/bob.yaml', 'domains/missing', 'nope.yaml'],
         ['domains/zeta/sub', 'domains/zeta/link.yaml', 'domains/zeta/run.sh'],
         ['domains/acme/users/deep'],
+        // Overlapping paths (a journal's globals and its domains): each file once, as ls-tree lists it.
+        ['domains', 'domains/acme', 'domains/acme/users/bob.yaml', 'domains/acme'],
       ];
       for (const rev of [c1, c2, `${c2}^{tree}`]) {
         const tree = rev.endsWith('^{tree}')
