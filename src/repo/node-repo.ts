@@ -473,7 +473,7 @@ export class NodeRepo {
     // Trees are expanded level by level; every read of a level is queued at once.
     let level: { path: string; oid: string }[] = [];
     const seen = new Set<string>();
-    const order: { path: string; entry?: LsEntry; children?: LsEntry[] }[] = [];
+    const order: { path: string; entries?: LsEntry[]; children?: LsEntry[] }[] = [];
     paths.forEach((p, i) => {
       const o = tops[i];
       if (seen.has(p)) return;
@@ -495,11 +495,10 @@ export class NodeRepo {
           const slash = o.path.lastIndexOf('/');
           const t = await this.blobs.read(slash < 0 ? `${rev}^{tree}` : `${rev}:${o.path.slice(0, slash)}`);
           const name = o.path.slice(slash + 1);
-          const e =
-            t?.type === 'tree'
-              ? parseTreeObject(t.content, '', t.oid.length / 2).find((x) => x.path === name)
-              : undefined;
-          if (e) o.entry = { ...e, path: o.path };
+          // Every entry of that name: a crafted tree listing it twice must reach the duplicate check.
+          const es =
+            t?.type === 'tree' ? parseTreeObject(t.content, '', t.oid.length / 2).filter((x) => x.path === name) : [];
+          o.entries = es.map((e) => ({ ...e, path: o.path }));
         }),
     );
     const byDir = new Map<string, LsEntry[]>(order.filter((o) => o.children).map((o) => [o.path, o.children!]));
@@ -533,7 +532,7 @@ export class NodeRepo {
     };
     for (const o of order) {
       if (o.children) flatten(o.path, out);
-      else if (o.entry) out.push(o.entry);
+      else if (o.entries) out.push(...o.entries);
     }
     const sizes = await Promise.all(out.map((e) => (e.type === 'blob' ? this.blobs.info(e.oid) : undefined)));
     // A blob the clone lacks keeps size 0: its read fails next, and the reader says what to do.
