@@ -113,9 +113,11 @@ describe('daemons', () => {
 
     // Replays are refused, and a restart of the daemon does not reopen their window: the ids it
     // accepted are kept in its state dir (ours by signature, a forge's by delivery id).
-    const goodHeaders = signedHeaders(SECRET, body);
-    expect((await fetch(url, { method: 'POST', body, headers: goodHeaders })).status).toBe(202);
-    expect((await fetch(url, { method: 'POST', body, headers: goodHeaders })).status).toBe(409);
+    // A body of its own: the same body signed within the same second as `good` would be `good` again.
+    const replayed = JSON.stringify({ node: 'prod-1', commit: 'replay-check' });
+    const goodHeaders = signedHeaders(SECRET, replayed);
+    expect((await fetch(url, { method: 'POST', body: replayed, headers: goodHeaders })).status).toBe(202);
+    expect((await fetch(url, { method: 'POST', body: replayed, headers: goodHeaders })).status).toBe(409);
     const forgeBody = JSON.stringify({ ref: 'refs/heads/main' });
     const gitea = {
       'x-gitea-event': 'push',
@@ -129,7 +131,7 @@ describe('daemons', () => {
     const again = await startCli(['standby', '-c', p.standby], /standby ready on (\S+):/, { env });
     children.push(again.child);
     const url2 = `http://${/standby ready on (\S+):/.exec(again.output())![1]!}/notify`;
-    expect((await fetch(url2, { method: 'POST', body, headers: goodHeaders })).status).toBe(409);
+    expect((await fetch(url2, { method: 'POST', body: replayed, headers: goodHeaders })).status).toBe(409);
     expect((await fetch(url2, { method: 'POST', body: forgeBody, headers: gitea })).status).toBe(409);
     const fresh = { ...gitea, 'x-gitea-delivery': 'delivery-after-restart' };
     expect((await fetch(url2, { method: 'POST', body: forgeBody, headers: fresh })).status).toBe(202);
