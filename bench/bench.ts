@@ -104,7 +104,7 @@ async function machine(): Promise<string> {
   return [
     `- date: ${new Date().toISOString()}${quick ? ' (**--quick run**: smaller sizes and fewer samples)' : ''}`,
     `- CPU: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores; memory ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    `- Node ${process.version}, ${gitVersion}; load average at start ${load} (the machine is shared: five other engineers build and test on it)`,
+    `- Node ${process.version}, ${gitVersion}; load average at start ${load}`,
     `- every sync runs in a process of its own (\`dist-bench/bench/child-sync.js\`); its time is measured inside that process, Node's start-up excluded; peak RSS is its \`process.resourceUsage().maxRSS\` (the git processes it starts are not included)`,
   ].join('\n');
 }
