@@ -17,6 +17,7 @@ import { NodeRepo } from '../repo/node-repo.js';
 import { verifyRange } from '../repo/signatures.js';
 import { loadState } from '../sync/state.js';
 import { hashNodeFile, loadRunning } from '../daemon/reload.js';
+import { pidAlive } from '../util/pid.js';
 
 /** One line of `gitfailover doctor`: what was checked, what was found, and what to do when it failed. */
 export interface CheckResult {
@@ -426,13 +427,4 @@ export function runningNodeFile(cfg: NodeConfig): CheckResult {
         : `gitfailover ${r.daemon} (pid ${r.pid}) runs ${r.file}, not ${cfg.file}`,
     fix: `reload it: systemctl reload gitfailover (or kill -HUP ${r.pid}); its log says whether the file was taken`,
   };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

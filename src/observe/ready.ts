@@ -11,6 +11,7 @@ import { judgeReadiness, type Readiness } from './readiness.js';
 import { loadHeartbeat } from '../node-state/heartbeat.js';
 import { clearRoleLost, lossHealed, loadRoleLost } from '../node-state/role-lost.js';
 import { effectiveRole, loadRoleOverride, roleSource } from '../node-state/role-state.js';
+import { pidAlive } from '../util/pid.js';
 
 export { formatReadiness, type ReadyCheck, type Readiness } from './readiness.js';
 
@@ -112,15 +113,6 @@ function takePidLock(path: string): boolean {
     }
   }
   return false;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function runChecks(

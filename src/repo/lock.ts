@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { GitfailoverError } from '../errors.js';
+import { pidAlive } from '../util/pid.js';
 
 /**
  * Serialises work on a node's state dir across processes (two admins running `record`, or the
@@ -67,15 +68,6 @@ function takeOverFromDeadOwner(target: string): void {
     return;
   }
   const pid = Number(owner[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || owner[1] !== hostname() || pid === process.pid || isAlive(pid)) return;
+  if (!Number.isInteger(pid) || pid <= 0 || owner[1] !== hostname() || pid === process.pid || pidAlive(pid)) return;
   rmSync(lockDir, { recursive: true, force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by another user
-  }
 }

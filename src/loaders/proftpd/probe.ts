@@ -86,12 +86,3 @@ export function fatalLines(output: string): string[] {
   const fatal = lines.filter((l) => /\b(fatal|error):/i.test(l));
   return fatal.length > 0 ? fatal : lines.filter((l) => l && !/^Checking syntax/.test(l)).slice(-3);
 }
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -13,7 +13,8 @@ import { GitfailoverError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { FilesLoader } from '../files.js';
 import type { Loader, LoaderChange, LoaderContext } from '../loader.js';
-import { bindState, checkSyntax, fatalLines, isAlive, waitUntilAnswering } from './probe.js';
+import { pidAlive } from '../../util/pid.js';
+import { bindState, checkSyntax, fatalLines, waitUntilAnswering } from './probe.js';
 import {
   bindingKey,
   bindingsOfConf,
@@ -377,7 +378,7 @@ export class ProftpdLoader implements Loader {
 
   private async reload(ctx: LoaderContext): Promise<void> {
     const pid = readPid(this.settings.pidFile);
-    if (pid === undefined || !isAlive(pid)) {
+    if (pid === undefined || !pidAlive(pid)) {
       ctx.log?.(
         `proftpd is not running (no live pid in ${this.settings.pidFile}): the configuration is written and will be served when it starts`,
       );
@@ -389,8 +390,8 @@ export class ProftpdLoader implements Loader {
     const probe = this.probe;
     this.reloadNeeded = false;
     this.probe = [];
-    const missing = await waitUntilAnswering(probe, this.settings.readyTimeout, () => isAlive(pid));
-    if (!isAlive(pid)) {
+    const missing = await waitUntilAnswering(probe, this.settings.readyTimeout, () => pidAlive(pid));
+    if (!pidAlive(pid)) {
       throw new GitfailoverError(
         'E_PROFTPD_DIED',
         `proftpd (pid ${pid}, ${this.settings.pidFile}) exited after the reload for commit ${ctx.commit.slice(0, 12)}: read its SystemLog, fix, then start it again and run "gitfailover sync"`,
