@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { domainName, userName, userYaml } from './gen-repo.js';
 import { BIN, benchPrimary, benchStandby, DIST_BENCH, mustRun, repoWithLive, run } from './proc.js';
 import { fmtMs, fmtRatio, median, pairedRatio, table } from './stats.js';
 import type { Summary } from './summary.js';
+import { foldVerbs, readGitTrace, verbOf } from './git-trace.js';
 
 /**
  * Start-up: whole CLI processes against git's, interleaved round by round, and the git processes
@@ -75,14 +76,14 @@ export async function startup(
   await must(['record', '-c', pFile], { GIT_TRACE2_EVENT: recTrace });
   const synced = await must(['sync', '-c', sFile], { GIT_TRACE2_EVENT: syncTrace });
   if (!/^partial sync/m.test(synced.stdout)) throw new Error(`bench: expected a partial sync: ${synced.stdout}`);
-  const recorded = gitProcesses(recTrace);
-  const applied = gitProcesses(syncTrace);
+  const recorded = readGitTrace(recTrace).map((p) => p.argv);
+  const applied = readGitTrace(syncTrace).map((p) => p.argv);
   const baseTrace = join(dir, 'base.trace');
   writeFileSync(join(work, rel), userYaml(d, userName(6), 8000));
   await mustRun('sh', ['-c', `cd ${work} && git add -A && git commit -q -m change && git push -q origin HEAD:main`], {
     env: { GIT_TRACE2_EVENT: baseTrace },
   });
-  const base = gitProcesses(baseTrace);
+  const base = readGitTrace(baseTrace).map((p) => p.argv);
   log(`git processes per change: record ${recorded.length}, partial sync ${applied.length}; git alone ${base.length}`);
   summary?.set('processes.record', {
     value: String(recorded.length),
@@ -123,38 +124,9 @@ Git processes started for one one-user change (counted from GIT_TRACE2_EVENT; gi
 ${table(
   ['side', 'git processes', 'which'],
   [
-    ['`gitfailover record` (fetch, commit, push)', String(recorded.length), summarizeArgv(recorded)],
-    ['`gitfailover sync`, partial (fetch, plan, read, apply)', String(applied.length), summarizeArgv(applied)],
-    ['git alone: `add -A`, `commit`, `push`', String(base.length), summarizeArgv(base)],
+    ['`gitfailover record` (fetch, commit, push)', String(recorded.length), foldVerbs(recorded.map(verbOf))],
+    ['`gitfailover sync`, partial (fetch, plan, read, apply)', String(applied.length), foldVerbs(applied.map(verbOf))],
+    ['git alone: `add -A`, `commit`, `push`', String(base.length), foldVerbs(base.map(verbOf))],
   ],
 )}`;
-}
-
-/** The top-level git processes of a GIT_TRACE2_EVENT file, as argv after `git`. */
-export function gitProcesses(traceFile: string): string[][] {
-  const out: string[][] = [];
-  for (const line of readFileSync(traceFile, 'utf8').split('\n')) {
-    if (!line) continue;
-    const e = JSON.parse(line) as { event: string; sid: string; argv?: string[] };
-    if (e.event === 'start' && !e.sid.includes('/')) out.push((e.argv ?? []).slice(1));
-  }
-  return out;
-}
-
-/** `rev-parse x2, fetch-pack, ...`: the git subcommand of each process, in order, repeats folded. */
-function summarizeArgv(list: string[][]): string {
-  const names = list.map((argv) => {
-    let i = 0;
-    while (i < argv.length && argv[i]!.startsWith('-'))
-      i += argv[i] === '--git-dir' || argv[i] === '--work-tree' || argv[i] === '-c' || argv[i] === '-C' ? 2 : 1;
-    return argv[i] ?? '?';
-  });
-  const out: string[] = [];
-  for (let i = 0; i < names.length; ) {
-    let j = i;
-    while (j < names.length && names[j] === names[i]) j++;
-    out.push(j - i > 1 ? `${names[i]} x${j - i}` : names[i]!);
-    i = j;
-  }
-  return out.join(', ');
 }
