@@ -1,3 +1,5 @@
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { GitOptions, GitResult } from './git.js';
 import { EMPTY_TREE } from './git.js';
 import {
@@ -30,6 +32,8 @@ export class GitIndex {
   constructor(
     private readonly run: RunGit,
     readonly file: string,
+    /** The clone's git dir: where a split index (core.splitIndex) would keep its shared part. */
+    private readonly gitDir?: string,
   ) {}
 
   private git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
@@ -83,6 +87,29 @@ export class GitIndex {
   async paths(pathspecs: readonly string[] = []): Promise<string[]> {
     const spec = pathspecs.length > 0 ? ['--cached', '--', ...pathspecs] : [];
     return parseNulList((await this.git(['ls-files', '-z', ...spec])).stdout);
+  }
+
+  /**
+   * How many entries the index holds, from its header (no `ls-files`); `paths().length` when the
+   * file is not a plain index this can read (none yet, or a split index).
+   */
+  async count(): Promise<number> {
+    try {
+      const head = Buffer.alloc(12);
+      const fd = openSync(this.file, 'r');
+      try {
+        readSync(fd, head, 0, 12, 0);
+      } finally {
+        closeSync(fd);
+      }
+      const version = head.readUInt32BE(4);
+      const split = readdirSync(this.gitDir ?? dirname(this.file)).some((n) => n.startsWith('sharedindex.'));
+      if (head.toString('latin1', 0, 4) === 'DIRC' && version >= 2 && version <= 4 && !split)
+        return head.readUInt32BE(8);
+    } catch {
+      // no index file yet: git answers
+    }
+    return (await this.paths()).length;
   }
 
   async staged(pathspecs: readonly string[]): Promise<StagedEntry[]> {

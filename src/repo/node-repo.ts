@@ -6,6 +6,8 @@ import { EMPTY_TREE, git, GitError, type GitOptions, type GitResult } from './gi
 import { redact } from '../util/redact.js';
 import { commitTreeArgs, commitTreeEnv, type CommitTreeInput } from './commit-tree.js';
 import { GitIndex } from './git-index.js';
+import { diffTrees } from './tree-diff.js';
+import { formatCommit, writeLooseCommit } from './loose-commit.js';
 import {
   HISTORY_FORMAT,
   type HistoryEntry,
@@ -402,6 +404,14 @@ export class NodeRepo {
     return this.log(`${from}..${to}`, [], max);
   }
 
+  /** The tree id of a commit or tree (the empty tree for undefined), through the kept-open cat-file; undefined when not found. */
+  private async treeId(rev: string | undefined): Promise<string | undefined> {
+    if (!rev || rev === EMPTY_TREE) return EMPTY_TREE;
+    if (rev.includes('\n')) return undefined;
+    const o = await this.blobs.info(`${rev}^{tree}`);
+    return o?.type === 'tree' && /^[0-9a-f]{40}$/.test(o.oid) ? o.oid : undefined;
+  }
+
   async treeOf(commit: string | undefined): Promise<string> {
     if (!commit) return EMPTY_TREE;
     // From the kept-open cat-file (a commit object starts "tree <id>"), not a spawned rev-parse:
@@ -436,8 +446,23 @@ export class NodeRepo {
     await this.git(['update-ref', '-d', ref], { okCodes: [1] });
   }
 
-  /** Net changes between two trees or commits (no rename detection: a rename is delete + add). */
+  /**
+   * Net changes between two trees or commits (no rename detection: a rename is delete + add).
+   * Walked in Node over trees read through the kept-open cat-file (tree-diff.ts): no process on
+   * a record's or a sync's hot path; `git diff-tree` answers whatever that walk does not take.
+   */
   async diff(from: string | undefined, to: string, paths: string[] = []): Promise<DiffEntry[]> {
+    if (paths.every((p) => p !== '' && !/[*?[\\\n]|^:|\/$|^\//.test(p))) {
+      const [a, b] = await Promise.all([this.treeId(from), this.treeId(to)]);
+      if (a && b) {
+        const read = async (oid: string) => {
+          const o = await this.blobs.read(oid);
+          return o?.type === 'tree' ? o.content : undefined;
+        };
+        const d = await diffTrees(read, a, b, EMPTY_TREE, paths);
+        if (d) return d;
+      }
+    }
     const r = await this.git([
       'diff-tree',
       '-r',
@@ -582,7 +607,7 @@ export class NodeRepo {
 
   /** A private index of this clone (GIT_INDEX_FILE = `file`). */
   index(file: string): GitIndex {
-    return new GitIndex((args, opts) => this.git(args, opts), file);
+    return new GitIndex((args, opts) => this.git(args, opts), file, this.gitDir);
   }
 
   /** `content` into the object store; its blob id. */
@@ -601,8 +626,23 @@ export class NodeRepo {
 
   /** Every commit gitfailover writes goes through here: tree, parents, message on stdin, identities, signature. */
   async commitTree(c: CommitTreeInput): Promise<string> {
+    // Written here, byte for byte what commit-tree writes (loose-commit.ts): one process fewer per
+    // record. A signed commit, a pinned date or an unusual identity still goes through git.
+    const committer = c.committer ?? {
+      name: process.env.GIT_COMMITTER_NAME ?? 'gitfailover',
+      email: process.env.GIT_COMMITTER_EMAIL ?? 'gitfailover@localhost',
+    };
+    const pinned = process.env.GIT_AUTHOR_DATE !== undefined || process.env.GIT_COMMITTER_DATE !== undefined;
+    const body = pinned ? undefined : formatCommit(c, committer);
+    if (body && (await this.allPresent([c.tree, ...c.parents]))) return writeLooseCommit(this.gitDir, body);
     const r = await this.git(commitTreeArgs(c), { input: c.message, env: commitTreeEnv(c) });
     return r.stdout.trim();
+  }
+
+  /** Whether every id names an object of the clone (commit-tree's own check before it writes). */
+  private async allPresent(ids: readonly string[]): Promise<boolean> {
+    const found = await Promise.all(ids.map((id) => (id === EMPTY_TREE ? { type: 'tree' } : this.blobs.info(id))));
+    return found.every((o, i) => o !== undefined && o.type === (i === 0 ? 'tree' : 'commit'));
   }
 
   async parentsOf(commit: string): Promise<string[]> {
