@@ -1,5 +1,5 @@
-import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { readIndexFile } from './index-file.js';
 import type { GitOptions, GitResult } from './git.js';
 import { EMPTY_TREE } from './git.js';
 import {
@@ -32,8 +32,6 @@ export class GitIndex {
   constructor(
     private readonly run: RunGit,
     readonly file: string,
-    /** The clone's git dir: where a split index (core.splitIndex) would keep its shared part. */
-    private readonly gitDir?: string,
   ) {}
 
   private git(args: string[], opts: GitOptions = {}): Promise<GitResult> {
@@ -89,27 +87,24 @@ export class GitIndex {
     return parseNulList((await this.git(['ls-files', '-z', ...spec])).stdout);
   }
 
-  /**
-   * How many entries the index holds, from its header (no `ls-files`); `paths().length` when the
-   * file is not a plain index this can read (none yet, or a split index).
-   */
+  /** How many entries the index holds: from the file itself (index-file.ts), else `ls-files`. */
   async count(): Promise<number> {
+    return this.read()?.count ?? (await this.paths()).length;
+  }
+
+  /** The entries whose path ends with `suffix` (`ls-files --stage -- '**\/*<suffix>'`), read from the file when it can be. */
+  async stagedEndingWith(suffix: string): Promise<StagedEntry[]> {
+    return this.read(suffix)?.matching ?? (await this.staged([`:(top,glob)**/*${suffix}`]));
+  }
+
+  private read(suffix = '\0'): ReturnType<typeof readIndexFile> {
+    let buf: Buffer;
     try {
-      const head = Buffer.alloc(12);
-      const fd = openSync(this.file, 'r');
-      try {
-        readSync(fd, head, 0, 12, 0);
-      } finally {
-        closeSync(fd);
-      }
-      const version = head.readUInt32BE(4);
-      const split = readdirSync(this.gitDir ?? dirname(this.file)).some((n) => n.startsWith('sharedindex.'));
-      if (head.toString('latin1', 0, 4) === 'DIRC' && version >= 2 && version <= 4 && !split)
-        return head.readUInt32BE(8);
+      buf = readFileSync(this.file);
     } catch {
-      // no index file yet: git answers
+      return undefined; // no index yet: git answers
     }
-    return (await this.paths()).length;
+    return readIndexFile(buf, suffix);
   }
 
   async staged(pathspecs: readonly string[]): Promise<StagedEntry[]> {

@@ -7,6 +7,7 @@ import { redact } from '../util/redact.js';
 import { commitTreeArgs, commitTreeEnv, type CommitTreeInput } from './commit-tree.js';
 import { GitIndex } from './git-index.js';
 import { diffTrees } from './tree-diff.js';
+import { RefUpdater } from './ref-updater.js';
 import { formatCommit, writeLooseCommit } from './loose-commit.js';
 import {
   HISTORY_FORMAT,
@@ -46,7 +47,6 @@ export interface RemoteSpec extends RemoteCredentials {
   stateDir: string;
 }
 
-const ZERO = '0000000000000000000000000000000000000000';
 /** A git lock file untouched this long is left by a killed git, not held by a running one. */
 const STALE_GIT_LOCK_MS = 2_000;
 /** For the git that fetches: write loose objects stored, not deflated (see fetch()). */
@@ -62,12 +62,14 @@ const PUSH_REMOTE = 'gitfailover-push';
 export class NodeRepo {
   readonly gitDir: string;
   readonly blobs: BlobReader;
+  private readonly refs_: RefUpdater;
   readonly branchRef: string;
   readonly trackingRef: string;
 
   constructor(readonly spec: RemoteSpec) {
     this.gitDir = join(spec.stateDir, 'repo.git');
     this.blobs = new BlobReader(this.gitDir);
+    this.refs_ = new RefUpdater(this.gitDir);
     this.branchRef = `refs/heads/${spec.branch}`;
     this.trackingRef = `refs/remotes/origin/${spec.branch}`;
   }
@@ -224,7 +226,7 @@ export class NodeRepo {
       this.unlockPacks(locks); // a pack with nothing new for the ref (a re-sent one) is kept by nothing else either
     } else {
       try {
-        await this.git(['update-ref', '-m', 'fetch: gitfailover fetch-pack', this.trackingRef, head]);
+        await this.refs_.update(this.trackingRef, head, old);
       } finally {
         this.unlockPacks(locks);
       }
@@ -438,8 +440,9 @@ export class NodeRepo {
     return Number((await this.git(['rev-list', '--count', range])).stdout.trim());
   }
 
+  /** Through the kept-open `update-ref --stdin` (ref-updater.ts): a transaction on a pipe, not a process. */
   async updateRef(ref: string, value: string, old?: string): Promise<void> {
-    await this.git(['update-ref', ref, value, ...(old !== undefined ? [old || ZERO] : [])]);
+    await this.refs_.update(ref, value, old);
   }
 
   async deleteRef(ref: string): Promise<void> {
@@ -607,7 +610,7 @@ export class NodeRepo {
 
   /** A private index of this clone (GIT_INDEX_FILE = `file`). */
   index(file: string): GitIndex {
-    return new GitIndex((args, opts) => this.git(args, opts), file, this.gitDir);
+    return new GitIndex((args, opts) => this.git(args, opts), file);
   }
 
   /** `content` into the object store; its blob id. */
@@ -745,6 +748,7 @@ export class NodeRepo {
 
   close(): void {
     this.blobs.close();
+    this.refs_.close();
   }
 }
 

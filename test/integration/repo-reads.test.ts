@@ -153,6 +153,9 @@ describe('reads through the kept-open cat-file', () => {
     write('domains/zeta/été.yaml', 'e2\n');
     const t2 = await snap();
     write('server.yaml', 's2\n');
+    write('domains/acme/secrets/key.pem.age', 'ciphertext\n');
+    write('domains/acme/secrets/été.txt.age', 'ciphertext 2\n');
+    write('x.agent', 'not one\n');
     const t3 = await snap();
     const bare = join(dir, 'repo.git');
     await git(['init', '-q', '--bare', bare]);
@@ -182,6 +185,13 @@ describe('reads through the kept-open cat-file', () => {
           expect(await repo.diff(from, to, paths), `${from}..${to} -- ${paths.join(' ')}`).toEqual(expected);
         }
       }
+      // The work repo's index read in Node: the same entries and count as ls-files.
+      const index = repo.index(join(work, '.git', 'index'));
+      const ages = await index.stagedEndingWith('.age');
+      expect(ages.map((e) => e.path)).toEqual(['domains/acme/secrets/key.pem.age', 'domains/acme/secrets/été.txt.age']);
+      expect(ages).toEqual(await index.staged([':(top,glob)**/*.age']));
+      expect(await index.count()).toBe((await index.paths()).length);
+
       const statuses = new Set((await viaGit(t1, t2)).map((d) => d.status));
       // The cases above were all there to compare (the test would prove little otherwise).
       expect([...statuses].sort()).toEqual(['A', 'D', 'M', 'T']);
