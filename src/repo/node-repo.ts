@@ -455,7 +455,7 @@ export class NodeRepo {
    * a record's or a sync's hot path; `git diff-tree` answers whatever that walk does not take.
    */
   async diff(from: string | undefined, to: string, paths: string[] = []): Promise<DiffEntry[]> {
-    if (paths.every((p) => p !== '' && !/[*?[\\\n]|^:|\/$|^\//.test(p))) {
+    if (paths.every((p) => p !== '' && p !== '.' && !/[*?[\\\n]|^:|\/$|^\//.test(p))) {
       const [a, b] = await Promise.all([this.treeId(from), this.treeId(to)]);
       if (a && b) {
         const read = async (oid: string) => {
