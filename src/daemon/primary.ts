@@ -51,6 +51,8 @@ export class PrimaryDaemon {
   private watcher?: FSWatcher;
   private queue: Promise<void> = Promise.resolve();
   private recordQueued = false;
+  /** The queued record fetches first (the poll, a webhook, a rejected push); only file events skip it. */
+  private queuedFetch = false;
   private debounceTimer?: NodeJS.Timeout;
   private pushTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
@@ -176,7 +178,7 @@ export class PrimaryDaemon {
     if (this.debounceTimer) {
       clearTimeout(this.debounceTimer);
       this.debounceTimer = undefined;
-      this.requestRecord(true);
+      this.requestRecord(true, false);
     }
     await this.queue;
     await Promise.allSettled([...this.background]);
@@ -218,17 +220,25 @@ export class PrimaryDaemon {
     clearTimeout(this.debounceTimer);
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
-      this.requestRecord();
+      this.requestRecord(false, false);
     }, this.cfg.record.debounce);
   }
 
-  /** At most one record waits behind the running one: it takes in every change made meanwhile. */
-  private requestRecord(force = false): void {
-    if (this.recordQueued || (this.stopping && !force)) return;
+  /**
+   * At most one record waits behind the running one: it takes in every change made meanwhile.
+   * `fetchFirst` false (a file event): the record pushes on the last known remote head and
+   * fetches only when that push is rejected; one request that asks for a fetch makes it fetch.
+   */
+  private requestRecord(force = false, fetchFirst = true): void {
+    if (this.stopping && !force) return;
+    this.queuedFetch ||= fetchFirst;
+    if (this.recordQueued) return;
     this.recordQueued = true;
     this.enqueue(async () => {
       this.recordQueued = false;
-      await this.recordOnce();
+      const fetch = this.queuedFetch;
+      this.queuedFetch = false;
+      await this.recordOnce(fetch);
     });
   }
 
@@ -236,14 +246,14 @@ export class PrimaryDaemon {
     this.queue = this.queue.then(job).catch((err) => this.output.err(`internal error: ${errorMessage(err)}`));
   }
 
-  private async recordOnce(): Promise<void> {
+  private async recordOnce(fetchFirst: boolean): Promise<void> {
     if (this.demoted()) return;
     let unpushed = 0;
     let r: Awaited<ReturnType<typeof record>>;
     try {
       // The push goes in the same record, under the same lock: the head, the remote head and the
       // count are known there, so no process asks for them again before the push.
-      r = await record(this.cfg, { push: !this.rejected, repo: this.repo });
+      r = await record(this.cfg, { push: !this.rejected, repo: this.repo, fetchFirst });
       this.lastIncomingError = undefined;
       this.lastRecordRefusal = undefined;
     } catch (err) {
@@ -295,7 +305,7 @@ export class PrimaryDaemon {
         // folder. Watch anew, then record once for whatever was written while it was down.
         await this.watcher?.close();
         this.watcher = await this.startWatcher();
-        this.requestRecord();
+        this.requestRecord(false, false);
       }
     }
     if (r.conflict) {

@@ -15,6 +15,8 @@ export interface PreparedClone {
   offline?: GitfailoverError;
   /** The primary the repo names (undefined: the repo was never stamped). */
   role?: PrimaryRecord;
+  /** Set when no fetch was made (opts.fetch false, clone even with the last known remote head). */
+  unfetched?: boolean;
 }
 
 /**
@@ -22,11 +24,15 @@ export interface PreparedClone {
  * that this node may write at all, fetch (an unreachable remote is not an error: the commit is
  * kept and pushed later), build on the newest history this node can see, and refuse when the
  * repo names another node as primary.
+ *
+ * With `fetch: false` (the daemon's change path) a clone at the last known remote head builds on
+ * it without fetching: the push is a compare-and-swap, and its rejection sends the caller back
+ * here with a fetch. A clone with unpushed commits (or none) fetches as ever.
  */
 export async function prepareClone(
   cfg: NodeConfig,
   repo: NodeRepo,
-  opts: { followRemote?: boolean } = {},
+  opts: { followRemote?: boolean; fetch?: boolean } = {},
 ): Promise<PreparedClone> {
   if (!existsSync(cfg.live.dir)) {
     throw new GitfailoverError('E_LIVE_MISSING', `live dir ${cfg.live.dir} does not exist (live.dir in ${cfg.file})`, {
@@ -46,14 +52,23 @@ export async function prepareClone(
 
   let remoteHead: string | undefined;
   let offline: GitfailoverError | undefined;
-  try {
-    remoteHead = await repo.fetch(cfg.sync.timeout);
-  } catch (err) {
-    if (!(err instanceof GitfailoverError) || err.kind !== 'waiting') throw err;
-    offline = err;
-    remoteHead = await repo.resolve(repo.trackingRef);
+  let local: string | undefined;
+  let unfetched = false;
+  if (opts.fetch === false) {
+    local = await repo.resolveRef(repo.branchRef);
+    remoteHead = await repo.resolveRef(repo.trackingRef);
+    unfetched = local !== undefined && local === remoteHead;
   }
-  let local = await repo.resolveRef(repo.branchRef);
+  if (!unfetched) {
+    try {
+      remoteHead = await repo.fetch(cfg.sync.timeout);
+    } catch (err) {
+      if (!(err instanceof GitfailoverError) || err.kind !== 'waiting') throw err;
+      offline = err;
+      remoteHead = await repo.resolve(repo.trackingRef);
+    }
+    local = await repo.resolveRef(repo.branchRef);
+  }
   // `record` keeps the branch at what the live dir was applied from and takes the remote's new
   // commits in through the live dir (incoming.ts); moving it here would record the live dir over
   // them and undo them. Only a first use (nothing applied yet) starts from the remote head.
@@ -67,5 +82,5 @@ export async function prepareClone(
   const governing = await governingPrimary(repo, local, remoteHead);
   const role = governing.record;
   if (role && role.node !== cfg.node) await refuseNotPrimary(cfg, role, governing.commit);
-  return { local, remoteHead, offline, role };
+  return { local, remoteHead, offline, role, ...(unfetched ? { unfetched } : {}) };
 }

@@ -39,6 +39,12 @@ export interface RecordOptions {
   full?: boolean;
   /** A daemon's own clone, kept between records (its kept-open readers with it); left open. */
   repo?: NodeRepo;
+  /**
+   * false (the daemon's change path): record on the last known remote head without fetching and
+   * let the push answer whether others wrote; rejected, the commit is undone and the record made
+   * again the fetch-first way. Default true: the poll timer, `record` and `sync` fetch first.
+   */
+  fetchFirst?: boolean;
 }
 
 export interface RecordResult {
@@ -73,7 +79,7 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
     let earlier: RecordResult | undefined;
     for (let attempt = 1; ; attempt++) {
       const r = await withLock(cfg.repo.stateDir, 'record', async () => {
-        const out = await recordLocked(cfg, repo, opts);
+        const out = await recordLocked(cfg, repo, attempt === 1 ? opts : { ...opts, fetchFirst: true });
         if (!opts.dryRun) await pruneResolvedConflicts(cfg.repo.stateDir, repo, repo.branchRef, cfg.sync.timeout);
         return out;
       });
@@ -97,7 +103,11 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
 
 async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions): Promise<RecordResult> {
   const warnings: string[] = [];
-  const { local, remoteHead, offline, role } = await prepareClone(cfg, repo, { followRemote: false });
+  const optimistic = opts.fetchFirst === false && opts.push !== false && !opts.dryRun;
+  const { local, remoteHead, offline, role, unfetched } = await prepareClone(cfg, repo, {
+    followRemote: false,
+    fetch: !optimistic,
+  });
   writeExcludes(repo.gitDir, cfg.live.exclude);
 
   const index = repo.index(join(cfg.repo.stateDir, 'index'));
@@ -181,6 +191,14 @@ async function recordLocked(cfg: NodeConfig, repo: NodeRepo, opts: RecordOptions
   // A new commit straight on the remote head is the one commit ahead: no process to count it.
   const oneAhead = commit !== undefined && head === commit && local !== undefined && local === remoteHead;
   const push = await pushRecorded(cfg, repo, opts, { head, remoteHead, offline, oneAhead });
+  if (unfetched && commit && local && push.pushError?.code === 'E_PUSH_REJECTED') {
+    // Others wrote since the last fetch: the commit goes (nothing else had it), and the record is
+    // made as if it had fetched first, so their commits reach the live dir and ours go on top.
+    await repo.updateRef(repo.branchRef, local, commit);
+    writeFileSync(basePath, local);
+    opts.log?.(`push rejected: ${cfg.repo.branch} moved on; taking in the new commits and recording again`);
+    return recordLocked(cfg, repo, { ...opts, fetchFirst: true });
+  }
   return { commit, subject, changes, ...push, warnings, incoming, conflict: incoming?.conflict };
 }
 

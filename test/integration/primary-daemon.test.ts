@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,8 +25,8 @@ let fx: PrimaryFixture;
 let daemons: DaemonProcess[] = [];
 let servers: Server[] = [];
 
-function daemon(): DaemonProcess {
-  const d = startDaemon(fx.nodeFile);
+function daemon(env: NodeJS.ProcessEnv = {}): DaemonProcess {
+  const d = startDaemon(fx.nodeFile, env);
   daemons.push(d);
   return d;
 }
@@ -162,6 +162,92 @@ describe('primary daemon', () => {
         'domains/acme/users/ivan.yaml',
       ]);
       expect(existsSync(join(fx.live, 'domains/acme/users/ivan.yaml'))).toBe(true);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('on a file event pushes without fetching; a rejected push takes in the pushed commit (no merge commit) or the role change that fences it', async () => {
+    // The poll timer fetches first: kept out of the way so that only file events record here.
+    fx.writeNode({ sync: { interval: '1h' }, record: { debounce: '50ms', retry: '100ms', retryMax: '500ms' } });
+    const trace = join(fx.dir, 'git.trace.json');
+    // git's own trace of every process the daemon starts (GIT_* variables reach its git children).
+    const traced = (from: number): { argv: string[]; end: number } => {
+      const text = existsSync(trace) ? readFileSync(trace, 'utf8') : '';
+      const argv: string[] = [];
+      for (const line of text.slice(from).split('\n')) {
+        if (!line) continue;
+        const e = JSON.parse(line) as { event: string; sid: string; argv?: string[] };
+        if (e.event !== 'start' || e.sid.includes('/')) continue;
+        // The git command itself: the first word after the global options (--git-dir X, -c X).
+        const words = (e.argv ?? []).slice(1);
+        let i = 0;
+        while (i < words.length && words[i]!.startsWith('-'))
+          i += words[i] === '-c' || !words[i]!.includes('=') ? 2 : 1;
+        argv.push(words[i] ?? '');
+      }
+      return { argv, end: text.length };
+    };
+    const other = mkdtempSync(join(tmpdir(), 'gitfailover-other-'));
+    const otherGit = (args: string[]) =>
+      execFileSync('git', ['-C', other, '-c', 'user.name=Reviewer', '-c', 'user.email=r@example.org', ...args], {
+        encoding: 'utf8',
+      }).trim();
+    try {
+      const d = daemon({ GIT_TRACE2_EVENT: trace });
+      await d.waitFor(/^ready/);
+
+      // Nobody else wrote: the change is pushed on the last known head, no fetch before it.
+      let at = traced(0).end;
+      let m = d.mark();
+      fx.write('domains/acme/users/alice.yaml', userYaml('alice'));
+      await d.waitFor(/^pushed 1 commit /, 15_000, m);
+      let seen = traced(at);
+      expect(seen.argv).toContain('push');
+      expect(seen.argv.filter((a) => a.includes('fetch'))).toEqual([]);
+
+      // A merged pull request: a commit pushed from another clone. The next live edit's push is
+      // rejected, the commit undone, and the record made the fetch-first way: the same linear history.
+      otherGit(['clone', '--quiet', fx.remote, '.']);
+      writeFileSync(join(other, 'domains/acme/users/bob.yaml'), userYaml('bob'));
+      otherGit(['add', '-A']);
+      otherGit(['commit', '--quiet', '-m', 'acme: add user bob (pull request)']);
+      otherGit(['push', '--quiet', 'origin', 'HEAD:main']);
+      const merged = remoteHead(fx.remote)!;
+      at = traced(0).end;
+      m = d.mark();
+      fx.write('domains/acme/users/carol.yaml', userYaml('carol'));
+      await d.waitFor(/^applied 1 commit\(s\) from main/, 15_000, m);
+      await d.waitFor(/^pushed 1 commit /, 15_000, m);
+      seen = traced(at);
+      expect(seen.argv.filter((a) => a === 'push').length, seen.argv.join(' ')).toBeGreaterThanOrEqual(2);
+      expect(seen.argv.indexOf('fetch-pack'), seen.argv.join(' ')).toBeGreaterThan(seen.argv.indexOf('push'));
+      expect(remoteSubjects(fx.remote).slice(-3)).toEqual([
+        'acme: add user alice',
+        'acme: add user bob (pull request)',
+        'acme: add user carol',
+      ]);
+      expect(gitIn(fx.remote, ['rev-list', '--merges', 'main'])).toBe('');
+      expect(gitIn(fx.remote, ['rev-parse', 'main^'])).toBe(merged);
+      expect(readdirSync(join(fx.live, 'domains/acme/users')).sort()).toEqual(['alice.yaml', 'bob.yaml', 'carol.yaml']);
+
+      // Another node took the role over: the rejected push, the fetch, and the role it carries
+      // fence this primary; nothing is recorded on top, the remote stays at the role change.
+      otherGit(['pull', '--quiet', 'origin', 'main']);
+      writeFileSync(
+        join(other, '.gitfailover/primary'),
+        'node: dr-1\nepoch: 2\ntime: 2026-01-01T00:00:00.000Z\nreason: promote\n',
+      );
+      otherGit(['add', '-A']);
+      otherGit(['commit', '--quiet', '-m', 'dr-1 takes over']);
+      otherGit(['push', '--quiet', 'origin', 'HEAD:main']);
+      const promoted = remoteHead(fx.remote)!;
+      m = d.mark();
+      fx.write('domains/acme/users/dave.yaml', userYaml('dave'));
+      await d.waitFor(/^record failed: the repo names dr-1 as primary/, 15_000, m);
+      expect(remoteHead(fx.remote)).toBe(promoted);
+      expect(gitIn(fx.remote, ['ls-tree', '--name-only', 'main', 'domains/acme/users/'])).not.toContain('dave');
+      expect(d.count(/^recorded \w+ acme: add user dave/)).toBe(0);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
