@@ -61,11 +61,12 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
         domainsDir,
         maxFileSize: cfg.repo.maxFileSize,
         maxFiles: cfg.repo.maxFiles,
-        listing: ctx.fullListing,
+        top: ctx.fullTop,
         onBatch: (b, complete, read) => work.add(b, complete, read),
       },
     );
-    ctx.fullListing = undefined; // an entry per file of the commit: not needed past the read
+    ctx.fullTop = undefined;
+    if (ctx.mode === 'full') ctx.filesAfter = files.files;
     rendered = await work.finish(files, ctx.target!);
   } finally {
     await work.close();
