@@ -50,7 +50,9 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
   const stage = opts.dryRun ? undefined : loader.stage?.bind(loader);
   // The primary's apply adds unrecorded live files to the domains after this (keep-unrecorded.ts).
   const drop = ctx.mode === 'full' && !opts.primaryApply;
-  const work = new CheckWork(settings, ctx.renderOpts!, checked, stage, drop);
+  if (drop) ctx.store.clearStagedManifests(); // what a sync that did not commit left
+  const stageShard = drop ? (d: string, text: string) => ctx.store.stageDomainManifest(d, text) : undefined;
+  const work = new CheckWork(settings, ctx.renderOpts!, checked, stage, drop, stageShard);
   let rendered: Rendered;
   try {
     const files = await readTarget(
