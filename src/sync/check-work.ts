@@ -174,9 +174,10 @@ export class CheckWork {
   }
 
   /**
-   * Keep of a staged domain only what the rest of the sync needs: its manifest shard's text, its
-   * bindings, and its files' passes in the known-good list (content addressed: a pass stays a
-   * pass whatever else the sync finds; the list is saved only if the whole sync passes).
+   * Keep of a staged domain only what the rest of the sync needs: its manifest shard (staged on
+   * disk when stageShard is given, else its text), its bindings, and its files' passes in the
+   * known-good list (content addressed: a pass stays a pass whatever else the sync finds; the
+   * list is saved only if the whole sync passes).
    */
   private drop(domain: string, files: TargetFile[], m: Map<string, Buffer>): void {
     const entries: Record<string, string> = {};
