@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,22 +140,51 @@ let fullSyncTrees: SampledRuns | undefined;
 /** The untimed warm-up floor's checkout of the biggest repo, when section 3 ran. */
 let warmupClone: string | undefined;
 
+/**
+ * Generated repos kept between runs, keyed by the generator's own code (the content is
+ * deterministic): generating 10,000 domains took 39 s on a quiet machine and minutes under load,
+ * and a copy of its 32 MB pack takes well under a second. `--no-repo-cache` generates anew.
+ */
+const REPO_CACHE = join(tmpdir(), 'gitfailover-bench-repos');
+const repoCacheKey = createHash('sha1')
+  .update(readFileSync(join(DIST_BENCH, 'gen-repo.js')))
+  .digest('hex')
+  .slice(0, 12);
+const useRepoCache = !process.argv.includes('--no-repo-cache');
+
+async function generateOrCopy(gitDir: string, n: number): Promise<{ ms: number; how: string }> {
+  const cached = join(REPO_CACHE, repoCacheKey, `remote-${n}.git`);
+  const t0 = performance.now();
+  if (useRepoCache && existsSync(join(cached, 'HEAD'))) {
+    await mustRun('cp', ['-r', cached, gitDir]);
+    return { ms: performance.now() - t0, how: 'copied from the cache of an earlier run' };
+  }
+  await generateRepo(gitDir, n);
+  const ms = performance.now() - t0;
+  if (useRepoCache) {
+    // Copied whole, then renamed into place: a run stopped half-way leaves no half repo behind.
+    const tmp = `${cached}.${process.pid}.tmp`;
+    mkdirSync(join(REPO_CACHE, repoCacheKey), { recursive: true });
+    await mustRun('cp', ['-r', gitDir, tmp]);
+    await mustRun('mv', ['-T', tmp, cached]).catch(() => mustRun('rm', ['-rf', tmp]));
+  }
+  return { ms, how: 'generated' };
+}
+
 async function prepareRepos(): Promise<string> {
   const rows: string[][] = [];
   for (const n of SIZES) {
     const gitDir = join(root, `remote-${n}.git`);
-    const t0 = performance.now();
-    await generateRepo(gitDir, n);
-    const ms = performance.now() - t0;
+    const { ms, how } = await generateOrCopy(gitDir, n);
     const files = (await mustRun('git', ['--git-dir', gitDir, 'ls-tree', '-r', '--name-only', 'main'])).stdout
       .split('\n')
       .filter(Boolean).length;
     const size = (await mustRun('du', ['-sk', gitDir])).stdout.split('\t')[0];
     repos.set(n, gitDir);
-    rows.push([String(n), String(files), `${size} KB`, fmtMs(ms)]);
-    log(`generated ${n} domains (${files} files) in ${fmtMs(ms)}`);
+    rows.push([String(n), String(files), `${size} KB`, `${fmtMs(ms)} (${how})`]);
+    log(`${how} ${n} domains (${files} files) in ${fmtMs(ms)}`);
   }
-  return `Synthetic config repos (\`bench/gen-repo.ts\`: one \`git fast-import\` stream; each domain has domain.yaml, services.yaml with 3 services, and 20 users as one file per user; every file's content is unique):\n\n${table(['domains', 'files', 'packed repo', 'generated in'], rows)}`;
+  return `Synthetic config repos (\`bench/gen-repo.ts\`: one \`git fast-import\` stream; each domain has domain.yaml, services.yaml with 3 services, and 20 users as one file per user; every file's content is unique; deterministic, so a run copies the repos an earlier run generated with the same generator from \`${REPO_CACHE}\` unless given \`--no-repo-cache\`):\n\n${table(['domains', 'files', 'packed repo', 'ready in'], rows)}`;
 }
 
 async function fullAndScale(): Promise<void> {
