@@ -73,8 +73,6 @@ interface Marks {
   pushed: number;
   standbyStart: number;
   standbyFetched: number;
-  planned: number;
-  read: number;
   applied: number;
 }
 
@@ -101,7 +99,7 @@ const PHASES: { name: string; from: keyof Marks | 't0'; to: keyof Marks; what: s
     name: 'primary: index + commit',
     from: 'admitted',
     to: 'committed',
-    what: '`add`, `write-tree`, the diff, `commit-tree`, the ref, until the push starts',
+    what: '`add`, `write-tree`, the diff, the commit, the ref, until the push starts',
   },
   { name: 'primary: push', from: 'committed', to: 'pushed', what: '`git push` itself' },
   {
@@ -110,19 +108,17 @@ const PHASES: { name: string; from: keyof Marks | 't0'; to: keyof Marks; what: s
     to: 'standbyStart',
     what: 'the signed HTTP notify and the standby starting its sync',
   },
-  { name: 'standby: fetch', from: 'standbyStart', to: 'standbyFetched', what: '`fetch-pack` and the tracking ref' },
-  { name: 'standby: plan', from: 'standbyFetched', to: 'planned', what: 'history check, commit list, `diff-tree`' },
   {
-    name: 'standby: read',
-    from: 'planned',
-    to: 'read',
-    what: 'the changed domain read; through the kept-open cat-file it starts no process, and then its time is in the next row',
+    name: 'standby: fetch',
+    from: 'standbyStart',
+    to: 'standbyFetched',
+    what: '`fetch-pack` (the tracking ref then moves on the kept-open `update-ref`: no process)',
   },
   {
-    name: 'standby: check + apply',
-    from: 'read',
+    name: 'standby: plan, read, check + apply',
+    from: 'standbyFetched',
     to: 'applied',
-    what: 'check, render, write into the live dir (state is written after)',
+    what: 'history check, commit list, the tree diff, the changed domain read, check, render, write into the live dir (state is written after); all on the kept-open `cat-file` and in Node: no git process starts, so no mark divides it',
   },
 ];
 
@@ -134,10 +130,9 @@ function marksOf(w: ChangeWindow, primary: GitProc[], standby: GitProc[]): Marks
   const fetch = p.find((g) => g.verb === 'fetch-pack' || g.verb === 'fetch');
   if (!push || !add || !fetch || s.length === 0) return undefined;
   const sFetch = s.find((g) => g.verb === 'fetch-pack' || g.verb === 'fetch');
-  const diff = s.find((g) => g.verb === 'diff-tree');
-  if (!sFetch || !diff) return undefined;
+  if (!sFetch) return undefined;
+  // Whatever git process the standby starts after its fetch (update-ref, diff-tree in older builds) counts in the fetch.
   const afterFetch = s.filter((g) => g.start >= sFetch.end && g.verb === 'update-ref');
-  const lastRead = s.filter((g) => g.end !== Number.POSITIVE_INFINITY).reduce((m, g) => Math.max(m, g.end), diff.end);
   return {
     primaryStart: p[0]!.start,
     fetched: fetch.end,
@@ -146,8 +141,6 @@ function marksOf(w: ChangeWindow, primary: GitProc[], standby: GitProc[]): Marks
     pushed: push.end,
     standbyStart: s[0]!.start,
     standbyFetched: afterFetch[0]?.end ?? sFetch.end,
-    planned: diff.end,
-    read: Math.min(lastRead, w.t1),
     applied: w.t1,
   };
 }

@@ -69,6 +69,8 @@ export class PrimaryDaemon {
   private http?: { server: Server; address: string };
   private observer?: Observer;
   private viewRepo?: NodeRepo;
+  /** The clone every record and push of this daemon goes through: its cat-file and update-ref stay open between changes. */
+  private readonly repo: NodeRepo;
   private lastHeartbeatSent?: string;
   /** When the current run of failed pushes began: /readyz fails once it outlasts record.retryMax. */
   private unpushedSince?: number;
@@ -91,6 +93,7 @@ export class PrimaryDaemon {
     hosted?: { observer: Observer; repo: NodeRepo },
   ) {
     this.hosted = hosted;
+    this.repo = new NodeRepo(cfg.repo);
     this.backoff = new Backoff(cfg.record.retry, Math.max(cfg.record.retry, cfg.record.retryMax));
     const logger: TriggerLogger = {
       info: (m) => output.out(m),
@@ -178,6 +181,7 @@ export class PrimaryDaemon {
     await this.queue;
     await Promise.allSettled([...this.background]);
     await this.triggers.drain(5_000);
+    this.repo.close();
     if (this.hosted) return; // the process goes on (a role switch), or says itself that it stopped
     this.observer?.close();
     if (this.http)
@@ -239,7 +243,7 @@ export class PrimaryDaemon {
     try {
       // The push goes in the same record, under the same lock: the head, the remote head and the
       // count are known there, so no process asks for them again before the push.
-      r = await record(this.cfg, { push: !this.rejected });
+      r = await record(this.cfg, { push: !this.rejected, repo: this.repo });
       this.lastIncomingError = undefined;
       this.lastRecordRefusal = undefined;
     } catch (err) {
@@ -341,7 +345,7 @@ export class PrimaryDaemon {
   private async push(): Promise<void> {
     const { cfg } = this;
     if (this.demoted()) return; // a standby never pushes configuration
-    const repo = new NodeRepo(cfg.repo);
+    const repo = this.repo;
     let pending = 0;
     let head: string | undefined;
     let before: string | undefined;
@@ -359,8 +363,6 @@ export class PrimaryDaemon {
     } catch (err) {
       this.pushFailed(err, pending);
       return;
-    } finally {
-      repo.close();
     }
     if (pending === 0 || !head) return;
     this.pushSucceeded(before, head, pending);

@@ -84,7 +84,7 @@ export async function admitLive(
   problems.push(...admitShape(facts, domainsDir));
   if (others.length > 0) {
     // Only new files can raise the count: the index's entries plus the new ones, minus the gone.
-    const tracked = (await index.paths()).length;
+    const tracked = await index.count();
     problems.push(...admitCount(tracked + others.length - leftOut.length - deleted, limits, cfg.live.dir));
   }
 

@@ -37,6 +37,8 @@ export interface RecordOptions {
   dryRun?: boolean;
   /** `sync --full` on the primary: reload every domain while taking in the remote's commits. */
   full?: boolean;
+  /** A daemon's own clone, kept between records (its kept-open readers with it); left open. */
+  repo?: NodeRepo;
 }
 
 export interface RecordResult {
@@ -66,7 +68,7 @@ const RACE_ATTEMPTS = 5;
  * live dir as work tree, so git's stat cache keeps a one-file change cheap however many domains there are.
  */
 export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise<RecordResult> {
-  const repo = new NodeRepo(cfg.repo);
+  const repo = opts.repo ?? new NodeRepo(cfg.repo);
   try {
     let earlier: RecordResult | undefined;
     for (let attempt = 1; ; attempt++) {
@@ -89,7 +91,7 @@ export async function record(cfg: NodeConfig, opts: RecordOptions = {}): Promise
       earlier = r;
     }
   } finally {
-    repo.close();
+    if (!opts.repo) repo.close();
   }
 }
 

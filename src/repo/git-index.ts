@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { readIndexFile } from './index-file.js';
 import type { GitOptions, GitResult } from './git.js';
 import { EMPTY_TREE } from './git.js';
 import {
@@ -83,6 +85,26 @@ export class GitIndex {
   async paths(pathspecs: readonly string[] = []): Promise<string[]> {
     const spec = pathspecs.length > 0 ? ['--cached', '--', ...pathspecs] : [];
     return parseNulList((await this.git(['ls-files', '-z', ...spec])).stdout);
+  }
+
+  /** How many entries the index holds: from the file itself (index-file.ts), else `ls-files`. */
+  async count(): Promise<number> {
+    return this.read()?.count ?? (await this.paths()).length;
+  }
+
+  /** The entries whose path ends with `suffix` (`ls-files --stage -- '**\/*<suffix>'`), read from the file when it can be. */
+  async stagedEndingWith(suffix: string): Promise<StagedEntry[]> {
+    return this.read(suffix)?.matching ?? (await this.staged([`:(top,glob)**/*${suffix}`]));
+  }
+
+  private read(suffix = '\0'): ReturnType<typeof readIndexFile> {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(this.file);
+    } catch {
+      return undefined; // no index yet: git answers
+    }
+    return readIndexFile(buf, suffix);
   }
 
   async staged(pathspecs: readonly string[]): Promise<StagedEntry[]> {

@@ -6,6 +6,9 @@ import { EMPTY_TREE, git, GitError, type GitOptions, type GitResult } from './gi
 import { redact } from '../util/redact.js';
 import { commitTreeArgs, commitTreeEnv, type CommitTreeInput } from './commit-tree.js';
 import { GitIndex } from './git-index.js';
+import { diffTrees } from './tree-diff.js';
+import { RefUpdater } from './ref-updater.js';
+import { formatCommit, writeLooseCommit } from './loose-commit.js';
 import {
   HISTORY_FORMAT,
   type HistoryEntry,
@@ -44,7 +47,6 @@ export interface RemoteSpec extends RemoteCredentials {
   stateDir: string;
 }
 
-const ZERO = '0000000000000000000000000000000000000000';
 /** A git lock file untouched this long is left by a killed git, not held by a running one. */
 const STALE_GIT_LOCK_MS = 2_000;
 /** For the git that fetches: write loose objects stored, not deflated (see fetch()). */
@@ -60,12 +62,14 @@ const PUSH_REMOTE = 'gitfailover-push';
 export class NodeRepo {
   readonly gitDir: string;
   readonly blobs: BlobReader;
+  private readonly refs_: RefUpdater;
   readonly branchRef: string;
   readonly trackingRef: string;
 
   constructor(readonly spec: RemoteSpec) {
     this.gitDir = join(spec.stateDir, 'repo.git');
     this.blobs = new BlobReader(this.gitDir);
+    this.refs_ = new RefUpdater(this.gitDir);
     this.branchRef = `refs/heads/${spec.branch}`;
     this.trackingRef = `refs/remotes/origin/${spec.branch}`;
   }
@@ -222,7 +226,7 @@ export class NodeRepo {
       this.unlockPacks(locks); // a pack with nothing new for the ref (a re-sent one) is kept by nothing else either
     } else {
       try {
-        await this.git(['update-ref', '-m', 'fetch: gitfailover fetch-pack', this.trackingRef, head]);
+        await this.refs_.update(this.trackingRef, head, old);
       } finally {
         this.unlockPacks(locks);
       }
@@ -402,6 +406,14 @@ export class NodeRepo {
     return this.log(`${from}..${to}`, [], max);
   }
 
+  /** The tree id of a commit or tree (the empty tree for undefined), through the kept-open cat-file; undefined when not found. */
+  private async treeId(rev: string | undefined): Promise<string | undefined> {
+    if (!rev || rev === EMPTY_TREE) return EMPTY_TREE;
+    if (rev.includes('\n')) return undefined;
+    const o = await this.blobs.info(`${rev}^{tree}`);
+    return o?.type === 'tree' && /^[0-9a-f]{40}$/.test(o.oid) ? o.oid : undefined;
+  }
+
   async treeOf(commit: string | undefined): Promise<string> {
     if (!commit) return EMPTY_TREE;
     // From the kept-open cat-file (a commit object starts "tree <id>"), not a spawned rev-parse:
@@ -428,16 +440,32 @@ export class NodeRepo {
     return Number((await this.git(['rev-list', '--count', range])).stdout.trim());
   }
 
+  /** Through the kept-open `update-ref --stdin` (ref-updater.ts): a transaction on a pipe, not a process. */
   async updateRef(ref: string, value: string, old?: string): Promise<void> {
-    await this.git(['update-ref', ref, value, ...(old !== undefined ? [old || ZERO] : [])]);
+    await this.refs_.update(ref, value, old);
   }
 
   async deleteRef(ref: string): Promise<void> {
     await this.git(['update-ref', '-d', ref], { okCodes: [1] });
   }
 
-  /** Net changes between two trees or commits (no rename detection: a rename is delete + add). */
+  /**
+   * Net changes between two trees or commits (no rename detection: a rename is delete + add).
+   * Walked in Node over trees read through the kept-open cat-file (tree-diff.ts): no process on
+   * a record's or a sync's hot path; `git diff-tree` answers whatever that walk does not take.
+   */
   async diff(from: string | undefined, to: string, paths: string[] = []): Promise<DiffEntry[]> {
+    if (paths.every((p) => p !== '' && p !== '.' && !/[*?[\\\n]|^:|\/$|^\//.test(p))) {
+      const [a, b] = await Promise.all([this.treeId(from), this.treeId(to)]);
+      if (a && b) {
+        const read = async (oid: string) => {
+          const o = await this.blobs.read(oid);
+          return o?.type === 'tree' ? o.content : undefined;
+        };
+        const d = await diffTrees(read, a, b, EMPTY_TREE, paths);
+        if (d) return d;
+      }
+    }
     const r = await this.git([
       'diff-tree',
       '-r',
@@ -601,8 +629,23 @@ export class NodeRepo {
 
   /** Every commit gitfailover writes goes through here: tree, parents, message on stdin, identities, signature. */
   async commitTree(c: CommitTreeInput): Promise<string> {
+    // Written here, byte for byte what commit-tree writes (loose-commit.ts): one process fewer per
+    // record. A signed commit, a pinned date or an unusual identity still goes through git.
+    const committer = c.committer ?? {
+      name: process.env.GIT_COMMITTER_NAME ?? 'gitfailover',
+      email: process.env.GIT_COMMITTER_EMAIL ?? 'gitfailover@localhost',
+    };
+    const pinned = process.env.GIT_AUTHOR_DATE !== undefined || process.env.GIT_COMMITTER_DATE !== undefined;
+    const body = pinned ? undefined : formatCommit(c, committer);
+    if (body && (await this.allPresent([c.tree, ...c.parents]))) return writeLooseCommit(this.gitDir, body);
     const r = await this.git(commitTreeArgs(c), { input: c.message, env: commitTreeEnv(c) });
     return r.stdout.trim();
+  }
+
+  /** Whether every id names an object of the clone (commit-tree's own check before it writes). */
+  private async allPresent(ids: readonly string[]): Promise<boolean> {
+    const found = await Promise.all(ids.map((id) => (id === EMPTY_TREE ? { type: 'tree' } : this.blobs.info(id))));
+    return found.every((o, i) => o !== undefined && o.type === (i === 0 ? 'tree' : 'commit'));
   }
 
   async parentsOf(commit: string): Promise<string[]> {
@@ -705,6 +748,7 @@ export class NodeRepo {
 
   close(): void {
     this.blobs.close();
+    this.refs_.close();
   }
 }
 

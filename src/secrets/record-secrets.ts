@@ -167,7 +167,7 @@ export async function recordSecrets(
  */
 export async function indexedCiphertexts(index: GitIndex): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const e of await index.staged([':(top,glob)**/*.age'])) if (isSecretPath(e.path)) out.set(e.path, e.oid);
+  for (const e of await index.stagedEndingWith('.age')) if (isSecretPath(e.path)) out.set(e.path, e.oid);
   return out;
 }
 

@@ -7,7 +7,6 @@ import type { RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { CheckedBlobs } from './checked-blobs.js';
 import type { Stop, SyncContext } from './context.js';
-import { dryRunPatches } from './dry-run.js';
 import { keepUnrecorded } from './keep-unrecorded.js';
 import { readTarget } from './read-target.js';
 
@@ -32,6 +31,8 @@ export async function prepare(ctx: SyncContext): Promise<Stop | undefined> {
   if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir, rendered.globals);
   reportUnmapped(ctx, rendered);
   if (!opts.dryRun) return undefined;
+  // Loaded for --dry-run only: its diff library is not part of every sync's (and record's) start-up.
+  const { dryRunPatches } = await import('./dry-run.js');
   ctx.patches = dryRunPatches(cfg.live.dir, rendered, plan, ctx.loader!, domainsDir, ctx.secretPaths);
   ctx.result.success = true;
   return { record: false };

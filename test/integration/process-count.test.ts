@@ -12,8 +12,8 @@ import { cli, cliOk, usePairs, writeDomain, writeUser } from '../helpers/fixture
 const newPair = usePairs();
 
 /** The most git processes each step may start; lower them when a change removes some. */
-const PARTIAL_SYNC_BUDGET = 4;
-const RECORD_BUDGET = 10;
+const PARTIAL_SYNC_BUDGET = 3;
+const RECORD_BUDGET = 7;
 
 async function traced(args: string[], traceFile: string): Promise<string> {
   const r = await cli(args, { env: { GIT_TRACE2_EVENT: traceFile } });
