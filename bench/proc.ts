@@ -186,15 +186,18 @@ export function standbyFile(dir: string, remote: string, extra: Record<string, u
 /**
  * A generated repo of `n` domains at `dir/remote.git`, cloned to `dir/<work>`, and production's
  * live dir `dir/prod` holding the same configuration (the primary's first record changes nothing).
+ * `from`: a repo of `n` domains another section generated, copied (bare) instead of generating again.
  */
 export async function repoWithLive(
   dir: string,
   n: number,
   work = 'clone',
+  from?: string,
 ): Promise<{ remote: string; prodLive: string; work: string }> {
   mkdirSync(dir, { recursive: true });
   const remote = join(dir, 'remote.git');
-  await generateRepo(remote, n);
+  if (from) await mustRun('git', ['clone', '-q', '--bare', from, remote]);
+  else await generateRepo(remote, n);
   const prodLive = join(dir, 'prod');
   const clone = join(dir, work);
   await mustRun('git', ['clone', '-q', remote, clone]);

@@ -36,7 +36,11 @@ const ROWS: { key: SummaryKey; what: string; section: string }[] = [
   { key: 'full.rss', what: 'full sync peak RSS, 10,000 domains (process tree)', section: 'memory' },
   { key: 'scale.partial', what: 'partial sync 10,000 vs 100 domains', section: 'scale' },
   { key: 'processes.record', what: 'git processes per change, primary (record + push)', section: 'startup' },
-  { key: 'processes.partial', what: 'git processes per change, standby (partial sync)', section: 'startup' },
+  {
+    key: 'processes.partial',
+    what: 'git processes, standby: `gitfailover sync` of one one-user commit (partial sync, one commit behind)',
+    section: 'startup',
+  },
 ];
 
 export class Summary {

@@ -42,15 +42,22 @@ function treeRssKb(pid: number): number {
   return kb;
 }
 
-/** Run a bench child script (one JSON line last) and sample its process tree's memory while it runs. */
-export function runJsonWithTreeRss<T>(
-  script: string,
-  args: string[],
-  everyMs = 20,
-): Promise<T & { wallMs: number; treeRssKb: number; samples: number }> {
+export interface TreeRun {
+  /** wall time from spawn to exit */
+  ms: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** peak of the summed resident sets of the process and its descendants */
+  treeRssKb: number;
+  samples: number;
+}
+
+/** Run any command to its end while sampling its process tree's memory every `everyMs`. */
+export function runWithTreeRss(cmd: string, args: string[], everyMs = 20): Promise<TreeRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [join(DIST_BENCH, script), ...args], {
+    const child = spawn(cmd, args, {
       env: { ...process.env, ...benchGitEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -71,9 +78,19 @@ export function runJsonWithTreeRss<T>(
     });
     child.on('close', (code) => {
       clearInterval(timer);
-      if (code !== 0) return reject(new Error(`${script} ${args.join(' ')} exited ${code}: ${stderr}`));
-      const last = stdout.trim().split('\n').pop() ?? '{}';
-      resolve({ ...(JSON.parse(last) as T), wallMs: performance.now() - t0, treeRssKb: peak, samples });
+      resolve({ ms: performance.now() - t0, code: code ?? 1, stdout, stderr, treeRssKb: peak, samples });
     });
   });
+}
+
+/** Run a bench child script (one JSON line last) and sample its process tree's memory while it runs. */
+export async function runJsonWithTreeRss<T>(
+  script: string,
+  args: string[],
+  everyMs = 20,
+): Promise<T & { wallMs: number; treeRssKb: number; samples: number }> {
+  const r = await runWithTreeRss(process.execPath, [join(DIST_BENCH, script), ...args], everyMs);
+  if (r.code !== 0) throw new Error(`${script} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  const last = r.stdout.trim().split('\n').pop() ?? '{}';
+  return { ...(JSON.parse(last) as T), wallMs: r.ms, treeRssKb: r.treeRssKb, samples: r.samples };
 }

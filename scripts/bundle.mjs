@@ -18,6 +18,10 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunk-[hash]',
+  // Whitespace and syntax only: ~30% less source for Node to read and compile at every start
+  // (zod and yaml are most of it); identifiers stay, so stack traces keep their function names.
+  minifyWhitespace: true,
+  minifySyntax: true,
   // yaml and other CommonJS dependencies call require(); an ES module has none of its own.
   banner: {
     js: "import { createRequire as __gfCreateRequire } from 'node:module'; const require = __gfCreateRequire(import.meta.url);",

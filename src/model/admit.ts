@@ -616,10 +616,20 @@ export function unmappedBindings(
   if (Object.keys(ips).length === 0) return [];
   const own = new Set([...Object.values(ips), ...keep].map((ip) => normalizeIp(ip) ?? ip));
   const out: Unmapped[] = [];
+  // Bindings share a few addresses: each is judged once (parsing one is most of the cost).
+  const judged = new Map<string, boolean>();
+  const skip = (ip: string) => {
+    let v = judged.get(ip);
+    if (v === undefined) {
+      v = !isValidIp(ip) || isWildcardIp(ip) || isLoopbackIp(ip) || own.has(normalizeIp(ip) ?? ip);
+      judged.set(ip, v);
+    }
+    return v;
+  };
   for (const [domain, list] of Object.entries(bindings)) {
     list.forEach((b, i) => {
       const { ip, port } = splitBinding(b);
-      if (!isValidIp(ip) || isWildcardIp(ip) || isLoopbackIp(ip) || own.has(normalizeIp(ip) ?? ip)) return;
+      if (skip(ip)) return;
       const service = services?.[domain]?.[i];
       out.push(service === undefined ? { domain, ip, port } : { domain, service, ip, port });
     });

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
 import { errorMessage } from '../errors.js';
 import { redact } from '../util/redact.js';
@@ -22,7 +24,21 @@ export function orphanBranch(node: string, at: Date): string {
     .replace(/\.\d+Z$/, 'Z')}`;
 }
 
+/**
+ * True when no orphan branch can exist in a files-backend repo: no loose ref under the prefix and
+ * none in packed-refs. `status` then starts no for-each-ref process; any doubt asks git.
+ */
+function noOrphanRefs(gitDir: string): boolean {
+  if (existsSync(join(gitDir, 'reftable')) || existsSync(join(gitDir, ORPHAN_PREFIX))) return false;
+  try {
+    return !readFileSync(join(gitDir, 'packed-refs'), 'utf8').includes(` ${ORPHAN_PREFIX}`);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 export async function listOrphans(repo: NodeRepo, head: string | undefined): Promise<Orphan[]> {
+  if (noOrphanRefs(repo.gitDir)) return [];
   const out: Orphan[] = [];
   for (const { ref, commit } of await repo.refs(ORPHAN_PREFIX)) {
     out.push({ branch: ref.slice('refs/heads/'.length), commit, commits: await repo.count(head, commit) });

@@ -32,6 +32,11 @@ export interface Rendered {
    * to the loader as it is, which swaps its build in): their manifest shard, as the text to write.
    */
   manifests: Map<string, string>;
+  /**
+   * The same, when the shard was staged on disk as the domain was built (a full sync): true when
+   * it is to be moved in at commit, false when the shard in place already says the same.
+   */
+  shards: Map<string, boolean>;
 }
 
 /**
@@ -56,6 +61,7 @@ export class CheckWork {
   private staging: Promise<void> = Promise.resolve();
   private readonly refusedBytes: Problem[] = [];
   private readonly manifests = new Map<string, string>();
+  private readonly shards = new Map<string, boolean>();
   /** Batches handed to the workers whose verdicts are not yet in (and staged), and the reads waiting on them. */
   private unsettled = 0;
   private readonly waiting: (() => void)[] = [];
@@ -75,6 +81,8 @@ export class CheckWork {
      * by the batches in flight, not by the commit). Not when a later step reads them again.
      */
     private readonly dropStaged = false,
+    /** Where a dropped domain's manifest shard goes at once (false: the one in place says the same). */
+    private readonly stageShard?: (domain: string, text: string) => boolean,
   ) {
     this.domainsDir = settings.domainsDir;
   }
@@ -166,9 +174,10 @@ export class CheckWork {
   }
 
   /**
-   * Keep of a staged domain only what the rest of the sync needs: its manifest shard's text, its
-   * bindings, and its files' passes in the known-good list (content addressed: a pass stays a
-   * pass whatever else the sync finds; the list is saved only if the whole sync passes).
+   * Keep of a staged domain only what the rest of the sync needs: its manifest shard (staged on
+   * disk when stageShard is given, else its text), its bindings, and its files' passes in the
+   * known-good list (content addressed: a pass stays a pass whatever else the sync finds; the
+   * list is saved only if the whole sync passes).
    */
   private drop(domain: string, files: TargetFile[], m: Map<string, Buffer>): void {
     const entries: Record<string, string> = {};
@@ -185,7 +194,9 @@ export class CheckWork {
       this.verdicts.delete(f);
     }
     m.clear(); // the same (now empty) Map goes back to the loader's writeDomain(), which only swaps
-    this.manifests.set(domain, JSON.stringify(entries));
+    const text = JSON.stringify(entries);
+    if (this.stageShard) this.shards.set(domain, this.stageShard(domain, text));
+    else this.manifests.set(domain, text);
     this.read?.set(domain, []);
   }
 
@@ -248,6 +259,7 @@ export class CheckWork {
       services: {},
       oids: new WeakMap(),
       manifests: this.manifests,
+      shards: this.shards,
     };
     for (const f of ordered) if (!this.verdicts.get(f)?.rendered) out.oids.set(f.content, f.oid);
     for (const [domain, dfiles] of files.domains) {

@@ -82,10 +82,10 @@ export interface SyncContext {
   loader?: Loader;
   /** What repo.verify trusts once the target is applied. */
   verifiedAnchor?: string;
-  /** plan: what changes, the target's file count, and (full sync) its whole listing. */
+  /** plan: what changes, the target's file count, and (full sync) the top of its tree (read-target.ts). */
   plan?: SyncPlan;
   filesAfter?: number;
-  fullListing?: LsEntry[];
+  fullTop?: LsEntry[];
   /** prepare: the checked and rendered files, and which of them were secrets. */
   renderOpts?: RenderOptions;
   rendered?: Rendered;

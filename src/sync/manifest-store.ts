@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 
@@ -81,6 +81,40 @@ export function writeDomainManifestText(
   }
   mkdirSync(domainsShardDir(stateDir), { recursive: true });
   writeFileAtomic(path, text);
+}
+
+function stagingDir(stateDir: string): string {
+  return join(stateDir, DIR, 'staging');
+}
+
+/**
+ * A full sync's shard of a domain, written as soon as the domain is built (so its text is not
+ * held until the end) into a staging folder, moved in by commitStagedManifests when the sync
+ * commits. Nothing is staged when the shard in place already says the same. Returns false then.
+ */
+export function stageDomainManifest(stateDir: string, domain: string, text: string): boolean {
+  try {
+    if (readFileSync(join(domainsShardDir(stateDir), `${domain}.json`), 'utf8') === text) return false;
+  } catch {
+    // not there yet
+  }
+  mkdirSync(stagingDir(stateDir), { recursive: true });
+  // No fsync: a shard only feeds the drift check (see above); the move in is a rename.
+  writeFileSync(join(stagingDir(stateDir), `${domain}.json`), text);
+  return true;
+}
+
+/** Move the staged shards of `domains` in place, and drop the staging folder. */
+export function commitStagedManifests(stateDir: string, domains: Iterable<string>): void {
+  const from = stagingDir(stateDir);
+  mkdirSync(domainsShardDir(stateDir), { recursive: true });
+  for (const d of domains) renameSync(join(from, `${d}.json`), join(domainsShardDir(stateDir), `${d}.json`));
+  rmSync(from, { recursive: true, force: true });
+}
+
+/** What a sync that did not commit (or was killed) staged. */
+export function clearStagedManifests(stateDir: string): void {
+  rmSync(stagingDir(stateDir), { recursive: true, force: true });
 }
 
 /** Remove the shard of every domain not in `keep` (a full sync: the target's domains are all there are). */

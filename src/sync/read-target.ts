@@ -6,6 +6,7 @@ import {
   admitEntry,
   admitPath,
   admitShape,
+  isAdmitted,
   printable,
   RULE,
   type AdmitLimits,
@@ -14,6 +15,7 @@ import {
 import { classifyPath } from '../model/layout.js';
 import type { Problem } from '../model/parse.js';
 import type { LsEntry, NodeRepo } from '../repo/node-repo.js';
+import { listTrees } from '../repo/tree-walk.js';
 
 export interface TargetFile {
   path: string;
@@ -35,8 +37,11 @@ export async function readTarget(
     maxFileSize: number;
     /** Files in what is read (a full sync: the whole tree); default: no limit. */
     maxFiles?: number;
-    /** The target's full recursive listing, when the caller already has it (a full sync lists once). */
-    listing?: readonly LsEntry[];
+    /**
+     * The target's top listing (a full sync: listTrees with the domains folder kept), when the
+     * caller has it: each domain's files are then listed only when its turn to be read comes.
+     */
+    top?: readonly LsEntry[];
     /**
      * Called with the files as they are read, in batches and in order, before the whole read
      * ends: a full sync checks the first batches on worker threads while git sends the rest.
@@ -46,7 +51,7 @@ export async function readTarget(
      */
     onBatch?: (files: TargetFile[], complete: string[], domains: Map<string, TargetFile[]>) => void | Promise<void>;
   },
-): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[] }> {
+): Promise<{ domains: Map<string, TargetFile[]>; globals: TargetFile[]; files: number }> {
   const domainSet = new Set(want.domains);
   const globalSet = new Set(want.globals);
   const pathspec =
@@ -54,59 +59,45 @@ export async function readTarget(
       ? []
       : [...want.domains.map((d) => `${opts.domainsDir}/${d}`), ...want.globals];
   if (!want.all && pathspec.length === 0 && want.domains.length + want.globals.length === 0)
-    return { domains: new Map(), globals: [] };
-  const listing =
-    pathspec.length > 0
-      ? await repo.lsPaths(target, pathspec) // a partial sync: through the kept-open cat-file, no process
-      : (opts.listing ?? (await repo.lsTree(target)));
-  const picked: { entry: LsEntry; domain?: string }[] = [];
+    return { domains: new Map(), globals: [], files: 0 };
   const limits: AdmitLimits = {
     domainsDir: opts.domainsDir,
     maxFileSize: opts.maxFileSize,
     maxFiles: opts.maxFiles ?? Infinity,
   };
-  for (const e of listing) {
-    const c = classifyPath(e.path, opts.domainsDir);
-    if (c.kind === 'meta') continue;
-    const domain = c.kind === 'domain' ? c.domain : undefined;
-    if (domain !== undefined ? !domainSet.has(domain) : !globalSet.has(e.path)) continue;
-    // The admission rules on what ls-tree says (type, mode, size) before a byte is read.
-    const refused = admitEntry(factsOf(e), limits);
-    // The whole path, not only its faulty part: `..` alone would not say where it was.
-    if (refused.length > 0) await refuse({ ...refused[0]!, file: printable(e.path) }, target, repo);
-    picked.push({ entry: e, domain });
-  }
-  const shape = [
-    ...admitCount(picked.length, limits),
-    ...admitShape(
-      picked.map((p) => factsOf(p.entry)),
-      opts.domainsDir,
-    ),
-  ];
-  if (shape.length > 0) await refuse(shape[0]!, target, repo);
+  const take =
+    want.all && opts.top
+      ? await perDomain(repo, target, opts.top, domainSet, globalSet, limits)
+      : await whole(
+          repo,
+          target,
+          pathspec.length > 0
+            ? await repo.lsPaths(target, pathspec) // a partial sync: through the kept-open cat-file, no process
+            : await repo.lsTree(target),
+          domainSet,
+          globalSet,
+          limits,
+        );
   // Reads are queued a batch ahead of the one handed on (cat-file answers in order, so git never
   // waits), not all at once: a full sync then holds about two batches of blobs in flight, not
   // every blob of the commit.
-  const queue = (start: number) => {
-    const batch = picked.slice(start, start + READ_BATCH).map(({ entry }) => repo.blobs.readBlob(entry.oid));
+  const queue = (picks: Pick[]) => {
+    const batch = picks.map(({ entry }) => repo.blobs.readBlob(entry.oid));
     for (const r of batch) r.catch(() => {}); // a batch that throws leaves the later ones unawaited
     return batch;
   };
   const domains = new Map<string, TargetFile[]>(want.domains.map((d) => [d, []]));
   const globals: TargetFile[] = [];
-  const lastOf = new Map<string, number>();
-  picked.forEach(({ domain }, i) => domain !== undefined && lastOf.set(domain, i));
-  let next = queue(0);
-  for (let start = 0; start < picked.length; start += READ_BATCH) {
-    const end = Math.min(picked.length, start + READ_BATCH);
-    const current = next;
-    next = end < picked.length ? queue(end) : [];
-    const contents = await Promise.all(current);
+  let current = await take.next(READ_BATCH);
+  let reads = queue(current);
+  while (current.length > 0) {
+    const next = await take.next(READ_BATCH);
+    const nextReads = queue(next);
+    const contents = await Promise.all(reads);
     const batch: TargetFile[] = [];
     const complete: string[] = [];
-    for (let i = start; i < end; i++) {
-      const { entry, domain } = picked[i]!;
-      const content = contents[i - start];
+    current.forEach(({ entry, domain, last }, i) => {
+      const content = contents[i];
       if (content === undefined) {
         // A blob the clone lacks (a damaged object store, or a fetch that left it out: fetch-pack
         // skips git fetch's connectivity check) is never written as an empty file.
@@ -120,11 +111,152 @@ export async function readTarget(
       batch.push(f);
       if (domain !== undefined) domains.get(domain)!.push(f);
       else globals.push(f);
-      if (domain !== undefined && lastOf.get(domain) === i) complete.push(domain);
-    }
+      if (domain !== undefined && last) complete.push(domain);
+    });
     await opts.onBatch?.(batch, complete, domains);
+    current = next;
+    reads = nextReads;
   }
-  return { domains, globals };
+  return { domains, globals, files: take.files() };
+}
+
+/** An entry to read, its domain, and whether it is that domain's last. */
+interface Pick {
+  entry: LsEntry;
+  domain?: string;
+  last?: boolean;
+}
+
+/** The entries to read, `n` at a time in order; `files()`: the count of the tree's files (state.files) once all are taken. */
+interface Picks {
+  next(n: number): Promise<Pick[]>;
+  files(): number;
+}
+
+/**
+ * Picks from a whole listing: the admission rules on what ls-tree says (type, mode, size, shape,
+ * count), all before a byte is read.
+ */
+async function whole(
+  repo: NodeRepo,
+  target: string,
+  listing: readonly LsEntry[],
+  domainSet: ReadonlySet<string>,
+  globalSet: ReadonlySet<string>,
+  limits: AdmitLimits,
+): Promise<Picks> {
+  const picked: Pick[] = [];
+  let other = 0;
+  for (const e of listing) {
+    const c = classifyPath(e.path, limits.domainsDir);
+    if (c.kind === 'meta') {
+      if (e.type !== 'tree' && isAdmitted(e.path)) other++;
+      continue;
+    }
+    const domain = c.kind === 'domain' ? c.domain : undefined;
+    if (domain !== undefined ? !domainSet.has(domain) : !globalSet.has(e.path)) continue;
+    await admit(e, limits, target, repo);
+    picked.push({ entry: e, domain });
+  }
+  const shape = [
+    ...admitCount(picked.length, limits),
+    ...admitShape(
+      picked.map((p) => factsOf(p.entry)),
+      limits.domainsDir,
+    ),
+  ];
+  if (shape.length > 0) await refuse(shape[0]!, target, repo);
+  picked.forEach((p, i) => {
+    p.last = p.domain !== undefined && picked[i + 1]?.domain !== p.domain;
+  });
+  let at = 0;
+  return {
+    next: async (n) => picked.slice(at, (at += n)),
+    files: () => picked.length + other,
+  };
+}
+
+/** Domains whose trees are listed at once (pipelined on the cat-file) when more files are needed. */
+const LIST_GROUP = 64;
+
+/**
+ * Picks from the top listing of a full sync: the files outside the domains folder first, then
+ * each domain's files, listed when they are about to be read. The admission rules are the same;
+ * those on the top (globals, the domain folders' names and shape) before a byte is read, those on
+ * a domain's files before any of that domain is read, and the count as it grows: all of it
+ * before anything is applied.
+ */
+async function perDomain(
+  repo: NodeRepo,
+  target: string,
+  top: readonly LsEntry[],
+  domainSet: ReadonlySet<string>,
+  globalSet: ReadonlySet<string>,
+  limits: AdmitLimits,
+): Promise<Picks> {
+  const prefix = `${limits.domainsDir}/`;
+  const queue: Pick[] = [];
+  const trees: LsEntry[] = [];
+  const facts: EntryFacts[] = [];
+  let other = 0;
+  for (const e of top) {
+    if (e.type === 'tree' && e.path.startsWith(prefix) && !e.path.includes('/', prefix.length)) {
+      await admit(e, limits, target, repo);
+      facts.push(factsOf(e));
+      if (domainSet.has(e.path.slice(prefix.length))) trees.push(e);
+      continue;
+    }
+    const c = classifyPath(e.path, limits.domainsDir);
+    if (c.kind === 'meta') {
+      if (e.type !== 'tree' && isAdmitted(e.path)) other++;
+      continue;
+    }
+    if (!globalSet.has(e.path)) continue;
+    await admit(e, limits, target, repo);
+    facts.push(factsOf(e));
+    queue.push({ entry: e });
+  }
+  let count = queue.length;
+  const shape = [...admitCount(count, limits), ...admitShape(facts, limits.domainsDir)];
+  if (shape.length > 0) await refuse(shape[0]!, target, repo);
+  let at = 0;
+  const where = `commit ${target.slice(0, 12)}`;
+  return {
+    async next(n) {
+      while (queue.length < n && at < trees.length) {
+        const group = trees.slice(at, (at += LIST_GROUP));
+        const listed = await listTrees(repo.blobs, group, where);
+        const picks: Pick[] = [];
+        for (const e of listed) {
+          await admit(e, limits, target, repo);
+          const slash = e.path.indexOf('/', prefix.length);
+          picks.push({ entry: e, domain: e.path.slice(prefix.length, slash) });
+        }
+        count += picks.length;
+        const problems = [
+          ...admitCount(count, limits),
+          ...admitShape(
+            picks.map((p) => factsOf(p.entry)),
+            limits.domainsDir,
+          ),
+        ];
+        if (problems.length > 0) await refuse(problems[0]!, target, repo);
+        picks.forEach((p, i) => {
+          p.last = picks[i + 1]?.domain !== p.domain;
+          queue.push(p);
+        });
+      }
+      return queue.splice(0, n);
+    },
+    files: () => count + other,
+  };
+}
+
+/** The admission rules on what a listing says (type, mode, size) before a byte is read. */
+async function admit(e: LsEntry, limits: AdmitLimits, target: string, repo: NodeRepo): Promise<void> {
+  const refused = admitEntry(factsOf(e), limits);
+  // The whole path, not only its faulty part: `..` alone would not say where it was.
+  if (refused.length > 0) await refuse({ ...refused[0]!, file: printable(e.path) }, target, repo);
 }
 
 /** Files per batch handed to `onBatch`: big enough to keep a worker busy for a while, small enough to start early. */

@@ -4,9 +4,12 @@ import { GitfailoverError, errorMessage, type ErrorClass } from '../errors.js';
 import { hostPort, unmappedBindings, type Unmapped } from '../model/admit.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import {
+  clearStagedManifests,
+  commitStagedManifests,
   loadGlobalsManifest,
   loadManifest,
   removeDomainManifestsExcept,
+  stageDomainManifest,
   writeDomainManifest,
   writeDomainManifestText,
   writeGlobalsManifest,
@@ -183,6 +186,19 @@ export class StateStore {
   /** The same, with the shard's text already built (a full sync that dropped the bytes, check-work.ts). */
   writeDomainManifestText(domain: string, text: string, opts?: { unlessSame?: boolean }): void {
     writeDomainManifestText(this.dir, domain, text, opts);
+  }
+
+  /** A full sync's shard, staged as its domain is built (manifest-store.ts); false: the shard in place says the same. */
+  stageDomainManifest(domain: string, text: string): boolean {
+    return stageDomainManifest(this.dir, domain, text);
+  }
+
+  commitStagedManifests(domains: Iterable<string>): void {
+    commitStagedManifests(this.dir, domains);
+  }
+
+  clearStagedManifests(): void {
+    clearStagedManifests(this.dir);
   }
 
   removeDomainManifestsExcept(keep: ReadonlySet<string>): void {

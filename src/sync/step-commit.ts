@@ -57,6 +57,7 @@ function writeManifests(ctx: SyncContext, plan: SyncPlan, rendered: Rendered): v
   if (plan.mode === 'full') store.removeDomainManifestsExcept(new Set(rendered.domains.keys()));
   for (const d of plan.delete) store.writeDomainManifest(d, undefined);
   for (const [d, dfiles] of rendered.domains) {
+    if (rendered.shards.has(d)) continue; // staged as it was built: moved in below
     const text = rendered.manifests.get(d);
     if (text !== undefined) {
       store.writeDomainManifestText(d, text, { unlessSame: plan.mode === 'full' });
@@ -67,6 +68,8 @@ function writeManifests(ctx: SyncContext, plan: SyncPlan, rendered: Rendered): v
       entries[`${domainsDir}/${d}/${rel}`] = rendered.oids.get(content) ?? gitBlobId(content);
     store.writeDomainManifest(d, entries, { unlessSame: plan.mode === 'full' });
   }
+  if (rendered.shards.size > 0)
+    store.commitStagedManifests([...rendered.shards].flatMap(([d, staged]) => (staged ? [d] : [])));
   if (plan.mode === 'full' || plan.removeGlobal.length > 0 || rendered.globals.size > 0) {
     const globals = plan.mode === 'full' ? {} : store.globalsManifest();
     for (const p of plan.removeGlobal) delete globals[p];

@@ -2,6 +2,7 @@ import { GitfailoverError } from '../errors.js';
 import { admitCount, isAdmitted } from '../model/admit.js';
 import { classifyPath } from '../model/layout.js';
 import type { DiffEntry } from '../repo/node-repo.js';
+import { listTrees, rootTree } from '../repo/tree-walk.js';
 import type { SyncContext } from './context.js';
 import { planFull, planPartial, type SyncPlan } from './plan.js';
 import { checkDomainName, checkLiveShape, checkTargetPath, refusal } from './read-target.js';
@@ -89,15 +90,24 @@ async function presentDomains(ctx: SyncContext, touched: Set<string>, target: st
 }
 
 async function fullPlan(ctx: SyncContext, target: string): Promise<SyncPlan> {
-  const { domainsDir } = ctx;
-  const listing = await ctx.repo.lsTree(target);
-  ctx.fullListing = listing;
-  ctx.filesAfter = listing.filter((e) => e.type !== 'tree' && isAdmitted(e.path)).length;
+  const { domainsDir, repo } = ctx;
+  // The top of the tree only, each domain a folder entry: a domain's files are listed when the
+  // read comes to it (read-target.ts), so nothing the size of the whole commit is held.
+  const root = await rootTree(repo.blobs, target);
+  if (!root)
+    throw new GitfailoverError(
+      'E_MISSING_OBJECT',
+      `commit ${target.slice(0, 12)} cannot be read: it is missing from this node's clone (${repo.gitDir}). Nothing was applied; move the clone aside so that the next fetch brings everything again, then run "gitfailover sync --full"`,
+      { kind: 'stalling', location: { commit: target } },
+    );
+  const top = await listTrees(repo.blobs, [{ path: '', oid: root }], `commit ${target.slice(0, 12)}`, domainsDir);
+  ctx.fullTop = top;
   const previousGlobals = [
     ...new Set([...Object.keys(ctx.store.globalsManifest()), ...(ctx.journal?.globals ?? [])]),
   ].filter((p) => classifyPath(p, domainsDir).kind === 'global');
   const plan = planFull(
-    listing.map((e) => e.path),
+    // A domain's folder as `domains/<name>/`: classified as that domain, like its files would be.
+    top.map((e) => (e.type === 'tree' ? `${e.path}/` : e.path)),
     ctx.loader!.liveDomains(),
     previousGlobals,
     domainsDir,

@@ -7,7 +7,6 @@ import type { RenderSettings } from './check-render.js';
 import { CheckWork, type Rendered } from './check-work.js';
 import { CheckedBlobs } from './checked-blobs.js';
 import type { Stop, SyncContext } from './context.js';
-import { dryRunPatches } from './dry-run.js';
 import { keepUnrecorded } from './keep-unrecorded.js';
 import { readTarget } from './read-target.js';
 
@@ -32,6 +31,8 @@ export async function prepare(ctx: SyncContext): Promise<Stop | undefined> {
   if (opts.primaryApply) keepUnrecorded(cfg, rendered.domains, domainsDir, rendered.globals);
   reportUnmapped(ctx, rendered);
   if (!opts.dryRun) return undefined;
+  // Loaded for --dry-run only: its diff library is not part of every sync's (and record's) start-up.
+  const { dryRunPatches } = await import('./dry-run.js');
   ctx.patches = dryRunPatches(cfg.live.dir, rendered, plan, ctx.loader!, domainsDir, ctx.secretPaths);
   ctx.result.success = true;
   return { record: false };
@@ -50,7 +51,9 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
   const stage = opts.dryRun ? undefined : loader.stage?.bind(loader);
   // The primary's apply adds unrecorded live files to the domains after this (keep-unrecorded.ts).
   const drop = ctx.mode === 'full' && !opts.primaryApply;
-  const work = new CheckWork(settings, ctx.renderOpts!, checked, stage, drop);
+  if (drop) ctx.store.clearStagedManifests(); // what a sync that did not commit left
+  const stageShard = drop ? (d: string, text: string) => ctx.store.stageDomainManifest(d, text) : undefined;
+  const work = new CheckWork(settings, ctx.renderOpts!, checked, stage, drop, stageShard);
   let rendered: Rendered;
   try {
     const files = await readTarget(
@@ -61,11 +64,12 @@ async function checkAndRender(ctx: SyncContext, settings: RenderSettings): Promi
         domainsDir,
         maxFileSize: cfg.repo.maxFileSize,
         maxFiles: cfg.repo.maxFiles,
-        listing: ctx.fullListing,
+        top: ctx.fullTop,
         onBatch: (b, complete, read) => work.add(b, complete, read),
       },
     );
-    ctx.fullListing = undefined; // an entry per file of the commit: not needed past the read
+    ctx.fullTop = undefined;
+    if (ctx.mode === 'full') ctx.filesAfter = files.files;
     rendered = await work.finish(files, ctx.target!);
   } finally {
     await work.close();

@@ -1,5 +1,4 @@
 import { errorMessage } from '../errors.js';
-import { sendEmail } from './actions/email.js';
 import { runExec } from './actions/exec.js';
 import type { ActionAttempt, ActionResult } from './actions/types.js';
 import { redact } from '../util/redact.js';
@@ -88,7 +87,8 @@ interface Entry {
 
 type Runner = (t: Trigger, attempt: ActionAttempt) => ActionResult;
 const RUNNERS: Record<ActionKind, Runner> = {
-  email: (t, a) => sendEmail(t.email!, a),
+  // nodemailer is loaded when an email is sent, not by every command that builds a dispatcher.
+  email: async (t, a) => (await import('./actions/email.js')).sendEmail(t.email!, a),
   webhook: (t, a) => postWebhook(t.webhook!, a),
   exec: (t, a) => runExec(t.exec!, a),
 };

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listTrees, rootTree } from '../../src/repo/tree-walk.js';
 import { EMPTY_TREE, NodeRepo, parseRawDiff } from '../../src/repo/node-repo.js';
 import { git, removeDir, tempDir } from '../helpers/fixture.js';
 
@@ -94,6 +95,15 @@ describe('reads through the kept-open cat-file', () => {
           expect(viaCatFile.length, paths.join(' ')).toBeGreaterThan(0);
           expect(byPath(viaCatFile), `${rev} ${paths.join(' ')}`).toEqual(byPath(await repo.lsTree(tree, paths)));
         }
+        // A full sync's listing: the top with the domains folder kept, then each domain's tree by
+        // its id; together, exactly what ls-tree -r -l lists, in the same order.
+        const root = await rootTree(repo.blobs, tree);
+        const top = await listTrees(repo.blobs, [{ path: '', oid: root! }], rev, 'domains');
+        const kept = top.filter((e) => e.type === 'tree');
+        expect(kept.map((e) => e.path)).toContain('domains/acme');
+        const joined = [];
+        for (const e of top) joined.push(...(e.type === 'tree' ? await listTrees(repo.blobs, [e], rev) : [e]));
+        expect(joined).toEqual(await repo.lsTree(tree));
       }
 
       // One commit on top: from the commit object; the same fields git log prints.

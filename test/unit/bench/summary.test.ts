@@ -24,7 +24,7 @@ describe('bench summary table', () => {
       'full sync peak RSS, 10,000 domains (process tree)',
       'partial sync 10,000 vs 100 domains',
       'git processes per change, primary (record + push)',
-      'git processes per change, standby (partial sync)',
+      'git processes, standby: `gitfailover sync` of one one-user commit (partial sync, one commit behind)',
     ]);
     expect(rows[0]).toContain('| 194 ms | raw git 64 ms | 3.03x | MISSED (goal <= 1.5x) |');
     expect(rows[1]).toContain('| no result |');

@@ -13,11 +13,15 @@ import {
   writeDomain,
   writeUser,
 } from '../helpers/fixture.js';
+import { report, trials } from './trials.js';
 
 /**
  * SIGKILL of the agent at random moments of an apply, then a restart: the journal makes the next
- * run finish the interrupted apply, and the live dir ends equal to the rendered target.
+ * run finish the interrupted apply, and the live dir ends equal to the rendered target. Whole CLI
+ * processes with IP substitution (apply-kill.test.ts kills a worker mid-apply many more times):
+ * `npm test` runs 8 kills, `npm run trials` 20.
  */
+const TRIALS = trials(8, 20);
 const p = makePair();
 afterAll(() => removeDir(p.dir));
 
@@ -33,7 +37,7 @@ function killAfter(args: string[], ms: number): Promise<{ killed: boolean }> {
 }
 
 describe('crash during apply', () => {
-  it('converges on the target after 20 SIGKILLs at random moments', async () => {
+  it(`converges on the target after ${TRIALS} SIGKILLs at random moments`, async () => {
     await initRemote(p);
     const N = 60;
     for (let i = 0; i < N; i++)
@@ -74,7 +78,7 @@ describe('crash during apply', () => {
     const span = Date.now() - t0;
 
     let killed = 0;
-    for (let trial = 0; trial < 20; trial++) {
+    for (let trial = 0; trial < TRIALS; trial++) {
       const target = trial % 2 === 0 ? B : A;
       const at = Math.floor(Math.random() * span);
       if ((await killAfter(['sync', '-c', p.standby, '--full', '--to', target], at)).killed) killed++;
@@ -83,6 +87,12 @@ describe('crash during apply', () => {
       expect(again.code, `trial ${trial} (kill at ${at}ms): ${again.stderr}`).toBe(0);
       expect(snapshot(p.failLive), `trial ${trial}: live dir equals the rendered target`).toEqual(reference[target]);
     }
-    expect(killed, 'most runs were really killed mid-way').toBeGreaterThanOrEqual(10);
+    report({
+      family: 'sync CLI SIGKILL during a full apply',
+      tried: TRIALS,
+      held: TRIALS,
+      detail: `${killed} killed before they exited`,
+    });
+    expect(killed, 'most runs were really killed mid-way').toBeGreaterThanOrEqual(Math.ceil(TRIALS / 2));
   }, 300_000);
 });
