@@ -15,12 +15,19 @@ interface TreeItem {
 class Unsupported extends Error {}
 
 /**
+ * A diff that reads more trees than this (thousands of domains added or removed at once) is left
+ * to one `git diff-tree`: a round trip per tree on the pipe costs more than the process then.
+ */
+const MAX_TREES = 256;
+
+/**
  * `git diff-tree -r --raw --no-renames <from> <to> -- <paths>` computed from tree objects read
  * through the kept-open cat-file: no process. Equal subtrees (the same id) are skipped, so the
  * cost follows the change, as git's own walk does. `paths` are literal path prefixes (a path or
  * a folder). Returns undefined when the answer might differ from git's (a missing or malformed
- * tree, entries out of git's order or listed twice, as a crafted commit could hold): then the
- * caller runs git itself, whose errors and refusals stay as they were.
+ * tree, entries out of git's order or listed twice, as a crafted commit could hold) or when it
+ * would read more than MAX_TREES trees: then the caller runs git itself, whose errors and
+ * refusals stay as they were.
  */
 export async function diffTrees(
   read: ReadTree,
@@ -35,8 +42,10 @@ export async function diffTrees(
     paths.length === 0 || paths.some((p) => p === dir || p.startsWith(`${dir}/`) || dir.startsWith(`${p}/`));
   const wantFile = (path: string) => paths.length === 0 || paths.some((p) => p === path || path.startsWith(`${p}/`));
 
+  let treesRead = 0;
   const items = async (oid: string | undefined): Promise<TreeItem[]> => {
     if (!oid || oid === emptyTree) return [];
+    if (++treesRead > MAX_TREES) throw new Unsupported();
     const content = await read(oid);
     if (!content) throw new Unsupported();
     return parseItems(content, idBytes);

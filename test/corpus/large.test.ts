@@ -39,7 +39,7 @@ describe('corpus: size', () => {
       added.push({ path: ['domains', name, 'services.yaml'], content: stringify({ services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.7', port: i === 9_999 ? 70_000 : 10_000 + i }] }) });
     }
     await expectRefused(c, added, { names: 'domains/bulk09999/services.yaml', code: 'E_PORT_INVALID' });
-  }, 90_000);
+  }, 240_000);
 
   it('a huge commit of 10,000 new domains binding one address and port', async () => {
     const added: CraftFile[] = files({});
@@ -48,5 +48,5 @@ describe('corpus: size', () => {
       added.push({ path: ['domains', name, 'services.yaml'], content: stringify({ services: [{ name: 's', protocol: 'sftp', ip: '10.0.0.9', port: 2222 }] }) });
     }
     await expectRefused(c, added, { names: /domains\/same\d+\/services\.yaml/, code: 'E_DUPLICATE_BINDING', partialOnly: true });
-  }, 90_000);
+  }, 240_000);
 });
