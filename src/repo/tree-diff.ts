@@ -21,12 +21,18 @@ class Unsupported extends Error {}
 const MAX_TREES = 256;
 
 /**
+ * A tree object larger than this (a domains folder of about a thousand entries and up) is left to
+ * `git diff-tree` too: parsing every entry in Node costs more than the process for a big flat tree.
+ */
+const MAX_TREE_BYTES = 32 * 1024;
+
+/**
  * `git diff-tree -r --raw --no-renames <from> <to> -- <paths>` computed from tree objects read
  * through the kept-open cat-file: no process. Equal subtrees (the same id) are skipped, so the
  * cost follows the change, as git's own walk does. `paths` are literal path prefixes (a path or
  * a folder). Returns undefined when the answer might differ from git's (a missing or malformed
  * tree, entries out of git's order or listed twice, as a crafted commit could hold) or when it
- * would read more than MAX_TREES trees: then the caller runs git itself, whose errors and
+ * would read more than MAX_TREES trees or a tree over MAX_TREE_BYTES: then the caller runs git itself, whose errors and
  * refusals stay as they were.
  */
 export async function diffTrees(
@@ -47,7 +53,7 @@ export async function diffTrees(
     if (!oid || oid === emptyTree) return [];
     if (++treesRead > MAX_TREES) throw new Unsupported();
     const content = await read(oid);
-    if (!content) throw new Unsupported();
+    if (!content || content.length > MAX_TREE_BYTES) throw new Unsupported();
     return parseItems(content, idBytes);
   };
 
