@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, type Stats, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, type Stats, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** `<stateDir>/drift-cache.json`: a cache, never state; deleting it only makes the next check read every file. */
@@ -58,12 +58,13 @@ export class DriftCache {
   /** Write what this check found, when it differs; a state dir this user cannot write is left as it is. */
   save(): void {
     if (!this.changed && Object.keys(this.next).length === Object.keys(this.known).length) return;
+    const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      const tmp = `${this.file}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(this.next));
       renameSync(tmp, this.file);
     } catch {
-      // a cache: the next check reads the files again
+      // a cache: the next check reads the files again; no temp file left beside it
+      rmSync(tmp, { force: true });
     }
   }
 }

@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitfailoverError } from '../errors.js';
 import {
@@ -13,6 +13,7 @@ import {
   type EntryFacts,
 } from '../model/admit.js';
 import { classifyPath } from '../model/layout.js';
+import { gitBlobId } from '../model/tree-source.js';
 import type { Problem } from '../model/parse.js';
 import type { LsEntry, NodeRepo } from '../repo/node-repo.js';
 import { listTrees } from '../repo/tree-walk.js';
@@ -317,14 +318,22 @@ export function checkDomainName(domain: string, commit: string, domainsDir: stri
 
 /**
  * Type clashes with the live dir, found while planning: a domain to load where a file is (or where
- * the domains folder is a file), a global file where a folder is or under a file. Nothing of the
- * live dir is touched yet; the refusal names the file and the commit.
+ * the domains folder is a file), a global file where a folder is or under a file. What the plan
+ * removes first is not in the way (a file that becomes a folder, a folder that becomes a file)
+ * when it is what the applied commit put there: its manifest entry and the live bytes agree, an
+ * interrupted apply (the journal) wrote it, or the applied commit was made from the live dir.
+ * Nothing of the live dir is touched yet; the refusal names the file and the commit.
  */
 export function checkLiveShape(
   liveDir: string,
-  plan: { load: readonly string[]; writeGlobal: readonly string[] },
+  plan: { load: readonly string[]; writeGlobal: readonly string[]; removeGlobal?: readonly string[] },
   domainsDir: string,
   commit: string,
+  applied: {
+    /** The globals manifest; undefined: the applied commit was just made from the live dir (the primary's). */
+    manifest?: () => Readonly<Record<string, string>>;
+    journal: readonly string[];
+  } = { manifest: () => ({}), journal: [] },
 ): void {
   const kindAt = (rel: string): 'dir' | 'file' | 'none' => {
     try {
@@ -336,9 +345,30 @@ export function checkLiveShape(
       return 'none';
     }
   };
-  // The commit may be fine: what is in the way is in the live dir, so the fix is there too.
-  const fix = `move what is in the way out of the live dir (it is not in the applied commit), or change the commit in the repo, then sync again`;
-  const clash = (file: string, why: string) => {
+  const NOT_APPLIED = 'is not in the applied commit';
+  const removed = new Set(plan.removeGlobal ?? []);
+  const journal = new Set(applied.journal);
+  let manifest: Readonly<Record<string, string>> | undefined;
+  // Why a live file the plan removes first is still in the way; undefined: it is not.
+  const inTheWay = (rel: string): string | undefined => {
+    if (!removed.has(rel)) return NOT_APPLIED;
+    if (journal.has(rel) || !applied.manifest) return undefined;
+    manifest ??= applied.manifest();
+    const want = manifest[rel];
+    if (want === undefined) return NOT_APPLIED;
+    try {
+      return gitBlobId(readFileSync(join(liveDir, rel))) === want
+        ? undefined
+        : 'was changed since the commit applied it';
+    } catch {
+      return 'cannot be read';
+    }
+  };
+  const fixFor = (why: string) =>
+    why.endsWith('not in the applied commit')
+      ? 'move what is in the way out of the live dir (it is not in the applied commit), or change the commit in the repo, then sync again'
+      : 'move what is in the way out of the live dir (or put back what the applied commit has there), then sync again';
+  const clash = (file: string, why: string, fix = fixFor(NOT_APPLIED)) => {
     throw refusal({ file: printable(file), line: 1, col: 1, code: RULE.typeClash, message: why }, commit, fix);
   };
   function link(rel: string): never {
@@ -355,12 +385,36 @@ export function checkLiveShape(
     const segs = rel.split('/');
     for (let i = 1; i < segs.length; i++) {
       const parent = segs.slice(0, i).join('/');
-      if (kindAt(parent) === 'file')
+      if (kindAt(parent) !== 'file') continue;
+      const why = inTheWay(parent);
+      if (why)
         clash(
           rel,
-          `the commit has a file under ${printable(parent)}, which is a file in the live dir ${liveDir}, not a folder`,
+          `the commit has a file under ${printable(parent)}, which is a file in the live dir ${liveDir} that ${why}`,
+          fixFor(why),
         );
     }
+  };
+  // A live folder where the commit has a file: every file in it must go first (folders the
+  // removals leave empty go with them), so an empty folder or anything else stays in the way.
+  const folderInTheWay = (rel: string): { path: string; why: string } | undefined => {
+    const entries = readdirSync(join(liveDir, rel), { withFileTypes: true });
+    if (entries.length === 0) return undefined; // an empty folder: writeGlobal removes it
+    for (const e of entries) {
+      const sub = `${rel}/${e.name}`;
+      if (e.isSymbolicLink()) link(sub);
+      const why = e.isDirectory()
+        ? readdirSync(join(liveDir, sub)).length === 0
+          ? 'is an empty folder not in the applied commit'
+          : undefined
+        : inTheWay(sub);
+      if (why) return { path: sub, why };
+      if (e.isDirectory()) {
+        const deeper = folderInTheWay(sub);
+        if (deeper) return deeper;
+      }
+    }
+    return undefined;
   };
   if (plan.load.length > 0 && kindAt(domainsDir) === 'file')
     clash(domainsDir, `is a file in the live dir ${liveDir}, where the commit has the domains folder`);
@@ -368,7 +422,15 @@ export function checkLiveShape(
     if (kindAt(`${domainsDir}/${d}`) === 'file')
       clash(`${domainsDir}/${d}`, `is a file in the live dir ${liveDir}, where the commit has domain ${d}`);
   for (const g of plan.writeGlobal) {
-    if (kindAt(g) === 'dir') clash(g, `is a file in the commit but a folder in the live dir ${liveDir}`);
+    if (kindAt(g) === 'dir') {
+      const blocker = folderInTheWay(g);
+      if (blocker)
+        clash(
+          g,
+          `is a file in the commit but a folder in the live dir ${liveDir}, and ${printable(blocker.path)} in it ${blocker.why}`,
+          fixFor(blocker.why),
+        );
+    }
     parentsOk(g);
   }
 }

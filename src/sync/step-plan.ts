@@ -1,5 +1,5 @@
 import { GitfailoverError } from '../errors.js';
-import { admitCount, isAdmitted } from '../model/admit.js';
+import { admitCount, admitShape, isAdmitted } from '../model/admit.js';
 import { classifyPath } from '../model/layout.js';
 import type { DiffEntry } from '../repo/node-repo.js';
 import { listTrees, rootTree } from '../repo/tree-walk.js';
@@ -20,10 +20,23 @@ export async function planStep(ctx: SyncContext): Promise<undefined> {
       { kind: 'stalling', location: { file: domainsDir, commit: target } },
     );
   }
+  // The admission rule before the live dir's shape: a file where a domain folder is (`domains/x`)
+  // is the commit's fault, not the live dir's, and the live domain must not be called in the way.
+  const shape = admitShape(
+    plan.writeGlobal.filter((g) => g.startsWith(`${domainsDir}/`)).map((path) => ({ path, kind: 'file' as const })),
+    domainsDir,
+  );
+  if (shape.length > 0) throw refusal(shape[0]!, target);
   ctx.plan = plan;
   result.domains = plan.load;
   result.deleted = plan.delete;
-  checkLiveShape(cfg.live.dir, plan, domainsDir, target);
+  // Read only when something is in the way: most syncs never need the globals manifest here. The
+  // primary applies onto a commit made from its live dir a moment ago: that is what is there.
+  const applied = {
+    manifest: ctx.opts.primaryApply ? undefined : () => ctx.store.globalsManifest(),
+    journal: ctx.journal?.globals ?? [],
+  };
+  checkLiveShape(cfg.live.dir, plan, domainsDir, target, applied);
   ctx.timer.mark('plan');
   return undefined;
 }

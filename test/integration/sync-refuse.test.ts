@@ -1,5 +1,5 @@
 // One of the sync-*.test.ts scenario files, split so that two workers share the long sync scenarios.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -119,5 +119,105 @@ describe('standby sync', () => {
     expect(existsSync(join(p.failLive, 'domains/acme/users/zed.yaml'))).toBe(false);
     await ok(['sync', '-c', p.standby, '--full']);
     expect(existsSync(join(p.failLive, 'domains/acme/users/zed.yaml'))).toBe(true);
+  });
+  it('turns a global file into a folder and a folder into a file (partial, full, rolled back), refusing only what the applied commit did not put there', async () => {
+    const p = await pair();
+    const marker = join(p.dir, 'reload-fails');
+    // A reload that fails while the marker exists: the apply is then rolled back.
+    writeFileSync(
+      p.standby,
+      readFileSync(p.standby, 'utf8') + stringify({ commands: { reload: ['/bin/sh', '-c', `test ! -e ${marker}`] } }),
+    );
+    writeDomain(p.prodLive, 'acme', { users: ['alice'] });
+    await ok(['record', '-c', p.primary]);
+    await ok(['sync', '-c', p.standby]);
+    const work = join(p.dir, 'work');
+    await git(['clone', '-q', p.remote, work]);
+    const push = async (msg: string) => {
+      await git(['add', '-A', '.'], work);
+      await git(['commit', '-qm', msg], work);
+      await git(['push', '-q', 'origin', 'HEAD:main'], work);
+      return (await git(['rev-parse', 'HEAD'], work)).trim();
+    };
+    const asFile = () => {
+      rmSync(join(work, 'motd'), { recursive: true, force: true });
+      rmSync(join(work, 'xdir'), { recursive: true, force: true });
+      writeFile(join(work, 'motd'), 'hello\n');
+      writeFile(join(work, 'xdir/a.txt'), 'a\n');
+      writeFile(join(work, 'xdir/sub/b.txt'), 'b\n');
+    };
+    const asFolder = () => {
+      rmSync(join(work, 'motd'), { recursive: true, force: true });
+      rmSync(join(work, 'xdir'), { recursive: true, force: true });
+      writeFile(join(work, 'motd/banner.txt'), 'hi\n');
+      writeFile(join(work, 'xdir'), 'now a file\n');
+    };
+    const globals = () => snapshot(p.failLive, (rel) => rel.startsWith('.gitfailover') || rel.startsWith('domains'));
+    asFile();
+    await push('motd a file, xdir a folder');
+    await ok(['sync', '-c', p.standby]);
+    await ok(['sync', '-c', p.primary]);
+    const before = globals();
+    expect(before).toEqual({ motd: 'hello\n', 'xdir/a.txt': 'a\n', 'xdir/sub/b.txt': 'b\n' });
+
+    // motd file -> folder, xdir folder -> file; a failure after the swap puts both back.
+    asFolder();
+    await push('motd becomes a folder, xdir a file');
+    writeFileSync(marker, '');
+    const failed = await cli(['sync', '-c', p.standby]);
+    expect(failed.code).toBe(1);
+    expect(globals()).toEqual(before);
+    rmSync(marker);
+    await ok(['sync', '-c', p.standby]);
+    const after = { 'motd/banner.txt': 'hi\n', xdir: 'now a file\n' };
+    expect(globals()).toEqual(after);
+    // The primary takes the same change in from the remote.
+    await ok(['sync', '-c', p.primary]);
+    expect(readFileSync(join(p.prodLive, 'motd/banner.txt'), 'utf8')).toBe('hi\n');
+    expect(readFileSync(join(p.prodLive, 'xdir'), 'utf8')).toBe('now a file\n');
+
+    // And back, by a full sync.
+    asFile();
+    await push('and back');
+    await ok(['sync', '-c', p.standby, '--full']);
+    expect(globals()).toEqual(before);
+
+    // Something the applied commit did not put there is in the way: refused, partial and full, nothing applied.
+    writeFile(join(p.failLive, 'xdir/sub/stray.txt'), 'mine\n');
+    writeFileSync(join(p.failLive, 'motd'), 'edited by hand\n');
+    asFolder();
+    const bad = await push('again');
+    const live = snapshot(p.failLive);
+    for (const args of [[], ['--full']]) {
+      const r = await cli(['sync', '-c', p.standby, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(bad.slice(0, 12));
+      expect(r.stderr).toMatch(
+        /file under motd, which is a file in the live dir .* that was changed since the commit applied it/,
+      );
+      expect(snapshot(p.failLive)).toEqual(live);
+    }
+    writeFileSync(join(p.failLive, 'motd'), 'hello\n');
+    for (const args of [[], ['--full']]) {
+      const r = await cli(['sync', '-c', p.standby, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /xdir in commit .*a folder in the live dir .*xdir\/sub\/stray\.txt in it is not in the applied commit/,
+      );
+      expect(snapshot(p.failLive)).toEqual({ ...live, motd: 'hello\n' });
+    }
+    rmSync(join(p.failLive, 'xdir/sub/stray.txt'));
+    await ok(['sync', '-c', p.standby]);
+    expect(globals()).toEqual(after);
+
+    // A crafted commit making a live domain a file is the commit's fault, refused before the live dir's shape.
+    rmSync(join(work, 'domains/acme'), { recursive: true });
+    writeFile(join(work, 'domains/acme'), 'not a domain\n');
+    await push('domain as a file');
+    const r = await cli(['sync', '-c', p.standby]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/domains\/acme in commit .*a file directly in domains\//);
+    expect(r.stderr).not.toMatch(/move what is in the way/);
+    expect(existsSync(join(p.failLive, 'domains/acme/users/alice.yaml'))).toBe(true);
   });
 });

@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -72,5 +82,12 @@ describe('driftOf with its stat cache', () => {
     expect(driftOf(cfg, manifest, { now: Date.now() + 60_000 }).changed).toEqual(['domains/a/domain.yaml']);
     const noState = { ...cfg, repo: { stateDir: join(stateDir, 'absent') } } as unknown as NodeConfig;
     expect(driftOf(noState, manifest, { now: Date.now() + 60_000 }).changed).toEqual(['domains/a/domain.yaml']);
+  });
+  it('leaves no temp file beside the cache when it cannot be moved into place', () => {
+    const { stateDir, cfg, manifest } = setup();
+    // A folder where the cache goes: the temp file is written, the rename onto the folder fails.
+    mkdirSync(join(stateDir, DRIFT_CACHE_FILE, 'x'), { recursive: true });
+    expect(driftOf(cfg, manifest, { now: Date.now() + 60_000 })).toEqual({ changed: [], missing: [], extra: [] });
+    expect(readdirSync(stateDir)).toEqual([DRIFT_CACHE_FILE]);
   });
 });
