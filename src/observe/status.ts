@@ -1,5 +1,5 @@
 import { loadConflicts, type ConflictRecord } from '../record/conflicts.js';
-import { existsSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { DriftCache } from './drift-cache.js';
 import { join, relative, sep } from 'node:path';
 import type { NodeConfig } from '../config/load.js';
@@ -186,16 +186,23 @@ export function driftOf(
   const missing: string[] = [];
   const extra: string[] = [];
   const cache = DriftCache.load(cfg.repo.stateDir, opts.now);
+  const linked = symlinkedFolders(cfg.live.dir);
   for (const [path, id] of Object.entries(manifest)) {
     const file = join(cfg.live.dir, path);
     let st: Stats | undefined;
     try {
-      st = statSync(file, { throwIfNoEntry: false });
+      st = lstatSync(file, { throwIfNoEntry: false });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
     }
     if (!st) {
       missing.push(path);
+      continue;
+    }
+    // A symbolic link where the apply wrote a file or a folder: the next sync refuses it, so it is drift
+    // even when the bytes it points at are the same.
+    if (st.isSymbolicLink() || linked(path)) {
+      changed.push(path);
       continue;
     }
     if (cache.intact(path, id, st)) continue;
@@ -215,6 +222,25 @@ export function driftOf(
     }
   }
   return { changed: changed.sort(), missing: missing.sort(), extra: extra.sort() };
+}
+
+/** Whether a folder above a manifest path is a symbolic link; each folder looked at once. */
+function symlinkedFolders(liveDir: string): (path: string) => boolean {
+  const seen = new Map<string, boolean>();
+  return (path) => {
+    const parts = path.split('/');
+    let rel = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      rel = rel ? `${rel}/${parts[i]}` : parts[i]!;
+      let link = seen.get(rel);
+      if (link === undefined) {
+        link = lstatSync(join(liveDir, rel), { throwIfNoEntry: false })?.isSymbolicLink() ?? false;
+        seen.set(rel, link);
+      }
+      if (link) return true;
+    }
+    return false;
+  };
 }
 
 function* walk(dir: string): Generator<string> {

@@ -4,8 +4,10 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -89,5 +91,18 @@ describe('driftOf with its stat cache', () => {
     mkdirSync(join(stateDir, DRIFT_CACHE_FILE, 'x'), { recursive: true });
     expect(driftOf(cfg, manifest, { now: Date.now() + 60_000 })).toEqual({ changed: [], missing: [], extra: [] });
     expect(readdirSync(stateDir)).toEqual([DRIFT_CACHE_FILE]);
+  });
+
+  it('reports a file or a folder replaced by a symbolic link to the same bytes (the next sync would refuse it)', () => {
+    const { live, cfg, manifest } = setup();
+    const later = Date.now() + 60_000;
+    expect(driftOf(cfg, manifest, { now: later })).toEqual({ changed: [], missing: [], extra: [] });
+    const u2 = join(live, 'domains/a/users/u2.yaml');
+    renameSync(u2, join(live, 'u2.copy'));
+    symlinkSync(join(live, 'u2.copy'), u2);
+    expect(driftOf(cfg, manifest, { now: later }).changed).toEqual(['domains/a/users/u2.yaml']);
+    renameSync(join(live, 'domains/a'), join(live, 'a.real'));
+    symlinkSync(join(live, 'a.real'), join(live, 'domains/a'));
+    expect(driftOf(cfg, manifest, { now: later }).changed).toEqual(Object.keys(manifest).sort());
   });
 });
