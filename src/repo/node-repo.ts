@@ -226,7 +226,9 @@ export class NodeRepo {
       this.unlockPacks(locks); // a pack with nothing new for the ref (a re-sent one) is kept by nothing else either
     } else {
       try {
-        await this.refs_.update(this.trackingRef, head, old);
+        // Not checked against the value read before the fetch: a push (this node's, or one a killed
+        // process left running) may move it meanwhile, and the fetched head is the answer either way.
+        await this.refs_.update(this.trackingRef, head);
       } finally {
         this.unlockPacks(locks);
       }

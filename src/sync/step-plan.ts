@@ -22,11 +22,18 @@ export async function planStep(ctx: SyncContext): Promise<undefined> {
   }
   // The admission rule before the live dir's shape: a file where a domain folder is (`domains/x`)
   // is the commit's fault, not the live dir's, and the live domain must not be called in the way.
-  const shape = admitShape(
-    plan.writeGlobal.filter((g) => g.startsWith(`${domainsDir}/`)).map((path) => ({ path, kind: 'file' as const })),
-    domainsDir,
-  );
-  if (shape.length > 0) throw refusal(shape[0]!, target);
+  const inDomains = plan.writeGlobal.filter((g) => g.startsWith(`${domainsDir}/`));
+  if (inDomains.length > 0) {
+    // A symbolic link there is refused as one (E_SYMLINK) when the target is read.
+    const links = new Set(
+      (await ctx.repo.lsTree(target, inDomains, false)).filter((e) => e.mode === '120000').map((e) => e.path),
+    );
+    const shape = admitShape(
+      inDomains.filter((path) => !links.has(path)).map((path) => ({ path, kind: 'file' as const })),
+      domainsDir,
+    );
+    if (shape.length > 0) throw refusal(shape[0]!, target);
+  }
   ctx.plan = plan;
   result.domains = plan.load;
   result.deleted = plan.delete;
