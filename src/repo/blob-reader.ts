@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
-import { gitEnv } from './git.js';
+import { gitEnv, holdChild } from './git.js';
 
 /**
  * A `git cat-file --batch-command` kept open: a read costs a round trip on a pipe, not a process
@@ -67,15 +67,9 @@ export class BlobReader {
     return child;
   }
 
-  /**
-   * The process keeps Node's event loop alive only while a read waits for it: a command that
-   * resolved a ref through it and never calls close() still exits (cat-file then sees EOF).
-   */
+  /** Node's event loop held only while a caller waits (holdChild). */
   private hold(on: boolean): void {
-    const c = this.child;
-    if (!c) return;
-    for (const h of [c, c.stdin, c.stdout, c.stderr] as { ref?: () => void; unref?: () => void }[])
-      on ? h.ref?.() : h.unref?.();
+    holdChild(this.child, on);
   }
 
   private next(): Pending {

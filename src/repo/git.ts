@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
 import { childEnv } from '../util/child-env.js';
 import { runProcess } from '../util/run-process.js';
@@ -111,3 +112,16 @@ export async function git(args: string[], opts: GitOptions = {}): Promise<GitRes
 
 /** The empty tree's id: the "before" of a repo's first commit. */
 export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/**
+ * A kept-open git child keeps Node's event loop alive only while a caller waits for it (`on`):
+ * a command that never closes it still exits, and git then sees EOF.
+ */
+export function holdChild(child: ChildProcess | undefined, on: boolean): void {
+  if (!child) return;
+  for (const h of [child, child.stdin, child.stdout, child.stderr] as ({
+    ref?: () => void;
+    unref?: () => void;
+  } | null)[])
+    on ? h?.ref?.() : h?.unref?.();
+}

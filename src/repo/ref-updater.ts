@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { GitfailoverError } from '../errors.js';
-import { GitError, gitEnv } from './git.js';
+import { GitError, gitEnv, holdChild } from './git.js';
 
 const ZERO = '0'.repeat(40);
 
@@ -91,12 +91,9 @@ export class RefUpdater {
     return child;
   }
 
-  /** Keeps Node's event loop alive only while an update waits (as BlobReader does). */
+  /** Node's event loop held only while a caller waits (holdChild). */
   private hold(on: boolean): void {
-    const c = this.child;
-    if (!c) return;
-    for (const h of [c, c.stdin, c.stdout, c.stderr] as { ref?: () => void; unref?: () => void }[])
-      on ? h.ref?.() : h.unref?.();
+    holdChild(this.child, on);
   }
 
   close(): void {
